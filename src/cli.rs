@@ -1,0 +1,199 @@
+//! The command line: serve, migrate, and the administrator's tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::agency::{AgencyCode, parse_agency_list};
+use crate::domain::audit::Actor;
+use crate::domain::{ApiKeySecret, Role, Scope, text};
+use crate::error::error_chain;
+use crate::startup::Application;
+use crate::store::{NewApiKey, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "lephi",
+    version,
+    about = "Cashless fee payment service for public administrative procedures"
+)]
+struct Cli {
+    /// A TOML settings file; environment variables LEPHI__SECTION__KEY override it.
+    #[arg(long, global = true, env = "LEPHI_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage agencies.
+    #[command(subcommand)]
+    Agencies(AgenciesCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum AgenciesCommand {
+    /// Import agencies from CSV with the header code,name,level,parent_code.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once.
+    Create {
+        /// agency_system, finance or admin.
+        #[arg(long)]
+        role: String,
+        /// The agency whose subtree the key sees; only an admin key may omit it.
+        #[arg(long)]
+        agency: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke a key by its id.
+    Revoke { id: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("lephi: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init_logging(&settings.log, std::io::stderr);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("lephi: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lephi: {}", error_chain(err.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = Store::connect(&settings.database).await?;
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                println!("the database is up to date");
+            }
+            for migration in applied {
+                println!(
+                    "applied migration {} ({})",
+                    migration.version, migration.name
+                );
+            }
+            Ok(())
+        }
+        Command::Agencies(AgenciesCommand::Import { file }) => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let rows = parse_agency_list(&bytes)?;
+            let store = open_store(&settings).await?;
+            let summary = store
+                .import_agencies(&Actor::system("cli"), &Scope::All, &rows)
+                .await?;
+            println!(
+                "agencies: {} created, {} renamed, {} unchanged",
+                summary.created, summary.renamed, summary.unchanged
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Create { role, agency, name }) => {
+            let role = Role::parse("--role", &role)?;
+            let agency_code = agency
+                .as_deref()
+                .map(|code| AgencyCode::parse("--agency", code))
+                .transpose()?;
+            let name = text::bounded("--name", name.as_deref().unwrap_or(role.as_str()), 100)?;
+            let store = open_store(&settings).await?;
+            let (record, secret) = create_key(&store, role, agency_code, name).await?;
+            println!("key id: {}", record.id);
+            println!("role:   {}", record.role);
+            if let Some(code) = &record.agency_code {
+                println!("agency: {code}");
+            }
+            println!("key:    {}", secret.expose());
+            println!("Store the key now: lephi keeps only its hash and cannot show it again.");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Revoke { id }) => {
+            let store = open_store(&settings).await?;
+            let record = store
+                .revoke_api_key(&Actor::system("cli"), &Scope::All, &id)
+                .await?;
+            println!("revoked key {} ({})", record.id, record.name);
+            Ok(())
+        }
+    }
+}
+
+async fn create_key(
+    store: &Store,
+    role: Role,
+    agency_code: Option<AgencyCode>,
+    name: String,
+) -> anyhow::Result<(crate::store::ApiKeyRecord, ApiKeySecret)> {
+    let secret = ApiKeySecret::generate();
+    let record = store
+        .create_api_key(
+            &Actor::system("cli"),
+            &Scope::All,
+            &NewApiKey {
+                name,
+                role,
+                agency_code,
+                hash: secret.hash(),
+                prefix: secret.display_prefix(),
+            },
+        )
+        .await?;
+    Ok((record, secret))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    if !store.has_admin_key().await? {
+        let (record, secret) =
+            create_key(&store, Role::Admin, None, "first admin".to_owned()).await?;
+        println!(
+            "No admin key existed, so lephi created one (id {}):",
+            record.id
+        );
+        println!("    {}", secret.expose());
+        println!("Store it now: it is shown this once.");
+    }
+    let app = Application::build_with_store(settings, store)?;
+    tracing::info!(address = %app.address(), "lephi is serving");
+    println!("lephi is serving on http://{}", app.address());
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! Settings: defaults, then an optional TOML file, then `LEPHI__SECTION__KEY`
+//! environment variables. A bad value stops the start and names its path.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::Vnd;
+use crate::domain::invoice::InvoiceLimits;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub invoices: InvoiceSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// The URL citizens and providers reach lephi at; defaults to `http://{bind}`.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path` (created on first start) or `postgres://...`. Secret:
+    /// a PostgreSQL URL may carry a password.
+    pub url: SecretString,
+    pub max_connections: u32,
+    /// How long SQLite waits for a lock before giving up, in milliseconds.
+    pub busy_timeout_ms: u64,
+    /// How long a request waits for a pooled connection, in seconds.
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InvoiceSettings {
+    /// The largest invoice total, in đồng.
+    pub max_total: i64,
+    pub max_lines: usize,
+    /// Validity of an invoice created without `expires_at`, in hours.
+    pub default_validity_hours: i64,
+    /// The furthest `expires_at` may lie in the future, in days.
+    pub max_validity_days: i64,
+    /// How often open invoices past their expiry are marked expired, in seconds.
+    pub expiry_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter, e.g. `info` or `lephi=debug,info`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            invoices: InvoiceSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_body_bytes: 64 * 1024,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: SecretString::from("sqlite://data/lephi.db"),
+            max_connections: 16,
+            busy_timeout_ms: 5_000,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for InvoiceSettings {
+    fn default() -> Self {
+        InvoiceSettings {
+            max_total: 1_000_000_000,
+            max_lines: 50,
+            default_validity_hours: 72,
+            max_validity_days: 90,
+            expiry_interval_secs: 30,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".into(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Source(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Value(#[from] serde_path_to_error::Error<config::ConfigError>),
+    #[error("configuration: {path}: {message}")]
+    Invalid { path: &'static str, message: String },
+}
+
+impl Settings {
+    /// Loads the layered settings: defaults, `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, env)
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let env = env
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("LEPHI__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("LEPHI")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = serde_path_to_error::deserialize(builder.build()?)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |path, message: &str| {
+            Err(ConfigError::Invalid {
+                path,
+                message: message.to_owned(),
+            })
+        };
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid("server.public_url", "must start with http:// or https://");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        if self.invoices.max_total <= 0 {
+            return invalid("invoices.max_total", "must be positive");
+        }
+        if self.invoices.max_lines == 0 {
+            return invalid("invoices.max_lines", "must be at least 1");
+        }
+        if self.invoices.default_validity_hours <= 0 {
+            return invalid("invoices.default_validity_hours", "must be positive");
+        }
+        if self.invoices.max_validity_days <= 0
+            || self.invoices.max_validity_days * 24 < self.invoices.default_validity_hours
+        {
+            return invalid(
+                "invoices.max_validity_days",
+                "must be positive and cover default_validity_hours",
+            );
+        }
+        if self.invoices.expiry_interval_secs == 0 {
+            return invalid("invoices.expiry_interval_secs", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The public URL, or one made from the address actually bound.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    pub fn invoice_limits(&self) -> InvoiceLimits {
+        InvoiceLimits {
+            max_total: Vnd::new(self.invoices.max_total),
+            max_lines: self.invoices.max_lines,
+            default_validity: time::Duration::hours(self.invoices.default_validity_hours),
+            max_validity: time::Duration::days(self.invoices.max_validity_days),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_sources() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database.url.expose_secret(), "sqlite://data/lephi.db");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lephi.toml");
+        std::fs::write(
+            &file,
+            "[server]\nbind = \"0.0.0.0:9000\"\npublic_url = \"https://pay.example.vn\"\n[invoices]\nmax_total = 5000\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("LEPHI__SERVER__BIND", "127.0.0.1:9100"),
+                ("LEPHI__DATABASE__URL", "postgres://u:p@localhost/lephi"),
+                ("LEPHI_CONFIG", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:9100");
+        assert_eq!(
+            s.server.public_url.as_deref(),
+            Some("https://pay.example.vn")
+        );
+        assert_eq!(s.invoices.max_total, 5000);
+        assert_eq!(
+            s.database.url.expose_secret(),
+            "postgres://u:p@localhost/lephi"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_path() {
+        let err = Settings::load_from(None, env(&[("LEPHI__SERVER__BIND", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.bind"), "{err}");
+        let err = Settings::load_from(None, env(&[("LEPHI__INVOICES__MAX_TOTAL", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invoices.max_total"), "{err}");
+        let err = Settings::load_from(None, env(&[("LEPHI__DATABASE__URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.url"), "{err}");
+        let err = Settings::load_from(None, env(&[("LEPHI__SERVER__COLOUR", "blue")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::load_from(
+            None,
+            env(&[("LEPHI__DATABASE__URL", "postgres://u:hunter2@db/lephi")]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,44 @@
+//! Audit records: who changed what, when, from which state to which.
+
+use serde::Serialize;
+
+use super::Timestamp;
+
+/// Who is acting: an API key, or lephi itself (the CLI, a background task).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `key:<id>` for an API key, `system:<task>` for lephi itself.
+    pub name: String,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn key(key_id: &str, request_id: Option<String>) -> Actor {
+        Actor {
+            name: format!("key:{key_id}"),
+            request_id,
+        }
+    }
+
+    pub fn system(task: &str) -> Actor {
+        Actor {
+            name: format!("system:{task}"),
+            request_id: None,
+        }
+    }
+}
+
+/// One audit record as listed by `GET /v1/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: String,
+    pub agency_code: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+}

@@ -1,0 +1,184 @@
+//! The one error type at the HTTP edge: a stable `code`, a message for
+//! people, optional `details`, and the HTTP status. Causes of server-side
+//! failures are logged in full and never sent to clients.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    details: &'a serde_json::Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    pub fn unauthorized(message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this key's role may not do this",
+        )
+    }
+
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} was not found"),
+        )
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn validation(err: ValidationError) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            err.to_string(),
+        )
+        .with_details(json!({ "field": err.field }))
+    }
+
+    pub fn payload_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is over {limit} bytes"),
+        )
+        .with_details(json!({ "limit_bytes": limit }))
+    }
+
+    /// A failure that is ours, not the client's: the cause goes to the log.
+    pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            code: self.code,
+            message: &self.message,
+            details: &self.details,
+        })
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(err: ValidationError) -> Self {
+        ApiError::validation(err)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::not_found("the object"),
+            StoreError::AgencyNotFound(code) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "agency_not_found",
+                format!("agency {code} was not found"),
+            )
+            .with_details(json!({ "agency_code": code })),
+            StoreError::AgencyExists(code) => ApiError::new(
+                StatusCode::CONFLICT,
+                "agency_exists",
+                format!("agency {code} already exists"),
+            )
+            .with_details(json!({ "agency_code": code })),
+            StoreError::DossierHasOpenInvoice { invoice_id } => ApiError::new(
+                StatusCode::CONFLICT,
+                "dossier_has_open_invoice",
+                format!("the dossier already has an open invoice, {invoice_id}"),
+            )
+            .with_details(json!({ "invoice_id": invoice_id })),
+            StoreError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request body",
+            ),
+            StoreError::IllegalTransition(transition) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_state",
+                transition.to_string(),
+            )
+            .with_details(json!({ "status": transition.from })),
+            StoreError::Invalid(err) => ApiError::validation(err),
+            StoreError::ImportRefused { line, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "import_refused",
+                format!("line {line}: {message}; nothing was imported"),
+            )
+            .with_details(json!({ "line": line, "reason": message })),
+            StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is busy; retry shortly",
+            ),
+            err @ (StoreError::Corrupt(_) | StoreError::Migration(_) | StoreError::Database(_)) => {
+                ApiError::internal(&error_chain(&err))
+            }
+        }
+    }
+}
+
+/// An error and all its causes on one line, for the log.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,14 @@
+//! lephi: cashless fee payment service for public administrative procedures.
+//!
+//! Data flows one way: [`routes`] parse requests into [`domain`] types, call a
+//! [`store`] method that owns its transaction, and render the response.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

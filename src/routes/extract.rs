@@ -1,0 +1,173 @@
+//! Extractors that turn a request into what handlers need: the caller
+//! behind the API key, and a JSON body read within the size limit.
+
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing_actix_web::RequestId;
+
+use crate::domain::audit::Actor;
+use crate::domain::{ApiKeySecret, Role, Scope};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::Principal;
+
+/// The caller of a `/v1` request, established from its bearer key.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.principal.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.principal.scope
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::key(&self.principal.key_id, self.request_id.clone())
+    }
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(&"application state is missing"))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|value| value.to_str().map(str::to_owned));
+        let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let header = match header {
+                None => {
+                    return Err(ApiError::unauthorized(
+                        "send the API key as Authorization: Bearer <key>",
+                    ));
+                }
+                Some(Err(_)) => return Err(ApiError::unauthorized("the API key is not valid")),
+                Some(Ok(header)) => header,
+            };
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .ok_or_else(|| {
+                    ApiError::unauthorized("send the API key as Authorization: Bearer <key>")
+                })?;
+            let key = ApiKeySecret::from_presented(token.trim())
+                .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+            let principal = state
+                .store
+                .authenticate(&key.hash())
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the API key is not valid or was revoked"))?;
+            Ok(Caller {
+                principal,
+                request_id,
+            })
+        })
+    }
+}
+
+/// A JSON body, read up to the configured limit and parsed strictly:
+/// malformed JSON is a 400, a well-formed body of the wrong shape a 422
+/// naming the field.
+pub struct JsonBody<T> {
+    pub value: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<JsonBody<T>, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = state(req).map(|s| s.settings.server.max_body_bytes);
+        let content_type_ok = match req.mime_type() {
+            Ok(None) => true,
+            Ok(Some(mime)) => mime.essence_str() == "application/json",
+            Err(_) => false,
+        };
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let limit = limit?;
+            if !content_type_ok {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as application/json",
+                ));
+            }
+            if declared_length.is_some_and(|length| length > limit) {
+                return Err(ApiError::payload_too_large(limit));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|err| {
+                    ApiError::bad_request(
+                        "invalid_body",
+                        format!("the body could not be read: {err}"),
+                    )
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::payload_too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(|value| JsonBody { value })
+        })
+    }
+}
+
+/// Parses JSON with the path of any field that does not fit.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let malformed = |err: serde_json::Error| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {err}"),
+        )
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_data() {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{path}: {inner}"),
+            )
+            .with_details(json!({ "field": path }))
+        } else {
+            malformed(inner)
+        }
+    })?;
+    deserializer.end().map_err(malformed)?;
+    Ok(value)
+}

@@ -1,0 +1,278 @@
+//! `/v1/invoices`: dossier systems issue invoices; every role reads its scope.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{Caller, JsonBody, page_limit, query_time};
+use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
+use crate::domain::{
+    AgencyCode, IdempotencyKey, Invoice, InvoiceStatus, NewInvoice, Role, Timestamp, Vnd,
+};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::{CreatedInvoice, IdempotentRequest, InvoiceFilter};
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvoice {
+    dossier_code: String,
+    procedure_code: String,
+    procedure_name: String,
+    agency_code: String,
+    payer: PayerBody,
+    lines: Vec<LineBody>,
+    expires_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PayerBody {
+    name: String,
+    id_number: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    kind: FeeKind,
+    description: String,
+    amount: Vnd,
+}
+
+impl CreateInvoice {
+    fn parse(&self, state: &AppState, now: Timestamp) -> Result<NewInvoice, ApiError> {
+        let payer = Payer::parse(
+            &self.payer.name,
+            self.payer.id_number.as_deref(),
+            self.payer.phone.as_deref(),
+            self.payer.email.as_deref(),
+        )?;
+        let lines = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| FeeLine::parse(i, line.kind, &line.description, line.amount))
+            .collect::<Result<Vec<_>, _>>()?;
+        let draft = InvoiceDraft {
+            dossier_code: &self.dossier_code,
+            procedure_code: &self.procedure_code,
+            procedure_name: &self.procedure_name,
+            agency_code: &self.agency_code,
+            payer,
+            lines,
+            expires_at: self.expires_at,
+        };
+        Ok(NewInvoice::parse(draft, &state.invoice_limits, now)?)
+    }
+
+    /// A hash of what was asked, independent of JSON spacing and key order,
+    /// to tell a replay from a different request under the same key.
+    fn fingerprint(&self) -> Result<String, ApiError> {
+        let canonical = serde_json::to_vec(self).map_err(|e| ApiError::internal(&e))?;
+        Ok(hex::encode(Sha256::digest(canonical)))
+    }
+}
+
+/// An invoice as the API shows it: the payer's id number masked.
+#[derive(Serialize)]
+pub struct InvoiceView<'a> {
+    id: &'a str,
+    payment_code: &'a str,
+    status: InvoiceStatus,
+    total: Vnd,
+    amount_paid: Vnd,
+    agency_code: &'a AgencyCode,
+    dossier_code: &'a str,
+    procedure_code: &'a str,
+    procedure_name: &'a str,
+    lines: &'a [FeeLine],
+    payer: PayerView<'a>,
+    checkout_url: String,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+}
+
+#[derive(Serialize)]
+struct PayerView<'a> {
+    name: &'a str,
+    id_number: Option<String>,
+    phone: Option<&'a str>,
+    email: Option<&'a str>,
+}
+
+impl<'a> InvoiceView<'a> {
+    pub fn new(invoice: &'a Invoice, public_url: &str) -> InvoiceView<'a> {
+        InvoiceView {
+            id: &invoice.id,
+            payment_code: invoice.payment_code.as_str(),
+            status: invoice.status,
+            total: invoice.total,
+            amount_paid: invoice.amount_paid,
+            agency_code: &invoice.agency_code,
+            dossier_code: &invoice.dossier_code,
+            procedure_code: &invoice.procedure_code,
+            procedure_name: &invoice.procedure_name,
+            lines: &invoice.lines,
+            payer: PayerView {
+                name: &invoice.payer.name,
+                id_number: invoice.payer.masked_id_number(),
+                phone: invoice.payer.phone.as_deref(),
+                email: invoice.payer.email.as_deref(),
+            },
+            checkout_url: format!("{public_url}/pay/{}", invoice.payment_code),
+            created_at: invoice.created_at,
+            expires_at: invoice.expires_at,
+        }
+    }
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonBody<CreateInvoice>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::AgencySystem])?;
+    let key = match req.headers().get("Idempotency-Key") {
+        None => {
+            return Err(ApiError::bad_request(
+                "idempotency_key_missing",
+                "send an Idempotency-Key header so that a retry cannot issue a second invoice",
+            ));
+        }
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| IdempotencyKey::parse(v).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "idempotency_key_invalid",
+                    "the Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            })?,
+    };
+    let request = body.value;
+    let fingerprint = request.fingerprint()?;
+    let idempotent = IdempotentRequest {
+        api_key_id: &caller.principal.key_id,
+        key: &key,
+        request_hash: &fingerprint,
+    };
+    // A replay answers as the first request did, even once its
+    // `expires_at` has passed and the body would no longer be accepted.
+    if let Some(replay) = state.store.replay(&idempotent).await? {
+        return Ok(respond(replay));
+    }
+    let new = request.parse(&state, Timestamp::now())?;
+    let created = state
+        .store
+        .create_invoice(
+            &caller.actor(),
+            caller.scope(),
+            &idempotent,
+            &new,
+            |invoice| {
+                serde_json::to_string(&InvoiceView::new(invoice, &state.public_url))
+                    .unwrap_or_default()
+            },
+        )
+        .await?;
+    if created.created {
+        state.metrics.invoices_created.inc();
+    }
+    Ok(respond(created))
+}
+
+fn respond(created: CreatedInvoice) -> HttpResponse {
+    let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header((
+            "Idempotent-Replayed",
+            if created.created { "false" } else { "true" },
+        ))
+        .body(created.body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    dossier_code: Option<String>,
+    status: Option<String>,
+    agency_code: Option<String>,
+    created_from: Option<String>,
+    created_to: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            InvoiceStatus::parse(s).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    "status must be one of open, paid, cancelled, expired",
+                )
+            })
+        })
+        .transpose()?;
+    let agency_code = query
+        .agency_code
+        .as_deref()
+        .map(|code| {
+            AgencyCode::parse("agency_code", code)
+                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
+        })
+        .transpose()?;
+    let filter = InvoiceFilter {
+        dossier_code: query.dossier_code,
+        status,
+        agency_code,
+        created_from: query_time("created_from", query.created_from.as_deref())?,
+        created_to: query_time("created_to", query.created_to.as_deref())?,
+        after_id: query.cursor,
+        limit: page_limit(query.limit)?,
+    };
+    let page = state.store.list_invoices(caller.scope(), &filter).await?;
+    let items: Vec<InvoiceView> = page
+        .invoices
+        .iter()
+        .map(|invoice| InvoiceView::new(invoice, &state.public_url))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": page.next_cursor })))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let invoice = state.store.get_invoice(caller.scope(), &id).await?;
+    Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url)))
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::AgencySystem, Role::Admin])?;
+    let invoice = state
+        .store
+        .cancel_invoice(&caller.actor(), caller.scope(), &id)
+        .await?;
+    Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url)))
+}

@@ -1,0 +1,113 @@
+//! HTTP handlers, one file per resource, named after the URL. The route
+//! table below is the one place routes are declared: it both configures
+//! the app and lists what the app serves (checked against `openapi.yaml`).
+
+mod agencies;
+mod audit;
+mod extract;
+mod health;
+mod invoices;
+mod keys;
+mod metrics;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+
+pub use extract::{Caller, JsonBody};
+
+use crate::error::ApiError;
+
+/// Declares the routes: `path => { METHOD handler, ... }`.
+macro_rules! route_table {
+    ($($path:literal => { $($method:ident $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every `(method, path)` the app serves.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        /// Registers every route, with a JSON 405 for a known path and an
+        /// unknown method.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $(.route(route_table!(@method $method).to($handler)))+
+                        .default_service(web::to(method_not_allowed)),
+                );
+            )+
+        }
+    };
+    (@method GET) => { web::get() };
+    (@method POST) => { web::post() };
+}
+
+route_table! {
+    "/health/live" => { GET health::live },
+    "/health/ready" => { GET health::ready },
+    "/metrics" => { GET metrics::render },
+    "/v1/agencies" => { POST agencies::create, GET agencies::list },
+    "/v1/agencies/{code}" => { GET agencies::get },
+    "/v1/keys" => { POST keys::create, GET keys::list },
+    "/v1/keys/{id}/revoke" => { POST keys::revoke },
+    "/v1/invoices" => { POST invoices::create, GET invoices::list },
+    "/v1/invoices/{id}" => { GET invoices::get },
+    "/v1/invoices/{id}/cancel" => { POST invoices::cancel },
+    "/v1/audit" => { GET audit::list },
+}
+
+/// The answer for a path that no route serves.
+pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no route serves {} {}", req.method(), req.path()),
+    )
+    .error_response()
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    )
+    .error_response()
+}
+
+/// Query strings that do not parse get the same JSON error shape as the rest.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::bad_request(
+            "invalid_query",
+            format!("the query string is invalid: {err}"),
+        )
+        .into()
+    })
+}
+
+/// A page size: `limit` from the query, bounded, 20 by default.
+fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(20),
+        Some(n @ 1..=100) => Ok(n),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        )),
+    }
+}
+
+/// Parses an optional RFC 3339 time from a query parameter.
+fn query_time(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<crate::domain::Timestamp>, ApiError> {
+    value
+        .map(|text| {
+            crate::domain::Timestamp::parse_rfc3339(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{field} must be an RFC 3339 time with an offset"),
+                )
+            })
+        })
+        .transpose()
+}

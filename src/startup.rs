@@ -1,0 +1,100 @@
+//! Wires the application: connects and migrates the store, binds the
+//! listener (port 0 picks a free one, as tests do) and builds the app.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tokio::sync::watch;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::domain::invoice::InvoiceLimits;
+use crate::routes;
+use crate::store::Store;
+use crate::telemetry::{self, Metrics};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub settings: Settings,
+    /// Where citizens and providers reach lephi, without a trailing slash.
+    pub public_url: String,
+    pub metrics: Metrics,
+    pub invoice_limits: InvoiceLimits,
+}
+
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    store: Store,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to the configured database, migrates it, and binds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = Store::connect(&settings.database).await?;
+        store.migrate().await?;
+        Self::build_with_store(settings, store)
+    }
+
+    /// Binds and builds the app on a store that is already migrated.
+    pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(settings.server.bind)?;
+        let address = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            public_url: settings.public_url(address),
+            metrics: Metrics::new()?,
+            invoice_limits: settings.invoice_limits(),
+            settings: settings.clone(),
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(routes::query_config())
+                .configure(routes::configure)
+                .default_service(web::to(routes::route_not_found))
+                .wrap(from_fn(telemetry::observe))
+                .wrap(TracingLogger::default())
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .listen(listener)?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        Ok(Application {
+            address,
+            server: server.run(),
+            store,
+            settings,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until the server stops (SIGTERM or SIGINT: in-flight requests
+    /// finish first), with the background tasks beside it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let expiry = tokio::spawn(crate::jobs::expire_invoices(
+            self.store.clone(),
+            Duration::from_secs(self.settings.invoices.expiry_interval_secs),
+            stopped,
+        ));
+        let served = self.server.await;
+        let _ = stop.send(true);
+        let _ = expiry.await;
+        self.store.close().await;
+        served
+    }
+}

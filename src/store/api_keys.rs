@@ -1,0 +1,247 @@
+//! API keys: only a key's SHA-256 is stored.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::agencies::find_in_scope;
+use super::audit::{self, Change};
+use super::{Store, StoreError, parse_optional_time, parse_time};
+use crate::domain::api_key::ApiKeyHash;
+use crate::domain::audit::Actor;
+use crate::domain::{AgencyCode, Role, Scope, Timestamp, ValidationError};
+
+/// A key as listed: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub agency_code: Option<AgencyCode>,
+    /// The key's first characters, to recognise it.
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A key to store: who holds it and the hash of the secret they were given.
+pub struct NewApiKey {
+    pub name: String,
+    pub role: Role,
+    pub agency_code: Option<AgencyCode>,
+    pub hash: ApiKeyHash,
+    pub prefix: String,
+}
+
+/// Who is calling, as established from a valid key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: String,
+    pub role: Role,
+    pub scope: Scope,
+}
+
+fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: Role::parse("role", &role).map_err(StoreError::corrupt)?,
+        agency_code: row
+            .try_get::<Option<String>, _>("agency_code")?
+            .map(AgencyCode::from_stored),
+        prefix: row.try_get("key_prefix")?,
+        created_at: parse_time(row, "created_at")?,
+        revoked_at: parse_optional_time(row, "revoked_at")?,
+    })
+}
+
+macro_rules! select_keys {
+    () => {
+        "SELECT k.id, k.name, k.role, k.agency_code, k.key_prefix, k.created_at, k.revoked_at
+         FROM api_keys k LEFT JOIN agencies a ON a.code = k.agency_code"
+    };
+}
+
+impl Store {
+    /// Stores a new key for an agency in `scope`. Only an admin key may
+    /// span every agency, and only a global caller may make one.
+    pub async fn create_api_key(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        new: &NewApiKey,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let agency = match &new.agency_code {
+            Some(code) => Some(find_in_scope(&mut tx, scope, code.as_str()).await?),
+            None if new.role != Role::Admin => {
+                return Err(StoreError::Invalid(ValidationError::new(
+                    "agency_code",
+                    "is required for agency_system and finance keys",
+                )));
+            }
+            None if *scope != Scope::All => {
+                return Err(StoreError::Invalid(ValidationError::new(
+                    "agency_code",
+                    "a key scoped to an agency can only create keys for agencies in its scope",
+                )));
+            }
+            None => None,
+        };
+        let record = ApiKeyRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: new.name.clone(),
+            role: new.role,
+            agency_code: new.agency_code.clone(),
+            prefix: new.prefix.clone(),
+            created_at: now,
+            revoked_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, role, agency_code, key_hash, key_prefix, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&record.id)
+        .bind(&record.name)
+        .bind(record.role.as_str())
+        .bind(record.agency_code.as_ref().map(AgencyCode::as_str))
+        .bind(new.hash.as_str())
+        .bind(&record.prefix)
+        .bind(now.to_stored())
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "api_key.created",
+                object_type: "api_key",
+                object_id: &record.id,
+                agency: agency.as_ref().map(|a| (a.code.as_str(), a.path.as_str())),
+                before: None,
+                after: audit::state(&record),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Revokes a key in `scope`; revoking a revoked key changes nothing.
+    pub async fn revoke_api_key(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            select_keys!(),
+            " WHERE k.id = $1 AND substr(COALESCE(a.path, '/'), 1, length($2)) = $2"
+        ))
+        .bind(id)
+        .bind(scope.path_prefix())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let before = key_from_row(&row)?;
+        if before.revoked_at.is_some() {
+            return Ok(before);
+        }
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now.to_stored())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let after = ApiKeyRecord {
+            revoked_at: Some(now),
+            ..before.clone()
+        };
+        let agency_path: Option<String> =
+            sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
+                .bind(before.agency_code.as_ref().map(AgencyCode::as_str))
+                .fetch_optional(&mut *tx)
+                .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "api_key.revoked",
+                object_type: "api_key",
+                object_id: id,
+                agency: before
+                    .agency_code
+                    .as_ref()
+                    .zip(agency_path.as_deref())
+                    .map(|(code, path)| (code.as_str(), path)),
+                before: audit::state(&before),
+                after: audit::state(&after),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Keys in `scope`, newest first. Global admin keys only a global caller sees.
+    pub async fn list_api_keys(&self, scope: &Scope) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            select_keys!(),
+            " WHERE substr(COALESCE(a.path, '/'), 1, length($1)) = $1 ORDER BY k.id DESC"
+        ))
+        .bind(scope.path_prefix())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// The caller behind a key's hash, if the key exists and is not revoked.
+    pub async fn authenticate(&self, hash: &ApiKeyHash) -> Result<Option<Principal>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.id, k.role, k.agency_code, a.path
+             FROM api_keys k LEFT JOIN agencies a ON a.code = k.agency_code
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let role: String = row.try_get("role")?;
+        let agency_code: Option<String> = row.try_get("agency_code")?;
+        let path: Option<String> = row.try_get("path")?;
+        let scope = match (agency_code, path) {
+            (Some(code), Some(path)) => Scope::Subtree {
+                code: AgencyCode::from_stored(code),
+                path,
+            },
+            (None, _) => Scope::All,
+            (Some(code), None) => {
+                return Err(StoreError::corrupt(format!(
+                    "key's agency {code} is missing"
+                )));
+            }
+        };
+        Ok(Some(Principal {
+            key_id: row.try_get("id")?,
+            role: Role::parse("role", &role).map_err(StoreError::corrupt)?,
+            scope,
+        }))
+    }
+
+    /// Whether any admin key is still valid.
+    pub async fn has_admin_key(&self) -> Result<bool, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count > 0)
+    }
+}

@@ -1,0 +1,572 @@
+//! Invoices: issued once per idempotency key, at most one open per dossier,
+//! status only moving forward.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::agencies::find_in_scope;
+use super::audit::{self, Change};
+use super::query::{Filtered, Value};
+use super::{Backend, Store, StoreError, is_unique_violation, parse_time};
+use crate::domain::audit::Actor;
+use crate::domain::invoice::{FeeLine, Payer};
+use crate::domain::{
+    Agency, AgencyCode, IdempotencyKey, Invoice, InvoiceStatus, NewInvoice, PaymentCode, Scope,
+    Timestamp, Vnd,
+};
+
+/// The idempotency key of a create request, with a hash of what was asked.
+pub struct IdempotentRequest<'a> {
+    pub api_key_id: &'a str,
+    pub key: &'a IdempotencyKey,
+    pub request_hash: &'a str,
+}
+
+/// The answer to a create request: the stored response body, which a
+/// replay of the same request returns byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedInvoice {
+    pub status: u16,
+    pub body: String,
+    /// Whether this request created the invoice (false for a replay).
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub dossier_code: Option<String>,
+    pub status: Option<InvoiceStatus>,
+    pub agency_code: Option<AgencyCode>,
+    pub created_from: Option<Timestamp>,
+    pub created_to: Option<Timestamp>,
+    /// Only invoices older than this id: the cursor of the previous page.
+    pub after_id: Option<String>,
+    pub limit: i64,
+}
+
+pub struct InvoicePage {
+    pub invoices: Vec<Invoice>,
+    /// The cursor for the next page, if there may be one.
+    pub next_cursor: Option<String>,
+}
+
+/// How an invoice appears in its audit records: amounts and status, not
+/// the payer's personal data.
+#[derive(Serialize)]
+struct AuditedInvoice<'a> {
+    status: InvoiceStatus,
+    total: Vnd,
+    amount_paid: Vnd,
+    dossier_code: &'a str,
+    payment_code: &'a str,
+    expires_at: Timestamp,
+}
+
+impl<'a> From<&'a Invoice> for AuditedInvoice<'a> {
+    fn from(invoice: &'a Invoice) -> Self {
+        AuditedInvoice {
+            status: invoice.status,
+            total: invoice.total,
+            amount_paid: invoice.amount_paid,
+            dossier_code: &invoice.dossier_code,
+            payment_code: invoice.payment_code.as_str(),
+            expires_at: invoice.expires_at,
+        }
+    }
+}
+
+macro_rules! select_invoices {
+    () => {
+        "SELECT i.id, i.payment_code, i.status, i.total, i.amount_paid, i.agency_code,
+                i.dossier_code, i.procedure_code, i.procedure_name, i.payer_name,
+                i.payer_id_number, i.payer_phone, i.payer_email, i.lines,
+                i.created_at, i.expires_at, i.updated_at, a.path AS agency_path
+         FROM invoices i JOIN agencies a ON a.code = i.agency_code"
+    };
+}
+
+fn invoice_from_row(row: &AnyRow) -> Result<Invoice, StoreError> {
+    let status: String = row.try_get("status")?;
+    let code: String = row.try_get("payment_code")?;
+    let lines: String = row.try_get("lines")?;
+    Ok(Invoice {
+        id: row.try_get("id")?,
+        payment_code: PaymentCode::parse(&code).map_err(StoreError::corrupt)?,
+        status: InvoiceStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("invoice status {status:?}")))?,
+        total: Vnd::new(row.try_get("total")?),
+        amount_paid: Vnd::new(row.try_get("amount_paid")?),
+        agency_code: AgencyCode::from_stored(row.try_get("agency_code")?),
+        dossier_code: row.try_get("dossier_code")?,
+        procedure_code: row.try_get("procedure_code")?,
+        procedure_name: row.try_get("procedure_name")?,
+        payer: Payer {
+            name: row.try_get("payer_name")?,
+            id_number: row.try_get("payer_id_number")?,
+            phone: row.try_get("payer_phone")?,
+            email: row.try_get("payer_email")?,
+        },
+        lines: serde_json::from_str::<Vec<FeeLine>>(&lines).map_err(StoreError::corrupt)?,
+        created_at: parse_time(row, "created_at")?,
+        expires_at: parse_time(row, "expires_at")?,
+        updated_at: parse_time(row, "updated_at")?,
+    })
+}
+
+/// Moves an open invoice to `to` if it is still open; records the change.
+/// Returns the invoice as it now is, or `None` if another transaction moved
+/// it first.
+async fn leave_open(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    invoice: &Invoice,
+    agency_path: &str,
+    to: InvoiceStatus,
+    now: Timestamp,
+) -> Result<Option<Invoice>, StoreError> {
+    let moved = sqlx::query(
+        "UPDATE invoices SET status = $1, updated_at = $2 WHERE id = $3 AND status = 'open'",
+    )
+    .bind(to.as_str())
+    .bind(now.to_stored())
+    .bind(&invoice.id)
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let after = Invoice {
+        status: to,
+        updated_at: now,
+        ..invoice.clone()
+    };
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: match to {
+                InvoiceStatus::Cancelled => "invoice.cancelled",
+                InvoiceStatus::Expired => "invoice.expired",
+                InvoiceStatus::Paid => "invoice.paid",
+                InvoiceStatus::Open => "invoice.opened",
+            },
+            object_type: "invoice",
+            object_id: &invoice.id,
+            agency: Some((invoice.agency_code.as_str(), agency_path)),
+            before: audit::state(&AuditedInvoice::from(invoice)),
+            after: audit::state(&AuditedInvoice::from(&after)),
+            at: now,
+        },
+    )
+    .await?;
+    Ok(Some(after))
+}
+
+/// Stores the invoice's expiry if it is open and past it, so that no
+/// reader or writer acts on a stale `open`.
+async fn expire_if_due(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    invoice: Invoice,
+    agency_path: &str,
+    now: Timestamp,
+) -> Result<Invoice, StoreError> {
+    if invoice.status_at(now) != InvoiceStatus::Expired || invoice.status != InvoiceStatus::Open {
+        return Ok(invoice);
+    }
+    let expired = leave_open(
+        conn,
+        actor,
+        &invoice,
+        agency_path,
+        InvoiceStatus::Expired,
+        now,
+    )
+    .await?;
+    Ok(expired.unwrap_or(invoice))
+}
+
+impl Store {
+    /// Issues an invoice, once per idempotency key. `render` makes the
+    /// response body from the stored invoice; it is kept with the key so
+    /// that a replay answers the same bytes.
+    pub async fn create_invoice(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        request: &IdempotentRequest<'_>,
+        new: &NewInvoice,
+        render: impl FnOnce(&Invoice) -> String,
+    ) -> Result<CreatedInvoice, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        // Claim the key first: a concurrent request with the same key waits
+        // here until this transaction ends, then finds the key taken.
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body, created_at)
+             VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(request.api_key_id)
+        .bind(request.key.as_str())
+        .bind(request.request_hash)
+        .bind(now.to_stored())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            drop(tx);
+            return self.replay(request).await?.ok_or(StoreError::NotFound);
+        }
+        let agency = find_in_scope(&mut tx, scope, new.agency_code.as_str()).await?;
+        self.close_stale_invoice_of_dossier(&mut tx, actor, &agency, &new.dossier_code, now)
+            .await?;
+        let invoice = match insert_invoice(&mut tx, new, &agency, now).await {
+            Err(StoreError::Database(err)) if is_unique_violation(&err) => {
+                // Another transaction opened an invoice for this dossier
+                // between our check and our insert.
+                drop(tx);
+                return Err(self.open_invoice_conflict(&agency, &new.dossier_code).await);
+            }
+            other => other?,
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "invoice.created",
+                object_type: "invoice",
+                object_id: &invoice.id,
+                agency: Some((agency.code.as_str(), &agency.path)),
+                before: None,
+                after: audit::state(&AuditedInvoice::from(&invoice)),
+                at: now,
+            },
+        )
+        .await?;
+        let body = render(&invoice);
+        sqlx::query(
+            "UPDATE idempotency_keys SET status_code = 201, response_body = $1
+             WHERE api_key_id = $2 AND idempotency_key = $3",
+        )
+        .bind(&body)
+        .bind(request.api_key_id)
+        .bind(request.key.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(CreatedInvoice {
+            status: 201,
+            body,
+            created: true,
+        })
+    }
+
+    /// The stored answer for an idempotency key, if the key was used; an
+    /// error if it was used for a different request.
+    pub async fn replay(
+        &self,
+        request: &IdempotentRequest<'_>,
+    ) -> Result<Option<CreatedInvoice>, StoreError> {
+        let row = sqlx::query(
+            "SELECT request_hash, status_code, response_body FROM idempotency_keys
+             WHERE api_key_id = $1 AND idempotency_key = $2",
+        )
+        .bind(request.api_key_id)
+        .bind(request.key.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let hash: String = row.try_get("request_hash")?;
+        if hash != request.request_hash {
+            return Err(StoreError::IdempotencyKeyReused);
+        }
+        let status: i64 = row.try_get("status_code")?;
+        Ok(Some(CreatedInvoice {
+            status: u16::try_from(status).map_err(StoreError::corrupt)?,
+            body: row.try_get("response_body")?,
+            created: false,
+        }))
+    }
+
+    /// Expires the dossier's open invoice if it is past its expiry, then
+    /// refuses if an open one remains.
+    async fn close_stale_invoice_of_dossier(
+        &self,
+        conn: &mut AnyConnection,
+        actor: &Actor,
+        agency: &Agency,
+        dossier_code: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query(concat!(
+            select_invoices!(),
+            " WHERE i.agency_code = $1 AND i.dossier_code = $2 AND i.status = 'open'"
+        ))
+        .bind(agency.code.as_str())
+        .bind(dossier_code)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            return Ok(());
+        };
+        let open = expire_if_due(conn, actor, invoice_from_row(&row)?, &agency.path, now).await?;
+        if open.status == InvoiceStatus::Open {
+            return Err(StoreError::DossierHasOpenInvoice {
+                invoice_id: open.id,
+            });
+        }
+        Ok(())
+    }
+
+    async fn open_invoice_conflict(&self, agency: &Agency, dossier_code: &str) -> StoreError {
+        let open: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT id FROM invoices WHERE agency_code = $1 AND dossier_code = $2 AND status = 'open'",
+        )
+        .bind(agency.code.as_str())
+        .bind(dossier_code)
+        .fetch_optional(&self.pool)
+        .await;
+        match open {
+            Ok(Some(invoice_id)) => StoreError::DossierHasOpenInvoice { invoice_id },
+            Ok(None) => StoreError::Corrupt("unique violation without an open invoice".into()),
+            Err(err) => err.into(),
+        }
+    }
+
+    /// The invoice `id`, if it lies in `scope`; an open invoice past its
+    /// expiry reads as expired.
+    pub async fn get_invoice(&self, scope: &Scope, id: &str) -> Result<Invoice, StoreError> {
+        let row = sqlx::query(concat!(
+            select_invoices!(),
+            " WHERE i.id = $1 AND substr(a.path, 1, length($2)) = $2"
+        ))
+        .bind(id)
+        .bind(scope.path_prefix())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let invoice = invoice_from_row(&row)?;
+        let now = Timestamp::now();
+        Ok(Invoice {
+            status: invoice.status_at(now),
+            ..invoice
+        })
+    }
+
+    /// Invoices in `scope` matching `filter`, newest first.
+    pub async fn list_invoices(
+        &self,
+        scope: &Scope,
+        filter: &InvoiceFilter,
+    ) -> Result<InvoicePage, StoreError> {
+        let now = Timestamp::now();
+        let mut query = Filtered::new(select_invoices!());
+        query.and(
+            "substr(a.path, 1, length({})) = {}",
+            Value::Text(scope.path_prefix().to_owned()),
+        );
+        if let Some(agency_code) = &filter.agency_code {
+            let mut conn = self.pool.acquire().await?;
+            let agency = find_in_scope(&mut conn, scope, agency_code.as_str()).await?;
+            query.and(
+                "substr(a.path, 1, length({})) = {}",
+                Value::Text(agency.path),
+            );
+        }
+        if let Some(dossier_code) = &filter.dossier_code {
+            query.and("i.dossier_code = {}", Value::Text(dossier_code.clone()));
+        }
+        match filter.status {
+            None => {}
+            Some(InvoiceStatus::Open) => {
+                query.and(
+                    "i.status = 'open' AND i.expires_at > {}",
+                    Value::Text(now.to_stored()),
+                );
+            }
+            Some(InvoiceStatus::Expired) => {
+                query.and(
+                    "(i.status = 'expired' OR (i.status = 'open' AND i.expires_at <= {}))",
+                    Value::Text(now.to_stored()),
+                );
+            }
+            Some(status) => {
+                query.and("i.status = {}", Value::Text(status.as_str().to_owned()));
+            }
+        }
+        if let Some(from) = filter.created_from {
+            query.and("i.created_at >= {}", Value::Text(from.to_stored()));
+        }
+        if let Some(to) = filter.created_to {
+            query.and("i.created_at < {}", Value::Text(to.to_stored()));
+        }
+        if let Some(after_id) = &filter.after_id {
+            query.and("i.id < {}", Value::Text(after_id.clone()));
+        }
+        query
+            .then("ORDER BY i.id DESC")
+            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        let mut invoices = rows
+            .iter()
+            .map(|row| {
+                invoice_from_row(row).map(|invoice| Invoice {
+                    status: invoice.status_at(now),
+                    ..invoice
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let limit = usize::try_from(filter.limit).unwrap_or(0);
+        let next_cursor = if invoices.len() > limit {
+            invoices.truncate(limit);
+            invoices.last().map(|invoice| invoice.id.clone())
+        } else {
+            None
+        };
+        Ok(InvoicePage {
+            invoices,
+            next_cursor,
+        })
+    }
+
+    /// Cancels an open invoice in `scope`.
+    pub async fn cancel_invoice(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Invoice, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            select_invoices!(),
+            " WHERE i.id = $1 AND substr(a.path, 1, length($2)) = $2"
+        ))
+        .bind(id)
+        .bind(scope.path_prefix())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let agency_path: String = row.try_get("agency_path")?;
+        let invoice = invoice_from_row(&row)?;
+        let invoice = expire_if_due(&mut tx, actor, invoice, &agency_path, now).await?;
+        if invoice.status != InvoiceStatus::Open {
+            // Keep a stored expiry even though the cancel is refused.
+            tx.commit().await?;
+            return Err(invoice.status.cancel().unwrap_err().into());
+        }
+        invoice.status.cancel()?;
+        let cancelled = leave_open(
+            &mut tx,
+            actor,
+            &invoice,
+            &agency_path,
+            InvoiceStatus::Cancelled,
+            now,
+        )
+        .await?
+        .ok_or_else(|| StoreError::corrupt("an open invoice could not be cancelled"))?;
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    /// Marks up to `limit` open invoices past their expiry as expired, each
+    /// with its audit record. Safe to run in several processes at once: an
+    /// invoice moves out of `open` exactly once.
+    pub async fn expire_due_invoices(&self, limit: i64) -> Result<usize, StoreError> {
+        let now = Timestamp::now();
+        let actor = Actor::system("expiry");
+        let mut tx = self.begin_write().await?;
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE OF i SKIP LOCKED",
+        };
+        let sql = format!(
+            "{} WHERE i.status = 'open' AND i.expires_at <= $1 ORDER BY i.expires_at LIMIT $2{lock}",
+            select_invoices!()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.to_stored())
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut expired = 0;
+        for row in &rows {
+            let agency_path: String = row.try_get("agency_path")?;
+            let invoice = invoice_from_row(row)?;
+            if leave_open(
+                &mut tx,
+                &actor,
+                &invoice,
+                &agency_path,
+                InvoiceStatus::Expired,
+                now,
+            )
+            .await?
+            .is_some()
+            {
+                expired += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(expired)
+    }
+}
+
+/// Inserts the invoice with a fresh payment code, drawing again in the
+/// unlikely case that the code is taken.
+async fn insert_invoice(
+    conn: &mut AnyConnection,
+    new: &NewInvoice,
+    agency: &Agency,
+    now: Timestamp,
+) -> Result<Invoice, StoreError> {
+    let lines = serde_json::to_string(&new.lines).map_err(StoreError::corrupt)?;
+    for _ in 0..8 {
+        let invoice = Invoice {
+            id: uuid::Uuid::now_v7().to_string(),
+            payment_code: PaymentCode::generate(&mut rand::rng()),
+            status: InvoiceStatus::Open,
+            total: new.total,
+            amount_paid: Vnd::ZERO,
+            agency_code: agency.code.clone(),
+            dossier_code: new.dossier_code.clone(),
+            procedure_code: new.procedure_code.clone(),
+            procedure_name: new.procedure_name.clone(),
+            payer: new.payer.clone(),
+            lines: new.lines.clone(),
+            created_at: now,
+            expires_at: new.expires_at,
+            updated_at: now,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO invoices (id, payment_code, status, total, amount_paid, agency_code,
+                 dossier_code, procedure_code, procedure_name, payer_name, payer_id_number,
+                 payer_phone, payer_email, lines, created_at, expires_at, updated_at)
+             VALUES ($1, $2, 'open', $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)
+             ON CONFLICT (payment_code) DO NOTHING",
+        )
+        .bind(&invoice.id)
+        .bind(invoice.payment_code.as_str())
+        .bind(invoice.total.dong())
+        .bind(invoice.agency_code.as_str())
+        .bind(&invoice.dossier_code)
+        .bind(&invoice.procedure_code)
+        .bind(&invoice.procedure_name)
+        .bind(&invoice.payer.name)
+        .bind(invoice.payer.id_number.as_deref())
+        .bind(invoice.payer.phone.as_deref())
+        .bind(invoice.payer.email.as_deref())
+        .bind(&lines)
+        .bind(now.to_stored())
+        .bind(invoice.expires_at.to_stored())
+        .execute(&mut *conn)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(invoice);
+        }
+    }
+    Err(StoreError::corrupt("no free payment code after 8 draws"))
+}

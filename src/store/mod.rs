@@ -1,0 +1,176 @@
+//! The one storage interface. [`Store`] speaks to SQLite (the embedded
+//! default) or PostgreSQL (production) through one set of methods; each
+//! method owns its transaction. SQL text is shared wherever it is portable;
+//! what must differ per backend lives in [`sqlite`] and [`postgres`].
+
+mod agencies;
+mod api_keys;
+mod audit;
+mod invoices;
+mod migrate;
+pub mod postgres;
+mod query;
+pub mod sqlite;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Transaction};
+
+pub use agencies::AgencyImportSummary;
+pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
+pub use audit::AuditFilter;
+pub use invoices::{CreatedInvoice, IdempotentRequest, InvoiceFilter, InvoicePage};
+pub use migrate::AppliedMigration;
+
+use crate::config::DatabaseSettings;
+use crate::domain::ValidationError;
+use crate::domain::invoice::IllegalTransition;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("agency {0} was not found")]
+    AgencyNotFound(String),
+    #[error("agency {0} already exists")]
+    AgencyExists(String),
+    #[error("dossier already has an open invoice {invoice_id}")]
+    DossierHasOpenInvoice { invoice_id: String },
+    #[error("the idempotency key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("line {line}: {message}")]
+    ImportRefused { line: usize, message: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    fn corrupt(what: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(what.to_string())
+    }
+}
+
+/// True when `err` is a unique-constraint violation, on either backend.
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to the configured database; a SQLite file and its folder are
+    /// created on first start. Does not migrate: see [`Store::migrate`].
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = settings.url.expose_secret();
+        let backend = Backend::of_url(url);
+        let url = match backend {
+            Backend::Sqlite => sqlite::prepare_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        let busy_timeout_ms = settings.busy_timeout_ms;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            sqlite::configure_connection(conn, busy_timeout_ms).await
+                        }
+                        Backend::Postgres => Ok(()),
+                    }
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the pending migrations of this backend.
+    pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        migrate::run(self).await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write
+    /// lock up front (`BEGIN IMMEDIATE`), so that a transaction that reads
+    /// before it writes cannot fail to upgrade its lock half way.
+    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+}
+
+/// Reads a stored time column.
+fn parse_time(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<crate::domain::Timestamp, StoreError> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    crate::domain::Timestamp::parse_rfc3339(&text)
+        .ok_or_else(|| StoreError::corrupt(format!("{column} = {text:?} is not a time")))
+}
+
+/// Reads an optional stored time column.
+fn parse_optional_time(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<crate::domain::Timestamp>, StoreError> {
+    use sqlx::Row;
+    let text: Option<String> = row.try_get(column)?;
+    match text {
+        Some(_) => parse_time(row, column).map(Some),
+        None => Ok(None),
+    }
+}

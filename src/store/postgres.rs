@@ -1,0 +1,31 @@
+//! What PostgreSQL needs that SQLite does not: a lock so that several lephi
+//! processes starting together migrate once.
+
+use sqlx::AnyConnection;
+
+use super::migrate::Migration;
+
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// An arbitrary constant naming lephi's migration lock.
+const MIGRATION_LOCK: i64 = 0x6c65_7068_695f_6d67;
+
+pub(super) async fn lock_migrations(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn unlock_migrations(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! What SQLite needs that PostgreSQL does not: a file created on first
+//! start, and the pragmas that make it durable and safe to share.
+
+use std::path::Path;
+
+use sqlx::{AnyConnection, Executor};
+
+use super::StoreError;
+use super::migrate::Migration;
+
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+}];
+
+/// Creates the database file's folder and asks the driver to create the
+/// file itself if it is missing.
+pub(super) fn prepare_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path.starts_with(':') {
+        return Ok(url.to_owned());
+    }
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Migration(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(if query.contains("mode=") {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("{url}?mode=rwc")
+    } else {
+        format!("{url}&mode=rwc")
+    })
+}
+
+/// Write-ahead logging with a full sync on every commit, foreign keys
+/// enforced, and a bounded wait for the write lock.
+pub(super) async fn configure_connection(
+    conn: &mut AnyConnection,
+    busy_timeout_ms: u64,
+) -> Result<(), sqlx::Error> {
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {busy_timeout_ms}; \
+         PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = FULL; \
+         PRAGMA foreign_keys = ON;"
+    )))
+    .await?;
+    Ok(())
+}

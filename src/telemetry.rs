@@ -1,0 +1,130 @@
+//! Logs (JSON, one request id on every line of a request) and metrics.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use tracing_actix_web::RequestId;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::config::{LogFormat, LogSettings};
+use crate::startup::AppState;
+
+/// Installs the global log subscriber. Calling it twice is harmless: the
+/// second call keeps the first subscriber.
+pub fn init_logging<W>(settings: &LogSettings, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let _ = match settings.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// The service's metrics, in a registry of its own so that two apps in one
+/// process (as in tests) count apart.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    pub invoices_created: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "method"],
+        )?;
+        let invoices_created = IntCounter::new("lephi_invoices_created_total", "Invoices issued")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(invoices_created.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+            invoices_created,
+        })
+    }
+
+    /// The registry's metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(err) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %err, "metrics could not be encoded");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Counts and times each request, logs one line per request, and returns
+/// the request id to the client.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let mut res = next.call(req).await?;
+    let status = res.status();
+    let elapsed = started.elapsed();
+    if let Some(state) = state {
+        state
+            .metrics
+            .requests
+            .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+            .inc();
+        state
+            .metrics
+            .latency
+            .with_label_values(&[route.as_str(), method.as_str()])
+            .observe(elapsed.as_secs_f64());
+    }
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), id);
+    }
+    tracing::info!(
+        status = status.as_u16(),
+        route = %route,
+        method = %method,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request handled"
+    );
+    Ok(res)
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::domain::Vnd;
 use crate::domain::invoice::InvoiceLimits;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -76,17 +76,6 @@ pub enum LogFormat {
     Pretty,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            database: DatabaseSettings::default(),
-            invoices: InvoiceSettings::default(),
-            log: LogSettings::default(),
-        }
-    }
-}
-
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
@@ -134,9 +123,9 @@ impl Default for LogSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
-    Source(#[from] config::ConfigError),
+    Source(#[from] Box<config::ConfigError>),
     #[error("configuration: {0}")]
-    Value(#[from] serde_path_to_error::Error<config::ConfigError>),
+    Value(#[from] Box<serde_path_to_error::Error<config::ConfigError>>),
     #[error("configuration: {path}: {message}")]
     Invalid { path: &'static str, message: String },
 }
@@ -172,7 +161,8 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(env)),
         );
-        let settings: Settings = serde_path_to_error::deserialize(builder.build()?)?;
+        let built = builder.build().map_err(Box::new)?;
+        let settings: Settings = serde_path_to_error::deserialize(built).map_err(Box::new)?;
         settings.check()?;
         Ok(settings)
     }

@@ -10,23 +10,69 @@ use serde_json::json;
 use crate::domain::ValidationError;
 use crate::store::StoreError;
 
+/// Declares the error codes with their wire names.
+macro_rules! error_codes {
+    ($($variant:ident => $name:literal,)+) => {
+        /// The stable codes clients can rely on; `openapi.yaml` lists the same.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($variant,)+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    Unauthorized => "unauthorized",
+    Forbidden => "forbidden",
+    NotFound => "not_found",
+    RouteNotFound => "route_not_found",
+    MethodNotAllowed => "method_not_allowed",
+    ValidationFailed => "validation_failed",
+    MalformedJson => "malformed_json",
+    InvalidQuery => "invalid_query",
+    InvalidBody => "invalid_body",
+    PayloadTooLarge => "payload_too_large",
+    UnsupportedMediaType => "unsupported_media_type",
+    IdempotencyKeyMissing => "idempotency_key_missing",
+    IdempotencyKeyInvalid => "idempotency_key_invalid",
+    IdempotencyKeyReused => "idempotency_key_reused",
+    DossierHasOpenInvoice => "dossier_has_open_invoice",
+    InvalidState => "invalid_state",
+    AgencyNotFound => "agency_not_found",
+    AgencyExists => "agency_exists",
+    ImportRefused => "import_refused",
+    NotReady => "not_ready",
+    Unavailable => "unavailable",
+    InternalError => "internal_error",
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: serde_json::Value,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
-    code: &'a str,
+    code: &'static str,
     message: &'a str,
     details: &'a serde_json::Value,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -41,13 +87,13 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: &str) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "this key's role may not do this",
         )
     }
@@ -55,19 +101,19 @@ impl ApiError {
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} was not found"),
         )
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn validation(err: ValidationError) -> ApiError {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             err.to_string(),
         )
         .with_details(json!({ "field": err.field }))
@@ -76,7 +122,7 @@ impl ApiError {
     pub fn payload_too_large(limit: usize) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the request body is over {limit} bytes"),
         )
         .with_details(json!({ "limit_bytes": limit }))
@@ -87,7 +133,7 @@ impl ApiError {
         tracing::error!(error = %cause, "request failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "something went wrong on our side; it has been logged",
         )
     }
@@ -95,7 +141,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code.as_str(), self.message)
     }
 }
 
@@ -106,7 +152,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status).json(Body {
-            code: self.code,
+            code: self.code.as_str(),
             message: &self.message,
             details: &self.details,
         })
@@ -125,43 +171,43 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found("the object"),
             StoreError::AgencyNotFound(code) => ApiError::new(
                 StatusCode::NOT_FOUND,
-                "agency_not_found",
+                ErrorCode::AgencyNotFound,
                 format!("agency {code} was not found"),
             )
             .with_details(json!({ "agency_code": code })),
             StoreError::AgencyExists(code) => ApiError::new(
                 StatusCode::CONFLICT,
-                "agency_exists",
+                ErrorCode::AgencyExists,
                 format!("agency {code} already exists"),
             )
             .with_details(json!({ "agency_code": code })),
             StoreError::DossierHasOpenInvoice { invoice_id } => ApiError::new(
                 StatusCode::CONFLICT,
-                "dossier_has_open_invoice",
+                ErrorCode::DossierHasOpenInvoice,
                 format!("the dossier already has an open invoice, {invoice_id}"),
             )
             .with_details(json!({ "invoice_id": invoice_id })),
             StoreError::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was already used with a different request body",
             ),
             StoreError::IllegalTransition(transition) => ApiError::new(
                 StatusCode::CONFLICT,
-                "invalid_state",
+                ErrorCode::InvalidState,
                 transition.to_string(),
             )
             .with_details(json!({ "status": transition.from })),
             StoreError::Invalid(err) => ApiError::validation(err),
             StoreError::ImportRefused { line, message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "import_refused",
+                ErrorCode::ImportRefused,
                 format!("line {line}: {message}; nothing was imported"),
             )
             .with_details(json!({ "line": line, "reason": message })),
             StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 "the service is busy; retry shortly",
             ),
             err @ (StoreError::Corrupt(_) | StoreError::Migration(_) | StoreError::Database(_)) => {

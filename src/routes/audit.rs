@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Caller, page_limit, query_time};
 use crate::domain::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::AuditFilter;
 
@@ -35,7 +35,7 @@ pub async fn list(
         .map(|cursor| {
             cursor
                 .parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_query", "cursor is not valid"))
+                .map_err(|_| ApiError::bad_request(ErrorCode::InvalidQuery, "cursor is not valid"))
         })
         .transpose()?;
     let filter = AuditFilter {

@@ -12,7 +12,7 @@ use tracing_actix_web::RequestId;
 
 use crate::domain::audit::Actor;
 use crate::domain::{ApiKeySecret, Role, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::Principal;
 
@@ -120,7 +120,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if !content_type_ok {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorCode::UnsupportedMediaType,
                     "send the body as application/json",
                 ));
             }
@@ -131,7 +131,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|err| {
                     ApiError::bad_request(
-                        "invalid_body",
+                        ErrorCode::InvalidBody,
                         format!("the body could not be read: {err}"),
                     )
                 })?;
@@ -149,7 +149,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let malformed = |err: serde_json::Error| {
         ApiError::bad_request(
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("the body is not valid JSON: {err}"),
         )
     };
@@ -160,7 +160,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         if inner.is_data() {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 format!("{path}: {inner}"),
             )
             .with_details(json!({ "field": path }))

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
 /// The process is up.
@@ -19,7 +19,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             tracing::warn!(error = %crate::error::error_chain(&err), "readiness check failed");
             Err(ApiError::new(
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
+                ErrorCode::NotReady,
                 "the database does not answer",
             ))
         }

@@ -11,7 +11,7 @@ use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
 use crate::domain::{
     AgencyCode, IdempotencyKey, Invoice, InvoiceStatus, NewInvoice, Role, Timestamp, Vnd,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::{CreatedInvoice, IdempotentRequest, InvoiceFilter};
 
@@ -141,7 +141,7 @@ pub async fn create(
     let key = match req.headers().get("Idempotency-Key") {
         None => {
             return Err(ApiError::bad_request(
-                "idempotency_key_missing",
+                ErrorCode::IdempotencyKeyMissing,
                 "send an Idempotency-Key header so that a retry cannot issue a second invoice",
             ));
         }
@@ -151,7 +151,7 @@ pub async fn create(
             .and_then(|v| IdempotencyKey::parse(v).ok())
             .ok_or_else(|| {
                 ApiError::bad_request(
-                    "idempotency_key_invalid",
+                    ErrorCode::IdempotencyKeyInvalid,
                     "the Idempotency-Key must be 1 to 255 visible ASCII characters",
                 )
             })?,
@@ -223,7 +223,7 @@ pub async fn list(
         .map(|s| {
             InvoiceStatus::parse(s).ok_or_else(|| {
                 ApiError::bad_request(
-                    "invalid_query",
+                    ErrorCode::InvalidQuery,
                     "status must be one of open, paid, cancelled, expired",
                 )
             })
@@ -234,7 +234,7 @@ pub async fn list(
         .as_deref()
         .map(|code| {
             AgencyCode::parse("agency_code", code)
-                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
+                .map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.to_string()))
         })
         .transpose()?;
     let filter = InvoiceFilter {

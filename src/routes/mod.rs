@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 pub use extract::{Caller, JsonBody};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Declares the routes: `path => { METHOD handler, ... }`.
 macro_rules! route_table {
@@ -57,7 +57,7 @@ route_table! {
 pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "route_not_found",
+        ErrorCode::RouteNotFound,
         format!("no route serves {} {}", req.method(), req.path()),
     )
     .error_response()
@@ -66,7 +66,7 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("{} is not allowed on {}", req.method(), req.path()),
     )
     .error_response()
@@ -76,7 +76,7 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _| {
         ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("the query string is invalid: {err}"),
         )
         .into()
@@ -89,7 +89,7 @@ fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
         None => Ok(20),
         Some(n @ 1..=100) => Ok(n),
         Some(_) => Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "limit must be between 1 and 100",
         )),
     }
@@ -104,7 +104,7 @@ fn query_time(
         .map(|text| {
             crate::domain::Timestamp::parse_rfc3339(text).ok_or_else(|| {
                 ApiError::bad_request(
-                    "invalid_query",
+                    ErrorCode::InvalidQuery,
                     format!("{field} must be an RFC 3339 time with an offset"),
                 )
             })

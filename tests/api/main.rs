@@ -1,0 +1,13 @@
+//! API tests: the real app over real HTTP, on SQLite and on PostgreSQL.
+
+mod helpers;
+mod postgres_server;
+
+mod agencies;
+mod audit;
+mod auth;
+mod cli;
+mod invoices;
+mod keys;
+mod openapi;
+mod operations;

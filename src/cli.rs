@@ -191,7 +191,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("    {}", secret.expose());
         println!("Store it now: it is shown this once.");
     }
-    let app = Application::build_with_store(settings, store)?;
+    let mut app = Application::build_with_store(settings, store)?;
+    app.stop_on_signals()?;
     tracing::info!(address = %app.address(), "lephi is serving");
     println!("lephi is serving on http://{}", app.address());
     app.run_until_stopped().await?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 
@@ -31,6 +32,13 @@ pub struct Application {
     server: Server,
     store: Store,
     settings: Settings,
+    signals: Option<Signals>,
+}
+
+/// SIGTERM and SIGINT, listened for from the moment they are made.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
 }
 
 impl Application {
@@ -62,6 +70,7 @@ impl Application {
                 .wrap(TracingLogger::default())
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .disable_signals()
         .listen(listener)?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -71,7 +80,19 @@ impl Application {
             server: server.run(),
             store,
             settings,
+            signals: None,
         })
+    }
+
+    /// Stops gracefully on SIGTERM or SIGINT: in-flight requests finish.
+    /// The handlers are in place when this returns, so a signal sent after
+    /// it can never kill the process outright.
+    pub fn stop_on_signals(&mut self) -> std::io::Result<()> {
+        self.signals = Some(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        });
+        Ok(())
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -82,9 +103,19 @@ impl Application {
         self.address.port()
     }
 
-    /// Serves until the server stops (SIGTERM or SIGINT: in-flight requests
-    /// finish first), with the background tasks beside it.
+    /// Serves until the server stops, with the background tasks beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(mut signals) = self.signals {
+            let handle = self.server.handle();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = signals.terminate.recv() => {}
+                    _ = signals.interrupt.recv() => {}
+                }
+                tracing::info!("stopping: finishing requests in flight");
+                handle.stop(true).await;
+            });
+        }
         let (stop, stopped) = watch::channel(false);
         let expiry = tokio::spawn(crate::jobs::expire_invoices(
             self.store.clone(),

@@ -99,3 +99,107 @@ async fn administers_from_the_command_line(backend: Backend) {
     assert!(err.contains("server.bind"), "{err}");
     assert!(!err.contains(&key));
 }
+
+/// `lephi serve` on a database without an admin key prints one, once; the
+/// key works; logs are JSON lines with the request id; SIGTERM stops it.
+mod serve {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::serve_prints_an_admin_key_once(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::serve_prints_an_admin_key_once(Backend::Postgres).await
+    }
+}
+
+struct Served {
+    child: std::process::Child,
+    address: String,
+    admin_key: Option<String>,
+}
+
+fn start_serving(url: &str, dir: &std::path::Path) -> Served {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lephi"))
+        .arg("serve")
+        .env("LEPHI__DATABASE__URL", url)
+        .env("LEPHI__SERVER__BIND", "127.0.0.1:0")
+        .env("LEPHI__SERVER__WORKERS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
+        .spawn()
+        .expect("lephi serve starts");
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut admin_key = None;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(key) = line.trim().strip_prefix("lp_") {
+            admin_key = Some(format!("lp_{key}"));
+        }
+        if let Some(address) = line.strip_prefix("lephi is serving on ") {
+            return Served {
+                child,
+                address: address.to_owned(),
+                admin_key,
+            };
+        }
+    }
+    panic!("lephi serve stopped before serving");
+}
+
+fn stop(mut served: Served) {
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = served.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM ends lephi cleanly, not with {status}"
+    );
+}
+
+async fn serve_prints_an_admin_key_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(backend, dir.path()).await;
+    let served = start_serving(&url, dir.path());
+    let key = served.admin_key.clone().expect("an admin key is printed");
+    let client = reqwest::Client::new();
+    let agencies = client
+        .get(format!("{}/v1/agencies", served.address))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(agencies.status(), 200);
+    let request_id = agencies.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    stop(served);
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(!log.contains(&key), "the admin key never reaches the log");
+    let request_lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| line.contains(&request_id))
+        .map(|line| serde_json::from_str(line).expect("every log line is JSON"))
+        .collect();
+    assert!(!request_lines.is_empty(), "{log}");
+    assert!(
+        request_lines
+            .iter()
+            .all(|l| l["span"]["request_id"] == request_id.as_str())
+    );
+
+    let again = start_serving(&url, dir.path());
+    assert_eq!(again.admin_key, None, "the admin key is printed once");
+    stop(again);
+}

@@ -148,7 +148,8 @@ fn start_serving(url: &str, dir: &std::path::Path) -> Served {
             };
         }
     }
-    panic!("lephi serve stopped before serving");
+    let status = child.wait();
+    panic!("lephi serve stopped before serving: {status:?}");
 }
 
 fn stop(mut served: Served) {

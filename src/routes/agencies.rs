@@ -49,6 +49,7 @@ pub async fn get(
     caller: Caller,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let agency = state.store.get_agency(caller.scope(), &code).await?;
+    let code = super::path_id("the agency", &code)?;
+    let agency = state.store.get_agency(caller.scope(), code).await?;
     Ok(HttpResponse::Ok().json(agency))
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Caller, page_limit, query_time};
+use super::{Caller, page_limit, query_text, query_time};
 use crate::domain::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
@@ -39,9 +39,9 @@ pub async fn list(
         })
         .transpose()?;
     let filter = AuditFilter {
-        object_type: query.object_type,
-        object_id: query.object_id,
-        action: query.action,
+        object_type: query_text("object_type", query.object_type)?,
+        object_id: query_text("object_id", query.object_id)?,
+        action: query_text("action", query.action)?,
         from: query_time("from", query.from.as_deref())?,
         to: query_time("to", query.to.as_deref())?,
         before_id,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Caller, JsonBody, page_limit, query_time};
+use super::{Caller, JsonBody, page_limit, path_id, query_text, query_time};
 use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
 use crate::domain::{
     AgencyCode, IdempotencyKey, Invoice, InvoiceStatus, NewInvoice, Role, Timestamp, Vnd,
@@ -238,12 +238,12 @@ pub async fn list(
         })
         .transpose()?;
     let filter = InvoiceFilter {
-        dossier_code: query.dossier_code,
+        dossier_code: query_text("dossier_code", query.dossier_code)?,
         status,
         agency_code,
         created_from: query_time("created_from", query.created_from.as_deref())?,
         created_to: query_time("created_to", query.created_to.as_deref())?,
-        after_id: query.cursor,
+        after_id: query_text("cursor", query.cursor)?,
         limit: page_limit(query.limit)?,
     };
     let page = state.store.list_invoices(caller.scope(), &filter).await?;
@@ -260,7 +260,8 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let invoice = state.store.get_invoice(caller.scope(), &id).await?;
+    let id = path_id("the invoice", &id)?;
+    let invoice = state.store.get_invoice(caller.scope(), id).await?;
     Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url)))
 }
 
@@ -270,9 +271,10 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::AgencySystem, Role::Admin])?;
+    let id = path_id("the invoice", &id)?;
     let invoice = state
         .store
-        .cancel_invoice(&caller.actor(), caller.scope(), &id)
+        .cancel_invoice(&caller.actor(), caller.scope(), id)
         .await?;
     Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url)))
 }

@@ -66,9 +66,10 @@ pub async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
+    let id = super::path_id("the key", &id)?;
     let record = state
         .store
-        .revoke_api_key(&caller.actor(), caller.scope(), &id)
+        .revoke_api_key(&caller.actor(), caller.scope(), id)
         .await?;
     Ok(HttpResponse::Ok().json(record))
 }

@@ -95,6 +95,30 @@ fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// Checks a free-text query parameter: at most 200 characters and no
+/// control characters (PostgreSQL refuses NUL in text; none has a use here).
+fn query_text(field: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(text) if text.chars().count() > 200 || text.chars().any(char::is_control) => {
+            Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                format!("{field} must be at most 200 characters, without control characters"),
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+/// An identifier from the URL path. One that no stored object can have
+/// (too long, or with control characters) is simply not found.
+fn path_id<'a>(what: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    if value.len() > 200 || value.chars().any(char::is_control) {
+        Err(ApiError::not_found(what))
+    } else {
+        Ok(value)
+    }
+}
+
 /// Parses an optional RFC 3339 time from a query parameter.
 fn query_time(
     field: &'static str,

@@ -79,3 +79,61 @@ async fn migrations_are_idempotent(backend: Backend) {
         assert_eq!(mode, "wal");
     }
 }
+
+mod hostile {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::hostile_text_never_causes_a_server_error(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::hostile_text_never_causes_a_server_error(Backend::Postgres).await
+    }
+}
+
+/// NUL bytes, control characters and oversized values in paths, query
+/// strings and bodies get a 4xx, never a 5xx.
+async fn hostile_text_never_causes_a_server_error(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    app.seed_agencies().await;
+    let key = app.key(lephi::domain::Role::AgencySystem, "P").await;
+    let long = "x".repeat(5000);
+    let paths = [
+        "/v1/invoices/%00".to_owned(),
+        "/v1/invoices/a%00b/cancel".to_owned(),
+        "/v1/agencies/%00".to_owned(),
+        "/v1/keys/%00/revoke".to_owned(),
+        "/v1/invoices?dossier_code=%00".to_owned(),
+        "/v1/invoices?cursor=%00".to_owned(),
+        "/v1/invoices?agency_code=%00".to_owned(),
+        "/v1/audit?object_id=%00&object_type=%01&action=%02".to_owned(),
+        format!("/v1/invoices?dossier_code={long}"),
+        format!("/v1/invoices/{long}"),
+        "/v1/invoices?limit=99999999999999999999999".to_owned(),
+        "/v1/audit?cursor=99999999999999999999999".to_owned(),
+    ];
+    for path in &paths {
+        for (method, key) in [
+            (reqwest::Method::GET, &key),
+            (reqwest::Method::POST, &app.admin_key),
+        ] {
+            let response = app.request(method, path, Some(key), None, &[]).await;
+            assert!(
+                (400..500).contains(&response.status),
+                "{path}: {} {}",
+                response.status,
+                response.text
+            );
+        }
+    }
+    // serde_json sends NUL as the escape \u0000, which parses back to NUL.
+    let mut body = crate::helpers::invoice_body("P", "HS");
+    body["dossier_code"] = serde_json::json!("HS\u{0}X");
+    body["payer"]["name"] = serde_json::json!("A\u{0}");
+    let response = app.create_invoice(&key, "nul", &body).await;
+    assert_eq!(response.status, 422, "{}", response.text);
+    assert_eq!(app.count("invoices").await, 0);
+}

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::domain::agency::{AgencyCode, parse_agency_list};
+use crate::domain::Scope;
+use crate::domain::agency::parse_agency_list;
 use crate::domain::audit::Actor;
-use crate::domain::{ApiKeySecret, Role, Scope, text};
 use crate::error::error_chain;
 use crate::startup::Application;
 use crate::store::{NewApiKey, Store};
@@ -128,14 +128,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::Create { role, agency, name }) => {
-            let role = Role::parse("--role", &role)?;
-            let agency_code = agency
-                .as_deref()
-                .map(|code| AgencyCode::parse("--agency", code))
-                .transpose()?;
-            let name = text::bounded("--name", name.as_deref().unwrap_or(role.as_str()), 100)?;
+            let (new, secret) = NewApiKey::generate(&role, agency.as_deref(), name.as_deref())?;
             let store = open_store(&settings).await?;
-            let (record, secret) = create_key(&store, role, agency_code, name).await?;
+            let record = store
+                .create_api_key(&Actor::system("cli"), &Scope::All, &new)
+                .await?;
             println!("key id: {}", record.id);
             println!("role:   {}", record.role);
             if let Some(code) = &record.agency_code {
@@ -156,34 +153,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn create_key(
-    store: &Store,
-    role: Role,
-    agency_code: Option<AgencyCode>,
-    name: String,
-) -> anyhow::Result<(crate::store::ApiKeyRecord, ApiKeySecret)> {
-    let secret = ApiKeySecret::generate();
-    let record = store
-        .create_api_key(
-            &Actor::system("cli"),
-            &Scope::All,
-            &NewApiKey {
-                name,
-                role,
-                agency_code,
-                hash: secret.hash(),
-                prefix: secret.display_prefix(),
-            },
-        )
-        .await?;
-    Ok((record, secret))
-}
-
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     if !store.has_admin_key().await? {
-        let (record, secret) =
-            create_key(&store, Role::Admin, None, "first admin".to_owned()).await?;
+        let (new, secret) = NewApiKey::generate("admin", None, Some("first admin"))?;
+        let record = store
+            .create_api_key(&Actor::system("serve"), &Scope::All, &new)
+            .await?;
         println!(
             "No admin key existed, so lephi created one (id {}):",
             record.id

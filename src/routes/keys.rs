@@ -6,8 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Caller, JsonBody};
-use crate::domain::agency::AgencyCode;
-use crate::domain::{ApiKeySecret, Role, text};
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::NewApiKey;
@@ -27,27 +26,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let body = body.value;
-    let role = Role::parse("role", &body.role)?;
-    let agency_code = body
-        .agency_code
-        .as_deref()
-        .map(|code| AgencyCode::parse("agency_code", code))
-        .transpose()?;
-    let name = text::bounded("name", body.name.as_deref().unwrap_or(role.as_str()), 100)?;
-    let secret = ApiKeySecret::generate();
+    let (new, secret) = NewApiKey::generate(
+        &body.role,
+        body.agency_code.as_deref(),
+        body.name.as_deref(),
+    )?;
     let record = state
         .store
-        .create_api_key(
-            &caller.actor(),
-            caller.scope(),
-            &NewApiKey {
-                name,
-                role,
-                agency_code,
-                hash: secret.hash(),
-                prefix: secret.display_prefix(),
-            },
-        )
+        .create_api_key(&caller.actor(), caller.scope(), &new)
         .await?;
     let mut body = serde_json::to_value(&record).map_err(|e| ApiError::internal(&e))?;
     body["key"] = json!(secret.expose());

@@ -9,7 +9,7 @@ use super::audit::{self, Change};
 use super::{Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::api_key::ApiKeyHash;
 use crate::domain::audit::Actor;
-use crate::domain::{AgencyCode, Role, Scope, Timestamp, ValidationError};
+use crate::domain::{AgencyCode, ApiKeySecret, Role, Scope, Timestamp, ValidationError, text};
 
 /// A key as listed: never the key itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,6 +31,31 @@ pub struct NewApiKey {
     pub agency_code: Option<AgencyCode>,
     pub hash: ApiKeyHash,
     pub prefix: String,
+}
+
+impl NewApiKey {
+    /// Parses who a new key is for and draws its secret, which is returned
+    /// to be shown once; only its hash is kept in the `NewApiKey`.
+    pub fn generate(
+        role: &str,
+        agency_code: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(NewApiKey, ApiKeySecret), ValidationError> {
+        let role = Role::parse("role", role)?;
+        let agency_code = agency_code
+            .map(|code| AgencyCode::parse("agency_code", code))
+            .transpose()?;
+        let name = text::bounded("name", name.unwrap_or(role.as_str()), 100)?;
+        let secret = ApiKeySecret::generate();
+        let new = NewApiKey {
+            name,
+            role,
+            agency_code,
+            hash: secret.hash(),
+            prefix: secret.display_prefix(),
+        };
+        Ok((new, secret))
+    }
 }
 
 /// Who is calling, as established from a valid key.

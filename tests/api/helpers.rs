@@ -4,7 +4,7 @@ use std::sync::Once;
 
 use lephi::config::{LogFormat, Settings};
 use lephi::domain::audit::Actor;
-use lephi::domain::{AgencyCode, ApiKeySecret, Role, Scope};
+use lephi::domain::{Role, Scope};
 use lephi::startup::Application;
 use lephi::store::{NewApiKey, Store};
 use secrecy::SecretString;
@@ -126,22 +126,24 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
 
 /// Creates a key directly in the store, as `lephi keys create` does.
 pub async fn create_key(store: &Store, role: Role, agency: Option<&str>) -> String {
-    let secret = ApiKeySecret::generate();
+    let (new, secret) = NewApiKey::generate(role.as_str(), agency, None).expect("a valid key");
     store
-        .create_api_key(
-            &Actor::system("test"),
-            &Scope::All,
-            &NewApiKey {
-                name: format!("test {role}"),
-                role,
-                agency_code: agency.map(|a| AgencyCode::parse("agency", a).unwrap()),
-                hash: secret.hash(),
-                prefix: secret.display_prefix(),
-            },
-        )
+        .create_api_key(&Actor::system("test"), &Scope::All, &new)
         .await
         .expect("the key is stored");
     secret.expose().to_owned()
+}
+
+async fn send(mut request: reqwest::RequestBuilder, headers: &[(&str, &str)]) -> Response {
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the app answers");
+    Response {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        text: response.text().await.expect("a readable body"),
+    }
 }
 
 impl TestApp {
@@ -162,15 +164,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.expect("the app answers");
-        Response {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            text: response.text().await.expect("a readable body"),
-        }
+        send(request, headers).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Response {
@@ -191,20 +185,12 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let mut request = self
+        let request = self
             .client
             .post(format!("{}{path}", self.address))
             .bearer_auth(key)
             .body(body);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.expect("the app answers");
-        Response {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            text: response.text().await.expect("a readable body"),
-        }
+        send(request, headers).await
     }
 
     pub async fn create_agency(&self, code: &str, level: &str, parent: Option<&str>) -> Response {

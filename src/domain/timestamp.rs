@@ -16,21 +16,29 @@ const STORED: &[time::format_description::FormatItem<'static>] =
 
 impl Timestamp {
     pub fn now() -> Timestamp {
-        Timestamp::from_datetime(OffsetDateTime::now_utc())
+        let now = OffsetDateTime::now_utc();
+        Timestamp(
+            now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+                .unwrap_or(now),
+        )
     }
 
-    /// Normalises to UTC and to whole microseconds, the stored precision.
-    pub fn from_datetime(at: OffsetDateTime) -> Timestamp {
-        let at = at.to_offset(UtcOffset::UTC);
+    /// Normalises to UTC and to whole microseconds, the stored precision;
+    /// `None` when the instant in UTC falls outside years 1 to 9999 (the
+    /// fixed-width stored form has four year digits).
+    pub fn from_datetime(at: OffsetDateTime) -> Option<Timestamp> {
+        let at = at
+            .checked_to_offset(UtcOffset::UTC)
+            .filter(|at| at.year() >= 1)?;
         let micros = at.nanosecond() / 1_000 * 1_000;
-        Timestamp(at.replace_nanosecond(micros).unwrap_or(at))
+        at.replace_nanosecond(micros).ok().map(Timestamp)
     }
 
     /// Parses RFC 3339 text with an offset, as clients send it.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         OffsetDateTime::parse(text, &Rfc3339)
             .ok()
-            .map(Timestamp::from_datetime)
+            .and_then(Timestamp::from_datetime)
     }
 
     /// The stored text form; also what the API sends.
@@ -91,6 +99,13 @@ mod tests {
         let b = Timestamp::parse_rfc3339("2026-01-01T00:00:01Z").unwrap();
         assert!(a < b);
         assert!(a.to_stored() < b.to_stored());
+    }
+
+    #[test]
+    fn refuses_times_whose_utc_instant_is_out_of_range() {
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:59:59-01:00").is_none());
+        assert!(Timestamp::parse_rfc3339("0000-01-01T00:00:00+01:00").is_none());
+        assert!(Timestamp::parse_rfc3339("9999-12-31T22:59:59-01:00").is_some());
     }
 
     #[test]

@@ -177,11 +177,20 @@ impl Store {
         if before.revoked_at.is_some() {
             return Ok(before);
         }
-        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now.to_stored())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let revoked =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now.to_stored())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if revoked.rows_affected() == 0 {
+            // Another transaction revoked it first, and recorded it.
+            let row = sqlx::query(concat!(select_keys!(), " WHERE k.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            return key_from_row(&row);
+        }
         let after = ApiKeyRecord {
             revoked_at: Some(now),
             ..before.clone()

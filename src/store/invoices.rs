@@ -175,7 +175,7 @@ async fn expire_if_due(
     if invoice.status_at(now) != InvoiceStatus::Expired || invoice.status != InvoiceStatus::Open {
         return Ok(invoice);
     }
-    let expired = leave_open(
+    match leave_open(
         conn,
         actor,
         &invoice,
@@ -183,8 +183,23 @@ async fn expire_if_due(
         InvoiceStatus::Expired,
         now,
     )
-    .await?;
-    Ok(expired.unwrap_or(invoice))
+    .await?
+    {
+        Some(expired) => Ok(expired),
+        None => current_status(conn, invoice).await,
+    }
+}
+
+/// The invoice with its status as now stored, after another transaction
+/// moved it out of `open` first.
+async fn current_status(conn: &mut AnyConnection, invoice: Invoice) -> Result<Invoice, StoreError> {
+    let status: String = sqlx::query_scalar("SELECT status FROM invoices WHERE id = $1")
+        .bind(&invoice.id)
+        .fetch_one(conn)
+        .await?;
+    let status = InvoiceStatus::parse(&status)
+        .ok_or_else(|| StoreError::corrupt(format!("invoice status {status:?}")))?;
+    Ok(Invoice { status, ..invoice })
 }
 
 impl Store {
@@ -440,15 +455,22 @@ impl Store {
     ) -> Result<Invoice, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(concat!(
-            select_invoices!(),
-            " WHERE i.id = $1 AND substr(a.path, 1, length($2)) = $2"
-        ))
-        .bind(id)
-        .bind(scope.path_prefix())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        // On PostgreSQL, lock the row so that concurrent cancels (or the
+        // expiry task) wait and then see the status this one leaves.
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE OF i",
+        };
+        let sql = format!(
+            "{} WHERE i.id = $1 AND substr(a.path, 1, length($2)) = $2{lock}",
+            select_invoices!()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(scope.path_prefix())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let agency_path: String = row.try_get("agency_path")?;
         let invoice = invoice_from_row(&row)?;
         let invoice = expire_if_due(&mut tx, actor, invoice, &agency_path, now).await?;
@@ -458,7 +480,7 @@ impl Store {
             return Err(invoice.status.cancel().unwrap_err().into());
         }
         invoice.status.cancel()?;
-        let cancelled = leave_open(
+        match leave_open(
             &mut tx,
             actor,
             &invoice,
@@ -467,9 +489,16 @@ impl Store {
             now,
         )
         .await?
-        .ok_or_else(|| StoreError::corrupt("an open invoice could not be cancelled"))?;
-        tx.commit().await?;
-        Ok(cancelled)
+        {
+            Some(cancelled) => {
+                tx.commit().await?;
+                Ok(cancelled)
+            }
+            None => {
+                let moved = current_status(&mut tx, invoice).await?;
+                Err(moved.status.cancel().unwrap_err().into())
+            }
+        }
     }
 
     /// Marks up to `limit` open invoices past their expiry as expired, each

@@ -18,6 +18,8 @@ on_both_backends!(
     lists_with_filters_and_cursor,
     cancels_only_open_invoices,
     expired_invoices_never_read_as_open,
+    concurrent_cancels_cancel_once,
+    times_out_of_range_are_refused,
 );
 
 async fn setup(backend: Backend) -> (TestApp, String) {
@@ -469,4 +471,57 @@ async fn expired_invoices_never_read_as_open(backend: Backend) {
         .create_invoice(&key, "e2", &invoice_body("P.D1", "HS-013"))
         .await;
     assert_eq!(next.status, 201);
+}
+
+async fn concurrent_cancels_cancel_once(backend: Backend) {
+    let (app, key) = setup(backend).await;
+    let invoice = app
+        .create_invoice(&key, "cc", &invoice_body("P.D1", "HS-014"))
+        .await
+        .json();
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (app, key, id) = (app.clone(), key.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            app.post(&format!("/v1/invoices/{id}/cancel"), &key, &json!({}))
+                .await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        let response = task.await.unwrap();
+        if response.status == 409 {
+            assert_eq!(response.code(), "invalid_state");
+        }
+        statuses.push(response.status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409]);
+    let audit = app
+        .get(
+            &format!("/v1/audit?object_id={id}&action=invoice.cancelled"),
+            &app.admin_key,
+        )
+        .await
+        .json();
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+}
+
+async fn times_out_of_range_are_refused(backend: Backend) {
+    let (app, key) = setup(backend).await;
+    let edge = "9999-12-31T23:59:59-01:00";
+    for path in [
+        format!("/v1/invoices?created_from={edge}"),
+        format!("/v1/audit?from={edge}"),
+    ] {
+        let response = app.get(&path, &app.admin_key).await;
+        assert_eq!(response.status, 400, "{path}: {}", response.text);
+    }
+    let mut body = invoice_body("P.D1", "HS-015");
+    body["expires_at"] = json!(edge);
+    let response = app.create_invoice(&key, "far", &body).await;
+    assert_eq!(response.status, 422, "{}", response.text);
+    assert_eq!(response.json()["details"]["field"], "expires_at");
 }

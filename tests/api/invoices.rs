@@ -1,7 +1,7 @@
 use lephi::domain::{PaymentCode, Role};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, invoice_body, spawn_app};
+use crate::helpers::{Backend, TestApp, invoice_body, spawn_app, spawn_app_with};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -20,6 +20,7 @@ on_both_backends!(
     expired_invoices_never_read_as_open,
     concurrent_cancels_cancel_once,
     times_out_of_range_are_refused,
+    the_background_task_stores_expiries,
 );
 
 async fn setup(backend: Backend) -> (TestApp, String) {
@@ -524,4 +525,40 @@ async fn times_out_of_range_are_refused(backend: Backend) {
     let response = app.create_invoice(&key, "far", &body).await;
     assert_eq!(response.status, 422, "{}", response.text);
     assert_eq!(response.json()["details"]["field"], "expires_at");
+}
+
+async fn the_background_task_stores_expiries(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.invoices.expiry_interval_secs = 1).await;
+    app.seed_agencies().await;
+    let key = app.key(Role::AgencySystem, "P.D1").await;
+    let expires_at = lephi::domain::Timestamp::now()
+        .plus(time::Duration::milliseconds(500))
+        .unwrap();
+    let mut body = invoice_body("P.D1", "HS-016");
+    body["expires_at"] = json!(expires_at.to_stored());
+    let invoice = app.create_invoice(&key, "bg", &body).await.json();
+    let id = invoice["id"].as_str().unwrap();
+    let path = format!("/v1/audit?object_id={id}&action=invoice.expired");
+    // Wait, boundedly, for a pass of the task; nothing else expires it.
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        records = app.get(&path, &app.admin_key).await.json()["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if !records.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(records.len(), 1, "the expiry task stored the expiry once");
+    assert_eq!(records[0]["actor"], "system:expiry");
+    assert_eq!(records[0]["after"]["status"], "expired");
+    let pool = app.raw_pool().await;
+    let stored: String = sqlx::query_scalar("SELECT status FROM invoices WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, "expired");
 }

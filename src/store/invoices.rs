@@ -202,6 +202,35 @@ async fn current_status(conn: &mut AnyConnection, invoice: Invoice) -> Result<In
     Ok(Invoice { status, ..invoice })
 }
 
+/// Expires the dossier's open invoice if it is past its expiry, then
+/// refuses if an open one remains.
+async fn close_stale_invoice_of_dossier(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    agency: &Agency,
+    dossier_code: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(concat!(
+        select_invoices!(),
+        " WHERE i.agency_code = $1 AND i.dossier_code = $2 AND i.status = 'open'"
+    ))
+    .bind(agency.code.as_str())
+    .bind(dossier_code)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let open = expire_if_due(conn, actor, invoice_from_row(&row)?, &agency.path, now).await?;
+    if open.status == InvoiceStatus::Open {
+        return Err(StoreError::DossierHasOpenInvoice {
+            invoice_id: open.id,
+        });
+    }
+    Ok(())
+}
+
 impl Store {
     /// Issues an invoice, once per idempotency key. `render` makes the
     /// response body from the stored invoice; it is kept with the key so
@@ -230,11 +259,12 @@ impl Store {
         .await?;
         if claimed.rows_affected() == 0 {
             drop(tx);
-            return self.replay(request).await?.ok_or(StoreError::NotFound);
+            return self.replay(request).await?.ok_or_else(|| {
+                StoreError::corrupt("an idempotency key was taken but holds no answer")
+            });
         }
         let agency = find_in_scope(&mut tx, scope, new.agency_code.as_str()).await?;
-        self.close_stale_invoice_of_dossier(&mut tx, actor, &agency, &new.dossier_code, now)
-            .await?;
+        close_stale_invoice_of_dossier(&mut tx, actor, &agency, &new.dossier_code, now).await?;
         let invoice = match insert_invoice(&mut tx, new, &agency, now).await {
             Err(StoreError::Database(err)) if is_unique_violation(&err) => {
                 // Another transaction opened an invoice for this dossier
@@ -303,36 +333,6 @@ impl Store {
             body: row.try_get("response_body")?,
             created: false,
         }))
-    }
-
-    /// Expires the dossier's open invoice if it is past its expiry, then
-    /// refuses if an open one remains.
-    async fn close_stale_invoice_of_dossier(
-        &self,
-        conn: &mut AnyConnection,
-        actor: &Actor,
-        agency: &Agency,
-        dossier_code: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let row = sqlx::query(concat!(
-            select_invoices!(),
-            " WHERE i.agency_code = $1 AND i.dossier_code = $2 AND i.status = 'open'"
-        ))
-        .bind(agency.code.as_str())
-        .bind(dossier_code)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else {
-            return Ok(());
-        };
-        let open = expire_if_due(conn, actor, invoice_from_row(&row)?, &agency.path, now).await?;
-        if open.status == InvoiceStatus::Open {
-            return Err(StoreError::DossierHasOpenInvoice {
-                invoice_id: open.id,
-            });
-        }
-        Ok(())
     }
 
     async fn open_invoice_conflict(&self, agency: &Agency, dossier_code: &str) -> StoreError {

@@ -160,6 +160,9 @@ pub struct NewInvoice {
     pub payer: Payer,
     pub lines: Vec<FeeLine>,
     pub total: Vnd,
+    /// When the request was accepted: the invoice's creation time, from
+    /// which its default expiry counts.
+    pub issued_at: Timestamp,
     pub expires_at: Timestamp,
 }
 
@@ -225,6 +228,7 @@ impl NewInvoice {
             payer: draft.payer,
             lines: draft.lines,
             total,
+            issued_at: now,
             expires_at,
         })
     }

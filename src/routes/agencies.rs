@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{Caller, JsonBody};
 use crate::domain::Role;
@@ -41,7 +40,7 @@ pub async fn create(
 
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let agencies = state.store.list_agencies(caller.scope()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": agencies })))
+    Ok(HttpResponse::Ok().json(super::Items { items: agencies }))
 }
 
 pub async fn get(

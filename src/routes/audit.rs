@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{Caller, page_limit, query_text, query_time};
 use crate::domain::Role;
@@ -51,5 +50,8 @@ pub async fn list(
     let next_cursor = (records.len() as i64 == filter.limit)
         .then(|| records.last().map(|r| r.id.to_string()))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "items": records, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(super::Page {
+        items: records,
+        next_cursor,
+    }))
 }

@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Caller, JsonBody, page_limit, path_id, query_text, query_time};
@@ -252,7 +251,10 @@ pub async fn list(
         .iter()
         .map(|invoice| InvoiceView::new(invoice, &state.public_url))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": page.next_cursor })))
+    Ok(HttpResponse::Ok().json(super::Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 pub async fn get(

@@ -43,7 +43,7 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let keys = state.store.list_api_keys(caller.scope()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": keys })))
+    Ok(HttpResponse::Ok().json(super::Items { items: keys }))
 }
 
 pub async fn revoke(

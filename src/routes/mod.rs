@@ -53,6 +53,20 @@ route_table! {
     "/v1/audit" => { GET audit::list },
 }
 
+/// A whole list. List answers are structs, not JSON maps, so that every
+/// item keeps its fields in their declared order.
+#[derive(serde::Serialize)]
+struct Items<T: serde::Serialize> {
+    items: T,
+}
+
+/// One page of a paged list, with the cursor of the next page if any.
+#[derive(serde::Serialize)]
+struct Page<T: serde::Serialize> {
+    items: T,
+    next_cursor: Option<String>,
+}
+
 /// The answer for a path that no route serves.
 pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
     ApiError::new(

@@ -265,7 +265,7 @@ impl Store {
         }
         let agency = find_in_scope(&mut tx, scope, new.agency_code.as_str()).await?;
         close_stale_invoice_of_dossier(&mut tx, actor, &agency, &new.dossier_code, now).await?;
-        let invoice = match insert_invoice(&mut tx, new, &agency, now).await {
+        let invoice = match insert_invoice(&mut tx, new, &agency).await {
             Err(StoreError::Database(err)) if is_unique_violation(&err) => {
                 // Another transaction opened an invoice for this dossier
                 // between our check and our insert.
@@ -550,8 +550,8 @@ async fn insert_invoice(
     conn: &mut AnyConnection,
     new: &NewInvoice,
     agency: &Agency,
-    now: Timestamp,
 ) -> Result<Invoice, StoreError> {
+    let now = new.issued_at;
     let lines = serde_json::to_string(&new.lines).map_err(StoreError::corrupt)?;
     for _ in 0..8 {
         let invoice = Invoice {

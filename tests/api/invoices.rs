@@ -53,7 +53,15 @@ async fn issues_an_invoice(backend: Backend) {
         invoice["checkout_url"],
         format!("{}/pay/{code}", app.address)
     );
-    assert!(invoice["expires_at"].as_str().unwrap() > invoice["created_at"].as_str().unwrap());
+    let created =
+        lephi::domain::Timestamp::parse_rfc3339(invoice["created_at"].as_str().unwrap()).unwrap();
+    let expires =
+        lephi::domain::Timestamp::parse_rfc3339(invoice["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        Some(expires),
+        created.plus(time::Duration::hours(72)),
+        "the default validity"
+    );
     let id = invoice["id"].as_str().unwrap();
     let read = app.get(&format!("/v1/invoices/{id}"), &key).await;
     assert_eq!(read.status, 200);

@@ -160,10 +160,18 @@ impl<'de> Deserialize<'de> for Vnd {
                     .map_err(|_| E::custom(MoneyError::OutOfRange))
             }
 
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Vnd, E> {
-                Err(E::custom(
-                    "amount must be a whole number of đồng, not a fraction",
-                ))
+            /// A JSON number written with a fraction or an exponent arrives
+            /// as a float: taken only when it is a whole number small enough
+            /// that no other whole number shares its float (below 2^53).
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Vnd, E> {
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                if v.fract() != 0.0 || !v.is_finite() {
+                    Err(E::custom(MoneyError::Fractional))
+                } else if v.abs() >= EXACT {
+                    Err(E::custom(MoneyError::OutOfRange))
+                } else {
+                    Ok(Vnd(v as i64))
+                }
             }
 
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vnd, E> {
@@ -234,7 +242,13 @@ mod tests {
             Vnd(150_000)
         );
         assert!(serde_json::from_str::<Vnd>("150000.5").is_err());
-        assert!(serde_json::from_str::<Vnd>("1.5e5").is_err());
+        assert_eq!(
+            serde_json::from_str::<Vnd>("150000.0").unwrap(),
+            Vnd(150_000)
+        );
+        assert_eq!(serde_json::from_str::<Vnd>("1.5e5").unwrap(), Vnd(150_000));
+        assert!(serde_json::from_str::<Vnd>("1e300").is_err());
+        assert!(serde_json::from_str::<Vnd>("9007199254740993.0").is_err());
         assert!(serde_json::from_str::<Vnd>("18446744073709551615").is_err());
     }
 

@@ -30,7 +30,9 @@ macro_rules! route_table {
                 cfg.service(
                     web::resource($path)
                         $(.route(route_table!(@method $method).to($handler)))+
-                        .default_service(web::to(method_not_allowed)),
+                        .default_service(web::to(|req: HttpRequest| {
+                            method_not_allowed(req, &[$(stringify!($method)),+])
+                        })),
                 );
             )+
         }
@@ -77,13 +79,21 @@ pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
     .error_response()
 }
 
-async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::new(
+/// The answer for a known path and a method it does not serve, with the
+/// `Allow` header that lists the methods it does.
+async fn method_not_allowed(req: HttpRequest, allowed: &[&str]) -> HttpResponse {
+    let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,
         format!("{} is not allowed on {}", req.method(), req.path()),
     )
-    .error_response()
+    .error_response();
+    if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
+    }
+    response
 }
 
 /// Query strings that do not parse get the same JSON error shape as the rest.

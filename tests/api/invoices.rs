@@ -78,7 +78,8 @@ async fn issues_an_invoice(backend: Backend) {
 
 async fn replays_the_same_request_byte_for_byte(backend: Backend) {
     let (app, key) = setup(backend).await;
-    let body = invoice_body("P.D1", "HS-002");
+    let mut body = invoice_body("P.D1", "HS-002");
+    body["lines"][0]["amount"] = json!(150000);
     let first = app.create_invoice(&key, "same-key", &body).await;
     assert_eq!(first.status, 201);
     // The same request, sent with other spacing and key order.
@@ -101,6 +102,12 @@ async fn replays_the_same_request_byte_for_byte(backend: Backend) {
     assert_eq!(again.status, 201);
     assert_eq!(again.text, first.text);
     assert_eq!(again.headers["idempotent-replayed"], "true");
+    // The same amounts, written as text and as a whole float, are the same request.
+    body["lines"][0]["amount"] = json!("150000.00");
+    body["lines"][1]["amount"] = json!(500000.0);
+    let same = app.create_invoice(&key, "same-key", &body).await;
+    assert_eq!(same.status, 201);
+    assert_eq!(same.text, first.text);
     assert_eq!(app.count("invoices").await, 1);
 }
 

@@ -64,6 +64,7 @@ async fn unknown_routes_and_methods_answer_json(backend: Backend) {
         .await;
     assert_eq!(wrong.status, 405);
     assert_eq!(wrong.code(), "method_not_allowed");
+    assert_eq!(wrong.headers["allow"], "POST, GET");
 }
 
 async fn migrations_are_idempotent(backend: Backend) {

@@ -95,36 +95,23 @@ async fn scoped_keys_see_their_subtree(backend: Backend) {
         404
     );
     // A scoped admin creates inside its subtree only.
-    assert_eq!(
-        app.post(
-            "/v1/agencies",
-            &district_admin,
-            &json!({ "code": "P.D1.C2", "name": "Xã", "level": "commune", "parent_code": "P.D1" })
-        )
-        .await
-        .status,
-        201
-    );
-    assert_eq!(
-        app.post(
-            "/v1/agencies",
-            &district_admin,
-            &json!({ "code": "P.D2.C1", "name": "Xã", "level": "commune", "parent_code": "P.D2" })
-        )
-        .await
-        .status,
-        404
-    );
-    assert_eq!(
-        app.post(
-            "/v1/agencies",
-            &district_admin,
-            &json!({ "code": "Z", "name": "Tỉnh", "level": "province" })
-        )
-        .await
-        .status,
-        422
-    );
+    for (body, status) in [
+        (
+            json!({ "code": "P.D1.C2", "name": "Xã", "level": "commune", "parent_code": "P.D1" }),
+            201,
+        ),
+        (
+            json!({ "code": "P.D2.C1", "name": "Xã", "level": "commune", "parent_code": "P.D2" }),
+            404,
+        ),
+        (
+            json!({ "code": "Z", "name": "Tỉnh", "level": "province" }),
+            422,
+        ),
+    ] {
+        let response = app.post("/v1/agencies", &district_admin, &body).await;
+        assert_eq!(response.status, status, "{body}: {}", response.text);
+    }
 }
 
 async fn imports_an_agency_list_whole_or_not_at_all(backend: Backend) {

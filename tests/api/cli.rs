@@ -5,7 +5,10 @@ use std::process::Command;
 use crate::helpers::{Backend, database_url};
 use crate::on_both_backends;
 
-on_both_backends!(administers_from_the_command_line);
+on_both_backends!(
+    administers_from_the_command_line,
+    serve_prints_an_admin_key_once
+);
 
 fn lephi(database_url: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_lephi"))
@@ -100,22 +103,6 @@ async fn administers_from_the_command_line(backend: Backend) {
     assert!(!err.contains(&key));
 }
 
-/// `lephi serve` on a database without an admin key prints one, once; the
-/// key works; logs are JSON lines with the request id; SIGTERM stops it.
-mod serve {
-    use crate::helpers::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::serve_prints_an_admin_key_once(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::serve_prints_an_admin_key_once(Backend::Postgres).await
-    }
-}
-
 struct Served {
     child: std::process::Child,
     address: String,
@@ -168,6 +155,8 @@ fn stop(mut served: Served) {
     );
 }
 
+/// `lephi serve` on a database without an admin key prints one, once; the
+/// key works; logs are JSON lines with the request id; SIGTERM stops it.
 async fn serve_prints_an_admin_key_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(backend, dir.path()).await;

@@ -4,7 +4,8 @@ use crate::on_both_backends;
 on_both_backends!(
     health_and_metrics,
     unknown_routes_and_methods_answer_json,
-    migrations_are_idempotent
+    migrations_are_idempotent,
+    hostile_text_never_causes_a_server_error,
 );
 
 async fn health_and_metrics(backend: Backend) {
@@ -78,20 +79,6 @@ async fn migrations_are_idempotent(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
-    }
-}
-
-mod hostile {
-    use crate::helpers::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::hostile_text_never_causes_a_server_error(Backend::Sqlite).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::hostile_text_never_causes_a_server_error(Backend::Postgres).await
     }
 }
 

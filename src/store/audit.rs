@@ -4,8 +4,8 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
-use super::query::{Filtered, Value, json_column};
-use super::{Store, StoreError};
+use super::query::{Filtered, Value};
+use super::{Store, StoreError, json_column};
 use crate::domain::audit::{Actor, AuditRecord};
 use crate::domain::{Scope, Timestamp};
 

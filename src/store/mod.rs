@@ -174,3 +174,14 @@ fn parse_optional_time(
         None => Ok(None),
     }
 }
+
+/// Reads an optional JSON text column.
+fn json_column(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    use sqlx::Row;
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| serde_json::from_str(&t).map_err(StoreError::corrupt))
+        .transpose()
+}

@@ -2,7 +2,7 @@
 //! numbers `$n` placeholders (which both backends accept) and keeps each
 //! value beside its placeholder. Values are always bound, never spliced.
 
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
@@ -63,15 +63,4 @@ impl Filtered {
         }
         query
     }
-}
-
-/// Reads an optional JSON text column.
-pub(super) fn json_column(
-    row: &AnyRow,
-    column: &str,
-) -> Result<Option<serde_json::Value>, super::StoreError> {
-    use sqlx::Row;
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|t| serde_json::from_str(&t).map_err(super::StoreError::corrupt))
-        .transpose()
 }

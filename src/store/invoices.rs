@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
 use super::query::{Filtered, Value};
-use super::{Backend, Store, StoreError, is_unique_violation, parse_time};
+use super::{Store, StoreError, is_unique_violation, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::invoice::{FeeLine, Payer};
 use crate::domain::{
@@ -202,6 +202,26 @@ async fn current_status(conn: &mut AnyConnection, invoice: Invoice) -> Result<In
     Ok(Invoice { status, ..invoice })
 }
 
+/// The row of invoice `id` if it lies in `scope`; `lock` is appended as the
+/// row-locking clause (empty on SQLite, where the write lock is already held).
+async fn invoice_in_scope(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: &str,
+    lock: &str,
+) -> Result<AnyRow, StoreError> {
+    let sql = format!(
+        "{} WHERE i.id = $1 AND substr(a.path, 1, length($2)) = $2{lock}",
+        select_invoices!()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(scope.path_prefix())
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
 /// Expires the dossier's open invoice if it is past its expiry, then
 /// refuses if an open one remains.
 async fn close_stale_invoice_of_dossier(
@@ -353,15 +373,8 @@ impl Store {
     /// The invoice `id`, if it lies in `scope`; an open invoice past its
     /// expiry reads as expired.
     pub async fn get_invoice(&self, scope: &Scope, id: &str) -> Result<Invoice, StoreError> {
-        let row = sqlx::query(concat!(
-            select_invoices!(),
-            " WHERE i.id = $1 AND substr(a.path, 1, length($2)) = $2"
-        ))
-        .bind(id)
-        .bind(scope.path_prefix())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let mut conn = self.pool.acquire().await?;
+        let row = invoice_in_scope(&mut conn, scope, id, "").await?;
         let invoice = invoice_from_row(&row)?;
         let now = Timestamp::now();
         Ok(Invoice {
@@ -457,29 +470,16 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // On PostgreSQL, lock the row so that concurrent cancels (or the
         // expiry task) wait and then see the status this one leaves.
-        let lock = match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE OF i",
-        };
-        let sql = format!(
-            "{} WHERE i.id = $1 AND substr(a.path, 1, length($2)) = $2{lock}",
-            select_invoices!()
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(scope.path_prefix())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let lock = self.row_lock(" FOR UPDATE OF i");
+        let row = invoice_in_scope(&mut tx, scope, id, lock).await?;
         let agency_path: String = row.try_get("agency_path")?;
         let invoice = invoice_from_row(&row)?;
         let invoice = expire_if_due(&mut tx, actor, invoice, &agency_path, now).await?;
-        if invoice.status != InvoiceStatus::Open {
+        if let Err(refused) = invoice.status.cancel() {
             // Keep a stored expiry even though the cancel is refused.
             tx.commit().await?;
-            return Err(invoice.status.cancel().unwrap_err().into());
+            return Err(refused.into());
         }
-        invoice.status.cancel()?;
         match leave_open(
             &mut tx,
             actor,
@@ -496,7 +496,10 @@ impl Store {
             }
             None => {
                 let moved = current_status(&mut tx, invoice).await?;
-                Err(moved.status.cancel().unwrap_err().into())
+                Err(match moved.status.cancel() {
+                    Err(refused) => refused.into(),
+                    Ok(_) => StoreError::corrupt("an open invoice could not be cancelled"),
+                })
             }
         }
     }
@@ -508,10 +511,7 @@ impl Store {
         let now = Timestamp::now();
         let actor = Actor::system("expiry");
         let mut tx = self.begin_write().await?;
-        let lock = match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE OF i SKIP LOCKED",
-        };
+        let lock = self.row_lock(" FOR UPDATE OF i SKIP LOCKED");
         let sql = format!(
             "{} WHERE i.status = 'open' AND i.expires_at <= $1 ORDER BY i.expires_at LIMIT $2{lock}",
             select_invoices!()

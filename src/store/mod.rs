@@ -139,6 +139,15 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// `clause` (`FOR UPDATE ...`) on PostgreSQL; nothing on SQLite, where a
+    /// writing transaction already holds the database's write lock.
+    fn row_lock(&self, clause: &'static str) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => clause,
+        }
+    }
+
     /// Begins a transaction that will write. On SQLite it takes the write
     /// lock up front (`BEGIN IMMEDIATE`), so that a transaction that reads
     /// before it writes cannot fail to upgrade its lock half way.

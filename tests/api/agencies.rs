@@ -121,33 +121,22 @@ async fn imports_an_agency_list_whole_or_not_at_all(backend: Backend) {
     use lephi::store::StoreError;
 
     let app = spawn_app(backend).await;
-    let actor = Actor::system("test");
+    let import = |list: &str| {
+        let rows = parse_agency_list(list.as_bytes()).unwrap();
+        let store = app.store.clone();
+        async move {
+            store
+                .import_agencies(&Actor::system("test"), &Scope::All, &rows)
+                .await
+        }
+    };
+    let counts = |s: lephi::store::AgencyImportSummary| (s.created, s.renamed, s.unchanged);
     // Children before parents: the import orders them.
     let list = "code,name,level,parent_code\nH.1.1,Xã Một,commune,H.1\nH.1,Huyện Một,district,H\nH,Tỉnh,province,\n";
-    let rows = parse_agency_list(list.as_bytes()).unwrap();
-    let summary = app
-        .store
-        .import_agencies(&actor, &Scope::All, &rows)
-        .await
-        .unwrap();
-    assert_eq!(
-        (summary.created, summary.renamed, summary.unchanged),
-        (3, 0, 0)
-    );
-    let again = app
-        .store
-        .import_agencies(&actor, &Scope::All, &rows)
-        .await
-        .unwrap();
-    assert_eq!((again.created, again.renamed, again.unchanged), (0, 0, 3));
+    assert_eq!(counts(import(list).await.unwrap()), (3, 0, 0));
+    assert_eq!(counts(import(list).await.unwrap()), (0, 0, 3));
     let renamed = "code,name,level,parent_code\nH,Tỉnh Mới,province,\n";
-    let rows = parse_agency_list(renamed.as_bytes()).unwrap();
-    let summary = app
-        .store
-        .import_agencies(&actor, &Scope::All, &rows)
-        .await
-        .unwrap();
-    assert_eq!(summary.renamed, 1);
+    assert_eq!(counts(import(renamed).await.unwrap()), (0, 1, 0));
     let before = (app.count("agencies").await, app.count("audit_log").await);
     for (bad, line) in [
         (
@@ -167,8 +156,7 @@ async fn imports_an_agency_list_whole_or_not_at_all(backend: Backend) {
             2,
         ),
     ] {
-        let rows = parse_agency_list(bad.as_bytes()).unwrap();
-        match app.store.import_agencies(&actor, &Scope::All, &rows).await {
+        match import(bad).await {
             Err(StoreError::ImportRefused { line: at, .. }) => assert_eq!(at, line, "{bad}"),
             other => panic!("expected a refusal for {bad}, got {other:?}"),
         }

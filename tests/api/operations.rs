@@ -25,26 +25,18 @@ async fn health_and_metrics(backend: Backend) {
         .request(reqwest::Method::GET, "/metrics", None, None, &[])
         .await;
     assert_eq!(metrics.status, 200);
-    assert!(
-        metrics
-            .text
-            .contains(r#"http_requests_total{method="GET",route="/health/ready",status="200"} 1"#),
-        "{}",
-        metrics.text
-    );
-    assert!(
-        metrics
-            .text
-            .contains(r#"http_requests_total{method="GET",route="/v1/invoices",status="401"} 1"#),
-        "{}",
-        metrics.text
-    );
-    assert!(
-        metrics
-            .text
-            .contains("http_request_duration_seconds_bucket")
-    );
-    assert!(metrics.text.contains("lephi_invoices_created_total 0"));
+    for expected in [
+        r#"http_requests_total{method="GET",route="/health/ready",status="200"} 1"#,
+        r#"http_requests_total{method="GET",route="/v1/invoices",status="401"} 1"#,
+        "http_request_duration_seconds_bucket",
+        "lephi_invoices_created_total 0",
+    ] {
+        assert!(
+            metrics.text.contains(expected),
+            "{expected} in {}",
+            metrics.text
+        );
+    }
 }
 
 async fn unknown_routes_and_methods_answer_json(backend: Backend) {

@@ -7,8 +7,9 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::domain::Scope;
-use crate::domain::agency::parse_agency_list;
+use crate::domain::agency::{BankAccount, parse_agency_list};
 use crate::domain::audit::Actor;
+use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::error::error_chain;
 use crate::startup::Application;
 use crate::store::{NewApiKey, Store};
@@ -45,6 +46,26 @@ enum Command {
 enum AgenciesCommand {
     /// Import agencies from CSV with the header code,name,level,parent_code.
     Import { file: PathBuf },
+    /// Set where an agency's events are delivered; prints the signing secret.
+    Webhook {
+        code: String,
+        #[arg(long)]
+        url: String,
+        /// `whsec_...`; a new one is made when absent.
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Set the account an agency receives bank transfers on.
+    BankAccount {
+        code: String,
+        /// The bank's 6-digit BIN.
+        #[arg(long)]
+        bin: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +145,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!(
                 "agencies: {} created, {} renamed, {} unchanged",
                 summary.created, summary.renamed, summary.unchanged
+            );
+            Ok(())
+        }
+        Command::Agencies(AgenciesCommand::Webhook { code, url, secret }) => {
+            let url = WebhookUrl::parse(&url, &settings.webhook_policy())?;
+            let secret = match secret {
+                Some(secret) => WebhookSecret::parse(&secret)?,
+                None => WebhookSecret::generate(),
+            };
+            let store = open_store(&settings).await?;
+            let webhook = store
+                .set_webhook(&Actor::system("cli"), &Scope::All, &code, &url, &secret)
+                .await?;
+            println!(
+                "webhook of {}: {}",
+                webhook.agency_code,
+                webhook.url.as_str()
+            );
+            println!("secret: {}", webhook.secret.expose());
+            Ok(())
+        }
+        Command::Agencies(AgenciesCommand::BankAccount {
+            code,
+            bin,
+            account,
+            name,
+        }) => {
+            let account = BankAccount::parse(&bin, &account, &name)?;
+            let store = open_store(&settings).await?;
+            store
+                .set_bank_account(&Actor::system("cli"), &Scope::All, &code, &account)
+                .await?;
+            println!(
+                "bank account of {code}: {} {} ({})",
+                account.bank_bin, account.account_number, account.account_name
             );
             Ok(())
         }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::domain::Vnd;
 use crate::domain::invoice::InvoiceLimits;
+use crate::domain::webhook::UrlPolicy;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -16,6 +17,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub invoices: InvoiceSettings,
+    pub providers: ProviderSettings,
+    pub webhooks: WebhookSettings,
     pub log: LogSettings,
 }
 
@@ -32,6 +35,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Lets agencies' webhooks target loopback addresses over http, for
+    /// development and tests. Off in production.
+    pub allow_loopback_webhooks: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +67,83 @@ pub struct InvoiceSettings {
     pub expiry_interval_secs: u64,
 }
 
+/// Credentials of the payment providers. A provider without a section is
+/// off: its channel cannot be started and its callback answers 404.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub vnpay: Option<VnpaySettings>,
+    pub momo: Option<MomoSettings>,
+    pub zalopay: Option<ZalopaySettings>,
+    pub sepay: Option<SepaySettings>,
+    pub casso: Option<CassoSettings>,
+    /// How long a call to a provider's API may take, in seconds.
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VnpaySettings {
+    pub tmn_code: String,
+    pub hash_secret: SecretString,
+    /// The gateway's `.../paymentv2/vpcpay.html`.
+    pub payment_url: String,
+    /// The gateway's `.../merchant_webapi/api/transaction`.
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomoSettings {
+    pub partner_code: String,
+    pub access_key: String,
+    pub secret_key: SecretString,
+    /// Base URL of MoMo's API, e.g. `https://test-payment.momo.vn`.
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZalopaySettings {
+    pub app_id: String,
+    pub key1: SecretString,
+    pub key2: SecretString,
+    /// Base URL of ZaloPay's API, e.g. `https://sb-openapi.zalopay.vn`.
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SepaySettings {
+    /// Accepted as `Authorization: Apikey ...`.
+    pub api_key: Option<SecretString>,
+    /// Accepted as an HMAC-SHA256 signature with a timestamp.
+    pub hmac_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CassoSettings {
+    pub checksum_key: SecretString,
+}
+
+/// Delivery of events to the dossier systems' webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Hosts that webhook URLs may name (https only).
+    pub allowed_hosts: Vec<String>,
+    /// Deliveries tried before an event becomes a dead letter.
+    pub max_attempts: u32,
+    /// The first retry's delay; each next one doubles, up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How long a receiver has to answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// How often the dispatcher looks for due events, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
@@ -84,6 +167,7 @@ impl Default for ServerSettings {
             max_body_bytes: 64 * 1024,
             workers: 0,
             shutdown_timeout_secs: 30,
+            allow_loopback_webhooks: false,
         }
     }
 }
@@ -107,6 +191,32 @@ impl Default for InvoiceSettings {
             default_validity_hours: 72,
             max_validity_days: 90,
             expiry_interval_secs: 30,
+        }
+    }
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        ProviderSettings {
+            vnpay: None,
+            momo: None,
+            zalopay: None,
+            sepay: None,
+            casso: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allowed_hosts: Vec::new(),
+            max_attempts: 12,
+            initial_backoff_ms: 5_000,
+            max_backoff_ms: 3_600_000,
+            timeout_ms: 10_000,
+            poll_interval_ms: 1_000,
         }
     }
 }
@@ -215,6 +325,32 @@ impl Settings {
         if self.invoices.expiry_interval_secs == 0 {
             return invalid("invoices.expiry_interval_secs", "must be at least 1");
         }
+        if self.providers.timeout_secs == 0 {
+            return invalid("providers.timeout_secs", "must be at least 1");
+        }
+        if let Some(sepay) = &self.providers.sepay
+            && sepay.api_key.is_none()
+            && sepay.hmac_secret.is_none()
+        {
+            return invalid("providers.sepay", "needs api_key or hmac_secret (or both)");
+        }
+        if self.webhooks.max_attempts == 0 {
+            return invalid("webhooks.max_attempts", "must be at least 1");
+        }
+        if self.webhooks.initial_backoff_ms == 0
+            || self.webhooks.max_backoff_ms < self.webhooks.initial_backoff_ms
+        {
+            return invalid(
+                "webhooks.max_backoff_ms",
+                "must be at least initial_backoff_ms, which must be positive",
+            );
+        }
+        if self.webhooks.timeout_ms == 0 || self.webhooks.poll_interval_ms == 0 {
+            return invalid(
+                "webhooks.timeout_ms",
+                "timeout_ms and poll_interval_ms must be positive",
+            );
+        }
         Ok(())
     }
 
@@ -223,6 +359,13 @@ impl Settings {
         match &self.server.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
+        }
+    }
+
+    pub fn webhook_policy(&self) -> UrlPolicy {
+        UrlPolicy {
+            allowed_hosts: self.webhooks.allowed_hosts.clone(),
+            allow_loopback: self.server.allow_loopback_webhooks,
         }
     }
 

@@ -51,6 +51,8 @@ error_codes! {
     AgencyNotFound => "agency_not_found",
     AgencyExists => "agency_exists",
     ImportRefused => "import_refused",
+    ChannelUnavailable => "channel_unavailable",
+    ProviderError => "provider_error",
     NotReady => "not_ready",
     Unavailable => "unavailable",
     InternalError => "internal_error",
@@ -198,6 +200,20 @@ impl From<StoreError> for ApiError {
                 transition.to_string(),
             )
             .with_details(json!({ "status": transition.from })),
+            StoreError::InvoiceNotOpen(status) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidState,
+                format!(
+                    "the invoice is {}: only an open invoice accepts payment",
+                    status.as_str()
+                ),
+            )
+            .with_details(json!({ "status": status.as_str() })),
+            StoreError::ChannelUnavailable(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ChannelUnavailable,
+                message,
+            ),
             StoreError::Invalid(err) => ApiError::validation(err),
             StoreError::ImportRefused { line, message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

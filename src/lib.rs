@@ -8,6 +8,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod notify;
+pub mod providers;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -2,6 +2,7 @@
 //! listener (port 0 picks a free one, as tests do) and builds the app.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -13,6 +14,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::domain::invoice::InvoiceLimits;
+use crate::domain::webhook::UrlPolicy;
+use crate::providers::Providers;
 use crate::routes;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
@@ -23,8 +26,11 @@ pub struct AppState {
     pub settings: Settings,
     /// Where citizens and providers reach lephi, without a trailing slash.
     pub public_url: String,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub invoice_limits: InvoiceLimits,
+    pub providers: Providers,
+    /// What agencies' webhook URLs may name.
+    pub webhook_policy: UrlPolicy,
 }
 
 pub struct Application {
@@ -32,6 +38,8 @@ pub struct Application {
     server: Server,
     store: Store,
     settings: Settings,
+    metrics: Arc<Metrics>,
+    webhook_policy: UrlPolicy,
     signals: Option<Signals>,
 }
 
@@ -53,11 +61,15 @@ impl Application {
     pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(settings.server.bind)?;
         let address = listener.local_addr()?;
+        let metrics = Arc::new(Metrics::new()?);
+        let webhook_policy = settings.webhook_policy();
         let state = web::Data::new(AppState {
             store: store.clone(),
             public_url: settings.public_url(address),
-            metrics: Metrics::new()?,
+            metrics: metrics.clone(),
             invoice_limits: settings.invoice_limits(),
+            providers: Providers::from_settings(&settings.providers)?,
+            webhook_policy: webhook_policy.clone(),
             settings: settings.clone(),
         });
         let mut server = HttpServer::new(move || {
@@ -80,6 +92,8 @@ impl Application {
             server: server.run(),
             store,
             settings,
+            metrics,
+            webhook_policy,
             signals: None,
         })
     }
@@ -122,9 +136,17 @@ impl Application {
             Duration::from_secs(self.settings.invoices.expiry_interval_secs),
             stopped,
         ));
+        let dispatcher = tokio::spawn(crate::notify::run(
+            self.store.clone(),
+            self.settings.webhooks.clone(),
+            self.webhook_policy,
+            self.metrics,
+            stop.subscribe(),
+        ));
         let served = self.server.await;
         let _ = stop.send(true);
         let _ = expiry.await;
+        let _ = dispatcher.await;
         self.store.close().await;
         served
     }

@@ -43,6 +43,12 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pub invoices_created: IntCounter,
+    /// Verified callbacks by provider and what lephi made of them.
+    pub callbacks: IntCounterVec,
+    /// Callbacks refused (bad signature, malformed) by provider and reason.
+    pub callbacks_refused: IntCounterVec,
+    /// Webhook deliveries by outcome.
+    pub webhook_deliveries: IntCounterVec,
 }
 
 impl Metrics {
@@ -66,6 +72,30 @@ impl Metrics {
             &["route", "method"],
         )?;
         let invoices_created = IntCounter::new("lephi_invoices_created_total", "Invoices issued")?;
+        let callbacks = IntCounterVec::new(
+            Opts::new(
+                "lephi_callbacks_total",
+                "Verified provider callbacks by provider and verdict",
+            ),
+            &["provider", "verdict"],
+        )?;
+        let callbacks_refused = IntCounterVec::new(
+            Opts::new(
+                "lephi_callbacks_refused_total",
+                "Provider callbacks refused by provider and reason",
+            ),
+            &["provider", "reason"],
+        )?;
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new(
+                "lephi_webhook_deliveries_total",
+                "Webhook deliveries to dossier systems by outcome",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(callbacks.clone()))?;
+        registry.register(Box::new(callbacks_refused.clone()))?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(invoices_created.clone()))?;
@@ -74,6 +104,9 @@ impl Metrics {
             requests,
             latency,
             invoices_created,
+            callbacks,
+            callbacks_refused,
+            webhook_deliveries,
         })
     }
 

@@ -184,6 +184,48 @@ impl Scope {
     }
 }
 
+/// The account an agency receives bank transfers on, as a VietQR code
+/// names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BankAccount {
+    /// The bank's 6-digit BIN on the NAPAS network.
+    pub bank_bin: String,
+    pub account_number: String,
+    pub account_name: String,
+}
+
+impl BankAccount {
+    pub fn parse(
+        bank_bin: &str,
+        account_number: &str,
+        account_name: &str,
+    ) -> Result<BankAccount, ValidationError> {
+        let bank_bin = bank_bin.trim();
+        if bank_bin.len() != 6 || !bank_bin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ValidationError::new(
+                "bank_bin",
+                "must be the bank's 6-digit BIN",
+            ));
+        }
+        let account_number = account_number.trim();
+        if account_number.is_empty()
+            || account_number.len() > 19
+            || !account_number.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(ValidationError::new(
+                "account_number",
+                "must be 1 to 19 letters and digits",
+            ));
+        }
+        let account_name = text::bounded("account_name", account_name, 100)?;
+        Ok(BankAccount {
+            bank_bin: bank_bin.to_owned(),
+            account_number: account_number.to_owned(),
+            account_name,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +240,17 @@ mod tests {
         assert!(Commune.may_sit_under(Some(Province)));
         assert!(!Province.may_sit_under(Some(Province)));
         assert!(!District.may_sit_under(Some(Commune)));
+    }
+
+    #[test]
+    fn bank_accounts_name_a_bin_and_an_account() {
+        let account = BankAccount::parse(" 970436 ", "0011001234567", "SO TAI CHINH").unwrap();
+        assert_eq!(account.bank_bin, "970436");
+        assert!(BankAccount::parse("97043", "1", "X").is_err());
+        assert!(BankAccount::parse("970436", "", "X").is_err());
+        assert!(BankAccount::parse("970436", "12345678901234567890", "X").is_err());
+        assert!(BankAccount::parse("970436", "12-34", "X").is_err());
+        assert!(BankAccount::parse("970436", "1234", " ").is_err());
         assert!(!District.may_sit_under(Some(District)));
     }
 

@@ -7,9 +7,11 @@ pub mod audit;
 pub mod idempotency;
 pub mod invoice;
 pub mod money;
+pub mod payment;
 pub mod payment_code;
 pub mod text;
 pub mod timestamp;
+pub mod webhook;
 
 pub use agency::{Agency, AgencyCode, AgencyLevel, Scope};
 pub use api_key::{ApiKeySecret, Role};

@@ -5,7 +5,8 @@ use serde::Deserialize;
 
 use super::{Caller, JsonBody};
 use crate::domain::Role;
-use crate::domain::agency::NewAgency;
+use crate::domain::agency::{BankAccount, NewAgency};
+use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -51,4 +52,87 @@ pub async fn get(
     let code = super::path_id("the agency", &code)?;
     let agency = state.store.get_agency(caller.scope(), code).await?;
     Ok(HttpResponse::Ok().json(agency))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetWebhook {
+    url: String,
+    /// `whsec_...`; a new one is made when absent.
+    secret: Option<String>,
+}
+
+/// An agency's webhook as its admin sees it once, secret included, to
+/// configure the receiving dossier system.
+#[derive(serde::Serialize)]
+struct WebhookView<'a> {
+    agency_code: &'a str,
+    url: &'a str,
+    secret: &'a str,
+    updated_at: crate::domain::Timestamp,
+}
+
+pub async fn set_webhook(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+    body: JsonBody<SetWebhook>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let code = super::path_id("the agency", &code)?;
+    let body = body.value;
+    let url = WebhookUrl::parse(&body.url, &state.webhook_policy)?;
+    let secret = match &body.secret {
+        Some(secret) => WebhookSecret::parse(secret)?,
+        None => WebhookSecret::generate(),
+    };
+    let webhook = state
+        .store
+        .set_webhook(&caller.actor(), caller.scope(), code, &url, &secret)
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookView {
+        agency_code: &webhook.agency_code,
+        url: webhook.url.as_str(),
+        secret: webhook.secret.expose(),
+        updated_at: webhook.updated_at,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetBankAccount {
+    bank_bin: String,
+    account_number: String,
+    account_name: String,
+}
+
+pub async fn set_bank_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+    body: JsonBody<SetBankAccount>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let code = super::path_id("the agency", &code)?;
+    let body = body.value;
+    let account = BankAccount::parse(&body.bank_bin, &body.account_number, &body.account_name)?;
+    state
+        .store
+        .set_bank_account(&caller.actor(), caller.scope(), code, &account)
+        .await?;
+    Ok(HttpResponse::Ok().json(account))
+}
+
+pub async fn bank_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = super::path_id("the agency", &code)?;
+    let account = state
+        .store
+        .bank_account(caller.scope(), code)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the agency's bank account"))?;
+    Ok(HttpResponse::Ok().json(account))
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing_actix_web::RequestId;
 
 use crate::domain::audit::Actor;
-use crate::domain::{ApiKeySecret, Role, Scope};
+use crate::domain::{ApiKeySecret, IdempotencyKey, Role, Scope};
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::store::Principal;
@@ -109,11 +109,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             Ok(Some(mime)) => mime.essence_str() == "application/json",
             Err(_) => false,
         };
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared_length = declared_length(req);
         let mut payload = payload.take();
         Box::pin(async move {
             let limit = limit?;
@@ -124,24 +120,84 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "send the body as application/json",
                 ));
             }
-            if declared_length.is_some_and(|length| length > limit) {
-                return Err(ApiError::payload_too_large(limit));
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|err| {
-                    ApiError::bad_request(
-                        ErrorCode::InvalidBody,
-                        format!("the body could not be read: {err}"),
-                    )
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::payload_too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_body(&mut payload, declared_length, limit).await?;
             parse_json(&body).map(|value| JsonBody { value })
         })
+    }
+}
+
+/// A body's exact bytes, read up to [`RawBody::LIMIT`]: what a provider's
+/// signature covers.
+pub struct RawBody(pub web::Bytes);
+
+impl RawBody {
+    /// Callbacks larger than this are refused before any work.
+    pub const LIMIT: usize = 64 * 1024;
+}
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<RawBody, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared_length = declared_length(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&mut payload, declared_length, RawBody::LIMIT).await?;
+            Ok(RawBody(body.freeze()))
+        })
+    }
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Reads the body, refusing with 413 as soon as it is known to exceed `limit`.
+async fn read_body(
+    payload: &mut Payload,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| {
+            ApiError::bad_request(
+                ErrorCode::InvalidBody,
+                format!("the body could not be read: {err}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The request's `Idempotency-Key`, which a create request must send.
+pub fn idempotency_key(req: &HttpRequest, what: &str) -> Result<IdempotencyKey, ApiError> {
+    match req.headers().get("Idempotency-Key") {
+        None => Err(ApiError::bad_request(
+            ErrorCode::IdempotencyKeyMissing,
+            format!("send an Idempotency-Key header so that a retry cannot {what} twice"),
+        )),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| IdempotencyKey::parse(v).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    ErrorCode::IdempotencyKeyInvalid,
+                    "the Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            }),
     }
 }
 

@@ -5,14 +5,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Caller, JsonBody, page_limit, path_id, query_text, query_time};
-use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
-use crate::domain::{
-    AgencyCode, IdempotencyKey, Invoice, InvoiceStatus, NewInvoice, Role, Timestamp, Vnd,
+use super::{
+    Caller, JsonBody, idempotency_key, page_limit, path_id, query_agency, query_choice, query_text,
+    query_time,
 };
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
+use crate::domain::{AgencyCode, Invoice, InvoiceStatus, NewInvoice, Role, Timestamp, Vnd};
+use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{CreatedInvoice, IdempotentRequest, InvoiceFilter};
+use crate::store::{Created, IdempotentRequest, InvoiceFilter};
 
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -137,24 +138,7 @@ pub async fn create(
     body: JsonBody<CreateInvoice>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::AgencySystem])?;
-    let key = match req.headers().get("Idempotency-Key") {
-        None => {
-            return Err(ApiError::bad_request(
-                ErrorCode::IdempotencyKeyMissing,
-                "send an Idempotency-Key header so that a retry cannot issue a second invoice",
-            ));
-        }
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| IdempotencyKey::parse(v).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    ErrorCode::IdempotencyKeyInvalid,
-                    "the Idempotency-Key must be 1 to 255 visible ASCII characters",
-                )
-            })?,
-    };
+    let key = idempotency_key(&req, "issue an invoice")?;
     let request = body.value;
     let fingerprint = request.fingerprint()?;
     let idempotent = IdempotentRequest {
@@ -187,7 +171,8 @@ pub async fn create(
     Ok(respond(created))
 }
 
-fn respond(created: CreatedInvoice) -> HttpResponse {
+/// The answer of an idempotent create, marked as a replay or not.
+pub fn respond(created: Created) -> HttpResponse {
     let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);
     HttpResponse::build(status)
         .content_type("application/json")
@@ -216,26 +201,13 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            InvoiceStatus::parse(s).ok_or_else(|| {
-                ApiError::bad_request(
-                    ErrorCode::InvalidQuery,
-                    "status must be one of open, paid, cancelled, expired",
-                )
-            })
-        })
-        .transpose()?;
-    let agency_code = query
-        .agency_code
-        .as_deref()
-        .map(|code| {
-            AgencyCode::parse("agency_code", code)
-                .map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.to_string()))
-        })
-        .transpose()?;
+    let status = query_choice(
+        "status",
+        query.status.as_deref(),
+        InvoiceStatus::parse,
+        "open, paid, cancelled, expired",
+    )?;
+    let agency_code = query_agency(query.agency_code.as_deref())?;
     let filter = InvoiceFilter {
         dossier_code: query_text("dossier_code", query.dossier_code)?,
         status,

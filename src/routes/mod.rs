@@ -3,17 +3,22 @@
 //! the app and lists what the app serves (checked against `openapi.yaml`).
 
 mod agencies;
+mod attempts;
 mod audit;
+pub mod callbacks;
+mod events;
+mod exceptions;
 mod extract;
 mod health;
 mod invoices;
 mod keys;
 mod metrics;
+mod payments;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-pub use extract::{Caller, JsonBody};
+pub use extract::{Caller, JsonBody, RawBody, idempotency_key};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -39,6 +44,7 @@ macro_rules! route_table {
     };
     (@method GET) => { web::get() };
     (@method POST) => { web::post() };
+    (@method PUT) => { web::put() };
 }
 
 route_table! {
@@ -47,12 +53,26 @@ route_table! {
     "/metrics" => { GET metrics::render },
     "/v1/agencies" => { POST agencies::create, GET agencies::list },
     "/v1/agencies/{code}" => { GET agencies::get },
+    "/v1/agencies/{code}/webhook" => { PUT agencies::set_webhook },
+    "/v1/agencies/{code}/bank-account" => { PUT agencies::set_bank_account, GET agencies::bank_account },
     "/v1/keys" => { POST keys::create, GET keys::list },
     "/v1/keys/{id}/revoke" => { POST keys::revoke },
     "/v1/invoices" => { POST invoices::create, GET invoices::list },
     "/v1/invoices/{id}" => { GET invoices::get },
     "/v1/invoices/{id}/cancel" => { POST invoices::cancel },
+    "/v1/invoices/{id}/attempts" => { POST attempts::start },
+    "/v1/invoices/{id}/payments" => { GET payments::of_invoice },
+    "/v1/invoices/{id}/cash-payments" => { POST payments::record_cash },
+    "/v1/payments" => { GET payments::list },
+    "/v1/exceptions" => { GET exceptions::list },
+    "/v1/events" => { GET events::list },
+    "/v1/events/{id}/redeliver" => { POST events::redeliver },
     "/v1/audit" => { GET audit::list },
+    "/callbacks/vnpay" => { GET callbacks::vnpay },
+    "/callbacks/momo" => { POST callbacks::momo },
+    "/callbacks/zalopay" => { POST callbacks::zalopay },
+    "/callbacks/sepay" => { POST callbacks::sepay },
+    "/callbacks/casso" => { POST callbacks::casso },
 }
 
 /// A whole list. List answers are structs, not JSON maps, so that every
@@ -141,6 +161,35 @@ fn path_id<'a>(what: &str, value: &'a str) -> Result<&'a str, ApiError> {
     } else {
         Ok(value)
     }
+}
+
+/// Parses an optional agency code from a query parameter.
+fn query_agency(value: Option<&str>) -> Result<Option<crate::domain::AgencyCode>, ApiError> {
+    value
+        .map(|code| {
+            crate::domain::AgencyCode::parse("agency_code", code)
+                .map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.to_string()))
+        })
+        .transpose()
+}
+
+/// Parses an optional query parameter with one of a few values.
+fn query_choice<T>(
+    field: &'static str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    choices: &str,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|text| {
+            parse(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    ErrorCode::InvalidQuery,
+                    format!("{field} must be one of {choices}"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// Parses an optional RFC 3339 time from a query parameter.

@@ -7,31 +7,14 @@ use sqlx::{AnyConnection, Row};
 
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
+use super::idempotency::{self, Created, IdempotentRequest};
 use super::query::{Filtered, Value};
 use super::{Store, StoreError, is_unique_violation, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::invoice::{FeeLine, Payer};
 use crate::domain::{
-    Agency, AgencyCode, IdempotencyKey, Invoice, InvoiceStatus, NewInvoice, PaymentCode, Scope,
-    Timestamp, Vnd,
+    Agency, AgencyCode, Invoice, InvoiceStatus, NewInvoice, PaymentCode, Scope, Timestamp, Vnd,
 };
-
-/// The idempotency key of a create request, with a hash of what was asked.
-pub struct IdempotentRequest<'a> {
-    pub api_key_id: &'a str,
-    pub key: &'a IdempotencyKey,
-    pub request_hash: &'a str,
-}
-
-/// The answer to a create request: the stored response body, which a
-/// replay of the same request returns byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedInvoice {
-    pub status: u16,
-    pub body: String,
-    /// Whether this request created the invoice (false for a replay).
-    pub created: bool,
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct InvoiceFilter {
@@ -54,7 +37,7 @@ pub struct InvoicePage {
 /// How an invoice appears in its audit records: amounts and status, not
 /// the payer's personal data.
 #[derive(Serialize)]
-struct AuditedInvoice<'a> {
+pub(super) struct AuditedInvoice<'a> {
     status: InvoiceStatus,
     total: Vnd,
     amount_paid: Vnd,
@@ -86,7 +69,7 @@ macro_rules! select_invoices {
     };
 }
 
-fn invoice_from_row(row: &AnyRow) -> Result<Invoice, StoreError> {
+pub(super) fn invoice_from_row(row: &AnyRow) -> Result<Invoice, StoreError> {
     let status: String = row.try_get("status")?;
     let code: String = row.try_get("payment_code")?;
     let lines: String = row.try_get("lines")?;
@@ -165,7 +148,7 @@ async fn leave_open(
 
 /// Stores the invoice's expiry if it is open and past it, so that no
 /// reader or writer acts on a stale `open`.
-async fn expire_if_due(
+pub(super) async fn expire_if_due(
     conn: &mut AnyConnection,
     actor: &Actor,
     invoice: Invoice,
@@ -204,7 +187,7 @@ async fn current_status(conn: &mut AnyConnection, invoice: Invoice) -> Result<In
 
 /// The row of invoice `id` if it lies in `scope`; `lock` is appended as the
 /// row-locking clause (empty on SQLite, where the write lock is already held).
-async fn invoice_in_scope(
+pub(super) async fn invoice_in_scope(
     conn: &mut AnyConnection,
     scope: &Scope,
     id: &str,
@@ -220,6 +203,23 @@ async fn invoice_in_scope(
         .fetch_optional(conn)
         .await?
         .ok_or(StoreError::NotFound)
+}
+
+/// The invoice whose `column` equals `value`, with its agency's path;
+/// `lock` is appended as the row-locking clause.
+pub(super) async fn invoice_where(
+    conn: &mut AnyConnection,
+    column: &'static str,
+    value: &str,
+    lock: &str,
+) -> Result<Option<(Invoice, String)>, StoreError> {
+    let sql = format!("{} WHERE i.{column} = $1{lock}", select_invoices!());
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| Ok((invoice_from_row(&row)?, row.try_get("agency_path")?)))
+        .transpose()
 }
 
 /// Expires the dossier's open invoice if it is past its expiry, then
@@ -262,26 +262,12 @@ impl Store {
         request: &IdempotentRequest<'_>,
         new: &NewInvoice,
         render: impl FnOnce(&Invoice) -> String,
-    ) -> Result<CreatedInvoice, StoreError> {
+    ) -> Result<Created, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        // Claim the key first: a concurrent request with the same key waits
-        // here until this transaction ends, then finds the key taken.
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body, created_at)
-             VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(request.api_key_id)
-        .bind(request.key.as_str())
-        .bind(request.request_hash)
-        .bind(now.to_stored())
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
+        if !idempotency::claim(&mut tx, request, now).await? {
             drop(tx);
-            return self.replay(request).await?.ok_or_else(|| {
-                StoreError::corrupt("an idempotency key was taken but holds no answer")
-            });
+            return self.replay_taken(request).await;
         }
         let agency = find_in_scope(&mut tx, scope, new.agency_code.as_str()).await?;
         close_stale_invoice_of_dossier(&mut tx, actor, &agency, &new.dossier_code, now).await?;
@@ -309,50 +295,13 @@ impl Store {
         )
         .await?;
         let body = render(&invoice);
-        sqlx::query(
-            "UPDATE idempotency_keys SET status_code = 201, response_body = $1
-             WHERE api_key_id = $2 AND idempotency_key = $3",
-        )
-        .bind(&body)
-        .bind(request.api_key_id)
-        .bind(request.key.as_str())
-        .execute(&mut *tx)
-        .await?;
+        idempotency::answer(&mut tx, request, 201, &body).await?;
         tx.commit().await?;
-        Ok(CreatedInvoice {
+        Ok(Created {
             status: 201,
             body,
             created: true,
         })
-    }
-
-    /// The stored answer for an idempotency key, if the key was used; an
-    /// error if it was used for a different request.
-    pub async fn replay(
-        &self,
-        request: &IdempotentRequest<'_>,
-    ) -> Result<Option<CreatedInvoice>, StoreError> {
-        let row = sqlx::query(
-            "SELECT request_hash, status_code, response_body FROM idempotency_keys
-             WHERE api_key_id = $1 AND idempotency_key = $2",
-        )
-        .bind(request.api_key_id)
-        .bind(request.key.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let hash: String = row.try_get("request_hash")?;
-        if hash != request.request_hash {
-            return Err(StoreError::IdempotencyKeyReused);
-        }
-        let status: i64 = row.try_get("status_code")?;
-        Ok(Some(CreatedInvoice {
-            status: u16::try_from(status).map_err(StoreError::corrupt)?,
-            body: row.try_get("response_body")?,
-            created: false,
-        }))
     }
 
     async fn open_invoice_conflict(&self, agency: &Agency, dossier_code: &str) -> StoreError {

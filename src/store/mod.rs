@@ -6,8 +6,12 @@
 mod agencies;
 mod api_keys;
 mod audit;
+mod endpoints;
+mod events;
+mod idempotency;
 mod invoices;
 mod migrate;
+mod payments;
 pub mod postgres;
 mod query;
 pub mod sqlite;
@@ -22,12 +26,18 @@ use sqlx::{AnyPool, ConnectOptions, Transaction};
 pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use audit::AuditFilter;
-pub use invoices::{CreatedInvoice, IdempotentRequest, InvoiceFilter, InvoicePage};
+pub use endpoints::Webhook;
+pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};
+pub use idempotency::{Created, IdempotentRequest};
+pub use invoices::{InvoiceFilter, InvoicePage};
 pub use migrate::AppliedMigration;
+pub use payments::{
+    ExceptionFilter, IncomingPayment, Listed, OpenedAttempt, PaymentFilter, PaymentFor, Recorded,
+};
 
 use crate::config::DatabaseSettings;
-use crate::domain::ValidationError;
 use crate::domain::invoice::IllegalTransition;
+use crate::domain::{InvoiceStatus, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -59,6 +69,10 @@ pub enum StoreError {
     IdempotencyKeyReused,
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
+    #[error("the invoice is {}: only an open invoice accepts payment", .0.as_str())]
+    InvoiceNotOpen(InvoiceStatus),
+    #[error("{0}")]
+    ChannelUnavailable(String),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("line {line}: {message}")]

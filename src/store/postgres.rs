@@ -5,11 +5,18 @@ use sqlx::AnyConnection;
 
 use super::migrate::Migration;
 
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../../migrations/postgres/0001_foundation.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "payments",
+        sql: include_str!("../../migrations/postgres/0002_payments.sql"),
+    },
+];
 
 /// An arbitrary constant naming lephi's migration lock.
 const MIGRATION_LOCK: i64 = 0x6c65_7068_695f_6d67;

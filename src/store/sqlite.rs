@@ -8,11 +8,18 @@ use sqlx::{AnyConnection, Executor};
 use super::StoreError;
 use super::migrate::Migration;
 
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../../migrations/sqlite/0001_foundation.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "payments",
+        sql: include_str!("../../migrations/sqlite/0002_payments.sql"),
+    },
+];
 
 /// Creates the database file's folder and asks the driver to create the
 /// file itself if it is missing.

@@ -268,3 +268,174 @@ pub fn invoice_body(agency: &str, dossier: &str) -> Value {
         ]
     })
 }
+
+/// Test credentials of every provider, as their sandboxes publish them or
+/// made up; tests sign callbacks with these.
+pub mod creds {
+    pub const VNPAY_TMN: &str = "LEPHI001";
+    pub const VNPAY_SECRET: &str = "VNPAYTESTSECRETKEY0123456789ABCD";
+    pub const MOMO_PARTNER: &str = "MOMOLEPHI2026";
+    pub const MOMO_ACCESS: &str = "F8BBA842ECF85";
+    pub const MOMO_SECRET: &str = "K951B6PE1waDMi640xX08PD3vg6EkVlz";
+    pub const ZALOPAY_APP: &str = "2553";
+    pub const ZALOPAY_KEY1: &str = "PcY4iZIKFCIdgZvA6ueMcMHHUbRLYjPL";
+    pub const ZALOPAY_KEY2: &str = "kLtgPl8HHhfvMuDHPwKfgfsY4Ydm9eIz";
+    pub const SEPAY_API_KEY: &str = "sepay-test-api-key-0123456789";
+    pub const SEPAY_HMAC: &str = "sepay-test-hmac-secret-0123456789";
+    pub const CASSO_KEY: &str = "casso-test-checksum-key-0123456789";
+}
+
+/// Configures every provider with the test credentials; MoMo's and
+/// ZaloPay's APIs live at `provider_api` (a fake server).
+pub fn with_providers(settings: &mut Settings, provider_api: &str) {
+    use lephi::config::*;
+    settings.providers.vnpay = Some(VnpaySettings {
+        tmn_code: creds::VNPAY_TMN.into(),
+        hash_secret: SecretString::from(creds::VNPAY_SECRET),
+        payment_url: "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html".into(),
+        api_url: format!("{provider_api}/merchant_webapi/api/transaction"),
+    });
+    settings.providers.momo = Some(MomoSettings {
+        partner_code: creds::MOMO_PARTNER.into(),
+        access_key: creds::MOMO_ACCESS.into(),
+        secret_key: SecretString::from(creds::MOMO_SECRET),
+        endpoint: provider_api.into(),
+    });
+    settings.providers.zalopay = Some(ZalopaySettings {
+        app_id: creds::ZALOPAY_APP.into(),
+        key1: SecretString::from(creds::ZALOPAY_KEY1),
+        key2: SecretString::from(creds::ZALOPAY_KEY2),
+        endpoint: provider_api.into(),
+    });
+    settings.providers.sepay = Some(SepaySettings {
+        api_key: Some(SecretString::from(creds::SEPAY_API_KEY)),
+        hmac_secret: Some(SecretString::from(creds::SEPAY_HMAC)),
+    });
+    settings.providers.casso = Some(CassoSettings {
+        checksum_key: SecretString::from(creds::CASSO_KEY),
+    });
+    settings.providers.timeout_secs = 2;
+    settings.server.allow_loopback_webhooks = true;
+    settings.webhooks.initial_backoff_ms = 50;
+    settings.webhooks.max_backoff_ms = 200;
+    settings.webhooks.poll_interval_ms = 50;
+    settings.webhooks.timeout_ms = 1_000;
+}
+
+/// HMAC-SHA256 of `message`, lowercase hex.
+pub fn hmac_sha256_hex(key: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// HMAC-SHA512 of `message`, lowercase hex.
+pub fn hmac_sha512_hex(key: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// An app with every provider configured (MoMo and ZaloPay APIs on a fake
+/// server that answers nothing unless a test mounts answers), three
+/// agencies seeded, a bank account on P.D1, and keys.
+pub struct PaymentsApp {
+    pub app: TestApp,
+    pub provider_api: wiremock::MockServer,
+    /// agency_system key of P.D1.
+    pub system_key: String,
+    /// finance key of P.
+    pub finance_key: String,
+}
+
+pub const BANK_ACCOUNT: &str = "0011001234567";
+
+pub async fn spawn_payments_app(backend: Backend) -> PaymentsApp {
+    spawn_payments_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_payments_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+) -> PaymentsApp {
+    let provider_api = wiremock::MockServer::start().await;
+    let uri = provider_api.uri();
+    let app = spawn_app_with(backend, |settings| {
+        with_providers(settings, &uri);
+        adjust(settings);
+    })
+    .await;
+    app.seed_agencies().await;
+    let account = app
+        .request(
+            reqwest::Method::PUT,
+            "/v1/agencies/P.D1/bank-account",
+            Some(&app.admin_key),
+            Some(&json!({ "bank_bin": "970436", "account_number": BANK_ACCOUNT, "account_name": "UBND HUYEN D1" })),
+            &[],
+        )
+        .await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    let system_key = app.key(Role::AgencySystem, "P.D1").await;
+    let finance_key = app.key(Role::Finance, "P").await;
+    PaymentsApp {
+        app,
+        provider_api,
+        system_key,
+        finance_key,
+    }
+}
+
+impl PaymentsApp {
+    /// Issues an invoice of 650,000 đồng on P.D1; returns its JSON.
+    pub async fn invoice(&self, dossier: &str) -> Value {
+        let response = self
+            .app
+            .create_invoice(&self.system_key, dossier, &invoice_body("P.D1", dossier))
+            .await;
+        assert_eq!(response.status, 201, "{}", response.text);
+        response.json()
+    }
+
+    /// Starts an attempt on `channel` for invoice `id`; returns the answer.
+    pub async fn attempt(&self, id: &str, channel: &str) -> Response {
+        self.app
+            .post(
+                &format!("/v1/invoices/{id}/attempts"),
+                &self.system_key,
+                &json!({ "channel": channel }),
+            )
+            .await
+    }
+
+    /// The invoice as the API shows it now.
+    pub async fn invoice_now(&self, id: &str) -> Value {
+        self.app
+            .get(&format!("/v1/invoices/{id}"), &self.system_key)
+            .await
+            .json()
+    }
+
+    /// A raw callback: `method` with `query` and `body` to `/callbacks/{provider}`.
+    pub async fn callback(
+        &self,
+        provider: &str,
+        query: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let url = if query.is_empty() {
+            format!("{}/callbacks/{provider}", self.app.address)
+        } else {
+            format!("{}/callbacks/{provider}?{query}", self.app.address)
+        };
+        let request = if provider == "vnpay" {
+            self.app.client.get(url)
+        } else {
+            self.app.client.post(url).body(body)
+        };
+        send(request, headers).await
+    }
+}

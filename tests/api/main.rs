@@ -11,3 +11,4 @@ mod invoices;
 mod keys;
 mod openapi;
 mod operations;
+mod payments;

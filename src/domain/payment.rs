@@ -1,0 +1,320 @@
+//! Payments: channels, attempts to pay, recorded payments and the
+//! exceptions raised for money that cannot simply be applied.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AgencyCode, InvoiceStatus, Timestamp, Vnd};
+
+/// How money reaches an agency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Vnpay,
+    Momo,
+    Zalopay,
+    BankTransfer,
+    Cash,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Channel::Vnpay,
+        Channel::Momo,
+        Channel::Zalopay,
+        Channel::BankTransfer,
+        Channel::Cash,
+    ];
+
+    pub fn parse(value: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Vnpay => "vnpay",
+            Channel::Momo => "momo",
+            Channel::Zalopay => "zalopay",
+            Channel::BankTransfer => "bank_transfer",
+            Channel::Cash => "cash",
+        }
+    }
+
+    /// Every channel but cash at the counter.
+    pub fn is_cashless(self) -> bool {
+        self != Channel::Cash
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an attempt to pay stands. It leaves `pending` once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl AttemptStatus {
+    pub fn parse(value: &str) -> Option<AttemptStatus> {
+        [
+            AttemptStatus::Pending,
+            AttemptStatus::Succeeded,
+            AttemptStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Pending => "pending",
+            AttemptStatus::Succeeded => "succeeded",
+            AttemptStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Why a received payment was not applied to its invoice and waits for a
+/// finance officer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionKind {
+    /// No invoice or attempt matches what the provider named.
+    UnknownOrder,
+    /// The amount differs from what the invoice still owes.
+    AmountMismatch,
+    /// The invoice was already paid.
+    Overpaid,
+    /// The invoice was cancelled or had expired.
+    LatePayment,
+}
+
+impl ExceptionKind {
+    pub const ALL: [ExceptionKind; 4] = [
+        ExceptionKind::UnknownOrder,
+        ExceptionKind::AmountMismatch,
+        ExceptionKind::Overpaid,
+        ExceptionKind::LatePayment,
+    ];
+
+    pub fn parse(value: &str) -> Option<ExceptionKind> {
+        ExceptionKind::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExceptionKind::UnknownOrder => "unknown_order",
+            ExceptionKind::AmountMismatch => "amount_mismatch",
+            ExceptionKind::Overpaid => "overpaid",
+            ExceptionKind::LatePayment => "late_payment",
+        }
+    }
+}
+
+/// What a received payment does to its invoice: applied in full, or held
+/// as an exception. The amount must settle exactly what is still owed:
+/// a gateway charges the attempt's amount, and a transfer for any other
+/// sum needs an officer.
+pub fn classify(
+    invoice: Option<(InvoiceStatus, Vnd, Vnd)>,
+    amount: Vnd,
+) -> Result<(), ExceptionKind> {
+    let Some((status, total, amount_paid)) = invoice else {
+        return Err(ExceptionKind::UnknownOrder);
+    };
+    match status {
+        InvoiceStatus::Paid => Err(ExceptionKind::Overpaid),
+        InvoiceStatus::Cancelled | InvoiceStatus::Expired => Err(ExceptionKind::LatePayment),
+        InvoiceStatus::Open => {
+            let owed = total.checked_sub(amount_paid);
+            if owed == Some(amount) {
+                Ok(())
+            } else {
+                Err(ExceptionKind::AmountMismatch)
+            }
+        }
+    }
+}
+
+/// How lephi learned of a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentSource {
+    /// The provider's signed callback.
+    Callback,
+    /// Asked of the provider's status API after a callback never came.
+    StatusQuery,
+    /// Cash at the counter, recorded by an officer.
+    Counter,
+}
+
+impl PaymentSource {
+    pub fn parse(value: &str) -> Option<PaymentSource> {
+        [
+            PaymentSource::Callback,
+            PaymentSource::StatusQuery,
+            PaymentSource::Counter,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentSource::Callback => "callback",
+            PaymentSource::StatusQuery => "status_query",
+            PaymentSource::Counter => "counter",
+        }
+    }
+}
+
+/// An attempt to pay an invoice on one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: String,
+    pub invoice_id: String,
+    pub channel: Channel,
+    /// The reference the provider names in its callback.
+    pub order_ref: String,
+    pub amount: Vnd,
+    pub status: AttemptStatus,
+    pub pay_url: Option<String>,
+    pub provider_code: Option<String>,
+    pub message: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Money received, recorded once per `(channel, provider_txn_id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: String,
+    pub channel: Channel,
+    pub provider_txn_id: String,
+    pub amount: Vnd,
+    pub invoice_id: Option<String>,
+    pub attempt_id: Option<String>,
+    pub agency_code: Option<AgencyCode>,
+    /// What the provider named: an order reference or a transfer note.
+    pub reference: String,
+    /// Why the amount was not applied to the invoice, if it was not.
+    pub exception: Option<ExceptionKind>,
+    pub source: PaymentSource,
+    pub paid_at: Option<Timestamp>,
+    pub recorded_at: Timestamp,
+}
+
+/// Whether an exception still waits for an officer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionStatus {
+    Open,
+    Resolved,
+}
+
+impl ExceptionStatus {
+    pub fn parse(value: &str) -> Option<ExceptionStatus> {
+        match value {
+            "open" => Some(ExceptionStatus::Open),
+            "resolved" => Some(ExceptionStatus::Resolved),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExceptionStatus::Open => "open",
+            ExceptionStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// A finding that needs a finance officer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentException {
+    pub id: String,
+    pub kind: ExceptionKind,
+    pub status: ExceptionStatus,
+    pub payment_id: Option<String>,
+    pub invoice_id: Option<String>,
+    pub agency_code: Option<AgencyCode>,
+    pub amount: Option<Vnd>,
+    pub detail: String,
+    pub opened_at: Timestamp,
+}
+
+impl ExceptionKind {
+    /// Words for an officer, naming what was expected.
+    pub fn describe(self, amount: Vnd, owed: Option<Vnd>) -> String {
+        match (self, owed) {
+            (ExceptionKind::UnknownOrder, _) => {
+                format!("{amount} đồng received for no known invoice")
+            }
+            (ExceptionKind::AmountMismatch, Some(owed)) => {
+                format!("{amount} đồng received where {owed} đồng was owed")
+            }
+            (ExceptionKind::AmountMismatch, None) => {
+                format!("{amount} đồng received, not the amount owed")
+            }
+            (ExceptionKind::Overpaid, _) => {
+                format!("{amount} đồng received for an invoice already paid")
+            }
+            (ExceptionKind::LatePayment, _) => {
+                format!("{amount} đồng received for a cancelled or expired invoice")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_round_trip_and_cash_is_not_cashless() {
+        for channel in Channel::ALL {
+            assert_eq!(Channel::parse(channel.as_str()), Some(channel));
+        }
+        assert!(!Channel::Cash.is_cashless());
+        assert!(Channel::BankTransfer.is_cashless());
+        assert_eq!(Channel::parse("VNPAY"), None);
+    }
+
+    #[test]
+    fn a_payment_is_applied_only_when_it_settles_an_open_invoice_exactly() {
+        let open = |paid| Some((InvoiceStatus::Open, Vnd::new(150_000), Vnd::new(paid)));
+        assert_eq!(classify(open(0), Vnd::new(150_000)), Ok(()));
+        assert_eq!(classify(open(50_000), Vnd::new(100_000)), Ok(()));
+        assert_eq!(
+            classify(open(0), Vnd::new(149_999)),
+            Err(ExceptionKind::AmountMismatch)
+        );
+        assert_eq!(
+            classify(open(0), Vnd::new(300_000)),
+            Err(ExceptionKind::AmountMismatch)
+        );
+        let closed = |status| Some((status, Vnd::new(150_000), Vnd::new(150_000)));
+        assert_eq!(
+            classify(closed(InvoiceStatus::Paid), Vnd::new(150_000)),
+            Err(ExceptionKind::Overpaid)
+        );
+        assert_eq!(
+            classify(closed(InvoiceStatus::Cancelled), Vnd::new(150_000)),
+            Err(ExceptionKind::LatePayment)
+        );
+        assert_eq!(
+            classify(closed(InvoiceStatus::Expired), Vnd::new(150_000)),
+            Err(ExceptionKind::LatePayment)
+        );
+        assert_eq!(
+            classify(None, Vnd::new(1)),
+            Err(ExceptionKind::UnknownOrder)
+        );
+    }
+}

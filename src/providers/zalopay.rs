@@ -1,0 +1,590 @@
+//! ZaloPay e-wallet, API v2: creating an order, checking the callback, and
+//! the order status query.
+//!
+//! Requests are signed with `key1`, callbacks with `key2`, both
+//! HMAC-SHA256 over values joined with `|` (requests) or over the raw
+//! `data` string (callbacks). ZaloPay calls back only on success and may
+//! not call at all, so pending orders must also be queried.
+
+use rand::Rng;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value, json};
+
+use super::signing::{
+    amount_field, from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object, malformed,
+    random_symbols, send_for_json, signed_text, str_field, unix_ms, verify_hmac_sha256_hex,
+    vietnam_yymmdd,
+};
+use super::{
+    CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Provider, ProviderError,
+    ReceivedPayment, Reply, StartRequest, Started, Verdict,
+};
+use crate::config::ZalopaySettings;
+use crate::domain::Timestamp;
+use crate::domain::Vnd;
+use crate::domain::payment::Channel;
+
+const APP_USER: &str = "lephi";
+/// ZaloPay's bounds on `expire_duration_seconds`.
+const MIN_EXPIRY_SECS: i64 = 300;
+const MAX_EXPIRY_SECS: i64 = 2_592_000;
+
+/// A new `app_trans_id`: ZaloPay requires the Vietnamese date `yymmdd_`
+/// in front; 12 random symbols follow, as in other order references.
+pub fn app_trans_id(now: Timestamp, rng: &mut impl Rng) -> String {
+    format!("{}_{}", vietnam_yymmdd(now), random_symbols(12, rng))
+}
+
+/// The ZaloPay gateway for one app.
+pub struct Zalopay {
+    settings: ZalopaySettings,
+}
+
+impl Zalopay {
+    pub fn new(settings: ZalopaySettings) -> Zalopay {
+        Zalopay { settings }
+    }
+
+    fn key1(&self) -> &[u8] {
+        self.settings.key1.expose_secret().as_bytes()
+    }
+
+    fn key2(&self) -> &[u8] {
+        self.settings.key2.expose_secret().as_bytes()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.endpoint.trim_end_matches('/'))
+    }
+
+    /// The signed form fields of a `create` request, in order.
+    pub fn create_request(
+        &self,
+        request: &StartRequest<'_>,
+    ) -> Result<Vec<(&'static str, String)>, ProviderError> {
+        let amount = request.amount.dong();
+        if amount <= 0 {
+            return Err(ProviderError::Refused {
+                code: "amount_out_of_range".into(),
+                message: "ZaloPay needs a positive amount".into(),
+            });
+        }
+        let app_time = unix_ms(request.created_at).to_string();
+        let embed_data = json!({ "redirecturl": request.return_url }).to_string();
+        let item = "[]";
+        let app_id = &self.settings.app_id;
+        let app_trans_id = request.order_ref;
+        let signed =
+            format!("{app_id}|{app_trans_id}|{APP_USER}|{amount}|{app_time}|{embed_data}|{item}");
+        let mac = hmac_sha256_hex(self.key1(), signed.as_bytes());
+        let validity = (request.expires_at.as_datetime() - request.created_at.as_datetime())
+            .whole_seconds()
+            .clamp(MIN_EXPIRY_SECS, MAX_EXPIRY_SECS);
+        Ok(vec![
+            ("app_id", app_id.clone()),
+            ("app_trans_id", app_trans_id.to_owned()),
+            ("app_user", APP_USER.to_owned()),
+            ("app_time", app_time),
+            ("amount", amount.to_string()),
+            ("item", item.to_owned()),
+            ("embed_data", embed_data),
+            ("description", request.description.to_owned()),
+            ("bank_code", String::new()),
+            ("callback_url", request.ipn_url.to_owned()),
+            ("expire_duration_seconds", validity.to_string()),
+            ("mac", mac),
+        ])
+    }
+
+    /// Creates the order at ZaloPay and returns its `order_url`.
+    pub async fn start(
+        &self,
+        http: &reqwest::Client,
+        request: &StartRequest<'_>,
+    ) -> Result<Started, ProviderError> {
+        let form = self.create_request(request)?;
+        let answer = send_for_json(post_form(http, &self.url("/v2/create"), &form)).await?;
+        create_answer(&answer)
+    }
+
+    /// The signed form fields of an order status query.
+    pub fn query_request(&self, app_trans_id: &str) -> Vec<(&'static str, String)> {
+        let app_id = &self.settings.app_id;
+        // ZaloPay signs the query with key1 also inside the signed text.
+        let mut signed = format!("{app_id}|{app_trans_id}|").into_bytes();
+        signed.extend_from_slice(self.key1());
+        vec![
+            ("app_id", app_id.clone()),
+            ("app_trans_id", app_trans_id.to_owned()),
+            ("mac", hmac_sha256_hex(self.key1(), &signed)),
+        ]
+    }
+
+    /// Asks ZaloPay where the order `app_trans_id` stands: `return_code`
+    /// 1 paid, 2 failed, 3 pending; any other is
+    /// [`ProviderError::Refused`].
+    pub async fn query(
+        &self,
+        http: &reqwest::Client,
+        app_trans_id: &str,
+    ) -> Result<CallbackEvent, ProviderError> {
+        let form = self.query_request(app_trans_id);
+        let answer = send_for_json(post_form(http, &self.url("/v2/query"), &form)).await?;
+        query_answer(app_trans_id, &answer)
+    }
+}
+
+fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&'static str, String)],
+) -> reqwest::RequestBuilder {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish();
+    http.post(url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+}
+
+/// `return_code`, then the most specific code and message ZaloPay gave.
+fn codes(answer: &Map<String, Value>) -> Result<(i64, String, String), ProviderError> {
+    let return_code = answer
+        .get("return_code")
+        .and_then(json_int)
+        .ok_or_else(|| ProviderError::BadAnswer("the answer has no return_code".into()))?;
+    let code = answer
+        .get("sub_return_code")
+        .and_then(json_int)
+        .unwrap_or(return_code)
+        .to_string();
+    let text = |key: &str| {
+        answer
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (main, sub) = (text("return_message"), text("sub_return_message"));
+    let message = match (main.is_empty(), sub.is_empty()) {
+        (_, true) => main,
+        (true, false) => sub,
+        (false, false) => format!("{main}: {sub}"),
+    };
+    Ok((return_code, code, message))
+}
+
+fn create_answer(answer: &Map<String, Value>) -> Result<Started, ProviderError> {
+    let (return_code, code, message) = codes(answer)?;
+    if return_code != 1 {
+        return Err(ProviderError::Refused { code, message });
+    }
+    match answer.get("order_url").and_then(Value::as_str) {
+        Some(url) if !url.is_empty() => Ok(Started {
+            pay_url: url.to_owned(),
+        }),
+        _ => Err(ProviderError::BadAnswer(
+            "the answer has no order_url".into(),
+        )),
+    }
+}
+
+fn query_answer(
+    app_trans_id: &str,
+    answer: &Map<String, Value>,
+) -> Result<CallbackEvent, ProviderError> {
+    let (return_code, code, message) = codes(answer)?;
+    let bad = |err: CallbackError| ProviderError::BadAnswer(err.to_string());
+    match return_code {
+        1 => {
+            let zp_trans_id = int_field(answer, "zp_trans_id").map_err(bad)?;
+            if zp_trans_id <= 0 {
+                return Err(ProviderError::BadAnswer(
+                    "zp_trans_id must be positive".into(),
+                ));
+            }
+            Ok(CallbackEvent::Paid(ReceivedPayment {
+                channel: Channel::Zalopay,
+                provider_txn_id: zp_trans_id.to_string(),
+                target: PaymentTarget::Order(app_trans_id.to_owned()),
+                amount: amount_field(answer, "amount").map_err(bad)?,
+                // The query does not say when the payer paid.
+                paid_at: None,
+                account_number: None,
+            }))
+        }
+        2 => Ok(CallbackEvent::Failed {
+            order_ref: app_trans_id.to_owned(),
+            provider_code: code,
+            message,
+        }),
+        3 => Ok(CallbackEvent::Pending {
+            order_ref: app_trans_id.to_owned(),
+            provider_code: code,
+        }),
+        _ => Err(ProviderError::Refused { code, message }),
+    }
+}
+
+impl Provider for Zalopay {
+    fn channel(&self) -> Channel {
+        Channel::Zalopay
+    }
+
+    fn verify(&self, request: &CallbackRequest<'_>) -> Result<CallbackEvent, CallbackError> {
+        let body = json_object(request.body)?;
+        let mac = match body.get("mac") {
+            Some(Value::String(mac)) => mac.as_str(),
+            _ => return Err(CallbackError::BadSignature),
+        };
+        // The mac covers `data` as sent: the string value itself, after
+        // the outer JSON's escapes are undone, never a re-serialisation.
+        let data = str_field(&body, "data")?;
+        if !verify_hmac_sha256_hex(self.key2(), data.as_bytes(), mac) {
+            return Err(CallbackError::BadSignature);
+        }
+        // Type 1 is a payment; type 2 (agreement binding) is not used.
+        if let Some(kind) = body.get("type")
+            && json_int(kind) != Some(1)
+        {
+            return Err(malformed("type is not 1 (a payment)"));
+        }
+        let data = match serde_json::from_str::<Value>(data) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(malformed("data is not a JSON object")),
+        };
+        if signed_text(&data, "app_id")? != self.settings.app_id {
+            return Err(malformed("the callback is for another app"));
+        }
+        let app_trans_id = str_field(&data, "app_trans_id")?;
+        if app_trans_id.is_empty() {
+            return Err(malformed("app_trans_id is empty"));
+        }
+        let zp_trans_id = int_field(&data, "zp_trans_id")?;
+        if zp_trans_id <= 0 {
+            return Err(malformed("zp_trans_id must be positive"));
+        }
+        let amount: Vnd = amount_field(&data, "amount")?;
+        let server_time = int_field(&data, "server_time")?;
+        let paid_at =
+            from_unix_ms(server_time).ok_or_else(|| malformed("server_time is out of range"))?;
+        Ok(CallbackEvent::Paid(ReceivedPayment {
+            channel: Channel::Zalopay,
+            provider_txn_id: zp_trans_id.to_string(),
+            target: PaymentTarget::Order(app_trans_id.to_owned()),
+            amount,
+            paid_at: Some(paid_at),
+            account_number: None,
+        }))
+    }
+
+    fn acknowledge(&self, _verdict: Verdict) -> Reply {
+        Reply::json(
+            200,
+            json!({ "return_code": 1, "return_message": "success" }),
+        )
+    }
+
+    fn reject(&self, error: &CallbackError) -> Reply {
+        let message = match error {
+            CallbackError::BadSignature => "mac not equal",
+            CallbackError::Malformed(_) => "invalid callback",
+        };
+        Reply::json(200, json!({ "return_code": -1, "return_message": message }))
+    }
+
+    /// `0` makes ZaloPay call back again (up to 3 times).
+    fn retry_later(&self) -> Reply {
+        Reply::json(200, json!({ "return_code": 0, "return_message": "retry" }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderMap;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use secrecy::SecretString;
+
+    const KEY1: &str = "PcY4iZIKFCIdgZvA6ueMcMHHUbRLYjPL";
+    const KEY2: &str = "kLtgPl8HHhfvMuDHPwKfgfsY4Ydm9eIz";
+
+    fn zalopay() -> Zalopay {
+        Zalopay::new(ZalopaySettings {
+            app_id: "2553".into(),
+            key1: SecretString::from(KEY1),
+            key2: SecretString::from(KEY2),
+            endpoint: "https://sb-openapi.zalopay.vn".into(),
+        })
+    }
+
+    /// `data` exactly as ZaloPay sends it (its own key order and spacing).
+    const DATA: &str = r#"{"app_id":2553,"app_trans_id":"261128_K7QX2M9PTB4H","app_time":1764318600000,"app_user":"lephi","amount":150000,"embed_data":"{\"redirecturl\":\"https://lephi.example.vn/pay/return\"}","item":"[]","zp_trans_id":261128000000123,"server_time":1764318612345,"channel":38,"merchant_user_id":"abc","user_fee_amount":0,"discount_amount":0}"#;
+
+    fn callback(data: &str, mac: &str) -> Vec<u8> {
+        json!({ "data": data, "mac": mac, "type": 1 })
+            .to_string()
+            .into_bytes()
+    }
+
+    fn mac_of(data: &str, key: &str) -> String {
+        hmac_sha256_hex(key.as_bytes(), data.as_bytes())
+    }
+
+    fn verify(body: &[u8]) -> Result<CallbackEvent, CallbackError> {
+        let headers = HeaderMap::new();
+        zalopay().verify(&CallbackRequest {
+            query: "",
+            headers: &headers,
+            body,
+            received_at: Timestamp::now(),
+        })
+    }
+
+    #[test]
+    fn app_trans_ids_start_with_the_vietnamese_date() {
+        let t = Timestamp::parse_rfc3339("2026-11-28T18:00:00Z").unwrap();
+        let id = app_trans_id(t, &mut StdRng::seed_from_u64(3));
+        assert_eq!(id.len(), 19);
+        assert!(id.starts_with("261129_"));
+        assert!(id[7..].bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn a_signed_callback_is_paid() {
+        assert_eq!(
+            verify(&callback(DATA, &mac_of(DATA, KEY2))).unwrap(),
+            CallbackEvent::Paid(ReceivedPayment {
+                channel: Channel::Zalopay,
+                provider_txn_id: "261128000000123".into(),
+                target: PaymentTarget::Order("261128_K7QX2M9PTB4H".into()),
+                amount: Vnd::new(150_000),
+                paid_at: from_unix_ms(1_764_318_612_345),
+                account_number: None,
+            })
+        );
+    }
+
+    #[test]
+    fn the_mac_covers_the_data_string_byte_for_byte() {
+        // The same JSON with different spacing is different signed text.
+        let spaced = DATA.replace(",\"amount\"", ", \"amount\"");
+        assert_eq!(
+            verify(&callback(&spaced, &mac_of(DATA, KEY2))),
+            Err(CallbackError::BadSignature)
+        );
+        assert!(verify(&callback(&spaced, &mac_of(&spaced, KEY2))).is_ok());
+    }
+
+    #[test]
+    fn every_tampered_field_is_a_bad_signature() {
+        let mac = mac_of(DATA, KEY2);
+        for (from, to) in [
+            ("\"app_id\":2553", "\"app_id\":2554"),
+            ("261128_K7QX2M9PTB4H", "261128_K7QX2M9PTB4J"),
+            ("\"app_time\":1764318600000", "\"app_time\":1764318600001"),
+            ("\"amount\":150000", "\"amount\":250000"),
+            ("redirecturl", "redirectUrl"),
+            (
+                "\"zp_trans_id\":261128000000123",
+                "\"zp_trans_id\":261128000000124",
+            ),
+            (
+                "\"server_time\":1764318612345",
+                "\"server_time\":1764318612346",
+            ),
+            ("\"channel\":38", "\"channel\":39"),
+            ("\"user_fee_amount\":0", "\"user_fee_amount\":1"),
+        ] {
+            let tampered = DATA.replacen(from, to, 1);
+            assert_ne!(tampered, DATA);
+            assert_eq!(
+                verify(&callback(&tampered, &mac)),
+                Err(CallbackError::BadSignature),
+                "{from}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_key_or_missing_mac_is_a_bad_signature() {
+        assert_eq!(
+            verify(&callback(DATA, &mac_of(DATA, KEY1))),
+            Err(CallbackError::BadSignature)
+        );
+        let no_mac = json!({ "data": DATA, "type": 1 }).to_string();
+        assert_eq!(verify(no_mac.as_bytes()), Err(CallbackError::BadSignature));
+        let number_mac = json!({ "data": DATA, "mac": 5, "type": 1 }).to_string();
+        assert_eq!(
+            verify(number_mac.as_bytes()),
+            Err(CallbackError::BadSignature)
+        );
+        assert_eq!(
+            verify(&callback(DATA, "")),
+            Err(CallbackError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn malformed_bodies() {
+        for body in [&b"nope"[..], b"", b"[]", b"null"] {
+            assert!(matches!(verify(body), Err(CallbackError::Malformed(_))));
+        }
+        let no_data = json!({ "mac": "00", "type": 1 }).to_string();
+        assert!(matches!(
+            verify(no_data.as_bytes()),
+            Err(CallbackError::Malformed(_))
+        ));
+        for data in [
+            "not json",
+            "[1]",
+            r#"{"app_id":2553}"#,
+            &DATA.replace("\"amount\":150000", "\"amount\":-150000"),
+            &DATA.replace("\"amount\":150000", "\"amount\":0"),
+            &DATA.replace("\"amount\":150000", "\"amount\":1.5"),
+            &DATA.replace("\"amount\":150000", "\"amount\":99999999999999999999999"),
+            &DATA.replace("\"amount\":150000", "\"amount\":\"many\""),
+            &DATA.replace("\"zp_trans_id\":261128000000123", "\"zp_trans_id\":\"x\""),
+            &DATA.replace("\"server_time\":1764318612345", "\"server_time\":9e30"),
+            &DATA.replace(
+                "\"server_time\":1764318612345",
+                "\"server_time\":9223372036854775807",
+            ),
+            &DATA.replace(
+                "\"app_trans_id\":\"261128_K7QX2M9PTB4H\"",
+                "\"app_trans_id\":7",
+            ),
+            &DATA.replace("\"app_id\":2553", "\"app_id\":2554"),
+        ] {
+            let result = verify(&callback(data, &mac_of(data, KEY2)));
+            assert!(matches!(result, Err(CallbackError::Malformed(_))), "{data}");
+        }
+        let type_two = json!({ "data": DATA, "mac": mac_of(DATA, KEY2), "type": 2 }).to_string();
+        assert!(matches!(
+            verify(type_two.as_bytes()),
+            Err(CallbackError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_create_request_is_signed_as_documented() {
+        let request = StartRequest {
+            order_ref: "261128_K7QX2M9PTB4H",
+            amount: Vnd::new(150_000),
+            description: "Thanh toan le phi LP23456789AB",
+            created_at: from_unix_ms(1_764_318_600_000).unwrap(),
+            expires_at: from_unix_ms(1_764_319_500_000).unwrap(),
+            return_url: "https://lephi.example.vn/pay/return",
+            ipn_url: "https://lephi.example.vn/callbacks/zalopay",
+            client_ip: "203.0.113.7",
+            locale: "vn",
+        };
+        let form = zalopay().create_request(&request).unwrap();
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let signed = r#"2553|261128_K7QX2M9PTB4H|lephi|150000|1764318600000|{"redirecturl":"https://lephi.example.vn/pay/return"}|[]"#;
+        assert_eq!(
+            field("mac"),
+            hmac_sha256_hex(KEY1.as_bytes(), signed.as_bytes())
+        );
+        assert_eq!(
+            field("callback_url"),
+            "https://lephi.example.vn/callbacks/zalopay"
+        );
+        assert_eq!(field("expire_duration_seconds"), "900");
+        let mut zero = request.clone();
+        zero.amount = Vnd::new(0);
+        assert!(zalopay().create_request(&zero).is_err());
+    }
+
+    #[test]
+    fn the_query_is_signed_with_key1_inside() {
+        let form = zalopay().query_request("261128_K7QX2M9PTB4H");
+        let signed = format!("2553|261128_K7QX2M9PTB4H|{KEY1}");
+        assert_eq!(
+            form[2],
+            ("mac", hmac_sha256_hex(KEY1.as_bytes(), signed.as_bytes()))
+        );
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn answers() {
+        assert_eq!(
+            create_answer(&object(
+                json!({"return_code": 1, "order_url": "https://qcgateway/x"})
+            )),
+            Ok(Started {
+                pay_url: "https://qcgateway/x".into()
+            })
+        );
+        assert_eq!(
+            create_answer(&object(json!({
+                "return_code": 2, "return_message": "Giao dịch thất bại",
+                "sub_return_code": -402, "sub_return_message": "Mac không hợp lệ",
+            }))),
+            Err(ProviderError::Refused {
+                code: "-402".into(),
+                message: "Giao dịch thất bại: Mac không hợp lệ".into()
+            })
+        );
+        assert!(matches!(
+            create_answer(&object(json!({"order_url": "x"}))),
+            Err(ProviderError::BadAnswer(_))
+        ));
+        let id = "261128_K7QX2M9PTB4H";
+        assert!(matches!(
+            query_answer(
+                id,
+                &object(json!({"return_code": 1, "amount": 150000, "zp_trans_id": 5}))
+            ),
+            Ok(CallbackEvent::Paid(_))
+        ));
+        assert!(matches!(
+            query_answer(id, &object(json!({"return_code": 2}))),
+            Ok(CallbackEvent::Failed { .. })
+        ));
+        assert!(matches!(
+            query_answer(
+                id,
+                &object(json!({"return_code": 3, "is_processing": true}))
+            ),
+            Ok(CallbackEvent::Pending { .. })
+        ));
+        assert!(matches!(
+            query_answer(
+                id,
+                &object(json!({"return_code": 1, "amount": -1, "zp_trans_id": 5}))
+            ),
+            Err(ProviderError::BadAnswer(_))
+        ));
+    }
+
+    #[test]
+    fn replies_are_zalopay_codes() {
+        let z = zalopay();
+        let code = |r: Reply| {
+            assert_eq!(r.status, 200);
+            serde_json::from_str::<Value>(&r.body.unwrap()).unwrap()["return_code"].clone()
+        };
+        assert_eq!(code(z.acknowledge(Verdict::Recorded)), 1);
+        assert_eq!(code(z.acknowledge(Verdict::UnknownOrder)), 1);
+        assert_eq!(code(z.reject(&CallbackError::BadSignature)), -1);
+        assert_eq!(code(z.reject(&CallbackError::Malformed("x".into()))), -1);
+        assert_eq!(code(z.retry_later()), 0);
+    }
+}

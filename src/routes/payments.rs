@@ -1,0 +1,168 @@
+//! `/v1/payments` and `/v1/invoices/{id}/payments`: money received, and
+//! cash recorded at the counter.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    Caller, JsonBody, idempotency_key, page_limit, path_id, query_agency, query_choice, query_text,
+    query_time,
+};
+use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource};
+use crate::domain::{AgencyCode, Role, Timestamp, ValidationError, Vnd, text};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::{IdempotentRequest, IncomingPayment, PaymentFilter, PaymentFor};
+
+/// A payment as the API shows it.
+#[derive(Serialize)]
+pub struct PaymentView<'a> {
+    id: &'a str,
+    channel: Channel,
+    provider_txn_id: &'a str,
+    amount: Vnd,
+    invoice_id: Option<&'a str>,
+    agency_code: Option<&'a AgencyCode>,
+    reference: &'a str,
+    /// Why the amount was not applied to the invoice; `null` when it was.
+    exception: Option<ExceptionKind>,
+    source: PaymentSource,
+    paid_at: Option<Timestamp>,
+    recorded_at: Timestamp,
+}
+
+impl<'a> From<&'a Payment> for PaymentView<'a> {
+    fn from(payment: &'a Payment) -> Self {
+        PaymentView {
+            id: &payment.id,
+            channel: payment.channel,
+            provider_txn_id: &payment.provider_txn_id,
+            amount: payment.amount,
+            invoice_id: payment.invoice_id.as_deref(),
+            agency_code: payment.agency_code.as_ref(),
+            reference: &payment.reference,
+            exception: payment.exception,
+            source: payment.source,
+            paid_at: payment.paid_at,
+            recorded_at: payment.recorded_at,
+        }
+    }
+}
+
+const READERS: &[Role] = &[Role::Finance, Role::Admin, Role::AgencySystem];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    invoice_id: Option<String>,
+    channel: Option<String>,
+    agency_code: Option<String>,
+    recorded_from: Option<String>,
+    recorded_to: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let query = query.into_inner();
+    let filter = PaymentFilter {
+        invoice_id: query_text("invoice_id", query.invoice_id)?,
+        channel: query_choice(
+            "channel",
+            query.channel.as_deref(),
+            Channel::parse,
+            "vnpay, momo, zalopay, bank_transfer, cash",
+        )?,
+        agency_code: query_agency(query.agency_code.as_deref())?,
+        recorded_from: query_time("recorded_from", query.recorded_from.as_deref())?,
+        recorded_to: query_time("recorded_to", query.recorded_to.as_deref())?,
+        after_id: query_text("cursor", query.cursor)?,
+        limit: page_limit(query.limit)?,
+    };
+    let page = state.store.list_payments(caller.scope(), &filter).await?;
+    let items: Vec<PaymentView> = page.items.iter().map(PaymentView::from).collect();
+    Ok(HttpResponse::Ok().json(super::Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+pub async fn of_invoice(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let id = path_id("the invoice", &id)?;
+    let payments = state.store.invoice_payments(caller.scope(), id).await?;
+    let items: Vec<PaymentView> = payments.iter().map(PaymentView::from).collect();
+    Ok(HttpResponse::Ok().json(super::Items { items }))
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CashPayment {
+    amount: Vnd,
+    /// The number on the paper receipt handed to the payer.
+    receipt_number: String,
+    received_at: Timestamp,
+}
+
+pub async fn record_cash(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody<CashPayment>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Finance])?;
+    let id = path_id("the invoice", &id)?;
+    let key = idempotency_key(&req, "record a cash payment")?;
+    let body = body.value;
+    let canonical = serde_json::to_vec(&(id, &body)).map_err(|e| ApiError::internal(&e))?;
+    let fingerprint = hex::encode(Sha256::digest(canonical));
+    let idempotent = IdempotentRequest {
+        api_key_id: &caller.principal.key_id,
+        key: &key,
+        request_hash: &fingerprint,
+    };
+    if let Some(replay) = state.store.replay(&idempotent).await? {
+        return Ok(super::invoices::respond(replay));
+    }
+    if body.amount.dong() <= 0 {
+        return Err(ValidationError::new("amount", "must be a positive number of đồng").into());
+    }
+    let receipt_number = text::code("receipt_number", &body.receipt_number, 50)?;
+    if body.received_at > Timestamp::now() {
+        return Err(ValidationError::new("received_at", "must not be in the future").into());
+    }
+    // Receipt numbers run per agency: the agency makes them unique.
+    let invoice = state.store.get_invoice(caller.scope(), id).await?;
+    let provider_txn_id = format!("{}/{receipt_number}", invoice.agency_code);
+    let created = state
+        .store
+        .record_cash_payment(
+            &caller.actor(),
+            &idempotent,
+            &IncomingPayment {
+                channel: Channel::Cash,
+                provider_txn_id: &provider_txn_id,
+                amount: body.amount,
+                paid_for: PaymentFor::Invoice {
+                    scope: caller.scope(),
+                    id,
+                },
+                paid_at: Some(body.received_at),
+                source: PaymentSource::Counter,
+            },
+            |payment| serde_json::to_string(&PaymentView::from(payment)).unwrap_or_default(),
+        )
+        .await?;
+    Ok(super::invoices::respond(created))
+}

@@ -1,0 +1,151 @@
+//! Where an agency's money arrives (its receiving bank account) and where
+//! its events go (its webhook).
+
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+
+use super::agencies::find_in_scope;
+use super::audit::{self, Change};
+use super::{Store, StoreError};
+use crate::domain::agency::BankAccount;
+use crate::domain::audit::Actor;
+use crate::domain::webhook::{WebhookSecret, WebhookUrl};
+use crate::domain::{Scope, Timestamp};
+
+/// An agency's webhook: where its events are delivered, signed with `secret`.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub agency_code: String,
+    pub url: WebhookUrl,
+    pub secret: WebhookSecret,
+    pub updated_at: Timestamp,
+}
+
+pub(super) async fn bank_account_of(
+    conn: &mut AnyConnection,
+    agency_code: &str,
+) -> Result<Option<BankAccount>, StoreError> {
+    let row = sqlx::query(
+        "SELECT bank_bin, account_number, account_name FROM agency_bank_accounts WHERE agency_code = $1",
+    )
+    .bind(agency_code)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(BankAccount {
+            bank_bin: row.try_get("bank_bin")?,
+            account_number: row.try_get("account_number")?,
+            account_name: row.try_get("account_name")?,
+        })
+    })
+    .transpose()
+}
+
+impl Store {
+    /// Sets the receiving account of agency `code` (in `scope`).
+    pub async fn set_bank_account(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        code: &str,
+        account: &BankAccount,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let agency = find_in_scope(&mut tx, scope, code).await?;
+        let before = bank_account_of(&mut tx, code).await?;
+        sqlx::query(
+            "INSERT INTO agency_bank_accounts (agency_code, bank_bin, account_number, account_name, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (agency_code) DO UPDATE SET bank_bin = excluded.bank_bin,
+                 account_number = excluded.account_number, account_name = excluded.account_name,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(code)
+        .bind(&account.bank_bin)
+        .bind(&account.account_number)
+        .bind(&account.account_name)
+        .bind(now.to_stored())
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "agency.bank_account_set",
+                object_type: "agency",
+                object_id: code,
+                agency: Some((code, &agency.path)),
+                before: before.as_ref().and_then(audit::state),
+                after: audit::state(account),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The receiving account of agency `code` (in `scope`), if set.
+    pub async fn bank_account(
+        &self,
+        scope: &Scope,
+        code: &str,
+    ) -> Result<Option<BankAccount>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find_in_scope(&mut conn, scope, code).await?;
+        bank_account_of(&mut conn, code).await
+    }
+
+    /// Sets the webhook of agency `code` (in `scope`). The secret is never
+    /// written to the audit log.
+    pub async fn set_webhook(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        code: &str,
+        url: &WebhookUrl,
+        secret: &WebhookSecret,
+    ) -> Result<Webhook, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let agency = find_in_scope(&mut tx, scope, code).await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT url FROM agency_webhooks WHERE agency_code = $1")
+                .bind(code)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO agency_webhooks (agency_code, url, secret, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (agency_code) DO UPDATE SET url = excluded.url, secret = excluded.secret,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(code)
+        .bind(url.as_str())
+        .bind(secret.expose())
+        .bind(now.to_stored())
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "agency.webhook_set",
+                object_type: "agency",
+                object_id: code,
+                agency: Some((code, &agency.path)),
+                before: before.map(|url| json!({ "url": url })),
+                after: Some(json!({ "url": url.as_str(), "secret": "whsec_***" })),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Webhook {
+            agency_code: code.to_owned(),
+            url: url.clone(),
+            secret: secret.clone(),
+            updated_at: now,
+        })
+    }
+}

@@ -1,0 +1,330 @@
+//! The outbox: events for the dossier systems, written in the transaction
+//! of their cause and delivered later by the dispatcher, at least once.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::audit::{self, Change};
+use super::payments::Listed;
+use super::query::{Filtered, Value};
+use super::{Store, StoreError, parse_optional_time, parse_time};
+use crate::domain::audit::Actor;
+use crate::domain::webhook::{WebhookSecret, WebhookUrl};
+use crate::domain::{AgencyCode, Scope, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    #[serde(rename = "payment.received")]
+    PaymentReceived,
+    #[serde(rename = "invoice.paid")]
+    InvoicePaid,
+    #[serde(rename = "exception.opened")]
+    ExceptionOpened,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PaymentReceived => "payment.received",
+            EventType::InvoicePaid => "invoice.paid",
+            EventType::ExceptionOpened => "exception.opened",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Pending,
+    Delivered,
+    /// Every delivery failed; kept until an officer asks to redeliver.
+    Dead,
+}
+
+impl EventStatus {
+    pub fn parse(value: &str) -> Option<EventStatus> {
+        match value {
+            "pending" => Some(EventStatus::Pending),
+            "delivered" => Some(EventStatus::Delivered),
+            "dead" => Some(EventStatus::Dead),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Pending => "pending",
+            EventStatus::Delivered => "delivered",
+            EventStatus::Dead => "dead",
+        }
+    }
+}
+
+/// An event as stored; `body` is the exact JSON every delivery sends.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub event_type: String,
+    pub agency_code: Option<AgencyCode>,
+    pub status: EventStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub body: String,
+}
+
+/// An event claimed for one delivery, with where it goes.
+#[derive(Debug, Clone)]
+pub struct DueEvent {
+    pub id: String,
+    pub body: String,
+    /// Deliveries tried so far, this one included.
+    pub attempt: i64,
+    pub url: WebhookUrl,
+    pub secret: WebhookSecret,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub status: Option<EventStatus>,
+    pub event_type: Option<String>,
+    pub after_id: Option<String>,
+    pub limit: i64,
+}
+
+/// Writes an event to the outbox, in the caller's transaction.
+pub(super) async fn enqueue(
+    conn: &mut AnyConnection,
+    agency_code: Option<&str>,
+    event_type: EventType,
+    data: serde_json::Value,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+    let body = json!({
+        "id": id,
+        "type": event_type,
+        "timestamp": now,
+        "data": data,
+    })
+    .to_string();
+    sqlx::query(
+        "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $5)",
+    )
+    .bind(&id)
+    .bind(agency_code)
+    .bind(event_type.as_str())
+    .bind(&body)
+    .bind(now.to_stored())
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+const SELECT_EVENTS: &str = "SELECT e.id, e.type, e.agency_code, e.status, e.attempts,
+        e.next_attempt_at, e.last_error, e.created_at, e.delivered_at, e.payload
+     FROM outbox_events e LEFT JOIN agencies a ON a.code = e.agency_code";
+
+fn event_from_row(row: &AnyRow) -> Result<Event, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        event_type: row.try_get("type")?,
+        agency_code: row
+            .try_get::<Option<String>, _>("agency_code")?
+            .map(AgencyCode::from_stored),
+        status: EventStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("event status {status:?}")))?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: parse_time(row, "next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        created_at: parse_time(row, "created_at")?,
+        delivered_at: parse_optional_time(row, "delivered_at")?,
+        body: row.try_get("payload")?,
+    })
+}
+
+impl Store {
+    /// Claims up to `limit` due events whose agency has a webhook, for one
+    /// delivery each. A claim moves the event's next attempt past `lease`,
+    /// so that no other dispatcher (in this process or another) takes it
+    /// while this one delivers.
+    pub async fn claim_due_events(
+        &self,
+        lease: time::Duration,
+        limit: i64,
+    ) -> Result<Vec<DueEvent>, StoreError> {
+        let now = Timestamp::now();
+        let until = now
+            .plus(lease)
+            .ok_or_else(|| StoreError::corrupt("lease out of range"))?;
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT e.id, e.payload, e.attempts, w.url, w.secret
+             FROM outbox_events e JOIN agency_webhooks w ON w.agency_code = e.agency_code
+             WHERE e.status = 'pending' AND e.next_attempt_at <= $1
+             ORDER BY e.next_attempt_at LIMIT $2{}",
+            self.row_lock(" FOR UPDATE OF e SKIP LOCKED")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.to_stored())
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            sqlx::query(
+                "UPDATE outbox_events SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2",
+            )
+            .bind(until.to_stored())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            let secret: String = row.try_get("secret")?;
+            due.push(DueEvent {
+                id,
+                body: row.try_get("payload")?,
+                attempt: row.try_get::<i64, _>("attempts")? + 1,
+                url: WebhookUrl::from_stored(row.try_get("url")?),
+                secret: WebhookSecret::parse(&secret).map_err(StoreError::corrupt)?,
+            });
+        }
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    /// Marks a claimed event delivered.
+    pub async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox_events SET status = 'delivered', delivered_at = $1, last_error = NULL
+             WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(Timestamp::now().to_stored())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed delivery: retried at `retry_at`, or a dead letter
+    /// when there is none.
+    pub async fn event_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let query = match retry_at {
+            Some(at) => sqlx::query(
+                "UPDATE outbox_events SET last_error = $1, next_attempt_at = $2
+                 WHERE id = $3 AND status = 'pending'",
+            )
+            .bind(error)
+            .bind(at.to_stored()),
+            None => sqlx::query(
+                "UPDATE outbox_events SET last_error = $1, status = 'dead', next_attempt_at = $2
+                 WHERE id = $3 AND status = 'pending'",
+            )
+            .bind(error)
+            .bind(Timestamp::now().to_stored()),
+        };
+        query.bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Queues event `id` (in `scope`) for delivery again, from its first
+    /// attempt, whatever its status.
+    pub async fn redeliver_event(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Event, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "{SELECT_EVENTS} WHERE e.id = $1 AND substr(coalesce(a.path, '/'), 1, length($2)) = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(scope.path_prefix())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let event = event_from_row(&row)?;
+        sqlx::query(
+            "UPDATE outbox_events SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2",
+        )
+        .bind(now.to_stored())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let path: Option<String> = match &event.agency_code {
+            Some(code) => {
+                sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
+                    .bind(code.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => None,
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "event.redelivery_requested",
+                object_type: "event",
+                object_id: id,
+                agency: event
+                    .agency_code
+                    .as_ref()
+                    .map(AgencyCode::as_str)
+                    .zip(path.as_deref()),
+                before: Some(json!({ "status": event.status, "attempts": event.attempts })),
+                after: Some(json!({ "status": "pending", "attempts": 0 })),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Event {
+            status: EventStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            ..event
+        })
+    }
+
+    /// Events in `scope`, newest first.
+    pub async fn list_events(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+    ) -> Result<Listed<Event>, StoreError> {
+        let mut query = Filtered::new(SELECT_EVENTS);
+        query.and(
+            "substr(coalesce(a.path, '/'), 1, length({})) = {}",
+            Value::Text(scope.path_prefix().to_owned()),
+        );
+        if let Some(status) = filter.status {
+            query.and("e.status = {}", Value::Text(status.as_str().to_owned()));
+        }
+        if let Some(event_type) = &filter.event_type {
+            query.and("e.type = {}", Value::Text(event_type.clone()));
+        }
+        if let Some(after_id) = &filter.after_id {
+            query.and("e.id < {}", Value::Text(after_id.clone()));
+        }
+        query
+            .then("ORDER BY e.id DESC")
+            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        super::payments::page(&rows, filter.limit, event_from_row, |e| e.id.clone())
+    }
+}

@@ -1,0 +1,934 @@
+//! Payments: attempts to pay, and money recorded exactly once. A payment,
+//! its effect on the invoice, its exception, its events and its audit
+//! records are written in one transaction.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::audit::{self, Change};
+use super::endpoints::bank_account_of;
+use super::events::{self, EventType};
+use super::idempotency::{self, Created, IdempotentRequest};
+use super::invoices::{AuditedInvoice, expire_if_due, invoice_in_scope, invoice_where};
+use super::query::{Filtered, Value};
+use super::{Store, StoreError, parse_optional_time, parse_time};
+use crate::domain::agency::BankAccount;
+use crate::domain::audit::Actor;
+use crate::domain::payment::{
+    Attempt, AttemptStatus, Channel, ExceptionKind, ExceptionStatus, Payment, PaymentException,
+    PaymentSource, classify,
+};
+use crate::domain::{AgencyCode, Invoice, InvoiceStatus, PaymentCode, Scope, Timestamp, Vnd};
+
+/// A new attempt, with what its answer needs.
+pub struct OpenedAttempt {
+    pub attempt: Attempt,
+    pub invoice: Invoice,
+    /// The agency's receiving account, for a bank transfer.
+    pub bank_account: Option<BankAccount>,
+}
+
+/// What a received payment was for.
+pub enum PaymentFor<'a> {
+    /// The reference of an attempt on the payment's channel.
+    Order(&'a str),
+    /// A bank transfer: the payment code found in its note, if any, and
+    /// the receiving account.
+    Transfer {
+        note: &'a str,
+        code: Option<&'a PaymentCode>,
+        account_number: Option<&'a str>,
+    },
+    /// An invoice named directly, by an officer in `scope`.
+    Invoice { scope: &'a Scope, id: &'a str },
+}
+
+/// Money received, as a provider or an officer reports it.
+pub struct IncomingPayment<'a> {
+    pub channel: Channel,
+    pub provider_txn_id: &'a str,
+    pub amount: Vnd,
+    pub paid_for: PaymentFor<'a>,
+    pub paid_at: Option<Timestamp>,
+    pub source: PaymentSource,
+}
+
+/// A payment as stored, and whether this call stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub payment: Payment,
+    /// False when the same transaction was recorded before.
+    pub new: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    pub invoice_id: Option<String>,
+    pub channel: Option<Channel>,
+    pub agency_code: Option<AgencyCode>,
+    pub recorded_from: Option<Timestamp>,
+    pub recorded_to: Option<Timestamp>,
+    pub after_id: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExceptionFilter {
+    pub kind: Option<ExceptionKind>,
+    pub status: Option<ExceptionStatus>,
+    pub agency_code: Option<AgencyCode>,
+    pub opened_from: Option<Timestamp>,
+    pub opened_to: Option<Timestamp>,
+    pub after_id: Option<String>,
+    pub limit: i64,
+}
+
+/// One page of a list, with the cursor of the next page if there may be one.
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// How a payment appears in its audit record and events.
+#[derive(Serialize)]
+struct PaymentState<'a> {
+    channel: Channel,
+    provider_txn_id: &'a str,
+    amount: Vnd,
+    invoice_id: Option<&'a str>,
+    exception: Option<ExceptionKind>,
+    source: PaymentSource,
+}
+
+const SELECT_ATTEMPTS: &str = "SELECT id, invoice_id, channel, order_ref, amount, status, pay_url,
+        provider_code, message, created_at, updated_at FROM payment_attempts";
+
+fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
+    let channel: String = row.try_get("channel")?;
+    let status: String = row.try_get("status")?;
+    Ok(Attempt {
+        id: row.try_get("id")?,
+        invoice_id: row.try_get("invoice_id")?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::corrupt(format!("attempt channel {channel:?}")))?,
+        order_ref: row.try_get("order_ref")?,
+        amount: Vnd::new(row.try_get("amount")?),
+        status: AttemptStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("attempt status {status:?}")))?,
+        pay_url: row.try_get("pay_url")?,
+        provider_code: row.try_get("provider_code")?,
+        message: row.try_get("message")?,
+        created_at: parse_time(row, "created_at")?,
+        updated_at: parse_time(row, "updated_at")?,
+    })
+}
+
+const SELECT_PAYMENTS: &str = "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
+        p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.source, p.paid_at,
+        p.recorded_at
+     FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code";
+
+fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
+    let channel: String = row.try_get("channel")?;
+    let source: String = row.try_get("source")?;
+    let exception: Option<String> = row.try_get("exception_kind")?;
+    Ok(Payment {
+        id: row.try_get("id")?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::corrupt(format!("payment channel {channel:?}")))?,
+        provider_txn_id: row.try_get("provider_txn_id")?,
+        amount: Vnd::new(row.try_get("amount")?),
+        invoice_id: row.try_get("invoice_id")?,
+        attempt_id: row.try_get("attempt_id")?,
+        agency_code: row
+            .try_get::<Option<String>, _>("agency_code")?
+            .map(AgencyCode::from_stored),
+        reference: row.try_get("reference")?,
+        exception: exception
+            .map(|kind| {
+                ExceptionKind::parse(&kind)
+                    .ok_or_else(|| StoreError::corrupt(format!("exception kind {kind:?}")))
+            })
+            .transpose()?,
+        source: PaymentSource::parse(&source)
+            .ok_or_else(|| StoreError::corrupt(format!("payment source {source:?}")))?,
+        paid_at: parse_optional_time(row, "paid_at")?,
+        recorded_at: parse_time(row, "recorded_at")?,
+    })
+}
+
+const SELECT_EXCEPTIONS: &str = "SELECT x.id, x.kind, x.status, x.payment_id, x.invoice_id,
+        x.agency_code, x.amount, x.detail, x.opened_at
+     FROM payment_exceptions x LEFT JOIN agencies a ON a.code = x.agency_code";
+
+fn exception_from_row(row: &AnyRow) -> Result<PaymentException, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(PaymentException {
+        id: row.try_get("id")?,
+        kind: ExceptionKind::parse(&kind)
+            .ok_or_else(|| StoreError::corrupt(format!("exception kind {kind:?}")))?,
+        status: ExceptionStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("exception status {status:?}")))?,
+        payment_id: row.try_get("payment_id")?,
+        invoice_id: row.try_get("invoice_id")?,
+        agency_code: row
+            .try_get::<Option<String>, _>("agency_code")?
+            .map(AgencyCode::from_stored),
+        amount: row.try_get::<Option<i64>, _>("amount")?.map(Vnd::new),
+        detail: row.try_get("detail")?,
+        opened_at: parse_time(row, "opened_at")?,
+    })
+}
+
+/// What a payment was matched to inside its transaction.
+struct Matched {
+    invoice: Option<(Invoice, String)>,
+    attempt_id: Option<String>,
+    /// The agency, even when no invoice matched (from a bank account).
+    agency: Option<(AgencyCode, String)>,
+}
+
+/// Finds, and on PostgreSQL locks, the invoice a payment is for. Locking
+/// the invoice serialises every payment for it, so that two providers
+/// paying at once see each other.
+async fn match_payment(
+    conn: &mut AnyConnection,
+    lock: &str,
+    channel: Channel,
+    paid_for: &PaymentFor<'_>,
+) -> Result<Matched, StoreError> {
+    let unmatched = Matched {
+        invoice: None,
+        attempt_id: None,
+        agency: None,
+    };
+    let (invoice, attempt_id) = match paid_for {
+        PaymentFor::Order(order_ref) => {
+            let attempt = sqlx::query(
+                "SELECT id, invoice_id FROM payment_attempts WHERE channel = $1 AND order_ref = $2",
+            )
+            .bind(channel.as_str())
+            .bind(*order_ref)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(attempt) = attempt else {
+                return Ok(unmatched);
+            };
+            let invoice_id: String = attempt.try_get("invoice_id")?;
+            let invoice = invoice_where(conn, "id", &invoice_id, lock).await?;
+            (invoice, Some(attempt.try_get("id")?))
+        }
+        PaymentFor::Transfer {
+            code,
+            account_number,
+            ..
+        } => {
+            let invoice = match code {
+                Some(code) => invoice_where(conn, "payment_code", code.as_str(), lock).await?,
+                None => None,
+            };
+            if invoice.is_none() {
+                // The note names no invoice: the receiving account may
+                // still say whose money it is.
+                let agency = match account_number {
+                    Some(number) => agency_of_account(conn, number).await?,
+                    None => None,
+                };
+                return Ok(Matched {
+                    agency,
+                    ..unmatched
+                });
+            }
+            (invoice, None)
+        }
+        PaymentFor::Invoice { scope, id } => {
+            let row = invoice_in_scope(conn, scope, id, lock).await?;
+            let invoice = super::invoices::invoice_from_row(&row)?;
+            (Some((invoice, row.try_get("agency_path")?)), None)
+        }
+    };
+    let agency = invoice
+        .as_ref()
+        .map(|(invoice, path)| (invoice.agency_code.clone(), path.clone()));
+    Ok(Matched {
+        invoice,
+        attempt_id,
+        agency,
+    })
+}
+
+/// The one agency that receives transfers on `account_number`, if exactly one does.
+async fn agency_of_account(
+    conn: &mut AnyConnection,
+    account_number: &str,
+) -> Result<Option<(AgencyCode, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT b.agency_code, a.path FROM agency_bank_accounts b
+         JOIN agencies a ON a.code = b.agency_code WHERE b.account_number = $1 LIMIT 2",
+    )
+    .bind(account_number)
+    .fetch_all(conn)
+    .await?;
+    match rows.as_slice() {
+        [row] => Ok(Some((
+            AgencyCode::from_stored(row.try_get("agency_code")?),
+            row.try_get("path")?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
+async fn find_payment(
+    conn: &mut AnyConnection,
+    channel: Channel,
+    provider_txn_id: &str,
+) -> Result<Payment, StoreError> {
+    let sql = format!("{SELECT_PAYMENTS} WHERE p.channel = $1 AND p.provider_txn_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(channel.as_str())
+        .bind(provider_txn_id)
+        .fetch_one(conn)
+        .await?;
+    payment_from_row(&row)
+}
+
+fn reference_of(paid_for: &PaymentFor<'_>) -> String {
+    match paid_for {
+        PaymentFor::Order(order_ref) => (*order_ref).to_owned(),
+        PaymentFor::Transfer { note, .. } => (*note).to_owned(),
+        PaymentFor::Invoice { id, .. } => (*id).to_owned(),
+    }
+}
+
+impl Store {
+    /// Opens an attempt to pay invoice `invoice_id` (in `scope`) on
+    /// `channel`, for what the invoice still owes. Only an open invoice
+    /// accepts one. `order_ref` is the gateway's reference; a bank
+    /// transfer's attempt is referenced by its own id.
+    pub async fn open_attempt(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        invoice_id: &str,
+        channel: Channel,
+        order_ref: Option<String>,
+    ) -> Result<OpenedAttempt, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let row = invoice_in_scope(
+            &mut tx,
+            scope,
+            invoice_id,
+            self.row_lock(" FOR UPDATE OF i"),
+        )
+        .await?;
+        let agency_path: String = row.try_get("agency_path")?;
+        let invoice = super::invoices::invoice_from_row(&row)?;
+        let invoice = expire_if_due(&mut tx, actor, invoice, &agency_path, now).await?;
+        if invoice.status != InvoiceStatus::Open {
+            tx.commit().await?;
+            return Err(StoreError::InvoiceNotOpen(invoice.status));
+        }
+        let bank_account = match channel {
+            Channel::BankTransfer => Some(
+                bank_account_of(&mut tx, invoice.agency_code.as_str())
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::ChannelUnavailable(format!(
+                            "agency {} has no receiving bank account",
+                            invoice.agency_code
+                        ))
+                    })?,
+            ),
+            _ => None,
+        };
+        let amount = invoice
+            .total
+            .checked_sub(invoice.amount_paid)
+            .filter(|owed| owed.dong() > 0)
+            .ok_or_else(|| StoreError::corrupt("an open invoice owes nothing"))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let attempt = Attempt {
+            order_ref: order_ref.unwrap_or_else(|| id.clone()),
+            id,
+            invoice_id: invoice.id.clone(),
+            channel,
+            amount,
+            status: AttemptStatus::Pending,
+            pay_url: None,
+            provider_code: None,
+            message: None,
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO payment_attempts (id, invoice_id, channel, order_ref, amount, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+        )
+        .bind(&attempt.id)
+        .bind(&attempt.invoice_id)
+        .bind(channel.as_str())
+        .bind(&attempt.order_ref)
+        .bind(amount.dong())
+        .bind(now.to_stored())
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "attempt.opened",
+                object_type: "payment_attempt",
+                object_id: &attempt.id,
+                agency: Some((invoice.agency_code.as_str(), &agency_path)),
+                before: None,
+                after: Some(json!({
+                    "invoice_id": attempt.invoice_id,
+                    "channel": channel,
+                    "order_ref": attempt.order_ref,
+                    "amount": amount,
+                })),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(OpenedAttempt {
+            attempt,
+            invoice,
+            bank_account,
+        })
+    }
+
+    /// Stores where the gateway sends the payer.
+    pub async fn attempt_started(&self, id: &str, pay_url: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE payment_attempts SET pay_url = $1, updated_at = $2 WHERE id = $3")
+            .bind(pay_url)
+            .bind(Timestamp::now().to_stored())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a pending attempt failed, with the provider's code. Returns
+    /// whether an attempt with this reference exists.
+    pub async fn attempt_failed(
+        &self,
+        actor: &Actor,
+        channel: Channel,
+        order_ref: &str,
+        provider_code: &str,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_ATTEMPTS} WHERE channel = $1 AND order_ref = $2"
+        )))
+        .bind(channel.as_str())
+        .bind(order_ref)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let attempt = attempt_from_row(&row)?;
+        let failed = sqlx::query(
+            "UPDATE payment_attempts SET status = 'failed', provider_code = $1, message = $2, updated_at = $3
+             WHERE id = $4 AND status = 'pending'",
+        )
+        .bind(provider_code)
+        .bind(message)
+        .bind(now.to_stored())
+        .bind(&attempt.id)
+        .execute(&mut *tx)
+        .await?;
+        if failed.rows_affected() == 1 {
+            audit::record(
+                &mut tx,
+                actor,
+                Change {
+                    action: "attempt.failed",
+                    object_type: "payment_attempt",
+                    object_id: &attempt.id,
+                    agency: None,
+                    before: Some(json!({ "status": attempt.status })),
+                    after: Some(json!({ "status": "failed", "provider_code": provider_code })),
+                    at: now,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Whether an attempt with this reference exists on `channel`.
+    pub async fn attempt_exists(
+        &self,
+        channel: Channel,
+        order_ref: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM payment_attempts WHERE channel = $1 AND order_ref = $2",
+        )
+        .bind(channel.as_str())
+        .bind(order_ref)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Records a payment exactly once per `(channel, provider_txn_id)`. In
+    /// one transaction: the payment; if it settles an open invoice exactly,
+    /// the invoice's new amount and status; otherwise an open exception;
+    /// the events for the dossier system; the audit records. The same
+    /// transaction reported again changes nothing and returns the payment
+    /// as first recorded.
+    pub async fn record_payment(
+        &self,
+        actor: &Actor,
+        incoming: &IncomingPayment<'_>,
+    ) -> Result<Recorded, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let recorded = self.record_in(&mut tx, actor, incoming).await?;
+        if recorded.new {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(recorded)
+    }
+
+    /// [`Store::record_payment`] inside the caller's transaction. When the
+    /// payment was recorded before, nothing is written.
+    async fn record_in(
+        &self,
+        tx: &mut AnyConnection,
+        actor: &Actor,
+        incoming: &IncomingPayment<'_>,
+    ) -> Result<Recorded, StoreError> {
+        let now = Timestamp::now();
+        let lock = self.row_lock(" FOR UPDATE OF i");
+        let matched = match_payment(tx, lock, incoming.channel, &incoming.paid_for).await?;
+        let invoice = match matched.invoice {
+            Some((invoice, path)) => {
+                let invoice = expire_if_due(tx, actor, invoice, &path, now).await?;
+                Some((invoice, path))
+            }
+            None => None,
+        };
+        let verdict = classify(
+            invoice
+                .as_ref()
+                .map(|(i, _)| (i.status, i.total, i.amount_paid)),
+            incoming.amount,
+        );
+        let payment = Payment {
+            id: uuid::Uuid::now_v7().to_string(),
+            channel: incoming.channel,
+            provider_txn_id: incoming.provider_txn_id.to_owned(),
+            amount: incoming.amount,
+            invoice_id: invoice.as_ref().map(|(i, _)| i.id.clone()),
+            attempt_id: matched.attempt_id.clone(),
+            agency_code: matched.agency.as_ref().map(|(code, _)| code.clone()),
+            reference: reference_of(&incoming.paid_for),
+            exception: verdict.err(),
+            source: incoming.source,
+            paid_at: incoming.paid_at,
+            recorded_at: now,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
+                 agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (channel, provider_txn_id) DO NOTHING",
+        )
+        .bind(&payment.id)
+        .bind(payment.channel.as_str())
+        .bind(&payment.provider_txn_id)
+        .bind(payment.amount.dong())
+        .bind(payment.invoice_id.as_deref())
+        .bind(payment.attempt_id.as_deref())
+        .bind(payment.agency_code.as_ref().map(AgencyCode::as_str))
+        .bind(&payment.reference)
+        .bind(payment.exception.map(ExceptionKind::as_str))
+        .bind(payment.source.as_str())
+        .bind(payment.paid_at.map(Timestamp::to_stored))
+        .bind(now.to_stored())
+        .bind(&actor.name)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // Recorded before: answer with the payment as it was recorded.
+            let existing = find_payment(tx, incoming.channel, incoming.provider_txn_id).await?;
+            return Ok(Recorded {
+                payment: existing,
+                new: false,
+            });
+        }
+        let agency = matched
+            .agency
+            .as_ref()
+            .map(|(code, path)| (code.as_str(), path.as_str()));
+        audit::record(
+            tx,
+            actor,
+            Change {
+                action: "payment.recorded",
+                object_type: "payment",
+                object_id: &payment.id,
+                agency,
+                before: None,
+                after: audit::state(&PaymentState {
+                    channel: payment.channel,
+                    provider_txn_id: &payment.provider_txn_id,
+                    amount: payment.amount,
+                    invoice_id: payment.invoice_id.as_deref(),
+                    exception: payment.exception,
+                    source: payment.source,
+                }),
+                at: now,
+            },
+        )
+        .await?;
+        let agency_code = agency.map(|(code, _)| code);
+        events::enqueue(
+            tx,
+            agency_code,
+            EventType::PaymentReceived,
+            payment_event_data(&payment, invoice.as_ref().map(|(i, _)| i)),
+            now,
+        )
+        .await?;
+        if let Some(attempt_id) = &payment.attempt_id {
+            sqlx::query(
+                "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
+                 WHERE id = $2 AND status <> 'succeeded'",
+            )
+            .bind(now.to_stored())
+            .bind(attempt_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        match (verdict, invoice) {
+            (Ok(()), Some((invoice, path))) => {
+                apply_to_invoice(tx, actor, &invoice, &path, &payment, now).await?;
+            }
+            (Err(kind), invoice) => {
+                let owed = invoice
+                    .as_ref()
+                    .and_then(|(i, _)| i.total.checked_sub(i.amount_paid));
+                open_exception(tx, actor, &payment, kind, owed, agency, now).await?;
+            }
+            (Ok(()), None) => {
+                return Err(StoreError::corrupt("a payment was applied to no invoice"));
+            }
+        }
+        Ok(Recorded { payment, new: true })
+    }
+
+    /// Records cash received at the counter, once per idempotency key: the
+    /// key, the payment and the stored answer (made by `render`) are
+    /// written in one transaction. A receipt recorded before under another
+    /// key answers with the payment as first recorded.
+    pub async fn record_cash_payment(
+        &self,
+        actor: &Actor,
+        request: &IdempotentRequest<'_>,
+        incoming: &IncomingPayment<'_>,
+        render: impl FnOnce(&Payment) -> String,
+    ) -> Result<Created, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !idempotency::claim(&mut tx, request, Timestamp::now()).await? {
+            drop(tx);
+            return self.replay_taken(request).await;
+        }
+        let recorded = self.record_in(&mut tx, actor, incoming).await?;
+        let status = if recorded.new { 201 } else { 200 };
+        let body = render(&recorded.payment);
+        idempotency::answer(&mut tx, request, status, &body).await?;
+        tx.commit().await?;
+        Ok(Created {
+            status,
+            body,
+            created: recorded.new,
+        })
+    }
+
+    /// Payments in `scope` (a payment whose agency is unknown is seen only
+    /// by an unscoped key), newest first.
+    pub async fn list_payments(
+        &self,
+        scope: &Scope,
+        filter: &PaymentFilter,
+    ) -> Result<Listed<Payment>, StoreError> {
+        let mut query = Filtered::new(SELECT_PAYMENTS);
+        self.scope_to(&mut query, scope, filter.agency_code.as_ref())
+            .await?;
+        if let Some(invoice_id) = &filter.invoice_id {
+            query.and("p.invoice_id = {}", Value::Text(invoice_id.clone()));
+        }
+        if let Some(channel) = filter.channel {
+            query.and("p.channel = {}", Value::Text(channel.as_str().to_owned()));
+        }
+        if let Some(from) = filter.recorded_from {
+            query.and("p.recorded_at >= {}", Value::Text(from.to_stored()));
+        }
+        if let Some(to) = filter.recorded_to {
+            query.and("p.recorded_at < {}", Value::Text(to.to_stored()));
+        }
+        if let Some(after_id) = &filter.after_id {
+            query.and("p.id < {}", Value::Text(after_id.clone()));
+        }
+        query
+            .then("ORDER BY p.id DESC")
+            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        page(&rows, filter.limit, payment_from_row, |p| p.id.clone())
+    }
+
+    /// The payments of invoice `id`, which must be in `scope`.
+    pub async fn invoice_payments(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        invoice_in_scope(&mut conn, scope, id, "").await?;
+        let sql = format!("{SELECT_PAYMENTS} WHERE p.invoice_id = $1 ORDER BY p.id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    /// Exceptions in `scope`, newest first.
+    pub async fn list_exceptions(
+        &self,
+        scope: &Scope,
+        filter: &ExceptionFilter,
+    ) -> Result<Listed<PaymentException>, StoreError> {
+        let mut query = Filtered::new(SELECT_EXCEPTIONS);
+        self.scope_to(&mut query, scope, filter.agency_code.as_ref())
+            .await?;
+        if let Some(kind) = filter.kind {
+            query.and("x.kind = {}", Value::Text(kind.as_str().to_owned()));
+        }
+        if let Some(status) = filter.status {
+            query.and("x.status = {}", Value::Text(status.as_str().to_owned()));
+        }
+        if let Some(from) = filter.opened_from {
+            query.and("x.opened_at >= {}", Value::Text(from.to_stored()));
+        }
+        if let Some(to) = filter.opened_to {
+            query.and("x.opened_at < {}", Value::Text(to.to_stored()));
+        }
+        if let Some(after_id) = &filter.after_id {
+            query.and("x.id < {}", Value::Text(after_id.clone()));
+        }
+        query
+            .then("ORDER BY x.id DESC")
+            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        page(&rows, filter.limit, exception_from_row, |x| x.id.clone())
+    }
+
+    /// Limits `query` (over a table joined to agencies as `a`) to `scope`,
+    /// and to the subtree of `agency_code` if given.
+    async fn scope_to(
+        &self,
+        query: &mut Filtered,
+        scope: &Scope,
+        agency_code: Option<&AgencyCode>,
+    ) -> Result<(), StoreError> {
+        // Rows without an agency have the root's path: only an unscoped
+        // key sees them.
+        query.and(
+            "substr(coalesce(a.path, '/'), 1, length({})) = {}",
+            Value::Text(scope.path_prefix().to_owned()),
+        );
+        if let Some(code) = agency_code {
+            let mut conn = self.pool.acquire().await?;
+            let agency = super::agencies::find_in_scope(&mut conn, scope, code.as_str()).await?;
+            query.and(
+                "substr(a.path, 1, length({})) = {}",
+                Value::Text(agency.path),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Turns rows (one more than `limit` if there is a next page) into a page.
+pub(super) fn page<T>(
+    rows: &[AnyRow],
+    limit: i64,
+    parse: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    cursor: impl Fn(&T) -> String,
+) -> Result<Listed<T>, StoreError> {
+    let mut items = rows.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Ok(Listed { items, next_cursor })
+}
+
+/// Adds a payment that settles what `invoice` owes, and marks it paid when
+/// covered, with the `invoice.paid` event and audit record.
+async fn apply_to_invoice(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    invoice: &Invoice,
+    agency_path: &str,
+    payment: &Payment,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let amount_paid = invoice
+        .amount_paid
+        .checked_add(payment.amount)
+        .ok_or_else(|| StoreError::corrupt("amount paid overflows"))?;
+    let status = if amount_paid >= invoice.total {
+        invoice.status.pay()?
+    } else {
+        invoice.status
+    };
+    sqlx::query(
+        "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3 WHERE id = $4 AND status = 'open'",
+    )
+    .bind(amount_paid.dong())
+    .bind(status.as_str())
+    .bind(now.to_stored())
+    .bind(&invoice.id)
+    .execute(&mut *conn)
+    .await?;
+    let after = Invoice {
+        status,
+        amount_paid,
+        updated_at: now,
+        ..invoice.clone()
+    };
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: if status == InvoiceStatus::Paid {
+                "invoice.paid"
+            } else {
+                "invoice.part_paid"
+            },
+            object_type: "invoice",
+            object_id: &invoice.id,
+            agency: Some((invoice.agency_code.as_str(), agency_path)),
+            before: audit::state(&AuditedInvoice::from(invoice)),
+            after: audit::state(&AuditedInvoice::from(&after)),
+            at: now,
+        },
+    )
+    .await?;
+    if status == InvoiceStatus::Paid {
+        events::enqueue(
+            conn,
+            Some(invoice.agency_code.as_str()),
+            EventType::InvoicePaid,
+            json!({
+                "invoice_id": invoice.id,
+                "payment_code": invoice.payment_code.as_str(),
+                "agency_code": invoice.agency_code,
+                "dossier_code": invoice.dossier_code,
+                "procedure_code": invoice.procedure_code,
+                "total": invoice.total,
+                "amount_paid": amount_paid,
+                "channel": payment.channel,
+                "payment_id": payment.id,
+                "paid_at": payment.paid_at.unwrap_or(now),
+            }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Opens an exception for a payment that was not applied, with its event.
+async fn open_exception(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    payment: &Payment,
+    kind: ExceptionKind,
+    owed: Option<Vnd>,
+    agency: Option<(&str, &str)>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let detail = kind.describe(payment.amount, owed);
+    sqlx::query(
+        "INSERT INTO payment_exceptions (id, kind, status, payment_id, invoice_id, agency_code, amount, detail, opened_at)
+         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(kind.as_str())
+    .bind(&payment.id)
+    .bind(payment.invoice_id.as_deref())
+    .bind(agency.map(|(code, _)| code))
+    .bind(payment.amount.dong())
+    .bind(&detail)
+    .bind(now.to_stored())
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: "exception.opened",
+            object_type: "exception",
+            object_id: &id,
+            agency,
+            before: None,
+            after: Some(json!({ "kind": kind, "payment_id": payment.id, "detail": detail })),
+            at: now,
+        },
+    )
+    .await?;
+    events::enqueue(
+        conn,
+        agency.map(|(code, _)| code),
+        EventType::ExceptionOpened,
+        json!({
+            "exception_id": id,
+            "kind": kind,
+            "payment_id": payment.id,
+            "invoice_id": payment.invoice_id,
+            "channel": payment.channel,
+            "amount": payment.amount,
+            "detail": detail,
+        }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The `payment.received` event's data.
+fn payment_event_data(payment: &Payment, invoice: Option<&Invoice>) -> serde_json::Value {
+    json!({
+        "payment_id": payment.id,
+        "invoice_id": payment.invoice_id,
+        "dossier_code": invoice.map(|i| i.dossier_code.as_str()),
+        "agency_code": payment.agency_code,
+        "channel": payment.channel,
+        "provider_txn_id": payment.provider_txn_id,
+        "amount": payment.amount,
+        "paid_at": payment.paid_at,
+        "exception": payment.exception,
+    })
+}

@@ -240,6 +240,7 @@ mod tests {
         assert!(Commune.may_sit_under(Some(Province)));
         assert!(!Province.may_sit_under(Some(Province)));
         assert!(!District.may_sit_under(Some(Commune)));
+        assert!(!District.may_sit_under(Some(District)));
     }
 
     #[test]
@@ -251,7 +252,6 @@ mod tests {
         assert!(BankAccount::parse("970436", "12345678901234567890", "X").is_err());
         assert!(BankAccount::parse("970436", "12-34", "X").is_err());
         assert!(BankAccount::parse("970436", "1234", " ").is_err());
-        assert!(!District.may_sit_under(Some(District)));
     }
 
     #[test]

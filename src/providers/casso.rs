@@ -394,7 +394,7 @@ mod tests {
         // A number beyond i64 is read as a float, which the canonical form
         // prints in its shortest form.
         let huge = CANONICAL.replace("\"amount\":150000", "\"amount\":99999999999999999999999");
-        let huge_canonical = CANONICAL.replace("\"amount\":150000", "\"amount\":1e23");
+        let huge_canonical = CANONICAL.replace("\"amount\":150000", "\"amount\":1e+23");
         assert!(matches!(
             verify(&huge, &huge_canonical),
             Err(CallbackError::Malformed(_))

@@ -244,6 +244,14 @@ impl Providers {
         }
     }
 
+    /// The amounts a gateway takes, where it has limits.
+    pub fn amount_limits(&self, channel: Channel) -> Option<(Vnd, Vnd)> {
+        match channel {
+            Channel::Momo => Some(momo::AMOUNT_LIMITS),
+            _ => None,
+        }
+    }
+
     /// A new order reference for an attempt on a gateway `channel`.
     pub fn order_ref(&self, channel: Channel, now: Timestamp) -> String {
         match channel {

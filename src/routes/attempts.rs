@@ -73,6 +73,22 @@ pub async fn start(
         )
         .with_details(json!({ "channel": channel })));
     }
+    if let Some((least, most)) = state.providers.amount_limits(channel) {
+        let invoice = state.store.get_invoice(caller.scope(), id).await?;
+        let owed = invoice.total.checked_sub(invoice.amount_paid);
+        if owed.is_some_and(|owed| owed < least || owed > most) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ChannelUnavailable,
+                format!(
+                    "{channel} takes {} to {} đồng; use another channel",
+                    least.display_vi(),
+                    most.display_vi()
+                ),
+            )
+            .with_details(json!({ "channel": channel })));
+        }
+    }
     let now = Timestamp::now();
     let order_ref = match channel {
         Channel::BankTransfer => None,

@@ -209,21 +209,47 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             format!("the body is not valid JSON: {err}"),
         )
     };
+    // Serde would fill a struct from a JSON array too; bodies are objects.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(malformed)?;
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationFailed,
+            "the body must be a JSON object",
+        )
+        .with_details(json!({ "field": "." })));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_data() {
+            let field = field_of(&path, &inner.to_string());
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::ValidationFailed,
-                format!("{path}: {inner}"),
+                format!("{field}: {inner}"),
             )
-            .with_details(json!({ "field": path }))
+            .with_details(json!({ "field": field }))
         } else {
             malformed(inner)
         }
     })?;
     deserializer.end().map_err(malformed)?;
     Ok(value)
+}
+
+/// The field a data error is about: its path, or for a missing or
+/// duplicate field (which serde reports at the enclosing object) the path
+/// of the field itself.
+fn field_of(path: &str, message: &str) -> String {
+    let named = ["missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match named {
+        Some(name) if path == "." => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None => path.to_owned(),
+    }
 }

@@ -7,6 +7,7 @@ mod agencies;
 mod audit;
 mod auth;
 mod cli;
+mod gateways;
 mod invoices;
 mod keys;
 mod openapi;

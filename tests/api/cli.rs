@@ -47,6 +47,29 @@ async fn administers_from_the_command_line(backend: Backend) {
     assert!(!ok);
     assert!(err.contains("line 3"), "{err}");
 
+    let account = [
+        "agencies",
+        "bank-account",
+        "H26.01",
+        "--bin",
+        "970436",
+        "--account",
+        "0011001234567",
+        "--name",
+        "UBND HUYEN VAN LAM",
+    ];
+    let (ok, out, err) = lephi(&url, &account);
+    assert!(ok, "{err}");
+    assert!(out.contains("970436 0011001234567"), "{out}");
+    let mut bad_bin = account;
+    bad_bin[4] = "97043";
+    let (ok, _, err) = lephi(&url, &bad_bin);
+    assert!(!ok && err.contains("bank_bin"), "{err}");
+    let mut unknown = account;
+    unknown[2] = "H99";
+    let (ok, _, err) = lephi(&url, &unknown);
+    assert!(!ok && err.contains("H99"), "{err}");
+
     let (ok, out, err) = lephi(
         &url,
         &[

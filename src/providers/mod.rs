@@ -48,6 +48,65 @@ pub enum CallbackEvent {
     Ignored { reason: &'static str },
 }
 
+impl CallbackEvent {
+    /// Checks what the provider named before it is stored: references and
+    /// transaction ids are short visible text (a NUL byte, which PostgreSQL
+    /// refuses in text, would otherwise turn a valid callback into an
+    /// endless retry); a transfer note keeps its words, with control
+    /// characters made spaces.
+    pub fn checked(self) -> Result<CallbackEvent, CallbackError> {
+        fn reference(what: &str, value: &str) -> Result<(), CallbackError> {
+            if value.is_empty()
+                || value.chars().count() > 100
+                || value.chars().any(char::is_control)
+            {
+                return Err(CallbackError::Malformed(format!(
+                    "{what} must be 1 to 100 visible characters"
+                )));
+            }
+            Ok(())
+        }
+        match self {
+            CallbackEvent::Paid(mut payment) => {
+                reference("the transaction id", &payment.provider_txn_id)?;
+                match &mut payment.target {
+                    PaymentTarget::Order(order_ref) => reference("the order reference", order_ref)?,
+                    PaymentTarget::TransferNote(note) => *note = visible(note, 500),
+                }
+                if let Some(account) = &payment.account_number {
+                    reference("the account number", account)?;
+                }
+                Ok(CallbackEvent::Paid(payment))
+            }
+            CallbackEvent::Failed {
+                order_ref,
+                provider_code,
+                message,
+            } => {
+                reference("the order reference", &order_ref)?;
+                Ok(CallbackEvent::Failed {
+                    order_ref,
+                    provider_code: visible(&provider_code, 50),
+                    message: visible(&message, 300),
+                })
+            }
+            CallbackEvent::Pending { ref order_ref, .. } => {
+                reference("the order reference", order_ref)?;
+                Ok(self)
+            }
+            CallbackEvent::Ignored { .. } => Ok(self),
+        }
+    }
+}
+
+/// At most `max` characters of `text`, control characters made spaces.
+fn visible(text: &str, max: usize) -> String {
+    text.chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// Money a provider says it received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedPayment {
@@ -273,5 +332,151 @@ impl Providers {
             Channel::Zalopay => self.zalopay.as_ref()?.start(&self.http, request).await,
             Channel::BankTransfer | Channel::Cash => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod hostile_input {
+    //! Every provider's callback parser, fed random and mutated bytes:
+    //! it answers with a verdict or a refusal, and never panics.
+
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    use proptest::prelude::*;
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::config::*;
+
+    fn providers() -> Vec<Box<dyn Provider>> {
+        let secret = |s: &str| SecretString::from(s.to_owned());
+        vec![
+            Box::new(vnpay::Vnpay::new(VnpaySettings {
+                tmn_code: "LEPHI001".into(),
+                hash_secret: secret("vnpay-secret"),
+                payment_url: "https://pay.example/vpcpay.html".into(),
+                api_url: "https://pay.example/api".into(),
+            })),
+            Box::new(momo::Momo::new(MomoSettings {
+                partner_code: "MOMO".into(),
+                access_key: "ACCESS".into(),
+                secret_key: secret("momo-secret"),
+                endpoint: "https://momo.example".into(),
+            })),
+            Box::new(zalopay::Zalopay::new(ZalopaySettings {
+                app_id: "2553".into(),
+                key1: secret("key1"),
+                key2: secret("key2"),
+                endpoint: "https://zalopay.example".into(),
+            })),
+            Box::new(sepay::Sepay::new(SepaySettings {
+                api_key: Some(secret("sepay-key")),
+                hmac_secret: Some(secret("sepay-hmac")),
+            })),
+            Box::new(casso::Casso::new(CassoSettings {
+                checksum_key: secret("casso-key"),
+            })),
+        ]
+    }
+
+    /// Header values a hostile sender might try, signature headers first.
+    fn headers(values: &[String]) -> HeaderMap {
+        let names = [
+            "authorization",
+            "x-sepay-timestamp",
+            "x-sepay-signature",
+            "x-casso-signature",
+        ];
+        let mut map = HeaderMap::new();
+        for (name, value) in names.iter().zip(values) {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                map.insert(HeaderName::from_static(name), value);
+            }
+        }
+        map
+    }
+
+    fn verify_all(query: &str, headers: &HeaderMap, body: &[u8]) {
+        for provider in providers() {
+            let request = CallbackRequest {
+                query,
+                headers,
+                body,
+                received_at: Timestamp::now(),
+            };
+            match provider.verify(&request) {
+                Ok(_) => {}
+                Err(err) => {
+                    let reply = provider.reject(&err);
+                    assert!(reply.status < 500, "{err:?} answered {}", reply.status);
+                }
+            }
+        }
+    }
+
+    /// Callbacks that look like the real thing, for mutation.
+    const SEEDS: &[&str] = &[
+        r#"{"partnerCode":"MOMO","orderId":"261128ABC","requestId":"261128ABC","amount":650000,"orderInfo":"x","orderType":"momo_wallet","transId":4088878653,"resultCode":0,"message":"ok","payType":"qr","responseTime":1721720663942,"extraData":"","signature":"00"}"#,
+        r#"{"data":"{\"app_id\":2553,\"app_trans_id\":\"261128_ABC\",\"app_time\":1,\"app_user\":\"u\",\"amount\":650000,\"embed_data\":\"{}\",\"item\":\"[]\",\"zp_trans_id\":1,\"server_time\":1,\"channel\":38,\"merchant_user_id\":\"m\",\"user_fee_amount\":0,\"discount_amount\":0}","mac":"00","type":1}"#,
+        r#"{"id":92704,"gateway":"Vietcombank","transactionDate":"2026-11-28 14:30:00","accountNumber":"0011","code":null,"content":"LP2345","transferType":"in","transferAmount":650000,"accumulated":1,"subAccount":null,"referenceCode":"R"}"#,
+        r#"{"error":0,"data":{"id":1,"reference":"R","description":"LP2345","amount":650000,"runningBalance":1,"transactionDateTime":"2026-11-28 14:30:00","accountNumber":"0011","bankName":"VCB"}}"#,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_bytes_never_panic(
+            query in ".{0,300}",
+            values in proptest::collection::vec("[ -~]{0,80}", 0..4),
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            verify_all(&query, &headers(&values), &body);
+        }
+
+        #[test]
+        fn mutated_callbacks_never_panic(
+            seed in 0..SEEDS.len(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            values in proptest::collection::vec(
+                prop_oneof![
+                    Just("Apikey sepay-key".to_owned()),
+                    Just("t=1764340200000,v1=00".to_owned()),
+                    "[0-9]{0,25}",
+                    "t=[0-9]{0,20},v1=[0-9a-f]{0,130}",
+                ],
+                0..4,
+            ),
+        ) {
+            let mut body = SEEDS[seed].as_bytes().to_vec();
+            for (at, byte) in edits {
+                let at = at % body.len();
+                body[at] = byte;
+            }
+            verify_all("", &headers(&values), &body);
+        }
+
+        #[test]
+        fn vnpay_queries_never_panic(
+            pairs in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("vnp_Amount".to_owned()),
+                        Just("vnp_TxnRef".to_owned()),
+                        Just("vnp_ResponseCode".to_owned()),
+                        Just("vnp_TransactionStatus".to_owned()),
+                        Just("vnp_TmnCode".to_owned()),
+                        Just("vnp_PayDate".to_owned()),
+                        Just("vnp_SecureHash".to_owned()),
+                        "vnp_[A-Za-z]{0,12}",
+                        "[%&=+ -~]{0,10}",
+                    ],
+                    "[%&=+ -~\u{80}-\u{10FFFF}]{0,40}",
+                ),
+                0..20,
+            ),
+        ) {
+            let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            verify_all(&query.join("&"), &HeaderMap::new(), b"");
+        }
     }
 }

@@ -53,7 +53,7 @@ async fn receive(state: &AppState, name: &str, req: &HttpRequest, body: &[u8]) -
         body,
         received_at: Timestamp::now(),
     };
-    let event = match provider.verify(&request) {
+    let event = match provider.verify(&request).and_then(CallbackEvent::checked) {
         Ok(event) => event,
         Err(err) => {
             let reason = match err {

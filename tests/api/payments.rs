@@ -21,6 +21,7 @@ on_both_backends!(
     only_open_invoices_accept_attempts,
     cash_at_the_counter_is_recorded_once_per_key_and_receipt,
     payments_and_exceptions_are_scoped,
+    control_characters_in_a_verified_callback_are_cleaned_or_refused,
 );
 
 /// A VNPay IPN for `txn_ref`, signed in the test from the sorted,
@@ -567,4 +568,32 @@ async fn payments_and_exceptions_are_scoped(backend: Backend) {
         .json();
     assert_ne!(paged["items"][0]["id"], next["items"][0]["id"]);
     assert_eq!(next["next_cursor"], Value::Null);
+}
+
+async fn control_characters_in_a_verified_callback_are_cleaned_or_refused(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    // PostgreSQL refuses NUL in text: the note is cleaned, the money kept.
+    let note = format!("chuyen tien\u{0000}{code}\u{0007}");
+    let auth = sepay_auth();
+    let answer = app
+        .callback(
+            "sepay",
+            "",
+            sepay_transfer(31337, 650_000, &note),
+            &[("Authorization", auth.as_str())],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(app.invoice_now(invoice["id"].as_str().unwrap()).await["status"], "paid");
+    let payments = app.app.get("/v1/payments", &app.finance_key).await.json();
+    let reference = payments["items"][0]["reference"].as_str().unwrap().to_owned();
+    assert!(!reference.chars().any(char::is_control), "{reference:?}");
+    // A signed order reference with a NUL byte is refused as malformed,
+    // not retried forever.
+    let ipn = vnpay_ipn("261128ABC%00DEF", 650_000, "9001", "00");
+    let refused = app.callback("vnpay", &ipn, vec![], &[]).await;
+    assert_eq!(rsp_code(&refused), "99");
+    assert_eq!(app.app.count("payments").await, 1);
 }

@@ -2,11 +2,12 @@
 //! a delivery can take, so that several dispatchers (in one process or
 //! several on one PostgreSQL database) never deliver one event at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use rand::Rng;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::config::WebhookSettings;
 use crate::domain::Timestamp;
@@ -15,8 +16,8 @@ use crate::error::error_chain;
 use crate::store::{DueEvent, Store};
 use crate::telemetry::Metrics;
 
-/// Events claimed per pass; a full batch starts the next pass at once.
-const BATCH: i64 = 16;
+/// Deliveries under way at once.
+const MAX_IN_FLIGHT: usize = 16;
 
 /// How long a claim lasts beyond the delivery's own timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -37,7 +38,7 @@ pub async fn run(
     store: Store,
     settings: WebhookSettings,
     policy: UrlPolicy,
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let timeout = Duration::from_millis(settings.timeout_ms);
@@ -54,46 +55,54 @@ pub async fn run(
     };
     let lease = time::Duration::try_from(timeout + LEASE_MARGIN).unwrap_or(time::Duration::MINUTE);
     let poll = Duration::from_millis(settings.poll_interval_ms);
-    let delivery = Delivery {
-        store: &store,
-        client: &client,
-        settings: &settings,
-        policy: &policy,
-        metrics: &metrics,
-    };
+    let delivery = Arc::new(Delivery {
+        store: store.clone(),
+        client,
+        settings,
+        policy,
+        metrics,
+    });
+    // Deliveries run as tasks of their own, up to MAX_IN_FLIGHT; a slot
+    // freed by a finished delivery is filled at once, so one slow receiver
+    // holds up only its own events. (As tasks, they keep running while this
+    // loop waits for the database, and so return their connections.)
+    let mut in_flight = JoinSet::new();
     loop {
-        let pause = match store.claim_due_events(lease, BATCH).await {
-            Ok(events) => {
-                let full = events.len() as i64 == BATCH;
-                let delivered = join_all(events.into_iter().map(|event| delivery.deliver(event)));
-                tokio::select! {
-                    _ = delivered => {}
-                    // Unfinished deliveries are retried when their lease ends.
-                    _ = shutdown.changed() => return,
+        let room = MAX_IN_FLIGHT - in_flight.len();
+        let mut filled = false;
+        if room > 0 {
+            match store.claim_due_events(lease, room as i64).await {
+                Ok(events) => {
+                    filled = events.len() == room;
+                    for event in events {
+                        let delivery = delivery.clone();
+                        in_flight.spawn(async move { delivery.deliver(event).await });
+                    }
                 }
-                if full { Duration::ZERO } else { poll }
+                Err(err) => {
+                    tracing::warn!(error = %error_chain(&err), "claiming due events failed");
+                }
             }
-            Err(err) => {
-                tracing::warn!(error = %error_chain(&err), "claiming due events failed");
-                poll
-            }
-        };
+        }
+        let pause = if filled { Duration::ZERO } else { poll };
         tokio::select! {
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             _ = tokio::time::sleep(pause) => {}
+            // Unfinished deliveries are retried when their lease ends.
             _ = shutdown.changed() => return,
         }
     }
 }
 
-struct Delivery<'a> {
-    store: &'a Store,
-    client: &'a reqwest::Client,
-    settings: &'a WebhookSettings,
-    policy: &'a UrlPolicy,
-    metrics: &'a Metrics,
+struct Delivery {
+    store: Store,
+    client: reqwest::Client,
+    settings: WebhookSettings,
+    policy: UrlPolicy,
+    metrics: Arc<Metrics>,
 }
 
-impl Delivery<'_> {
+impl Delivery {
     async fn deliver(&self, event: DueEvent) {
         let outcome = self.send(&event).await;
         let stored = match &outcome {
@@ -138,7 +147,7 @@ impl Delivery<'_> {
     /// One signed POST; only a 2xx answer counts as delivered.
     async fn send(&self, event: &DueEvent) -> Result<(), String> {
         // The allow-list may have changed since the URL was set.
-        WebhookUrl::parse(event.url.as_str(), self.policy).map_err(|err| err.to_string())?;
+        WebhookUrl::parse(event.url.as_str(), &self.policy).map_err(|err| err.to_string())?;
         let timestamp = Timestamp::now().as_datetime().unix_timestamp();
         let signature = event.secret.sign(&event.id, timestamp, &event.body);
         let response = self

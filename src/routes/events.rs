@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, page_limit, path_id, query_choice, query_text};
-use crate::domain::{AgencyCode, Timestamp};
+use crate::domain::{AgencyCode, Role, Timestamp};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::{Event, EventFilter, EventStatus};
@@ -83,6 +83,8 @@ pub async fn redeliver(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    // Replaying is an officer's decision, as dead letters need one.
+    caller.require(&[Role::Finance, Role::Admin])?;
     let id = path_id("the event", &id)?;
     let event = state
         .store

@@ -13,3 +13,4 @@ mod keys;
 mod openapi;
 mod operations;
 mod payments;
+mod webhooks;

@@ -586,9 +586,15 @@ async fn control_characters_in_a_verified_callback_are_cleaned_or_refused(backen
         )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert_eq!(app.invoice_now(invoice["id"].as_str().unwrap()).await["status"], "paid");
+    assert_eq!(
+        app.invoice_now(invoice["id"].as_str().unwrap()).await["status"],
+        "paid"
+    );
     let payments = app.app.get("/v1/payments", &app.finance_key).await.json();
-    let reference = payments["items"][0]["reference"].as_str().unwrap().to_owned();
+    let reference = payments["items"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(!reference.chars().any(char::is_control), "{reference:?}");
     // A signed order reference with a NUL byte is refused as malformed,
     // not retried forever.

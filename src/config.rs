@@ -325,6 +325,7 @@ impl Settings {
         if self.invoices.expiry_interval_secs == 0 {
             return invalid("invoices.expiry_interval_secs", "must be at least 1");
         }
+        self.check_credentials()?;
         if self.providers.timeout_secs == 0 {
             return invalid("providers.timeout_secs", "must be at least 1");
         }
@@ -350,6 +351,58 @@ impl Settings {
                 "webhooks.timeout_ms",
                 "timeout_ms and poll_interval_ms must be positive",
             );
+        }
+        Ok(())
+    }
+
+    /// A provider's identifiers must be set and its secrets long enough
+    /// that nobody can guess them: an empty key would let anyone sign a
+    /// callback.
+    fn check_credentials(&self) -> Result<(), ConfigError> {
+        const MIN_SECRET: usize = 16;
+        let p = &self.providers;
+        let mut ids: Vec<(&'static str, &str)> = Vec::new();
+        let mut secrets: Vec<(&'static str, &SecretString)> = Vec::new();
+        if let Some(v) = &p.vnpay {
+            ids.push(("providers.vnpay.tmn_code", &v.tmn_code));
+            secrets.push(("providers.vnpay.hash_secret", &v.hash_secret));
+        }
+        if let Some(m) = &p.momo {
+            ids.push(("providers.momo.partner_code", &m.partner_code));
+            ids.push(("providers.momo.access_key", &m.access_key));
+            secrets.push(("providers.momo.secret_key", &m.secret_key));
+        }
+        if let Some(z) = &p.zalopay {
+            ids.push(("providers.zalopay.app_id", &z.app_id));
+            secrets.push(("providers.zalopay.key1", &z.key1));
+            secrets.push(("providers.zalopay.key2", &z.key2));
+        }
+        if let Some(s) = &p.sepay {
+            if let Some(key) = &s.api_key {
+                secrets.push(("providers.sepay.api_key", key));
+            }
+            if let Some(key) = &s.hmac_secret {
+                secrets.push(("providers.sepay.hmac_secret", key));
+            }
+        }
+        if let Some(c) = &p.casso {
+            secrets.push(("providers.casso.checksum_key", &c.checksum_key));
+        }
+        for (path, id) in ids {
+            if id.trim().is_empty() {
+                return Err(ConfigError::Invalid {
+                    path,
+                    message: "must not be empty".into(),
+                });
+            }
+        }
+        for (path, secret) in secrets {
+            if secret.expose_secret().trim().chars().count() < MIN_SECRET {
+                return Err(ConfigError::Invalid {
+                    path,
+                    message: format!("must be at least {MIN_SECRET} characters"),
+                });
+            }
         }
         Ok(())
     }
@@ -445,6 +498,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn provider_secrets_must_be_set_and_long() {
+        let vnpay = |secret: &str| {
+            env(&[
+                ("LEPHI__PROVIDERS__VNPAY__TMN_CODE", "LEPHI001"),
+                ("LEPHI__PROVIDERS__VNPAY__HASH_SECRET", secret),
+                (
+                    "LEPHI__PROVIDERS__VNPAY__PAYMENT_URL",
+                    "https://pay.example",
+                ),
+                ("LEPHI__PROVIDERS__VNPAY__API_URL", "https://api.example"),
+            ])
+        };
+        let err = Settings::load_from(None, vnpay(""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("providers.vnpay.hash_secret"), "{err}");
+        let err = Settings::load_from(None, vnpay("short"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 16"), "{err}");
+        let s = Settings::load_from(None, vnpay("VNPAYTESTSECRETKEY0123456789ABCD")).unwrap();
+        assert!(s.providers.vnpay.is_some());
+        assert!(!format!("{s:?}").contains("VNPAYTESTSECRET"));
+        let err = Settings::load_from(None, env(&[("LEPHI__PROVIDERS__CASSO__CHECKSUM_KEY", " ")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("providers.casso.checksum_key"), "{err}");
     }
 
     #[test]

@@ -53,6 +53,7 @@ error_codes! {
     ImportRefused => "import_refused",
     ChannelUnavailable => "channel_unavailable",
     ProviderError => "provider_error",
+    ReceiptNumberTaken => "receipt_number_taken",
     NotReady => "not_ready",
     Unavailable => "unavailable",
     InternalError => "internal_error",
@@ -214,6 +215,14 @@ impl From<StoreError> for ApiError {
                 ErrorCode::ChannelUnavailable,
                 message,
             ),
+            StoreError::ReceiptNumberTaken { payment_id } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ReceiptNumberTaken,
+                format!(
+                    "this receipt number was already recorded this year for another payment, {payment_id}"
+                ),
+            )
+            .with_details(json!({ "payment_id": payment_id })),
             StoreError::Invalid(err) => ApiError::validation(err),
             StoreError::ImportRefused { line, message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -93,14 +93,18 @@ pub enum ExceptionKind {
     Overpaid,
     /// The invoice was cancelled or had expired.
     LatePayment,
+    /// A transfer naming the invoice arrived on an account that is not
+    /// its agency's.
+    WrongAccount,
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 4] = [
+    pub const ALL: [ExceptionKind; 5] = [
         ExceptionKind::UnknownOrder,
         ExceptionKind::AmountMismatch,
         ExceptionKind::Overpaid,
         ExceptionKind::LatePayment,
+        ExceptionKind::WrongAccount,
     ];
 
     pub fn parse(value: &str) -> Option<ExceptionKind> {
@@ -113,6 +117,7 @@ impl ExceptionKind {
             ExceptionKind::AmountMismatch => "amount_mismatch",
             ExceptionKind::Overpaid => "overpaid",
             ExceptionKind::LatePayment => "late_payment",
+            ExceptionKind::WrongAccount => "wrong_account",
         }
     }
 }
@@ -267,6 +272,9 @@ impl ExceptionKind {
             }
             (ExceptionKind::LatePayment, _) => {
                 format!("{amount} đồng received for a cancelled or expired invoice")
+            }
+            (ExceptionKind::WrongAccount, _) => {
+                format!("{amount} đồng received on an account that is not the invoice agency's")
             }
         }
     }

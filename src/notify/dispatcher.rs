@@ -106,13 +106,15 @@ impl Delivery {
     async fn deliver(&self, event: DueEvent) {
         let outcome = self.send(&event).await;
         let stored = match &outcome {
-            Ok(()) => self.store.event_delivered(&event.id).await,
+            Ok(()) => self.store.event_delivered(&event.id, event.attempt).await,
             Err(error) => {
                 let retry_at = self.retry_at(event.attempt);
                 if retry_at.is_none() {
                     tracing::warn!(event = %event.id, error = %error, attempts = event.attempt, "an event became a dead letter");
                 }
-                self.store.event_failed(&event.id, error, retry_at).await
+                self.store
+                    .event_failed(&event.id, event.attempt, error, retry_at)
+                    .await
             }
         };
         let label = match (&outcome, self.retry_at(event.attempt)) {

@@ -59,9 +59,10 @@ enum Outcome {
 
 fn outcome(result_code: i64) -> Outcome {
     match result_code {
-        // 9000: authorised; with automatic capture that is as good as paid.
-        0 | 9000 => Outcome::Paid,
-        1000 | 7000 | 7002 => Outcome::Pending,
+        0 => Outcome::Paid,
+        // 9000: authorised but not yet captured; no money has moved, so
+        // the attempt waits for the capture (or a status query) to say.
+        1000 | 7000 | 7002 | 9000 => Outcome::Pending,
         _ => Outcome::Failed,
     }
 }
@@ -586,7 +587,10 @@ mod tests {
         }
         let signed = IPN_SIGNED_TEXT.replacen("resultCode=0&", "resultCode=9000&", 1);
         let body = resigned("resultCode", json!(9000), &signed);
-        assert!(matches!(verify_json(&body), Ok(CallbackEvent::Paid(_))));
+        assert!(matches!(
+            verify_json(&body),
+            Ok(CallbackEvent::Pending { .. })
+        ));
     }
 
     fn start_request(amount: i64) -> StartRequest<'static> {

@@ -129,7 +129,9 @@ pub async fn apply(
             Ok(match (recorded.payment.exception, recorded.new) {
                 (None, true) => Verdict::Recorded,
                 (None, false) => Verdict::AlreadyRecorded,
-                (Some(ExceptionKind::UnknownOrder), _) => Verdict::UnknownOrder,
+                (Some(ExceptionKind::UnknownOrder | ExceptionKind::WrongAccount), _) => {
+                    Verdict::UnknownOrder
+                }
                 (Some(ExceptionKind::AmountMismatch), _) => Verdict::AmountMismatch,
                 (Some(ExceptionKind::Overpaid | ExceptionKind::LatePayment), _) => {
                     Verdict::InvoiceClosed

@@ -12,6 +12,7 @@ use super::{
 use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource};
 use crate::domain::{AgencyCode, Role, Timestamp, ValidationError, Vnd, text};
 use crate::error::ApiError;
+use crate::providers::signing::vietnam_time;
 use crate::startup::AppState;
 use crate::store::{IdempotentRequest, IncomingPayment, PaymentFilter, PaymentFor};
 
@@ -50,7 +51,7 @@ impl<'a> From<&'a Payment> for PaymentView<'a> {
     }
 }
 
-const READERS: &[Role] = &[Role::Finance, Role::Admin, Role::AgencySystem];
+const READERS: &[Role] = &[Role::Finance, Role::Admin];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,9 +143,11 @@ pub async fn record_cash(
     if body.received_at > Timestamp::now() {
         return Err(ValidationError::new("received_at", "must not be in the future").into());
     }
-    // Receipt numbers run per agency: the agency makes them unique.
+    // Receipt numbers run per agency and restart each year (Decree
+    // 123/2020): the agency and the year make them unique.
     let invoice = state.store.get_invoice(caller.scope(), id).await?;
-    let provider_txn_id = format!("{}/{receipt_number}", invoice.agency_code);
+    let year = vietnam_time(body.received_at).year();
+    let provider_txn_id = format!("{}/{year}/{receipt_number}", invoice.agency_code);
     let created = state
         .store
         .record_cash_payment(

@@ -199,42 +199,47 @@ impl Store {
         Ok(due)
     }
 
-    /// Marks a claimed event delivered.
-    pub async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {
+    /// Marks a claimed event delivered. `attempt` is the claim's: an outcome
+    /// that arrives after the event was claimed again (its lease ran out,
+    /// or an officer asked for a redelivery) changes nothing.
+    pub async fn event_delivered(&self, id: &str, attempt: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox_events SET status = 'delivered', delivered_at = $1, last_error = NULL
-             WHERE id = $2 AND status = 'pending'",
+             WHERE id = $2 AND status = 'pending' AND attempts = $3",
         )
         .bind(Timestamp::now().to_stored())
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Records a failed delivery: retried at `retry_at`, or a dead letter
-    /// when there is none.
+    /// Records failed delivery number `attempt`: retried at `retry_at`, or
+    /// a dead letter when there is none. Stale outcomes change nothing, as
+    /// in [`Store::event_delivered`].
     pub async fn event_failed(
         &self,
         id: &str,
+        attempt: i64,
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let query = match retry_at {
             Some(at) => sqlx::query(
                 "UPDATE outbox_events SET last_error = $1, next_attempt_at = $2
-                 WHERE id = $3 AND status = 'pending'",
+                 WHERE id = $3 AND status = 'pending' AND attempts = $4",
             )
             .bind(error)
             .bind(at.to_stored()),
             None => sqlx::query(
                 "UPDATE outbox_events SET last_error = $1, status = 'dead', next_attempt_at = $2
-                 WHERE id = $3 AND status = 'pending'",
+                 WHERE id = $3 AND status = 'pending' AND attempts = $4",
             )
             .bind(error)
             .bind(Timestamp::now().to_stored()),
         };
-        query.bind(id).execute(&self.pool).await?;
+        query.bind(id).bind(attempt).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -258,8 +263,14 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         let event = event_from_row(&row)?;
+        // An event being delivered right now keeps its lease: it is sent
+        // again when the lease ends, never twice at once.
         sqlx::query(
-            "UPDATE outbox_events SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2",
+            "UPDATE outbox_events SET attempts = 0,
+                 next_attempt_at = CASE WHEN status = 'pending' AND next_attempt_at > $1
+                                        THEN next_attempt_at ELSE $1 END,
+                 status = 'pending'
+             WHERE id = $2",
         )
         .bind(now.to_stored())
         .bind(id)

@@ -73,6 +73,8 @@ pub enum StoreError {
     InvoiceNotOpen(InvoiceStatus),
     #[error("{0}")]
     ChannelUnavailable(String),
+    #[error("the receipt number was recorded for another payment, {payment_id}")]
+    ReceiptNumberTaken { payment_id: String },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("line {line}: {message}")]

@@ -102,29 +102,6 @@ struct PaymentState<'a> {
     source: PaymentSource,
 }
 
-const SELECT_ATTEMPTS: &str = "SELECT id, invoice_id, channel, order_ref, amount, status, pay_url,
-        provider_code, message, created_at, updated_at FROM payment_attempts";
-
-fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
-    let channel: String = row.try_get("channel")?;
-    let status: String = row.try_get("status")?;
-    Ok(Attempt {
-        id: row.try_get("id")?,
-        invoice_id: row.try_get("invoice_id")?,
-        channel: Channel::parse(&channel)
-            .ok_or_else(|| StoreError::corrupt(format!("attempt channel {channel:?}")))?,
-        order_ref: row.try_get("order_ref")?,
-        amount: Vnd::new(row.try_get("amount")?),
-        status: AttemptStatus::parse(&status)
-            .ok_or_else(|| StoreError::corrupt(format!("attempt status {status:?}")))?,
-        pay_url: row.try_get("pay_url")?,
-        provider_code: row.try_get("provider_code")?,
-        message: row.try_get("message")?,
-        created_at: parse_time(row, "created_at")?,
-        updated_at: parse_time(row, "updated_at")?,
-    })
-}
-
 const SELECT_PAYMENTS: &str = "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
         p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.source, p.paid_at,
         p.recorded_at
@@ -189,6 +166,8 @@ struct Matched {
     attempt_id: Option<String>,
     /// The agency, even when no invoice matched (from a bank account).
     agency: Option<(AgencyCode, String)>,
+    /// A transfer naming the invoice that arrived on another account.
+    wrong_account: bool,
 }
 
 /// Finds, and on PostgreSQL locks, the invoice a payment is for. Locking
@@ -204,6 +183,7 @@ async fn match_payment(
         invoice: None,
         attempt_id: None,
         agency: None,
+        wrong_account: false,
     };
     let (invoice, attempt_id) = match paid_for {
         PaymentFor::Order(order_ref) => {
@@ -230,19 +210,34 @@ async fn match_payment(
                 Some(code) => invoice_where(conn, "payment_code", code.as_str(), lock).await?,
                 None => None,
             };
-            if invoice.is_none() {
-                // The note names no invoice: the receiving account may
-                // still say whose money it is.
-                let agency = match account_number {
-                    Some(number) => agency_of_account(conn, number).await?,
-                    None => None,
-                };
+            // The receiving account says whose money it is, even when the
+            // note names no invoice or another agency's.
+            let receiver = match account_number {
+                Some(number) => agency_of_account(conn, number).await?,
+                None => None,
+            };
+            let Some((invoice, path)) = invoice else {
                 return Ok(Matched {
-                    agency,
+                    agency: receiver,
                     ..unmatched
                 });
+            };
+            let wrong_account = match account_number {
+                Some(number) => bank_account_of(conn, invoice.agency_code.as_str())
+                    .await?
+                    .is_none_or(|account| account.account_number != *number),
+                None => false,
+            };
+            if wrong_account {
+                let agency = receiver.or_else(|| Some((invoice.agency_code.clone(), path.clone())));
+                return Ok(Matched {
+                    invoice: Some((invoice, path)),
+                    attempt_id: None,
+                    agency,
+                    wrong_account: true,
+                });
             }
-            (invoice, None)
+            (Some((invoice, path)), None)
         }
         PaymentFor::Invoice { scope, id } => {
             let row = invoice_in_scope(conn, scope, id, lock).await?;
@@ -257,6 +252,7 @@ async fn match_payment(
         invoice,
         attempt_id,
         agency,
+        wrong_account: false,
     })
 }
 
@@ -426,9 +422,11 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_ATTEMPTS} WHERE channel = $1 AND order_ref = $2"
-        )))
+        let row = sqlx::query(
+            "SELECT t.id, t.status, i.agency_code, a.path FROM payment_attempts t
+             JOIN invoices i ON i.id = t.invoice_id JOIN agencies a ON a.code = i.agency_code
+             WHERE t.channel = $1 AND t.order_ref = $2",
+        )
         .bind(channel.as_str())
         .bind(order_ref)
         .fetch_optional(&mut *tx)
@@ -436,7 +434,10 @@ impl Store {
         let Some(row) = row else {
             return Ok(false);
         };
-        let attempt = attempt_from_row(&row)?;
+        let attempt_id: String = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
+        let agency_code: String = row.try_get("agency_code")?;
+        let agency_path: String = row.try_get("path")?;
         let failed = sqlx::query(
             "UPDATE payment_attempts SET status = 'failed', provider_code = $1, message = $2, updated_at = $3
              WHERE id = $4 AND status = 'pending'",
@@ -444,7 +445,7 @@ impl Store {
         .bind(provider_code)
         .bind(message)
         .bind(now.to_stored())
-        .bind(&attempt.id)
+        .bind(&attempt_id)
         .execute(&mut *tx)
         .await?;
         if failed.rows_affected() == 1 {
@@ -454,9 +455,9 @@ impl Store {
                 Change {
                     action: "attempt.failed",
                     object_type: "payment_attempt",
-                    object_id: &attempt.id,
-                    agency: None,
-                    before: Some(json!({ "status": attempt.status })),
+                    object_id: &attempt_id,
+                    agency: Some((&agency_code, &agency_path)),
+                    before: Some(json!({ "status": status })),
                     after: Some(json!({ "status": "failed", "provider_code": provider_code })),
                     at: now,
                 },
@@ -515,19 +516,29 @@ impl Store {
         let now = Timestamp::now();
         let lock = self.row_lock(" FOR UPDATE OF i");
         let matched = match_payment(tx, lock, incoming.channel, &incoming.paid_for).await?;
+        // A payment the provider says was made before the invoice expired
+        // counts even when its callback comes after.
+        let made_at = incoming.paid_at.filter(|at| *at < now).unwrap_or(now);
         let invoice = match matched.invoice {
+            Some((invoice, path)) if invoice.status_at(made_at) == InvoiceStatus::Open => {
+                Some((invoice, path))
+            }
             Some((invoice, path)) => {
                 let invoice = expire_if_due(tx, actor, invoice, &path, now).await?;
                 Some((invoice, path))
             }
             None => None,
         };
-        let verdict = classify(
-            invoice
-                .as_ref()
-                .map(|(i, _)| (i.status, i.total, i.amount_paid)),
-            incoming.amount,
-        );
+        let verdict = if matched.wrong_account {
+            Err(ExceptionKind::WrongAccount)
+        } else {
+            classify(
+                invoice
+                    .as_ref()
+                    .map(|(i, _)| (i.status, i.total, i.amount_paid)),
+                incoming.amount,
+            )
+        };
         let payment = Payment {
             id: uuid::Uuid::now_v7().to_string(),
             channel: incoming.channel,
@@ -634,8 +645,9 @@ impl Store {
 
     /// Records cash received at the counter, once per idempotency key: the
     /// key, the payment and the stored answer (made by `render`) are
-    /// written in one transaction. A receipt recorded before under another
-    /// key answers with the payment as first recorded.
+    /// written in one transaction. The same receipt recorded before under
+    /// another key answers with the payment as first recorded; the receipt
+    /// number recorded for another invoice or amount is refused.
     pub async fn record_cash_payment(
         &self,
         actor: &Actor,
@@ -649,6 +661,19 @@ impl Store {
             return self.replay_taken(request).await;
         }
         let recorded = self.record_in(&mut tx, actor, incoming).await?;
+        let same_receipt = match incoming.paid_for {
+            PaymentFor::Invoice { id, .. } => {
+                recorded.payment.invoice_id.as_deref() == Some(id)
+                    && recorded.payment.amount == incoming.amount
+                    && recorded.payment.paid_at == incoming.paid_at
+            }
+            _ => false,
+        };
+        if !recorded.new && !same_receipt {
+            return Err(StoreError::ReceiptNumberTaken {
+                payment_id: recorded.payment.id,
+            });
+        }
         let status = if recorded.new { 201 } else { 200 };
         let body = render(&recorded.payment);
         idempotency::answer(&mut tx, request, status, &body).await?;
@@ -802,7 +827,7 @@ async fn apply_to_invoice(
     } else {
         invoice.status
     };
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3 WHERE id = $4 AND status = 'open'",
     )
     .bind(amount_paid.dong())
@@ -811,6 +836,11 @@ async fn apply_to_invoice(
     .bind(&invoice.id)
     .execute(&mut *conn)
     .await?;
+    if updated.rows_affected() != 1 {
+        // The invoice is locked and was open: this cannot happen, and if
+        // it does the whole transaction is abandoned.
+        return Err(StoreError::corrupt("a locked open invoice was not open"));
+    }
     let after = Invoice {
         status,
         amount_paid,

@@ -22,6 +22,9 @@ on_both_backends!(
     cash_at_the_counter_is_recorded_once_per_key_and_receipt,
     payments_and_exceptions_are_scoped,
     control_characters_in_a_verified_callback_are_cleaned_or_refused,
+    a_transfer_to_another_account_is_not_applied,
+    a_payment_made_before_expiry_counts_when_its_callback_comes_after,
+    receipt_numbers_are_unique_per_agency_and_year,
 );
 
 /// A VNPay IPN for `txn_ref`, signed in the test from the sorted,
@@ -41,11 +44,16 @@ pub fn vnpay_ipn(txn_ref: &str, amount: i64, transaction_no: &str, code: &str) -
 
 /// A SePay notification of an incoming transfer, with the API key header.
 pub fn sepay_transfer(id: i64, amount: i64, content: &str) -> Vec<u8> {
+    sepay_transfer_to(BANK_ACCOUNT, id, amount, content)
+}
+
+/// A SePay notification of a transfer into `account`.
+pub fn sepay_transfer_to(account: &str, id: i64, amount: i64, content: &str) -> Vec<u8> {
     json!({
         "id": id,
         "gateway": "Vietcombank",
         "transactionDate": "2026-11-28 14:30:00",
-        "accountNumber": BANK_ACCOUNT,
+        "accountNumber": account,
         "code": null,
         "content": content,
         "transferType": "in",
@@ -602,4 +610,206 @@ async fn control_characters_in_a_verified_callback_are_cleaned_or_refused(backen
     let refused = app.callback("vnpay", &ipn, vec![], &[]).await;
     assert_eq!(rsp_code(&refused), "99");
     assert_eq!(app.app.count("payments").await, 1);
+}
+
+async fn a_transfer_to_another_account_is_not_applied(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let id = invoice["id"].as_str().unwrap();
+    let code = invoice["payment_code"].as_str().unwrap();
+    // P.D2 receives on its own account; the payer sends P.D1's invoice there.
+    let account = app
+        .app
+        .request(
+            reqwest::Method::PUT,
+            "/v1/agencies/P.D2/bank-account",
+            Some(&app.app.admin_key),
+            Some(&json!({ "bank_bin": "970415", "account_number": "9990001", "account_name": "UBND HUYEN D2" })),
+            &[],
+        )
+        .await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    let auth = sepay_auth();
+    let headers = [("Authorization", auth.as_str())];
+    let answer = app
+        .callback(
+            "sepay",
+            "",
+            sepay_transfer_to("9990001", 7001, 650_000, code),
+            &headers,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(app.invoice_now(id).await["status"], "open");
+    let exceptions = app.app.get("/v1/exceptions", &app.finance_key).await.json();
+    assert_eq!(exceptions["items"][0]["kind"], "wrong_account");
+    assert_eq!(exceptions["items"][0]["invoice_id"], id);
+    // The money sits with P.D2, whose officers see it.
+    assert_eq!(exceptions["items"][0]["agency_code"], "P.D2");
+    // An account no agency has is not P.D1's either.
+    let answer = app
+        .callback(
+            "sepay",
+            "",
+            sepay_transfer_to("123", 7002, 650_000, code),
+            &headers,
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(app.invoice_now(id).await["status"], "open");
+    // Into P.D1's own account it pays.
+    let answer = app
+        .callback("sepay", "", sepay_transfer(7003, 650_000, code), &headers)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(app.invoice_now(id).await["status"], "paid");
+    assert_eq!(app.app.count("payments").await, 3);
+    assert_eq!(app.app.count("payment_exceptions").await, 2);
+}
+
+/// A VNPay IPN as `vnpay_ipn` makes, paid at `pay_date` (Vietnam time,
+/// `yyyyMMddHHmmss`).
+fn vnpay_ipn_paid_at(txn_ref: &str, amount: i64, transaction_no: &str, pay_date: &str) -> String {
+    let signed = format!(
+        "vnp_Amount={}&vnp_BankCode=NCB&vnp_BankTranNo=VNP1&vnp_CardType=ATM\
+         &vnp_OrderInfo=Thanh+toan&vnp_PayDate={pay_date}&vnp_ResponseCode=00\
+         &vnp_TmnCode={}&vnp_TransactionNo={transaction_no}&vnp_TransactionStatus=00\
+         &vnp_TxnRef={txn_ref}",
+        amount * 100,
+        creds::VNPAY_TMN,
+    );
+    let hash = hmac_sha512_hex(creds::VNPAY_SECRET, &signed);
+    format!("{signed}&vnp_SecureHash={hash}")
+}
+
+fn vietnam_clock(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::macros::offset!(+7));
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+async fn a_payment_made_before_expiry_counts_when_its_callback_comes_after(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let issue = |dossier: &'static str| {
+        let app = &app;
+        async move {
+            let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+            let mut body = crate::helpers::invoice_body("P.D1", dossier);
+            body["expires_at"] = json!(
+                expires
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap()
+            );
+            let created = app
+                .app
+                .create_invoice(&app.system_key, dossier, &body)
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text);
+            let invoice = created.json();
+            let attempt = app.attempt(invoice["id"].as_str().unwrap(), "vnpay").await;
+            assert_eq!(attempt.status, 201, "{}", attempt.text);
+            (
+                invoice,
+                attempt.json()["order_ref"].as_str().unwrap().to_owned(),
+                expires,
+            )
+        }
+    };
+    let (in_time, in_time_ref, expires) = issue("HS-1").await;
+    let (too_late, too_late_ref, _) = issue("HS-2").await;
+    let paid_before = vietnam_clock(time::OffsetDateTime::now_utc());
+    // VNPay's clock has whole seconds: wait until a whole second past expiry.
+    while time::OffsetDateTime::now_utc() < expires + time::Duration::milliseconds(1200) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let paid_after = vietnam_clock(time::OffsetDateTime::now_utc());
+    let ipn = vnpay_ipn_paid_at(&in_time_ref, 650_000, "8801", &paid_before);
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    assert_eq!(
+        app.invoice_now(in_time["id"].as_str().unwrap()).await["status"],
+        "paid"
+    );
+    let ipn = vnpay_ipn_paid_at(&too_late_ref, 650_000, "8802", &paid_after);
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "02"
+    );
+    assert_eq!(
+        app.invoice_now(too_late["id"].as_str().unwrap()).await["status"],
+        "expired"
+    );
+    let exceptions = app.app.get("/v1/exceptions", &app.finance_key).await.json();
+    assert_eq!(exceptions["items"].as_array().unwrap().len(), 1);
+    assert_eq!(exceptions["items"][0]["kind"], "late_payment");
+    assert_eq!(exceptions["items"][0]["invoice_id"], too_late["id"]);
+}
+
+async fn receipt_numbers_are_unique_per_agency_and_year(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let record = |invoice: Value, key: &'static str, receipt: &'static str, at: &'static str| {
+        let app = &app;
+        async move {
+            let id = invoice["id"].as_str().unwrap().to_owned();
+            app.app
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/v1/invoices/{id}/cash-payments"),
+                    Some(&app.finance_key),
+                    Some(
+                        &json!({ "amount": 650000, "receipt_number": receipt, "received_at": at }),
+                    ),
+                    &[("Idempotency-Key", key)],
+                )
+                .await
+        }
+    };
+    let first = app.invoice("HS-1").await;
+    let second = app.invoice("HS-2").await;
+    let recorded = record(first.clone(), "k1", "0000001", "2025-12-30T09:00:00+07:00").await;
+    assert_eq!(recorded.status, 201, "{}", recorded.text);
+    assert!(
+        recorded.json()["provider_txn_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/2025/0000001")
+    );
+    // The same number for another invoice in the same year is refused...
+    let taken = record(second.clone(), "k2", "0000001", "2025-12-31T09:00:00+07:00").await;
+    assert_eq!(taken.status, 409, "{}", taken.text);
+    assert_eq!(taken.code(), "receipt_number_taken");
+    assert_eq!(taken.json()["details"]["payment_id"], recorded.json()["id"]);
+    assert_eq!(
+        app.invoice_now(second["id"].as_str().unwrap()).await["status"],
+        "open"
+    );
+    // ...and the refused key can be used again once corrected.
+    let next_year = record(second.clone(), "k2", "0000001", "2026-01-02T09:00:00+07:00").await;
+    assert_eq!(next_year.status, 201, "{}", next_year.text);
+    assert_eq!(
+        app.invoice_now(second["id"].as_str().unwrap()).await["status"],
+        "paid"
+    );
+    assert_eq!(app.app.count("payments").await, 2);
+    // Payments are for officers: a dossier system does not list them.
+    let system = app.app.get("/v1/payments", &app.system_key).await;
+    assert_eq!(system.status, 403);
+    let first_id = first["id"].as_str().unwrap();
+    let system = app
+        .app
+        .get(
+            &format!("/v1/invoices/{first_id}/payments"),
+            &app.system_key,
+        )
+        .await;
+    assert_eq!(system.status, 403);
 }

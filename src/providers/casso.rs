@@ -99,6 +99,15 @@ fn write_canonical(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
+        // JavaScript, which signs Casso's bodies, writes a whole float
+        // without its fraction: 25000000.0 is `25000000`.
+        Value::Number(number) => match number.as_f64() {
+            Some(f) if number.is_f64() && f == 0.0 => out.push('0'),
+            Some(f) if number.is_f64() && f.fract() == 0.0 && f.abs() < 1e21 => {
+                out.push_str(&format!("{f:.0}"));
+            }
+            _ => out.push_str(&number.to_string()),
+        },
         scalar => out.push_str(&scalar.to_string()),
     }
 }
@@ -181,6 +190,15 @@ impl Provider for Casso {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn whole_floats_are_written_as_javascript_writes_them() {
+        let value: serde_json::Value =
+            serde_json::from_str(r#"{"b":25000000.0,"a":-0.0,"c":1.5,"d":7}"#).unwrap();
+        let mut out = String::new();
+        super::write_canonical(&value, &mut out);
+        assert_eq!(out, r#"{"a":0,"b":25000000,"c":1.5,"d":7}"#);
+    }
+
     use super::*;
     use crate::domain::Timestamp;
     use crate::providers::signing::hmac_sha512_hex;

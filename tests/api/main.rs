@@ -6,6 +6,7 @@ mod postgres_server;
 mod agencies;
 mod audit;
 mod auth;
+mod callbacks;
 mod cli;
 mod gateways;
 mod invoices;

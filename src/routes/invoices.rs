@@ -219,7 +219,7 @@ pub async fn list(
     };
     let page = state.store.list_invoices(caller.scope(), &filter).await?;
     let items: Vec<InvoiceView> = page
-        .invoices
+        .items
         .iter()
         .map(|invoice| InvoiceView::new(invoice, &state.public_url))
         .collect();

@@ -7,8 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Change};
-use super::payments::Listed;
-use super::query::{Filtered, Value};
+use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
@@ -329,13 +328,8 @@ impl Store {
         if let Some(event_type) = &filter.event_type {
             query.and("e.type = {}", Value::Text(event_type.clone()));
         }
-        if let Some(after_id) = &filter.after_id {
-            query.and("e.id < {}", Value::Text(after_id.clone()));
-        }
-        query
-            .then("ORDER BY e.id DESC")
-            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+        query.newest_first("e.id", filter.after_id.as_deref(), filter.limit);
         let rows = query.build().fetch_all(&self.pool).await?;
-        super::payments::page(&rows, filter.limit, event_from_row, |e| e.id.clone())
+        page(&rows, filter.limit, event_from_row, |e| e.id.clone())
     }
 }

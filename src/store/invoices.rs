@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
 use super::idempotency::{self, Created, IdempotentRequest};
-use super::query::{Filtered, Value};
+use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, is_unique_violation, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::invoice::{FeeLine, Payer};
@@ -26,12 +26,6 @@ pub struct InvoiceFilter {
     /// Only invoices older than this id: the cursor of the previous page.
     pub after_id: Option<String>,
     pub limit: i64,
-}
-
-pub struct InvoicePage {
-    pub invoices: Vec<Invoice>,
-    /// The cursor for the next page, if there may be one.
-    pub next_cursor: Option<String>,
 }
 
 /// How an invoice appears in its audit records: amounts and status, not
@@ -337,7 +331,7 @@ impl Store {
         &self,
         scope: &Scope,
         filter: &InvoiceFilter,
-    ) -> Result<InvoicePage, StoreError> {
+    ) -> Result<Listed<Invoice>, StoreError> {
         let now = Timestamp::now();
         let mut query = Filtered::new(select_invoices!());
         query.and(
@@ -373,39 +367,17 @@ impl Store {
                 query.and("i.status = {}", Value::Text(status.as_str().to_owned()));
             }
         }
-        if let Some(from) = filter.created_from {
-            query.and("i.created_at >= {}", Value::Text(from.to_stored()));
-        }
-        if let Some(to) = filter.created_to {
-            query.and("i.created_at < {}", Value::Text(to.to_stored()));
-        }
-        if let Some(after_id) = &filter.after_id {
-            query.and("i.id < {}", Value::Text(after_id.clone()));
-        }
         query
-            .then("ORDER BY i.id DESC")
-            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+            .during("i.created_at", filter.created_from, filter.created_to)
+            .newest_first("i.id", filter.after_id.as_deref(), filter.limit);
         let rows = query.build().fetch_all(&self.pool).await?;
-        let mut invoices = rows
-            .iter()
-            .map(|row| {
-                invoice_from_row(row).map(|invoice| Invoice {
-                    status: invoice.status_at(now),
-                    ..invoice
-                })
+        let read = |row: &AnyRow| {
+            invoice_from_row(row).map(|invoice| Invoice {
+                status: invoice.status_at(now),
+                ..invoice
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let limit = usize::try_from(filter.limit).unwrap_or(0);
-        let next_cursor = if invoices.len() > limit {
-            invoices.truncate(limit);
-            invoices.last().map(|invoice| invoice.id.clone())
-        } else {
-            None
         };
-        Ok(InvoicePage {
-            invoices,
-            next_cursor,
-        })
+        page(&rows, filter.limit, read, |invoice| invoice.id.clone())
     }
 
     /// Cancels an open invoice in `scope`.

@@ -29,11 +29,12 @@ pub use audit::AuditFilter;
 pub use endpoints::Webhook;
 pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};
 pub use idempotency::{Created, IdempotentRequest};
-pub use invoices::{InvoiceFilter, InvoicePage};
+pub use invoices::InvoiceFilter;
 pub use migrate::AppliedMigration;
 pub use payments::{
-    ExceptionFilter, IncomingPayment, Listed, OpenedAttempt, PaymentFilter, PaymentFor, Recorded,
+    ExceptionFilter, IncomingPayment, OpenedAttempt, PaymentFilter, PaymentFor, Recorded,
 };
+pub use query::Listed;
 
 use crate::config::DatabaseSettings;
 use crate::domain::invoice::IllegalTransition;

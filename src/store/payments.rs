@@ -12,7 +12,7 @@ use super::endpoints::bank_account_of;
 use super::events::{self, EventType};
 use super::idempotency::{self, Created, IdempotentRequest};
 use super::invoices::{AuditedInvoice, expire_if_due, invoice_in_scope, invoice_where};
-use super::query::{Filtered, Value};
+use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::agency::BankAccount;
 use crate::domain::audit::Actor;
@@ -83,12 +83,6 @@ pub struct ExceptionFilter {
     pub opened_to: Option<Timestamp>,
     pub after_id: Option<String>,
     pub limit: i64,
-}
-
-/// One page of a list, with the cursor of the next page if there may be one.
-pub struct Listed<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 /// How a payment appears in its audit record and events.
@@ -701,18 +695,9 @@ impl Store {
         if let Some(channel) = filter.channel {
             query.and("p.channel = {}", Value::Text(channel.as_str().to_owned()));
         }
-        if let Some(from) = filter.recorded_from {
-            query.and("p.recorded_at >= {}", Value::Text(from.to_stored()));
-        }
-        if let Some(to) = filter.recorded_to {
-            query.and("p.recorded_at < {}", Value::Text(to.to_stored()));
-        }
-        if let Some(after_id) = &filter.after_id {
-            query.and("p.id < {}", Value::Text(after_id.clone()));
-        }
         query
-            .then("ORDER BY p.id DESC")
-            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+            .during("p.recorded_at", filter.recorded_from, filter.recorded_to)
+            .newest_first("p.id", filter.after_id.as_deref(), filter.limit);
         let rows = query.build().fetch_all(&self.pool).await?;
         page(&rows, filter.limit, payment_from_row, |p| p.id.clone())
     }
@@ -748,18 +733,9 @@ impl Store {
         if let Some(status) = filter.status {
             query.and("x.status = {}", Value::Text(status.as_str().to_owned()));
         }
-        if let Some(from) = filter.opened_from {
-            query.and("x.opened_at >= {}", Value::Text(from.to_stored()));
-        }
-        if let Some(to) = filter.opened_to {
-            query.and("x.opened_at < {}", Value::Text(to.to_stored()));
-        }
-        if let Some(after_id) = &filter.after_id {
-            query.and("x.id < {}", Value::Text(after_id.clone()));
-        }
         query
-            .then("ORDER BY x.id DESC")
-            .then_bind("LIMIT {}", Value::Int(filter.limit + 1));
+            .during("x.opened_at", filter.opened_from, filter.opened_to)
+            .newest_first("x.id", filter.after_id.as_deref(), filter.limit);
         let rows = query.build().fetch_all(&self.pool).await?;
         page(&rows, filter.limit, exception_from_row, |x| x.id.clone())
     }
@@ -788,24 +764,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// Turns rows (one more than `limit` if there is a next page) into a page.
-pub(super) fn page<T>(
-    rows: &[AnyRow],
-    limit: i64,
-    parse: impl Fn(&AnyRow) -> Result<T, StoreError>,
-    cursor: impl Fn(&T) -> String,
-) -> Result<Listed<T>, StoreError> {
-    let mut items = rows.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-    let limit = usize::try_from(limit).unwrap_or(0);
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(cursor)
-    } else {
-        None
-    };
-    Ok(Listed { items, next_cursor })
 }
 
 /// Adds a payment that settles what `invoice` owes, and marks it paid when

@@ -2,9 +2,12 @@
 //! numbers `$n` placeholders (which both backends accept) and keeps each
 //! value beside its placeholder. Values are always bound, never spliced.
 
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
+
+use super::StoreError;
+use crate::domain::Timestamp;
 
 pub(super) enum Value {
     Text(String),
@@ -53,6 +56,32 @@ impl Filtered {
         self
     }
 
+    /// Rows whose `column` lies in `[from, to)`, for the bounds given.
+    pub fn during(
+        &mut self,
+        column: &str,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> &mut Self {
+        if let Some(from) = from {
+            self.and(&format!("{column} >= {{}}"), Value::Text(from.to_stored()));
+        }
+        if let Some(to) = to {
+            self.and(&format!("{column} < {{}}"), Value::Text(to.to_stored()));
+        }
+        self
+    }
+
+    /// Newest first by `id` (time-ordered ids), after the previous page's
+    /// cursor, one row more than `limit` to tell whether a next page exists.
+    pub fn newest_first(&mut self, id: &str, after_id: Option<&str>, limit: i64) -> &mut Self {
+        if let Some(after_id) = after_id {
+            self.and(&format!("{id} < {{}}"), Value::Text(after_id.to_owned()));
+        }
+        self.then(&format!("ORDER BY {id} DESC"))
+            .then_bind("LIMIT {}", Value::Int(limit + 1))
+    }
+
     pub fn build(self) -> Query<'static, Any, AnyArguments> {
         let mut query = sqlx::query(AssertSqlSafe(self.sql));
         for value in self.values {
@@ -63,4 +92,28 @@ impl Filtered {
         }
         query
     }
+}
+
+/// One page of a list, with the cursor of the next page if there may be one.
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Turns rows of a [`Filtered::newest_first`] query into a page.
+pub(super) fn page<T>(
+    rows: &[AnyRow],
+    limit: i64,
+    parse: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    cursor: impl Fn(&T) -> String,
+) -> Result<Listed<T>, StoreError> {
+    let mut items = rows.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Ok(Listed { items, next_cursor })
 }

@@ -80,12 +80,13 @@ CREATE INDEX payment_exceptions_by_payment ON payment_exceptions (payment_id);
 
 CREATE TABLE outbox_events (
     id              TEXT PRIMARY KEY,
-    -- NULL when the event's agency is unknown: kept, never delivered.
+    -- NULL when the event's agency is unknown: kept (held), never delivered.
     agency_code     TEXT REFERENCES agencies (code),
     type            TEXT NOT NULL,
     payload         TEXT NOT NULL,
     created_at      TEXT NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    -- held: its agency has no webhook yet; pending: to be delivered.
+    status          TEXT NOT NULL CHECK (status IN ('held', 'pending', 'delivered', 'dead')),
     attempts        BIGINT NOT NULL DEFAULT 0,
     -- When the event may next be claimed: a claim pushes it past the
     -- delivery's lease, so no two dispatchers hold it at once.
@@ -94,4 +95,5 @@ CREATE TABLE outbox_events (
     delivered_at    TEXT
 );
 CREATE INDEX outbox_events_due ON outbox_events (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX outbox_events_held ON outbox_events (agency_code) WHERE status = 'held';
 CREATE INDEX outbox_events_by_agency ON outbox_events (agency_code, id);

@@ -64,7 +64,7 @@ pub async fn list(
             "status",
             query.status.as_deref(),
             EventStatus::parse,
-            "pending, delivered, dead",
+            "held, pending, delivered, dead",
         )?,
         event_type: query_text("type", query.event_type)?,
         after_id: query_text("cursor", query.cursor)?,

@@ -126,6 +126,8 @@ impl Store {
         .bind(now.to_stored())
         .execute(&mut *tx)
         .await?;
+        // Events kept while the agency had no webhook go out now.
+        super::events::release_held(&mut tx, code, now).await?;
         audit::record(
             &mut tx,
             actor,

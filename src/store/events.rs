@@ -36,6 +36,8 @@ impl EventType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
+    /// Its agency has no webhook yet; pending once one is set.
+    Held,
     Pending,
     Delivered,
     /// Every delivery failed; kept until an officer asks to redeliver.
@@ -45,6 +47,7 @@ pub enum EventStatus {
 impl EventStatus {
     pub fn parse(value: &str) -> Option<EventStatus> {
         match value {
+            "held" => Some(EventStatus::Held),
             "pending" => Some(EventStatus::Pending),
             "delivered" => Some(EventStatus::Delivered),
             "dead" => Some(EventStatus::Dead),
@@ -54,6 +57,7 @@ impl EventStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            EventStatus::Held => "held",
             EventStatus::Pending => "pending",
             EventStatus::Delivered => "delivered",
             EventStatus::Dead => "dead",
@@ -95,6 +99,11 @@ pub struct EventFilter {
     pub limit: i64,
 }
 
+/// The status of an event for `agency`: held until the agency has a
+/// webhook, so that the dispatcher only ever looks at deliverable events.
+const DELIVERABLE: &str = "CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = outbox_events.agency_code)
+     THEN 'pending' ELSE 'held' END";
+
 /// Writes an event to the outbox, in the caller's transaction.
 pub(super) async fn enqueue(
     conn: &mut AnyConnection,
@@ -111,18 +120,57 @@ pub(super) async fn enqueue(
         "data": data,
     })
     .to_string();
+    let status = if webhook_exists(conn, agency_code).await? {
+        "pending"
+    } else {
+        "held"
+    };
     sqlx::query(
         "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $5)",
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $5)",
     )
     .bind(&id)
     .bind(agency_code)
     .bind(event_type.as_str())
     .bind(&body)
     .bind(now.to_stored())
+    .bind(status)
     .execute(conn)
     .await?;
     Ok(id)
+}
+
+async fn webhook_exists(
+    conn: &mut AnyConnection,
+    agency_code: Option<&str>,
+) -> Result<bool, StoreError> {
+    let Some(code) = agency_code else {
+        return Ok(false);
+    };
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT agency_code FROM agency_webhooks WHERE agency_code = $1")
+            .bind(code)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Releases the held events of an agency that now has a webhook, in the
+/// caller's transaction.
+pub(super) async fn release_held(
+    conn: &mut AnyConnection,
+    agency_code: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox_events SET status = 'pending', next_attempt_at = $1
+         WHERE agency_code = $2 AND status = 'held'",
+    )
+    .bind(now.to_stored())
+    .bind(agency_code)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 const SELECT_EVENTS: &str = "SELECT e.id, e.type, e.agency_code, e.status, e.attempts,
@@ -149,8 +197,8 @@ fn event_from_row(row: &AnyRow) -> Result<Event, StoreError> {
 }
 
 impl Store {
-    /// Claims up to `limit` due events whose agency has a webhook, for one
-    /// delivery each. A claim moves the event's next attempt past `lease`,
+    /// Claims up to `limit` due events (each has an agency with a webhook),
+    /// for one delivery each. A claim moves the event's next attempt past `lease`,
     /// so that no other dispatcher (in this process or another) takes it
     /// while this one delivers.
     pub async fn claim_due_events(
@@ -264,17 +312,24 @@ impl Store {
         let event = event_from_row(&row)?;
         // An event being delivered right now keeps its lease: it is sent
         // again when the lease ends, never twice at once.
-        sqlx::query(
+        let sql = format!(
             "UPDATE outbox_events SET attempts = 0,
                  next_attempt_at = CASE WHEN status = 'pending' AND next_attempt_at > $1
                                         THEN next_attempt_at ELSE $1 END,
-                 status = 'pending'
-             WHERE id = $2",
-        )
-        .bind(now.to_stored())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+                 status = {DELIVERABLE}
+             WHERE id = $2"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.to_stored())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let status: String = sqlx::query_scalar("SELECT status FROM outbox_events WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let status = EventStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("event status {status:?}")))?;
         let path: Option<String> = match &event.agency_code {
             Some(code) => {
                 sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
@@ -297,14 +352,14 @@ impl Store {
                     .map(AgencyCode::as_str)
                     .zip(path.as_deref()),
                 before: Some(json!({ "status": event.status, "attempts": event.attempts })),
-                after: Some(json!({ "status": "pending", "attempts": 0 })),
+                after: Some(json!({ "status": status, "attempts": 0 })),
                 at: now,
             },
         )
         .await?;
         tx.commit().await?;
         Ok(Event {
-            status: EventStatus::Pending,
+            status,
             attempts: 0,
             next_attempt_at: now,
             ..event

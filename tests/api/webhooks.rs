@@ -587,7 +587,13 @@ async fn events_wait_for_their_agency_to_have_a_webhook(backend: Backend) {
     let d2 = pay(&app, &d2_key, "P.D2").await;
     let delivered = wait_for_status(&app.app, &app.finance_key, "delivered", 2).await;
     assert!(delivered.iter().all(|e| e["agency_code"] == "P.D2"));
-    let waiting = events(&app.app, &app.finance_key, "&status=pending").await;
+    // Held, not pending: the dispatcher never looks at them.
+    assert!(
+        events(&app.app, &app.finance_key, "&status=pending")
+            .await
+            .is_empty()
+    );
+    let waiting = events(&app.app, &app.finance_key, "&status=held").await;
     assert_eq!(waiting.len(), 2, "{waiting:#?}");
     for event in &waiting {
         assert_eq!(event["agency_code"], "P.D1");

@@ -7,7 +7,8 @@ use crate::on_both_backends;
 
 on_both_backends!(
     administers_from_the_command_line,
-    serve_prints_an_admin_key_once
+    serve_prints_an_admin_key_once,
+    a_refused_callback_is_counted_and_logged_without_secrets
 );
 
 fn lephi(database_url: &str, args: &[&str]) -> (bool, String, String) {
@@ -133,9 +134,14 @@ struct Served {
 }
 
 fn start_serving(url: &str, dir: &std::path::Path) -> Served {
+    start_serving_with(url, dir, &[])
+}
+
+fn start_serving_with(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_lephi"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("LEPHI__DATABASE__URL", url)
         .env("LEPHI__SERVER__BIND", "127.0.0.1:0")
         .env("LEPHI__SERVER__WORKERS", "1")
@@ -215,4 +221,58 @@ async fn serve_prints_an_admin_key_once(backend: Backend) {
     let again = start_serving(&url, dir.path());
     assert_eq!(again.admin_key, None, "the admin key is printed once");
     stop(again);
+}
+
+/// A callback with a bad signature is refused, counted in `/metrics` and
+/// logged as a warning that names the provider and never a secret.
+async fn a_refused_callback_is_counted_and_logged_without_secrets(backend: Backend) {
+    const API_KEY: &str = "sepay-api-key-for-the-log-test";
+    const HMAC: &str = "sepay-hmac-secret-for-the-log-test";
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(backend, dir.path()).await;
+    let served = start_serving_with(
+        &url,
+        dir.path(),
+        &[
+            ("LEPHI__PROVIDERS__SEPAY__API_KEY", API_KEY),
+            ("LEPHI__PROVIDERS__SEPAY__HMAC_SECRET", HMAC),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let body = r#"{"id":1,"gateway":"VCB","transactionDate":"2026-11-28 14:30:00","accountNumber":"1","code":null,"content":"x","transferType":"in","transferAmount":1000,"accumulated":0,"subAccount":null,"referenceCode":"r"}"#;
+    let refused = client
+        .post(format!("{}/callbacks/sepay", served.address))
+        .header("Authorization", "Apikey not-the-key")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let metrics = client
+        .get(format!("{}/metrics", served.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"lephi_callbacks_refused_total{provider="sepay",reason="bad_signature"} 1"#
+        ),
+        "{metrics}"
+    );
+    stop(served);
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let warning = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["message"] == "a callback was refused")
+        .unwrap_or_else(|| panic!("no warning logged: {log}"));
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["provider"], "sepay");
+    assert_eq!(warning["reason"], "bad_signature");
+    for secret in [API_KEY, HMAC, "not-the-key"] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
 }

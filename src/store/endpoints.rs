@@ -41,6 +41,25 @@ pub(super) async fn bank_account_of(
     .transpose()
 }
 
+/// Takes a row lock on agency `code` on PostgreSQL (`clause` is the
+/// `FOR ...` strength); nothing on SQLite, whose writers are serialised.
+pub(super) async fn lock_agency(
+    conn: &mut AnyConnection,
+    store: &Store,
+    code: &str,
+    clause: &'static str,
+) -> Result<(), StoreError> {
+    let lock = store.row_lock(clause);
+    if !lock.is_empty() {
+        let sql = format!("SELECT code FROM agencies WHERE code = $1{lock}");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(code)
+            .fetch_optional(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Sets the receiving account of agency `code` (in `scope`).
     pub async fn set_bank_account(
@@ -110,6 +129,12 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let agency = find_in_scope(&mut tx, scope, code).await?;
+        // Lock the agency, so that no transaction writing one of its events
+        // (which holds a key-share lock on it, through the event's or the
+        // payment's foreign key) runs between our release of its held
+        // events and our commit: such an event is either seen by the
+        // release or sees the webhook. SQLite's write lock does the same.
+        lock_agency(&mut tx, self, code, " FOR UPDATE").await?;
         let before: Option<String> =
             sqlx::query_scalar("SELECT url FROM agency_webhooks WHERE agency_code = $1")
                 .bind(code)
@@ -127,7 +152,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // Events kept while the agency had no webhook go out now.
-        super::events::release_held(&mut tx, code, now).await?;
+        super::events::release_held(&mut tx, code).await?;
         audit::record(
             &mut tx,
             actor,

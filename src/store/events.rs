@@ -104,7 +104,10 @@ pub struct EventFilter {
 const DELIVERABLE: &str = "CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = outbox_events.agency_code)
      THEN 'pending' ELSE 'held' END";
 
-/// Writes an event to the outbox, in the caller's transaction.
+/// Writes an event to the outbox, in the caller's transaction. The caller
+/// has written a row that references the agency (a payment, an exception),
+/// whose foreign key holds a key-share lock on the agency: a webhook set at
+/// the same time waits for this transaction (see `Store::set_webhook`).
 pub(super) async fn enqueue(
     conn: &mut AnyConnection,
     agency_code: Option<&str>,
@@ -160,13 +163,12 @@ async fn webhook_exists(
 pub(super) async fn release_held(
     conn: &mut AnyConnection,
     agency_code: &str,
-    now: Timestamp,
 ) -> Result<(), StoreError> {
+    // Each event keeps its creation time as its first due time, so the
+    // dispatcher sends them in the order they happened.
     sqlx::query(
-        "UPDATE outbox_events SET status = 'pending', next_attempt_at = $1
-         WHERE agency_code = $2 AND status = 'held'",
+        "UPDATE outbox_events SET status = 'pending' WHERE agency_code = $1 AND status = 'held'",
     )
-    .bind(now.to_stored())
     .bind(agency_code)
     .execute(conn)
     .await?;
@@ -310,6 +312,11 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         let event = event_from_row(&row)?;
+        if let Some(code) = &event.agency_code {
+            // As an event's insert does through its foreign key, so that a
+            // webhook being set now either sees this event held or is seen.
+            super::endpoints::lock_agency(&mut tx, self, code.as_str(), " FOR KEY SHARE").await?;
+        }
         // An event being delivered right now keeps its lease: it is sent
         // again when the lease ends, never twice at once.
         let sql = format!(
@@ -324,12 +331,14 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let status: String = sqlx::query_scalar("SELECT status FROM outbox_events WHERE id = $1")
+        let row = sqlx::query("SELECT status, next_attempt_at FROM outbox_events WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
+        let status: String = row.try_get("status")?;
         let status = EventStatus::parse(&status)
             .ok_or_else(|| StoreError::corrupt(format!("event status {status:?}")))?;
+        let next_attempt_at = parse_time(&row, "next_attempt_at")?;
         let path: Option<String> = match &event.agency_code {
             Some(code) => {
                 sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
@@ -361,7 +370,7 @@ impl Store {
         Ok(Event {
             status,
             attempts: 0,
-            next_attempt_at: now,
+            next_attempt_at,
             ..event
         })
     }

@@ -511,10 +511,23 @@ impl Store {
         let lock = self.row_lock(" FOR UPDATE OF i");
         let matched = match_payment(tx, lock, incoming.channel, &incoming.paid_for).await?;
         // A payment the provider says was made before the invoice expired
-        // counts even when its callback comes after.
-        let made_at = incoming.paid_at.filter(|at| *at < now).unwrap_or(now);
+        // (and after it was issued, give or take the providers' clocks and
+        // whole-second times) counts even when its callback comes after, as
+        // long as the invoice is still stored open.
+        let made_at = |invoice: &Invoice| {
+            let issued = invoice
+                .created_at
+                .plus(-time::Duration::minutes(5))
+                .unwrap_or(invoice.created_at);
+            incoming
+                .paid_at
+                .filter(|at| *at >= issued && *at <= now)
+                .unwrap_or(now)
+        };
         let invoice = match matched.invoice {
-            Some((invoice, path)) if invoice.status_at(made_at) == InvoiceStatus::Open => {
+            Some((invoice, path))
+                if invoice.status_at(made_at(&invoice)) == InvoiceStatus::Open =>
+            {
                 Some((invoice, path))
             }
             Some((invoice, path)) => {
@@ -606,7 +619,15 @@ impl Store {
             tx,
             agency_code,
             EventType::PaymentReceived,
-            payment_event_data(&payment, invoice.as_ref().map(|(i, _)| i)),
+            // Money on another agency's account does not tell that agency
+            // about the invoice's dossier.
+            payment_event_data(
+                &payment,
+                invoice
+                    .as_ref()
+                    .map(|(i, _)| i)
+                    .filter(|_| !matched.wrong_account),
+            ),
             now,
         )
         .await?;

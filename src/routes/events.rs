@@ -71,11 +71,7 @@ pub async fn list(
         limit: page_limit(query.limit)?,
     };
     let page = state.store.list_events(caller.scope(), &filter).await?;
-    let items: Vec<EventView> = page.items.iter().map(EventView::from).collect();
-    Ok(HttpResponse::Ok().json(super::Page {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(super::page_of(&page, EventView::from))
 }
 
 pub async fn redeliver(

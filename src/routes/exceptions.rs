@@ -78,9 +78,5 @@ pub async fn list(
         limit: page_limit(query.limit)?,
     };
     let page = state.store.list_exceptions(caller.scope(), &filter).await?;
-    let items: Vec<ExceptionView> = page.items.iter().map(ExceptionView::from).collect();
-    Ok(HttpResponse::Ok().json(super::Page {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(super::page_of(&page, ExceptionView::from))
 }

@@ -218,14 +218,8 @@ pub async fn list(
         limit: page_limit(query.limit)?,
     };
     let page = state.store.list_invoices(caller.scope(), &filter).await?;
-    let items: Vec<InvoiceView> = page
-        .items
-        .iter()
-        .map(|invoice| InvoiceView::new(invoice, &state.public_url))
-        .collect();
-    Ok(HttpResponse::Ok().json(super::Page {
-        items,
-        next_cursor: page.next_cursor,
+    Ok(super::page_of(&page, |invoice| {
+        InvoiceView::new(invoice, &state.public_url)
     }))
 }
 

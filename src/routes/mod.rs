@@ -89,6 +89,17 @@ struct Page<T: serde::Serialize> {
     next_cursor: Option<String>,
 }
 
+/// A listed page, each item shown through its view.
+fn page_of<'a, T, V: serde::Serialize>(
+    listed: &'a crate::store::Listed<T>,
+    view: impl Fn(&'a T) -> V,
+) -> HttpResponse {
+    HttpResponse::Ok().json(Page {
+        items: listed.items.iter().map(view).collect::<Vec<V>>(),
+        next_cursor: listed.next_cursor.clone(),
+    })
+}
+
 /// The answer for a path that no route serves.
 pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
     ApiError::new(

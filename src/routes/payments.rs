@@ -87,11 +87,7 @@ pub async fn list(
         limit: page_limit(query.limit)?,
     };
     let page = state.store.list_payments(caller.scope(), &filter).await?;
-    let items: Vec<PaymentView> = page.items.iter().map(PaymentView::from).collect();
-    Ok(HttpResponse::Ok().json(super::Page {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(super::page_of(&page, PaymentView::from))
 }
 
 pub async fn of_invoice(

@@ -210,11 +210,12 @@ impl From<StoreError> for ApiError {
                 ),
             )
             .with_details(json!({ "status": status.as_str() })),
-            StoreError::ChannelUnavailable(message) => ApiError::new(
+            StoreError::ChannelUnavailable { channel, message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::ChannelUnavailable,
                 message,
-            ),
+            )
+            .with_details(json!({ "channel": channel })),
             StoreError::ReceiptNumberTaken { payment_id } => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ReceiptNumberTaken,

@@ -73,22 +73,6 @@ pub async fn start(
         )
         .with_details(json!({ "channel": channel })));
     }
-    if let Some((least, most)) = state.providers.amount_limits(channel) {
-        let invoice = state.store.get_invoice(caller.scope(), id).await?;
-        let owed = invoice.total.checked_sub(invoice.amount_paid);
-        if owed.is_some_and(|owed| owed < least || owed > most) {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::ChannelUnavailable,
-                format!(
-                    "{channel} takes {} to {} đồng; use another channel",
-                    least.display_vi(),
-                    most.display_vi()
-                ),
-            )
-            .with_details(json!({ "channel": channel })));
-        }
-    }
     let now = Timestamp::now();
     let order_ref = match channel {
         Channel::BankTransfer => None,
@@ -97,7 +81,14 @@ pub async fn start(
     let actor = caller.actor();
     let opened = state
         .store
-        .open_attempt(&actor, caller.scope(), id, channel, order_ref)
+        .open_attempt(
+            &actor,
+            caller.scope(),
+            id,
+            channel,
+            order_ref,
+            state.providers.amount_limits(channel),
+        )
         .await?;
     let OpenedAttempt {
         mut attempt,

@@ -38,6 +38,7 @@ pub use query::Listed;
 
 use crate::config::DatabaseSettings;
 use crate::domain::invoice::IllegalTransition;
+use crate::domain::payment::Channel;
 use crate::domain::{InvoiceStatus, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +73,8 @@ pub enum StoreError {
     IllegalTransition(#[from] IllegalTransition),
     #[error("the invoice is {}: only an open invoice accepts payment", .0.as_str())]
     InvoiceNotOpen(InvoiceStatus),
-    #[error("{0}")]
-    ChannelUnavailable(String),
+    #[error("{message}")]
+    ChannelUnavailable { channel: Channel, message: String },
     #[error("the receipt number was recorded for another payment, {payment_id}")]
     ReceiptNumberTaken { payment_id: String },
     #[error(transparent)]

@@ -295,7 +295,8 @@ fn reference_of(paid_for: &PaymentFor<'_>) -> String {
 
 impl Store {
     /// Opens an attempt to pay invoice `invoice_id` (in `scope`) on
-    /// `channel`, for what the invoice still owes. Only an open invoice
+    /// `channel`, for what the invoice still owes, which must lie within
+    /// the channel's `amount_limits` if it has any. Only an open invoice
     /// accepts one. `order_ref` is the gateway's reference; a bank
     /// transfer's attempt is referenced by its own id.
     pub async fn open_attempt(
@@ -305,6 +306,7 @@ impl Store {
         invoice_id: &str,
         channel: Channel,
         order_ref: Option<String>,
+        amount_limits: Option<(Vnd, Vnd)>,
     ) -> Result<OpenedAttempt, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
@@ -326,11 +328,12 @@ impl Store {
             Channel::BankTransfer => Some(
                 bank_account_of(&mut tx, invoice.agency_code.as_str())
                     .await?
-                    .ok_or_else(|| {
-                        StoreError::ChannelUnavailable(format!(
+                    .ok_or_else(|| StoreError::ChannelUnavailable {
+                        channel,
+                        message: format!(
                             "agency {} has no receiving bank account",
                             invoice.agency_code
-                        ))
+                        ),
                     })?,
             ),
             _ => None,
@@ -340,6 +343,18 @@ impl Store {
             .checked_sub(invoice.amount_paid)
             .filter(|owed| owed.dong() > 0)
             .ok_or_else(|| StoreError::corrupt("an open invoice owes nothing"))?;
+        if let Some((least, most)) = amount_limits
+            && (amount < least || amount > most)
+        {
+            return Err(StoreError::ChannelUnavailable {
+                channel,
+                message: format!(
+                    "{channel} takes {} to {} đồng; use another channel",
+                    least.display_vi(),
+                    most.display_vi()
+                ),
+            });
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let attempt = Attempt {
             order_ref: order_ref.unwrap_or_else(|| id.clone()),

@@ -99,10 +99,15 @@ pub struct EventFilter {
     pub limit: i64,
 }
 
-/// The status of an event for `agency`: held until the agency has a
-/// webhook, so that the dispatcher only ever looks at deliverable events.
-const DELIVERABLE: &str = "CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = outbox_events.agency_code)
-     THEN 'pending' ELSE 'held' END";
+/// SQL for the status of an event whose agency code is the SQL `agency`:
+/// held until the agency has a webhook, so that the dispatcher only ever
+/// looks at deliverable events. (A NULL agency is never deliverable.)
+fn deliverable(agency: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = {agency})
+         THEN 'pending' ELSE 'held' END"
+    )
+}
 
 /// Writes an event to the outbox, in the caller's transaction. The caller
 /// has written a row that references the agency (a payment, an exception),
@@ -123,39 +128,20 @@ pub(super) async fn enqueue(
         "data": data,
     })
     .to_string();
-    let status = if webhook_exists(conn, agency_code).await? {
-        "pending"
-    } else {
-        "held"
-    };
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $5)",
-    )
-    .bind(&id)
-    .bind(agency_code)
-    .bind(event_type.as_str())
-    .bind(&body)
-    .bind(now.to_stored())
-    .bind(status)
-    .execute(conn)
-    .await?;
+         VALUES ($1, $2, $3, $4, $5, {}, 0, $5)",
+        deliverable("$2")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&id)
+        .bind(agency_code)
+        .bind(event_type.as_str())
+        .bind(&body)
+        .bind(now.to_stored())
+        .execute(conn)
+        .await?;
     Ok(id)
-}
-
-async fn webhook_exists(
-    conn: &mut AnyConnection,
-    agency_code: Option<&str>,
-) -> Result<bool, StoreError> {
-    let Some(code) = agency_code else {
-        return Ok(false);
-    };
-    let found: Option<String> =
-        sqlx::query_scalar("SELECT agency_code FROM agency_webhooks WHERE agency_code = $1")
-            .bind(code)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
 }
 
 /// Releases the held events of an agency that now has a webhook, in the
@@ -323,8 +309,9 @@ impl Store {
             "UPDATE outbox_events SET attempts = 0,
                  next_attempt_at = CASE WHEN status = 'pending' AND next_attempt_at > $1
                                         THEN next_attempt_at ELSE $1 END,
-                 status = {DELIVERABLE}
-             WHERE id = $2"
+                 status = {}
+             WHERE id = $2",
+            deliverable("outbox_events.agency_code")
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now.to_stored())

@@ -1,6 +1,7 @@
 //! Settings: defaults, then an optional TOML file, then `LEPHI__SECTION__KEY`
 //! environment variables. A bad value stops the start and names its path.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -9,7 +10,9 @@ use serde::Deserialize;
 
 use crate::domain::Vnd;
 use crate::domain::invoice::InvoiceLimits;
+use crate::domain::payment::Channel;
 use crate::domain::webhook::UrlPolicy;
+use crate::reconcile::Profile;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,6 +22,7 @@ pub struct Settings {
     pub invoices: InvoiceSettings,
     pub providers: ProviderSettings,
     pub webhooks: WebhookSettings,
+    pub reconciliation: ReconciliationSettings,
     pub log: LogSettings,
 }
 
@@ -144,6 +148,41 @@ pub struct WebhookSettings {
     pub poll_interval_ms: u64,
 }
 
+/// Settlement statements and the dossier register.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconciliationSettings {
+    /// The largest statement or register file accepted, in bytes.
+    pub max_file_bytes: usize,
+    /// Days a channel's payments may wait for their statement line before
+    /// they are `unsettled_payment`.
+    pub settlement_days: SettlementDays,
+    /// Statement profiles added to the shipped ones, by name.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettlementDays {
+    pub vnpay: u32,
+    pub momo: u32,
+    pub zalopay: u32,
+    pub bank_transfer: u32,
+}
+
+impl SettlementDays {
+    /// The days of `channel`; `None` for cash, which no statement settles.
+    pub fn of(&self, channel: Channel) -> Option<u32> {
+        match channel {
+            Channel::Vnpay => Some(self.vnpay),
+            Channel::Momo => Some(self.momo),
+            Channel::Zalopay => Some(self.zalopay),
+            Channel::BankTransfer => Some(self.bank_transfer),
+            Channel::Cash => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
@@ -217,6 +256,27 @@ impl Default for WebhookSettings {
             max_backoff_ms: 3_600_000,
             timeout_ms: 10_000,
             poll_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Default for ReconciliationSettings {
+    fn default() -> Self {
+        ReconciliationSettings {
+            max_file_bytes: 256 * 1024 * 1024,
+            settlement_days: SettlementDays::default(),
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for SettlementDays {
+    fn default() -> Self {
+        SettlementDays {
+            vnpay: 2,
+            momo: 2,
+            zalopay: 2,
+            bank_transfer: 1,
         }
     }
 }

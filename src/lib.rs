@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod notify;
 pub mod providers;
+pub mod reconcile;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -96,16 +96,34 @@ pub enum ExceptionKind {
     /// A transfer naming the invoice arrived on an account that is not
     /// its agency's.
     WrongAccount,
+    /// A statement settled money for which no payment was recorded; the
+    /// payment was recovered from the statement.
+    MissingPayment,
+    /// A recorded payment no statement settled within the channel's days.
+    UnsettledPayment,
+    /// A statement line settles a payment another line already settled.
+    DuplicateLine,
+    /// A payment for a dossier the register does not list.
+    UnknownDossier,
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 5] = [
+    pub const ALL: [ExceptionKind; 9] = [
         ExceptionKind::UnknownOrder,
         ExceptionKind::AmountMismatch,
         ExceptionKind::Overpaid,
         ExceptionKind::LatePayment,
         ExceptionKind::WrongAccount,
+        ExceptionKind::MissingPayment,
+        ExceptionKind::UnsettledPayment,
+        ExceptionKind::DuplicateLine,
+        ExceptionKind::UnknownDossier,
     ];
+
+    /// The kinds, as a query parameter's allowed values.
+    pub fn names() -> String {
+        ExceptionKind::ALL.map(ExceptionKind::as_str).join(", ")
+    }
 
     pub fn parse(value: &str) -> Option<ExceptionKind> {
         ExceptionKind::ALL.into_iter().find(|k| k.as_str() == value)
@@ -118,6 +136,10 @@ impl ExceptionKind {
             ExceptionKind::Overpaid => "overpaid",
             ExceptionKind::LatePayment => "late_payment",
             ExceptionKind::WrongAccount => "wrong_account",
+            ExceptionKind::MissingPayment => "missing_payment",
+            ExceptionKind::UnsettledPayment => "unsettled_payment",
+            ExceptionKind::DuplicateLine => "duplicate_line",
+            ExceptionKind::UnknownDossier => "unknown_dossier",
         }
     }
 }
@@ -157,6 +179,8 @@ pub enum PaymentSource {
     StatusQuery,
     /// Cash at the counter, recorded by an officer.
     Counter,
+    /// Recovered from a settlement statement whose line no payment matched.
+    Statement,
 }
 
 impl PaymentSource {
@@ -165,6 +189,7 @@ impl PaymentSource {
             PaymentSource::Callback,
             PaymentSource::StatusQuery,
             PaymentSource::Counter,
+            PaymentSource::Statement,
         ]
         .into_iter()
         .find(|s| s.as_str() == value)
@@ -175,6 +200,7 @@ impl PaymentSource {
             PaymentSource::Callback => "callback",
             PaymentSource::StatusQuery => "status_query",
             PaymentSource::Counter => "counter",
+            PaymentSource::Statement => "statement",
         }
     }
 }
@@ -215,6 +241,16 @@ pub struct Payment {
     pub recorded_at: Timestamp,
 }
 
+impl Payment {
+    /// When the money was collected, for reports: when the provider says
+    /// it was paid, unless that lies after lephi recorded it.
+    pub fn collected_at(&self) -> Timestamp {
+        self.paid_at
+            .filter(|at| *at <= self.recorded_at)
+            .unwrap_or(self.recorded_at)
+    }
+}
+
 /// Whether an exception still waits for an officer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -240,6 +276,62 @@ impl ExceptionStatus {
     }
 }
 
+/// What a finance officer decided about an exception, or how lephi
+/// cleared it when what it found no longer holds. Resolving records the
+/// decision; it never edits a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The officer matched the money to a payment or invoice by hand.
+    MatchedManually,
+    /// The money is to be paid back.
+    RefundRequired,
+    /// The difference is written off.
+    WrittenOff,
+    /// The officer confirmed the finding stands as recorded.
+    Confirmed,
+    /// A statement line settled the payment after it was found unsettled.
+    SettledLater,
+    /// The register listed the dossier after it was found unknown.
+    DossierRegistered,
+}
+
+impl Resolution {
+    /// The resolutions an officer may choose.
+    pub const BY_OFFICER: [Resolution; 4] = [
+        Resolution::MatchedManually,
+        Resolution::RefundRequired,
+        Resolution::WrittenOff,
+        Resolution::Confirmed,
+    ];
+
+    /// Parses an officer's choice.
+    pub fn parse_officer(value: &str) -> Option<Resolution> {
+        Resolution::BY_OFFICER
+            .into_iter()
+            .find(|r| r.as_str() == value)
+    }
+
+    pub fn parse(value: &str) -> Option<Resolution> {
+        Resolution::parse_officer(value).or(match value {
+            "settled_later" => Some(Resolution::SettledLater),
+            "dossier_registered" => Some(Resolution::DossierRegistered),
+            _ => None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::MatchedManually => "matched_manually",
+            Resolution::RefundRequired => "refund_required",
+            Resolution::WrittenOff => "written_off",
+            Resolution::Confirmed => "confirmed",
+            Resolution::SettledLater => "settled_later",
+            Resolution::DossierRegistered => "dossier_registered",
+        }
+    }
+}
+
 /// A finding that needs a finance officer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentException {
@@ -252,6 +344,20 @@ pub struct PaymentException {
     pub amount: Option<Vnd>,
     pub detail: String,
     pub opened_at: Timestamp,
+    /// The statement line that raised it, as `(file id, line number)`.
+    pub settlement_line: Option<(String, i64)>,
+    pub dossier_code: Option<String>,
+    pub resolved: Option<Resolved>,
+}
+
+/// How an exception was resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub resolution: Resolution,
+    pub note: String,
+    pub payment_id: Option<String>,
+    pub by: String,
+    pub at: Timestamp,
 }
 
 impl ExceptionKind {
@@ -275,6 +381,18 @@ impl ExceptionKind {
             }
             (ExceptionKind::WrongAccount, _) => {
                 format!("{amount} đồng received on an account that is not the invoice agency's")
+            }
+            (ExceptionKind::MissingPayment, _) => {
+                format!("{amount} đồng settled by the provider with no payment recorded")
+            }
+            (ExceptionKind::UnsettledPayment, _) => {
+                format!("{amount} đồng recorded but not settled in time")
+            }
+            (ExceptionKind::DuplicateLine, _) => {
+                format!("{amount} đồng settled again for a payment already settled")
+            }
+            (ExceptionKind::UnknownDossier, _) => {
+                format!("{amount} đồng received for a dossier the register does not list")
             }
         }
     }

@@ -136,6 +136,17 @@ pub async fn apply(
                 (Some(ExceptionKind::Overpaid | ExceptionKind::LatePayment), _) => {
                     Verdict::InvoiceClosed
                 }
+                // Reconciliation's findings are never a payment's own
+                // exception; a payment stored with one was recorded before.
+                (
+                    Some(
+                        ExceptionKind::MissingPayment
+                        | ExceptionKind::UnsettledPayment
+                        | ExceptionKind::DuplicateLine
+                        | ExceptionKind::UnknownDossier,
+                    ),
+                    _,
+                ) => Verdict::AlreadyRecorded,
             })
         }
         CallbackEvent::Failed {

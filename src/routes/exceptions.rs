@@ -63,7 +63,7 @@ pub async fn list(
             "kind",
             query.kind.as_deref(),
             ExceptionKind::parse,
-            "unknown_order, amount_mismatch, overpaid, late_payment, wrong_account",
+            &ExceptionKind::names(),
         )?,
         status: query_choice(
             "status",

@@ -18,8 +18,9 @@ use crate::domain::agency::BankAccount;
 use crate::domain::audit::Actor;
 use crate::domain::payment::{
     Attempt, AttemptStatus, Channel, ExceptionKind, ExceptionStatus, Payment, PaymentException,
-    PaymentSource, classify,
+    PaymentSource, Resolution, Resolved, classify,
 };
+use crate::domain::settlement::local_day;
 use crate::domain::{AgencyCode, Invoice, InvoiceStatus, PaymentCode, Scope, Timestamp, Vnd};
 
 /// A new attempt, with what its answer needs.
@@ -130,13 +131,35 @@ fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     })
 }
 
-const SELECT_EXCEPTIONS: &str = "SELECT x.id, x.kind, x.status, x.payment_id, x.invoice_id,
-        x.agency_code, x.amount, x.detail, x.opened_at
+pub(super) const SELECT_EXCEPTIONS: &str =
+    "SELECT x.id, x.kind, x.status, x.payment_id, x.invoice_id,
+        x.agency_code, x.amount, x.detail, x.opened_at, x.settlement_file_id, x.settlement_line_no,
+        x.dossier_code, x.resolution, x.resolution_note, x.resolved_payment_id, x.resolved_by,
+        x.resolved_at
      FROM payment_exceptions x LEFT JOIN agencies a ON a.code = x.agency_code";
 
-fn exception_from_row(row: &AnyRow) -> Result<PaymentException, StoreError> {
+pub(super) fn exception_from_row(row: &AnyRow) -> Result<PaymentException, StoreError> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
+    let file_id: Option<String> = row.try_get("settlement_file_id")?;
+    let line_no: Option<i64> = row.try_get("settlement_line_no")?;
+    let resolution: Option<String> = row.try_get("resolution")?;
+    let resolved = match resolution {
+        Some(resolution) => Some(Resolved {
+            resolution: Resolution::parse(&resolution)
+                .ok_or_else(|| StoreError::corrupt(format!("resolution {resolution:?}")))?,
+            note: row
+                .try_get::<Option<String>, _>("resolution_note")?
+                .unwrap_or_default(),
+            payment_id: row.try_get("resolved_payment_id")?,
+            by: row
+                .try_get::<Option<String>, _>("resolved_by")?
+                .unwrap_or_default(),
+            at: parse_optional_time(row, "resolved_at")?
+                .ok_or_else(|| StoreError::corrupt("a resolution without its time"))?,
+        }),
+        None => None,
+    };
     Ok(PaymentException {
         id: row.try_get("id")?,
         kind: ExceptionKind::parse(&kind)
@@ -151,6 +174,9 @@ fn exception_from_row(row: &AnyRow) -> Result<PaymentException, StoreError> {
         amount: row.try_get::<Option<i64>, _>("amount")?.map(Vnd::new),
         detail: row.try_get("detail")?,
         opened_at: parse_time(row, "opened_at")?,
+        settlement_line: file_id.zip(line_no),
+        dossier_code: row.try_get("dossier_code")?,
+        resolved,
     })
 }
 
@@ -577,8 +603,9 @@ impl Store {
         };
         let inserted = sqlx::query(
             "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
-                 agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by,
+                 collected_on)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (channel, provider_txn_id) DO NOTHING",
         )
         .bind(&payment.id)
@@ -594,6 +621,7 @@ impl Store {
         .bind(payment.paid_at.map(Timestamp::to_stored))
         .bind(now.to_stored())
         .bind(&actor.name)
+        .bind(local_day(payment.collected_at()))
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {

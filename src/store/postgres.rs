@@ -16,6 +16,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "payments",
         sql: include_str!("../../migrations/postgres/0002_payments.sql"),
     },
+    Migration {
+        version: 3,
+        name: "reconciliation",
+        sql: include_str!("../../migrations/postgres/0003_reconciliation.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -19,6 +19,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "payments",
         sql: include_str!("../../migrations/sqlite/0002_payments.sql"),
     },
+    Migration {
+        version: 3,
+        name: "reconciliation",
+        sql: include_str!("../../migrations/sqlite/0003_reconciliation.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

@@ -1,0 +1,75 @@
+-- Reconciliation: settlement statements and their lines, the dossier
+-- register, officers' resolutions of exceptions, and the day (in Vietnam,
+-- UTC+7) each payment was collected, by which reports group.
+
+ALTER TABLE payments ADD COLUMN collected_on TEXT NOT NULL DEFAULT '';
+UPDATE payments SET collected_on = to_char(
+    (coalesce(paid_at, recorded_at)::timestamptz AT TIME ZONE 'UTC') + interval '7 hours',
+    'YYYY-MM-DD');
+
+CREATE INDEX payments_collected ON payments (collected_on);
+
+-- An imported statement file; the same file (by its SHA-256) is imported
+-- once per channel.
+CREATE TABLE settlement_files (
+    id          TEXT PRIMARY KEY,
+    channel     TEXT NOT NULL CHECK (channel IN ('vnpay', 'momo', 'zalopay', 'bank_transfer')),
+    profile     TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    line_count  BIGINT NOT NULL DEFAULT 0,
+    -- The import's summary (JSON), answered again for the same file.
+    summary     TEXT,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL,
+    UNIQUE (channel, sha256)
+);
+
+CREATE TABLE settlement_lines (
+    file_id          TEXT NOT NULL REFERENCES settlement_files (id),
+    line_no          BIGINT NOT NULL,
+    channel          TEXT NOT NULL,
+    -- The provider's transaction id, or the bank's reference.
+    txn_ref          TEXT NOT NULL,
+    -- The order reference, or the transfer's description.
+    reference        TEXT NOT NULL,
+    amount           BIGINT NOT NULL,
+    fee              BIGINT NOT NULL,
+    transaction_time TEXT NOT NULL,
+    -- The provider's settlement day, YYYY-MM-DD.
+    settlement_date  TEXT NOT NULL,
+    outcome          TEXT NOT NULL CHECK (outcome IN ('matched', 'amount_mismatch', 'missing_payment', 'duplicate_line')),
+    payment_id       TEXT REFERENCES payments (id),
+    agency_code      TEXT REFERENCES agencies (code),
+    PRIMARY KEY (file_id, line_no)
+);
+-- A payment is settled by one line at most; any other line is a duplicate.
+CREATE UNIQUE INDEX settlement_lines_settle_once ON settlement_lines (payment_id)
+    WHERE outcome <> 'duplicate_line';
+CREATE INDEX settlement_lines_by_txn ON settlement_lines (channel, txn_ref);
+CREATE INDEX settlement_lines_by_date ON settlement_lines (channel, settlement_date);
+
+ALTER TABLE payment_exceptions ADD COLUMN settlement_file_id TEXT REFERENCES settlement_files (id);
+ALTER TABLE payment_exceptions ADD COLUMN settlement_line_no BIGINT;
+ALTER TABLE payment_exceptions ADD COLUMN dossier_code TEXT;
+-- The payment an officer matched the exception to.
+ALTER TABLE payment_exceptions ADD COLUMN resolved_payment_id TEXT REFERENCES payments (id);
+-- A standing finding about a payment is raised once, whatever its outcome.
+CREATE UNIQUE INDEX payment_exceptions_one_finding ON payment_exceptions (kind, payment_id)
+    WHERE kind IN ('unsettled_payment', 'unknown_dossier');
+CREATE INDEX payment_exceptions_by_kind ON payment_exceptions (kind, status);
+
+-- The dossier register: every dossier that owed a fee, as the dossier
+-- systems list it. Re-importing a dossier updates its row.
+CREATE TABLE dossiers (
+    agency_code    TEXT NOT NULL REFERENCES agencies (code),
+    dossier_code   TEXT NOT NULL,
+    procedure_code TEXT NOT NULL,
+    fee_amount     BIGINT NOT NULL CHECK (fee_amount > 0),
+    received_at    TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    imported_at    TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (agency_code, dossier_code)
+);
+CREATE INDEX dossiers_by_received ON dossiers (received_at);
+CREATE INDEX invoices_by_agency_dossier ON invoices (agency_code, dossier_code);

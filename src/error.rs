@@ -54,6 +54,7 @@ error_codes! {
     ChannelUnavailable => "channel_unavailable",
     ProviderError => "provider_error",
     ReceiptNumberTaken => "receipt_number_taken",
+    ExceptionResolved => "exception_resolved",
     NotReady => "not_ready",
     Unavailable => "unavailable",
     InternalError => "internal_error",
@@ -224,6 +225,11 @@ impl From<StoreError> for ApiError {
                 ),
             )
             .with_details(json!({ "payment_id": payment_id })),
+            StoreError::ExceptionResolved => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ExceptionResolved,
+                "the exception is already resolved; its resolution stands",
+            ),
             StoreError::Invalid(err) => ApiError::validation(err),
             StoreError::ImportRefused { line, message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

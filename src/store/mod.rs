@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod endpoints;
 mod events;
+mod exceptions;
 mod idempotency;
 mod invoices;
 mod migrate;
@@ -28,6 +29,7 @@ pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use audit::AuditFilter;
 pub use endpoints::Webhook;
 pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};
+pub use exceptions::Decision;
 pub use idempotency::{Created, IdempotentRequest};
 pub use invoices::InvoiceFilter;
 pub use migrate::AppliedMigration;
@@ -75,6 +77,8 @@ pub enum StoreError {
     InvoiceNotOpen(InvoiceStatus),
     #[error("{message}")]
     ChannelUnavailable { channel: Channel, message: String },
+    #[error("the exception is already resolved")]
+    ExceptionResolved,
     #[error("the receipt number was recorded for another payment, {payment_id}")]
     ReceiptNumberTaken { payment_id: String },
     #[error(transparent)]

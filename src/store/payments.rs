@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 use super::audit::{self, Change};
 use super::endpoints::bank_account_of;
 use super::events::{self, EventType};
+use super::exceptions::{self, Finding};
 use super::idempotency::{self, Created, IdempotentRequest};
 use super::invoices::{AuditedInvoice, expire_if_due, invoice_in_scope, invoice_where};
 use super::query::{Filtered, Listed, Value, page};
@@ -921,49 +922,19 @@ async fn open_exception(
     agency: Option<(&str, &str)>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let detail = kind.describe(payment.amount, owed);
-    sqlx::query(
-        "INSERT INTO payment_exceptions (id, kind, status, payment_id, invoice_id, agency_code, amount, detail, opened_at)
-         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(kind.as_str())
-    .bind(&payment.id)
-    .bind(payment.invoice_id.as_deref())
-    .bind(agency.map(|(code, _)| code))
-    .bind(payment.amount.dong())
-    .bind(&detail)
-    .bind(now.to_stored())
-    .execute(&mut *conn)
-    .await?;
-    audit::record(
+    exceptions::raise(
         conn,
         actor,
-        Change {
-            action: "exception.opened",
-            object_type: "exception",
-            object_id: &id,
+        &Finding {
+            kind,
+            payment_id: Some(&payment.id),
+            invoice_id: payment.invoice_id.as_deref(),
             agency,
-            before: None,
-            after: Some(json!({ "kind": kind, "payment_id": payment.id, "detail": detail })),
-            at: now,
+            amount: Some(payment.amount),
+            detail: kind.describe(payment.amount, owed),
+            settlement_line: None,
+            dossier_code: None,
         },
-    )
-    .await?;
-    events::enqueue(
-        conn,
-        agency.map(|(code, _)| code),
-        EventType::ExceptionOpened,
-        json!({
-            "exception_id": id,
-            "kind": kind,
-            "payment_id": payment.id,
-            "invoice_id": payment.invoice_id,
-            "channel": payment.channel,
-            "amount": payment.amount,
-            "detail": detail,
-        }),
         now,
     )
     .await?;

@@ -1,0 +1,306 @@
+//! Exceptions: findings that wait for a finance officer. Raised inside the
+//! transaction of what found them; resolved by an officer's decision, or
+//! cleared by lephi when what was found no longer holds. Resolving records
+//! the decision and never edits a payment.
+
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+
+use super::audit::{self, Change};
+use super::events::{self, EventType};
+use super::payments::{SELECT_EXCEPTIONS, exception_from_row};
+use super::{Store, StoreError};
+use crate::domain::audit::Actor;
+use crate::domain::payment::{ExceptionKind, PaymentException, Resolution};
+use crate::domain::{Scope, Timestamp, ValidationError, Vnd};
+
+/// A finding to raise.
+pub(super) struct Finding<'a> {
+    pub kind: ExceptionKind,
+    pub payment_id: Option<&'a str>,
+    pub invoice_id: Option<&'a str>,
+    /// The agency it concerns, and that agency's path.
+    pub agency: Option<(&'a str, &'a str)>,
+    pub amount: Option<Vnd>,
+    pub detail: String,
+    /// The statement line that found it: `(file id, line number)`.
+    pub settlement_line: Option<(&'a str, i64)>,
+    pub dossier_code: Option<&'a str>,
+}
+
+/// Raises `finding` with its audit record. A payment's own exception
+/// (one found when the payment was recorded) is also told to the dossier
+/// system as an `exception.opened` event; reconciliation's findings are
+/// the finance officers' alone. A standing finding about a payment
+/// (`unsettled_payment`, `unknown_dossier`) is raised once: returns
+/// `None` when it was raised before.
+pub(super) async fn raise(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    finding: &Finding<'_>,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let inserted = sqlx::query(
+        "INSERT INTO payment_exceptions (id, kind, status, payment_id, invoice_id, agency_code,
+             amount, detail, opened_at, settlement_file_id, settlement_line_no, dossier_code)
+         VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (kind, payment_id) WHERE kind IN ('unsettled_payment', 'unknown_dossier')
+         DO NOTHING",
+    )
+    .bind(&id)
+    .bind(finding.kind.as_str())
+    .bind(finding.payment_id)
+    .bind(finding.invoice_id)
+    .bind(finding.agency.map(|(code, _)| code))
+    .bind(finding.amount.map(Vnd::dong))
+    .bind(&finding.detail)
+    .bind(now.to_stored())
+    .bind(finding.settlement_line.map(|(file, _)| file))
+    .bind(finding.settlement_line.map(|(_, line)| line))
+    .bind(finding.dossier_code)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: "exception.opened",
+            object_type: "exception",
+            object_id: &id,
+            agency: finding.agency,
+            before: None,
+            after: Some(json!({
+                "kind": finding.kind,
+                "payment_id": finding.payment_id,
+                "detail": finding.detail,
+                "settlement_file_id": finding.settlement_line.map(|(file, _)| file),
+                "settlement_line_no": finding.settlement_line.map(|(_, line)| line),
+                "dossier_code": finding.dossier_code,
+            })),
+            at: now,
+        },
+    )
+    .await?;
+    if is_payments_own(finding.kind) {
+        events::enqueue(
+            conn,
+            finding.agency.map(|(code, _)| code),
+            EventType::ExceptionOpened,
+            json!({
+                "exception_id": id,
+                "kind": finding.kind,
+                "payment_id": finding.payment_id,
+                "invoice_id": finding.invoice_id,
+                "amount": finding.amount,
+                "detail": finding.detail,
+            }),
+            now,
+        )
+        .await?;
+    }
+    Ok(Some(id))
+}
+
+/// Whether `kind` is found when a payment is recorded (and told to the
+/// dossier system), rather than by reconciliation.
+fn is_payments_own(kind: ExceptionKind) -> bool {
+    matches!(
+        kind,
+        ExceptionKind::UnknownOrder
+            | ExceptionKind::AmountMismatch
+            | ExceptionKind::Overpaid
+            | ExceptionKind::LatePayment
+            | ExceptionKind::WrongAccount
+    )
+}
+
+/// Clears the open `kind` finding about payment `payment_id`, if any, as
+/// `resolution`: what it found no longer holds.
+#[allow(dead_code)] // used by settlement import, next
+pub(super) async fn clear(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    kind: ExceptionKind,
+    payment_id: &str,
+    resolution: Resolution,
+    note: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT x.id, x.agency_code, a.path FROM payment_exceptions x
+         LEFT JOIN agencies a ON a.code = x.agency_code
+         WHERE x.kind = $1 AND x.payment_id = $2 AND x.status = 'open'",
+    )
+    .bind(kind.as_str())
+    .bind(payment_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let id: String = row.try_get("id")?;
+    let agency_code: Option<String> = row.try_get("agency_code")?;
+    let path: Option<String> = row.try_get("path")?;
+    mark_resolved(conn, actor, &id, resolution, note, None, now).await?;
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: "exception.cleared",
+            object_type: "exception",
+            object_id: &id,
+            agency: agency_code.as_deref().zip(path.as_deref()),
+            before: Some(json!({ "status": "open" })),
+            after: Some(json!({ "status": "resolved", "resolution": resolution, "note": note })),
+            at: now,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+async fn mark_resolved(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    id: &str,
+    resolution: Resolution,
+    note: &str,
+    payment_id: Option<&str>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE payment_exceptions SET status = 'resolved', resolution = $1, resolution_note = $2,
+             resolved_payment_id = $3, resolved_by = $4, resolved_at = $5
+         WHERE id = $6 AND status = 'open'",
+    )
+    .bind(resolution.as_str())
+    .bind(note)
+    .bind(payment_id)
+    .bind(&actor.name)
+    .bind(now.to_stored())
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An officer's decision on an exception.
+pub struct Decision<'a> {
+    pub resolution: Resolution,
+    pub note: &'a str,
+    /// The payment the money was matched to, for `matched_manually`.
+    pub payment_id: Option<&'a str>,
+}
+
+impl Store {
+    /// Exception `id`, which must be in `scope`.
+    pub async fn get_exception(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<PaymentException, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        exception_in_scope(&mut conn, scope, id, "").await
+    }
+
+    /// Records an officer's decision on open exception `id` (in `scope`),
+    /// with its audit record. A resolved exception stays as resolved.
+    pub async fn resolve_exception(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        id: &str,
+        decision: &Decision<'_>,
+    ) -> Result<PaymentException, StoreError> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let lock = self.row_lock(" FOR UPDATE OF x");
+        let before = exception_in_scope(&mut tx, scope, id, lock).await?;
+        if before.resolved.is_some() {
+            return Err(StoreError::ExceptionResolved);
+        }
+        if let Some(payment_id) = decision.payment_id {
+            let in_scope: Option<String> = sqlx::query_scalar(
+                "SELECT p.id FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code
+                 WHERE p.id = $1 AND substr(coalesce(a.path, '/'), 1, length($2)) = $2",
+            )
+            .bind(payment_id)
+            .bind(scope.path_prefix())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if in_scope.is_none() {
+                return Err(StoreError::Invalid(ValidationError::new(
+                    "payment_id",
+                    "no payment with this id is in your scope",
+                )));
+            }
+        }
+        mark_resolved(
+            &mut tx,
+            actor,
+            id,
+            decision.resolution,
+            decision.note,
+            decision.payment_id,
+            now,
+        )
+        .await?;
+        let agency_path: Option<String> = match &before.agency_code {
+            Some(code) => {
+                sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
+                    .bind(code.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => None,
+        };
+        audit::record(
+            &mut tx,
+            actor,
+            Change {
+                action: "exception.resolved",
+                object_type: "exception",
+                object_id: id,
+                agency: before
+                    .agency_code
+                    .as_ref()
+                    .map(|c| c.as_str())
+                    .zip(agency_path.as_deref()),
+                before: Some(json!({ "status": "open", "kind": before.kind })),
+                after: Some(json!({
+                    "status": "resolved",
+                    "resolution": decision.resolution,
+                    "note": decision.note,
+                    "payment_id": decision.payment_id,
+                })),
+                at: now,
+            },
+        )
+        .await?;
+        let after = exception_in_scope(&mut tx, scope, id, "").await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+}
+
+async fn exception_in_scope(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    id: &str,
+    lock: &str,
+) -> Result<PaymentException, StoreError> {
+    let sql = format!(
+        "{SELECT_EXCEPTIONS} WHERE x.id = $1 AND substr(coalesce(a.path, '/'), 1, length($2)) = $2{lock}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(scope.path_prefix())
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    exception_from_row(&row)
+}

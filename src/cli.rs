@@ -9,10 +9,12 @@ use crate::config::Settings;
 use crate::domain::Scope;
 use crate::domain::agency::{BankAccount, parse_agency_list};
 use crate::domain::audit::Actor;
+use crate::domain::payment::Channel;
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::error::error_chain;
+use crate::reconcile::Profiles;
 use crate::startup::Application;
-use crate::store::{NewApiKey, Store};
+use crate::store::{NewApiKey, StatementFile, Store};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,24 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import providers' and banks' settlement statements.
+    #[command(subcommand)]
+    Settlement(SettlementCommand),
+}
+
+#[derive(Subcommand)]
+enum SettlementCommand {
+    /// Import a statement and match its lines to payments; the same file
+    /// imported again changes nothing.
+    Import {
+        /// vnpay, momo, zalopay or bank_transfer.
+        #[arg(long)]
+        channel: String,
+        /// The file's profile; the channel's canonical one when absent.
+        #[arg(long)]
+        profile: Option<String>,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +218,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("Store the key now: lephi keeps only its hash and cannot show it again.");
             Ok(())
         }
+        Command::Settlement(SettlementCommand::Import {
+            channel,
+            profile,
+            file,
+        }) => import_statement(&settings, &channel, profile, &file).await,
         Command::Keys(KeysCommand::Revoke { id }) => {
             let store = open_store(&settings).await?;
             let record = store
@@ -207,6 +232,71 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn import_statement(
+    settings: &Settings,
+    channel: &str,
+    profile: Option<String>,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let channel = Channel::parse(channel)
+        .filter(|c| c.is_cashless())
+        .ok_or_else(|| {
+            anyhow::anyhow!("--channel must be vnpay, momo, zalopay or bank_transfer")
+        })?;
+    let profiles = Profiles::new(&settings.reconciliation.profiles)
+        .map_err(|message| anyhow::anyhow!("configuration: reconciliation.profiles: {message}"))?;
+    let profile_name = profile.unwrap_or_else(|| Profiles::default_for(channel).to_owned());
+    let profile = profiles.get(&profile_name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--profile must be one of {}",
+            profiles.names().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    if !profile.fits(channel) {
+        anyhow::bail!("profile {profile_name} does not read {channel} statements");
+    }
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let store = open_store(settings).await?;
+    let imported = store
+        .import_statement(
+            &Actor::system("cli"),
+            &Scope::All,
+            &StatementFile {
+                channel,
+                profile: (&profile_name, profile),
+                bytes: &bytes,
+                settlement_days: settings
+                    .reconciliation
+                    .settlement_days
+                    .of(channel)
+                    .unwrap_or(0),
+            },
+        )
+        .await?;
+    let summary = &imported.summary;
+    if !imported.new {
+        println!(
+            "this file was imported on {} as statement {}: nothing changed",
+            summary.imported_at, summary.id
+        );
+    }
+    println!(
+        "statement {} ({}, profile {}): {} lines",
+        summary.id, summary.channel, summary.profile, summary.lines
+    );
+    for (outcome, count) in &summary.outcomes {
+        println!("  {:<18}{count:>10}", outcome.as_str());
+    }
+    println!("  unsettled payments found: {}", summary.unsettled_payments);
+    println!(
+        "  settled after being found unsettled: {}",
+        summary.settled_later
+    );
+    println!("  exceptions opened: {}", summary.exceptions_opened);
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

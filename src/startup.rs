@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::domain::invoice::InvoiceLimits;
 use crate::domain::webhook::UrlPolicy;
 use crate::providers::Providers;
+use crate::reconcile::Profiles;
 use crate::routes;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub providers: Providers,
     /// What agencies' webhook URLs may name.
     pub webhook_policy: UrlPolicy,
+    /// The statement profiles, shipped and configured.
+    pub profiles: Profiles,
 }
 
 pub struct Application {
@@ -70,6 +73,9 @@ impl Application {
             invoice_limits: settings.invoice_limits(),
             providers: Providers::from_settings(&settings.providers)?,
             webhook_policy: webhook_policy.clone(),
+            profiles: Profiles::new(&settings.reconciliation.profiles).map_err(|message| {
+                anyhow::anyhow!("configuration: reconciliation.profiles: {message}")
+            })?,
             settings: settings.clone(),
         });
         let mut server = HttpServer::new(move || {

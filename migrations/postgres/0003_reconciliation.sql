@@ -8,6 +8,8 @@ UPDATE payments SET collected_on = to_char(
     'YYYY-MM-DD');
 
 CREATE INDEX payments_collected ON payments (collected_on);
+-- Statement lines find payments by their order reference.
+CREATE INDEX payments_by_reference ON payments (channel, reference);
 
 -- An imported statement file; the same file (by its SHA-256) is imported
 -- once per channel.

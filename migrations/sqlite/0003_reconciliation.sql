@@ -6,6 +6,8 @@ ALTER TABLE payments ADD COLUMN collected_on TEXT NOT NULL DEFAULT '';
 UPDATE payments SET collected_on = date(coalesce(paid_at, recorded_at), '+7 hours');
 
 CREATE INDEX payments_collected ON payments (collected_on);
+-- Statement lines find payments by their order reference.
+CREATE INDEX payments_by_reference ON payments (channel, reference);
 
 -- An imported statement file; the same file (by its SHA-256) is imported
 -- once per channel.

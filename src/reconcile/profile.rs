@@ -72,6 +72,14 @@ impl Profiles {
 }
 
 impl Profile {
+    /// Whether this profile reads statements of `channel`.
+    pub fn fits(&self, channel: Channel) -> bool {
+        match self.layout {
+            StatementLayout::Bank => channel == Channel::BankTransfer,
+            StatementLayout::Gateway => channel.is_cashless() && channel != Channel::BankTransfer,
+        }
+    }
+
     /// Reads a whole file's lines, refusing the header if its columns are
     /// not the profile's.
     pub fn read<'a>(

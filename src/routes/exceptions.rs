@@ -3,12 +3,14 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, page_limit, query_agency, query_choice, query_text, query_time};
-use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException};
-use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
+use super::{
+    Caller, JsonBody, page_limit, path_id, query_agency, query_choice, query_text, query_time,
+};
+use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
+use crate::domain::{AgencyCode, Role, Timestamp, ValidationError, Vnd, text};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::ExceptionFilter;
+use crate::store::{Decision, ExceptionFilter};
 
 #[derive(Serialize)]
 struct ExceptionView<'a> {
@@ -21,6 +23,25 @@ struct ExceptionView<'a> {
     amount: Option<Vnd>,
     detail: &'a str,
     opened_at: Timestamp,
+    /// The statement line that found it.
+    settlement_line: Option<LineRef<'a>>,
+    dossier_code: Option<&'a str>,
+    resolution: Option<ResolutionView<'a>>,
+}
+
+#[derive(Serialize)]
+struct LineRef<'a> {
+    settlement_id: &'a str,
+    line_no: i64,
+}
+
+#[derive(Serialize)]
+struct ResolutionView<'a> {
+    resolution: Resolution,
+    note: &'a str,
+    payment_id: Option<&'a str>,
+    resolved_by: &'a str,
+    resolved_at: Timestamp,
 }
 
 impl<'a> From<&'a PaymentException> for ExceptionView<'a> {
@@ -35,6 +56,18 @@ impl<'a> From<&'a PaymentException> for ExceptionView<'a> {
             amount: x.amount,
             detail: &x.detail,
             opened_at: x.opened_at,
+            settlement_line: x.settlement_line.as_ref().map(|(file, line)| LineRef {
+                settlement_id: file,
+                line_no: *line,
+            }),
+            dossier_code: x.dossier_code.as_deref(),
+            resolution: x.resolved.as_ref().map(|r| ResolutionView {
+                resolution: r.resolution,
+                note: &r.note,
+                payment_id: r.payment_id.as_deref(),
+                resolved_by: &r.by,
+                resolved_at: r.at,
+            }),
         }
     }
 }
@@ -79,4 +112,68 @@ pub async fn list(
     };
     let page = state.store.list_exceptions(caller.scope(), &filter).await?;
     Ok(super::page_of(&page, ExceptionView::from))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Finance, Role::Admin])?;
+    let id = path_id("the exception", &id)?;
+    let exception = state.store.get_exception(caller.scope(), id).await?;
+    Ok(HttpResponse::Ok().json(ExceptionView::from(&exception)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resolve {
+    resolution: String,
+    note: String,
+    payment_id: Option<String>,
+}
+
+/// Records a finance officer's decision; the payment stays as recorded.
+pub async fn resolve(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody<Resolve>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Finance])?;
+    let id = path_id("the exception", &id)?;
+    let body = body.value;
+    let resolution = Resolution::parse_officer(&body.resolution).ok_or_else(|| {
+        ValidationError::new(
+            "resolution",
+            "must be one of matched_manually, refund_required, written_off, confirmed",
+        )
+    })?;
+    let note = text::bounded("note", &body.note, 1_000)?;
+    let payment_id = body
+        .payment_id
+        .as_deref()
+        .map(|id| text::code("payment_id", id, 64))
+        .transpose()?;
+    if resolution == Resolution::MatchedManually && payment_id.is_none() {
+        return Err(ValidationError::new(
+            "payment_id",
+            "name the payment the money was matched to",
+        )
+        .into());
+    }
+    let exception = state
+        .store
+        .resolve_exception(
+            &caller.actor(),
+            caller.scope(),
+            id,
+            &Decision {
+                resolution,
+                note: &note,
+                payment_id: payment_id.as_deref(),
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ExceptionView::from(&exception)))
 }

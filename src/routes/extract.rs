@@ -149,6 +149,25 @@ impl FromRequest for RawBody {
     }
 }
 
+/// An uploaded file, such as a statement or a register: the body's bytes,
+/// read up to `reconciliation.max_file_bytes`.
+pub struct FileBody(pub web::Bytes);
+
+impl FromRequest for FileBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<FileBody, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = state(req).map(|s| s.settings.reconciliation.max_file_bytes);
+        let declared_length = declared_length(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&mut payload, declared_length, limit?).await?;
+            Ok(FileBody(body.freeze()))
+        })
+    }
+}
+
 fn declared_length(req: &HttpRequest) -> Option<usize> {
     req.headers()
         .get(header::CONTENT_LENGTH)

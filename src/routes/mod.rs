@@ -14,11 +14,12 @@ mod invoices;
 mod keys;
 mod metrics;
 mod payments;
+mod settlements;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-pub use extract::{Caller, JsonBody, RawBody, idempotency_key};
+pub use extract::{Caller, FileBody, JsonBody, RawBody, idempotency_key};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -65,6 +66,11 @@ route_table! {
     "/v1/invoices/{id}/cash-payments" => { POST payments::record_cash },
     "/v1/payments" => { GET payments::list },
     "/v1/exceptions" => { GET exceptions::list },
+    "/v1/exceptions/{id}" => { GET exceptions::get },
+    "/v1/exceptions/{id}/resolve" => { POST exceptions::resolve },
+    "/v1/settlements" => { POST settlements::import, GET settlements::list },
+    "/v1/settlements/{id}" => { GET settlements::get },
+    "/v1/settlements/{id}/lines" => { GET settlements::lines },
     "/v1/events" => { GET events::list },
     "/v1/events/{id}/redeliver" => { POST events::redeliver },
     "/v1/audit" => { GET audit::list },

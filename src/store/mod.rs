@@ -15,6 +15,7 @@ mod migrate;
 mod payments;
 pub mod postgres;
 mod query;
+mod settlements;
 pub mod sqlite;
 
 use std::str::FromStr;
@@ -37,6 +38,9 @@ pub use payments::{
     ExceptionFilter, IncomingPayment, OpenedAttempt, PaymentFilter, PaymentFor, Recorded,
 };
 pub use query::Listed;
+pub use settlements::{
+    Imported, SettledLine, SettlementLineFilter, SettlementSummary, StatementFile,
+};
 
 use crate::config::DatabaseSettings;
 use crate::domain::invoice::IllegalTransition;

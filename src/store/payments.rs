@@ -543,7 +543,7 @@ impl Store {
 
     /// [`Store::record_payment`] inside the caller's transaction. When the
     /// payment was recorded before, nothing is written.
-    async fn record_in(
+    pub(super) async fn record_in(
         &self,
         tx: &mut AnyConnection,
         actor: &Actor,

@@ -40,6 +40,15 @@ impl Filtered {
         self
     }
 
+    /// Adds `condition`, which takes no value.
+    pub fn and_fixed(&mut self, condition: &str) -> &mut Self {
+        self.sql
+            .push_str(if self.has_where { " AND " } else { " WHERE " });
+        self.sql.push_str(condition);
+        self.has_where = true;
+        self
+    }
+
     /// Appends text without a value, such as `ORDER BY`.
     pub fn then(&mut self, text: &str) -> &mut Self {
         self.sql.push(' ');

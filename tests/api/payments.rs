@@ -30,9 +30,20 @@ on_both_backends!(
 /// A VNPay IPN for `txn_ref`, signed in the test from the sorted,
 /// form-encoded `vnp_*` parameters, as DOMAIN.md spells out.
 pub fn vnpay_ipn(txn_ref: &str, amount: i64, transaction_no: &str, code: &str) -> String {
+    vnpay_ipn_paid_at(txn_ref, amount, transaction_no, code, "20261128143000")
+}
+
+/// A VNPay IPN of a payment made at `pay_date` (`yyyyMMddHHmmss`, Vietnam time).
+pub fn vnpay_ipn_paid_at(
+    txn_ref: &str,
+    amount: i64,
+    transaction_no: &str,
+    code: &str,
+    pay_date: &str,
+) -> String {
     let signed = format!(
         "vnp_Amount={}&vnp_BankCode=NCB&vnp_BankTranNo=VNP14422574&vnp_CardType=ATM\
-         &vnp_OrderInfo=Thanh+toan+phi+ho+so&vnp_PayDate=20261128143000&vnp_ResponseCode={code}\
+         &vnp_OrderInfo=Thanh+toan+phi+ho+so&vnp_PayDate={pay_date}&vnp_ResponseCode={code}\
          &vnp_TmnCode={}&vnp_TransactionNo={transaction_no}&vnp_TransactionStatus={code}\
          &vnp_TxnRef={txn_ref}",
         amount * 100,
@@ -71,7 +82,7 @@ pub fn sepay_auth() -> String {
     format!("Apikey {}", creds::SEPAY_API_KEY)
 }
 
-fn rsp_code(response: &crate::helpers::Response) -> String {
+pub fn rsp_code(response: &crate::helpers::Response) -> String {
     assert_eq!(response.status, 200, "{}", response.text);
     response.json()["RspCode"]
         .as_str()
@@ -79,7 +90,7 @@ fn rsp_code(response: &crate::helpers::Response) -> String {
         .to_owned()
 }
 
-async fn vnpay_attempt(app: &PaymentsApp, dossier: &str) -> (Value, Value) {
+pub async fn vnpay_attempt(app: &PaymentsApp, dossier: &str) -> (Value, Value) {
     let invoice = app.invoice(dossier).await;
     let attempt = app.attempt(invoice["id"].as_str().unwrap(), "vnpay").await;
     assert_eq!(attempt.status, 201, "{}", attempt.text);
@@ -667,21 +678,6 @@ async fn a_transfer_to_another_account_is_not_applied(backend: Backend) {
     assert_eq!(app.app.count("payment_exceptions").await, 2);
 }
 
-/// A VNPay IPN as `vnpay_ipn` makes, paid at `pay_date` (Vietnam time,
-/// `yyyyMMddHHmmss`).
-fn vnpay_ipn_paid_at(txn_ref: &str, amount: i64, transaction_no: &str, pay_date: &str) -> String {
-    let signed = format!(
-        "vnp_Amount={}&vnp_BankCode=NCB&vnp_BankTranNo=VNP1&vnp_CardType=ATM\
-         &vnp_OrderInfo=Thanh+toan&vnp_PayDate={pay_date}&vnp_ResponseCode=00\
-         &vnp_TmnCode={}&vnp_TransactionNo={transaction_no}&vnp_TransactionStatus=00\
-         &vnp_TxnRef={txn_ref}",
-        amount * 100,
-        creds::VNPAY_TMN,
-    );
-    let hash = hmac_sha512_hex(creds::VNPAY_SECRET, &signed);
-    format!("{signed}&vnp_SecureHash={hash}")
-}
-
 fn vietnam_clock(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::macros::offset!(+7));
     format!(
@@ -730,7 +726,7 @@ async fn a_payment_made_before_expiry_counts_when_its_callback_comes_after(backe
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let paid_after = vietnam_clock(time::OffsetDateTime::now_utc());
-    let ipn = vnpay_ipn_paid_at(&in_time_ref, 650_000, "8801", &paid_before);
+    let ipn = vnpay_ipn_paid_at(&in_time_ref, 650_000, "8801", "00", &paid_before);
     assert_eq!(
         rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
         "00"
@@ -739,7 +735,7 @@ async fn a_payment_made_before_expiry_counts_when_its_callback_comes_after(backe
         app.invoice_now(in_time["id"].as_str().unwrap()).await["status"],
         "paid"
     );
-    let ipn = vnpay_ipn_paid_at(&too_late_ref, 650_000, "8802", &paid_after);
+    let ipn = vnpay_ipn_paid_at(&too_late_ref, 650_000, "8802", "00", &paid_after);
     assert_eq!(
         rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
         "02"

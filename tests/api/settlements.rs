@@ -1,0 +1,692 @@
+//! Settlement statements: a month of payments reconciled against the
+//! providers' statements, with every kind of discrepancy planted and
+//! counted independently; shuffled and re-split statements give the same
+//! result; a file imported twice adds nothing; bad files are refused whole.
+
+use std::collections::BTreeMap;
+
+use lephi::domain::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, PaymentsApp, spawn_payments_app};
+use crate::on_both_backends;
+use crate::payments::{rsp_code, sepay_auth, sepay_transfer, vnpay_attempt, vnpay_ipn_paid_at};
+
+on_both_backends!(
+    a_month_of_statements_finds_every_planted_discrepancy,
+    shuffled_and_resplit_statements_give_the_same_result,
+    a_bad_statement_is_refused_whole_with_its_line_number,
+    a_bank_statement_matches_transfers_by_payment_code_and_amount,
+    a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it,
+    a_statement_settling_another_agencys_payments_is_refused,
+    officers_resolve_exceptions_once_and_in_scope,
+);
+
+const CANONICAL: &str = "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date";
+const FEE: i64 = 650_000;
+
+/// How each planted payment of the month is meant to turn out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Called back and settled.
+    Settled,
+    /// Called back; settled for 10,000 đồng less.
+    Mismatched,
+    /// Called back; in no statement.
+    NeverSettled,
+    /// Never called back; the statement settles it.
+    CallbackLost,
+}
+
+/// One invoice paid through VNPay in October 2026.
+struct Planted {
+    order_ref: String,
+    txn: String,
+    day: u32,
+    plan: Plan,
+}
+
+/// Pays the month: 36 VNPay attempts on days 1 to 28 of October, each
+/// with its plan. Returns them in order.
+async fn pay_the_month(app: &PaymentsApp) -> Vec<Planted> {
+    let mut planted = Vec::new();
+    for i in 0..36u32 {
+        let plan = match i {
+            0..24 => Plan::Settled,
+            24..26 => Plan::Mismatched,
+            26..32 => Plan::NeverSettled,
+            _ => Plan::CallbackLost,
+        };
+        let (_, attempt) = vnpay_attempt(app, &format!("HS-{i}")).await;
+        let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
+        let txn = format!("{}", 14_000_000 + i);
+        // The last never-settled payment is too recent to be overdue.
+        let day = if i == 31 { 28 } else { 1 + (i * 5) % 28 };
+        if plan != Plan::CallbackLost {
+            let ipn = vnpay_ipn_paid_at(
+                &order_ref,
+                FEE,
+                &txn,
+                "00",
+                &format!("202610{day:02}100000"),
+            );
+            assert_eq!(
+                rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+                "00"
+            );
+        }
+        planted.push(Planted {
+            order_ref,
+            txn,
+            day,
+            plan,
+        });
+    }
+    planted
+}
+
+/// The month's statement lines by settlement day (the day after payment):
+/// every planted payment but the never-settled ones, line 0's and line
+/// 5's transactions settled again two days later, line 10's twice in its
+/// own file, and one transaction for an order lephi never issued.
+fn statement_days(planted: &[Planted]) -> BTreeMap<u32, Vec<String>> {
+    let line = |p: &Planted, amount: i64, day: u32| {
+        format!(
+            "{},{},{amount},1650,2026-10-{:02}T10:00:00+07:00,2026-10-{day:02}",
+            p.txn, p.order_ref, p.day
+        )
+    };
+    let mut days: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for (i, p) in planted.iter().enumerate() {
+        let amount = match p.plan {
+            Plan::NeverSettled => continue,
+            Plan::Mismatched => FEE - 10_000,
+            Plan::Settled | Plan::CallbackLost => FEE,
+        };
+        days.entry(p.day + 1)
+            .or_default()
+            .push(line(p, amount, p.day + 1));
+        if i == 0 || i == 5 {
+            days.entry(p.day + 2)
+                .or_default()
+                .push(line(p, FEE, p.day + 2));
+        }
+        if i == 10 {
+            days.entry(p.day + 1)
+                .or_default()
+                .push(line(p, FEE, p.day + 1));
+        }
+    }
+    days.entry(20)
+        .or_default()
+        .push("99000001,NO-SUCH-ORDER,120000,0,2026-10-19T08:00:00+07:00,2026-10-20".to_owned());
+    days
+}
+
+fn csv(lines: &[String]) -> Vec<u8> {
+    let mut text = String::from(CANONICAL);
+    for line in lines {
+        text.push('\n');
+        text.push_str(line);
+    }
+    text.push('\n');
+    text.into_bytes()
+}
+
+async fn import(app: &PaymentsApp, channel: &str, file: Vec<u8>) -> crate::helpers::Response {
+    app.app
+        .post_raw(
+            &format!("/v1/settlements?channel={channel}"),
+            &app.finance_key,
+            file,
+            &[("Content-Type", "text/csv")],
+        )
+        .await
+}
+
+/// Open exceptions by kind, as an officer lists them.
+async fn open_exceptions(app: &PaymentsApp) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .app
+            .get(
+                &format!("/v1/exceptions?status=open&limit=100{cursor}"),
+                &app.app.admin_key,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let body = page.json();
+        for item in body["items"].as_array().unwrap() {
+            *kinds
+                .entry(item["kind"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return kinds,
+        }
+    }
+}
+
+/// Every stored line's transaction and outcome, sorted.
+async fn line_outcomes(app: &PaymentsApp) -> Vec<(String, String)> {
+    let pool = app.app.raw_pool().await;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT txn_ref, outcome FROM settlement_lines ORDER BY txn_ref, outcome")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    rows
+}
+
+fn add_outcomes(total: &mut BTreeMap<String, i64>, summary: &Value) {
+    for (outcome, count) in summary["outcomes"].as_object().unwrap() {
+        *total.entry(outcome.clone()).or_default() += count.as_i64().unwrap();
+    }
+}
+
+async fn a_month_of_statements_finds_every_planted_discrepancy(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let planted = pay_the_month(&app).await;
+    let days = statement_days(&planted);
+
+    let mut outcomes = BTreeMap::new();
+    for lines in days.values() {
+        let answer = import(&app, "vnpay", csv(lines)).await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        let summary = answer.json();
+        assert_eq!(summary["already_imported"], false);
+        assert_eq!(summary["lines"], lines.len());
+        add_outcomes(&mut outcomes, &summary);
+    }
+
+    // The independent count, from the plan alone.
+    let count = |plan| planted.iter().filter(|p| p.plan == plan).count() as i64;
+    let latest_day = *days.keys().max().unwrap();
+    let unsettled = planted
+        .iter()
+        .filter(|p| p.plan == Plan::NeverSettled && p.day + 2 < latest_day)
+        .count();
+    assert!(unsettled > 0 && unsettled < count(Plan::NeverSettled) as usize);
+    let expected: BTreeMap<String, i64> = [
+        ("matched", count(Plan::Settled)),
+        ("amount_mismatch", count(Plan::Mismatched)),
+        // The lost callbacks, and the order lephi never issued.
+        ("missing_payment", count(Plan::CallbackLost) + 1),
+        ("duplicate_line", 3),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(outcomes, expected);
+
+    let expected_exceptions: BTreeMap<String, usize> = [
+        ("amount_mismatch", count(Plan::Mismatched) as usize),
+        ("missing_payment", count(Plan::CallbackLost) as usize + 1),
+        ("duplicate_line", 3),
+        ("unsettled_payment", unsettled),
+        // The recovered payment for no known order.
+        ("unknown_order", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(open_exceptions(&app).await, expected_exceptions);
+
+    // No money goes uncounted: the lost callbacks' payments were recovered
+    // and paid their invoices, each once.
+    let called_back = planted
+        .iter()
+        .filter(|p| p.plan != Plan::CallbackLost)
+        .count() as i64;
+    assert_eq!(
+        app.app.count("payments").await,
+        called_back + count(Plan::CallbackLost) + 1
+    );
+    let pool = app.app.raw_pool().await;
+    let recovered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM payments WHERE source = 'statement'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(recovered, count(Plan::CallbackLost) + 1);
+    let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE status = 'paid'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(paid, planted.len() as i64);
+    pool.close().await;
+
+    // Every file again: nothing changes, and each says so.
+    let before = (
+        app.app.count("payments").await,
+        app.app.count("settlement_lines").await,
+        app.app.count("payment_exceptions").await,
+        app.app.count("audit_log").await,
+    );
+    for lines in days.values() {
+        let answer = import(&app, "vnpay", csv(lines)).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["already_imported"], true);
+    }
+    let after = (
+        app.app.count("payments").await,
+        app.app.count("settlement_lines").await,
+        app.app.count("payment_exceptions").await,
+        app.app.count("audit_log").await,
+    );
+    assert_eq!(before, after);
+
+    // The lines of a statement, filtered by outcome, in file order.
+    let list = app
+        .app
+        .get("/v1/settlements?limit=100", &app.finance_key)
+        .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let files = list.json()["items"].as_array().unwrap().clone();
+    assert_eq!(files.len(), days.len());
+    let with_duplicate = files
+        .iter()
+        .find(|f| {
+            f["outcomes"]["duplicate_line"].as_i64() == Some(1) && f["lines"].as_i64() > Some(1)
+        })
+        .unwrap_or(&files[0]);
+    let id = with_duplicate["id"].as_str().unwrap();
+    let lines = app
+        .app
+        .get(&format!("/v1/settlements/{id}/lines"), &app.finance_key)
+        .await;
+    assert_eq!(lines.status, 200, "{}", lines.text);
+    let numbers: Vec<i64> = lines.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line_no"].as_i64().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(numbers[0], 2);
+}
+
+async fn shuffled_and_resplit_statements_give_the_same_result(backend: Backend) {
+    // The same month on two databases: day by day on one; on the other,
+    // every line shuffled and cut into three files at random places.
+    let in_order = spawn_payments_app(backend).await;
+    let shuffled = spawn_payments_app(backend).await;
+    let planted = pay_the_month(&in_order).await;
+    let planted_again = pay_the_month(&shuffled).await;
+    // The order references differ between the databases: map them.
+    let days = statement_days(&planted);
+    let days_again = statement_days(&planted_again);
+    for lines in days.values() {
+        assert_eq!(import(&in_order, "vnpay", csv(lines)).await.status, 201);
+    }
+    let mut all: Vec<String> = days_again.into_values().flatten().collect();
+    let mut seed = rand::random::<u64>();
+    println!("shuffle seed {seed}");
+    for i in (1..all.len()).rev() {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        all.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+    let first_cut = 1 + (seed as usize % (all.len() / 2));
+    let second_cut = first_cut + 1 + ((seed >> 16) as usize % (all.len() - first_cut - 1));
+    for part in [
+        &all[..first_cut],
+        &all[first_cut..second_cut],
+        &all[second_cut..],
+    ] {
+        let answer = import(&shuffled, "vnpay", csv(part)).await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+    }
+    assert_eq!(
+        line_outcomes(&in_order).await,
+        line_outcomes(&shuffled).await
+    );
+    assert_eq!(
+        open_exceptions(&in_order).await,
+        open_exceptions(&shuffled).await
+    );
+    assert_eq!(
+        in_order.app.count("payments").await,
+        shuffled.app.count("payments").await
+    );
+}
+
+async fn a_bad_statement_is_refused_whole_with_its_line_number(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
+    let order_ref = attempt["order_ref"].as_str().unwrap();
+    // Line 2 would recover a payment; line 3 is bad: nothing may stay.
+    let good = format!("77001,{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-02");
+    let cases: Vec<(Vec<u8>, usize, &str)> = vec![
+        (
+            csv(&[
+                good.clone(),
+                "77002,X,1500.5,0,2026-10-01T10:00:00+07:00,2026-10-02".into(),
+            ]),
+            3,
+            "đồng",
+        ),
+        (
+            csv(&[
+                good.clone(),
+                "77002,X,abc,0,2026-10-01T10:00:00+07:00,2026-10-02".into(),
+            ]),
+            3,
+            "amount",
+        ),
+        (
+            csv(&[good.clone(), "77002,X,1000,0,yesterday,2026-10-02".into()]),
+            3,
+            "",
+        ),
+        (
+            csv(&[
+                good.clone(),
+                "77002,X,1000,0,2026-10-01T10:00:00+07:00".into(),
+            ]),
+            3,
+            "",
+        ),
+        (b"txn,order,amount\n1,2,3\n".to_vec(), 1, ""),
+        (
+            {
+                let mut bytes = csv(std::slice::from_ref(&good));
+                bytes.extend_from_slice(
+                    b"77003,caf\xe9,1000,0,2026-10-01T10:00:00+07:00,2026-10-02\n",
+                );
+                bytes
+            },
+            3,
+            "UTF-8",
+        ),
+        (
+            csv(&[
+                good.clone(),
+                format!(
+                    "77004,{},1000,0,2026-10-01T10:00:00+07:00,2026-10-02",
+                    "x".repeat(5_000)
+                ),
+            ]),
+            3,
+            "",
+        ),
+    ];
+    for (file, line, words) in cases {
+        let answer = import(&app, "vnpay", file).await;
+        assert_eq!(answer.status, 422, "{}", answer.text);
+        let body = answer.json();
+        assert_eq!(body["code"], "import_refused", "{body}");
+        assert_eq!(body["details"]["line"], line, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(words),
+            "{body} should say {words}"
+        );
+    }
+    for table in [
+        "payments",
+        "settlement_lines",
+        "settlement_files",
+        "payment_exceptions",
+    ] {
+        assert_eq!(app.app.count(table).await, 0, "{table}");
+    }
+    // The good line alone is taken, and it recovers the lost payment.
+    let answer = import(&app, "vnpay", csv(&[good])).await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.json()["outcomes"]["missing_payment"], 1);
+    // A channel that no statement settles, or a profile of another layout.
+    let cash = import(&app, "cash", csv(&[])).await;
+    assert_eq!(cash.status, 400, "{}", cash.text);
+    let wrong = app
+        .app
+        .post_raw(
+            "/v1/settlements?channel=vnpay&profile=canonical_bank",
+            &app.finance_key,
+            csv(&[]),
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    let system = app
+        .app
+        .post_raw(
+            "/v1/settlements?channel=vnpay",
+            &app.system_key,
+            csv(&[]),
+            &[],
+        )
+        .await;
+    assert_eq!(system.status, 403, "{}", system.text);
+}
+
+async fn a_bank_statement_matches_transfers_by_payment_code_and_amount(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let auth = sepay_auth();
+    let headers = [("Authorization", auth.as_str())];
+    let mut codes = Vec::new();
+    for i in 0..3 {
+        let invoice = app.invoice(&format!("HS-{i}")).await;
+        codes.push(invoice["payment_code"].as_str().unwrap().to_owned());
+    }
+    // Two transfers were notified; the third's notification never came.
+    for (i, code) in codes.iter().take(2).enumerate() {
+        let note = format!("CT TU 0123 {code} nop phi");
+        let answer = app
+            .callback(
+                "sepay",
+                "",
+                sepay_transfer(9000 + i as i64, FEE, &note),
+                &headers,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let statement = format!(
+        "\u{feff}bank_ref,description,amount,transaction_time\n\
+         FT2630101,CT TU 0123 {} nop phi,650000,2026-11-28T14:30:00+07:00\n\
+         FT2630102,\"MBVCB.1234.{} nop phi, ho so HS-1\",650000,2026-11-28T14:31:00+07:00\n\
+         FT2630103,{} chuyen khoan,650000,2026-11-28T14:32:00+07:00\n\
+         FT2630104,ung ho,50000,2026-11-28T14:33:00+07:00\n",
+        codes[0], codes[1], codes[2]
+    );
+    let answer = import(&app, "bank_transfer", statement.into_bytes()).await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let summary = answer.json();
+    assert_eq!(summary["profile"], "canonical_bank");
+    assert_eq!(summary["outcomes"]["matched"], 2, "{summary}");
+    assert_eq!(summary["outcomes"]["missing_payment"], 2, "{summary}");
+    // The lost transfer paid its invoice; the donation is an unknown order.
+    let pool = app.app.raw_pool().await;
+    let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE status = 'paid'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(paid, 3);
+    let kinds = open_exceptions(&app).await;
+    assert_eq!(kinds.get("missing_payment"), Some(&2), "{kinds:?}");
+    assert_eq!(kinds.get("unknown_order"), Some(&1), "{kinds:?}");
+}
+
+async fn a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let planted = pay_the_month(&app).await;
+    let early = &planted[0];
+    assert_eq!(early.day, 1);
+    let late = &planted[1];
+    // A statement two weeks on finds the first payment unsettled...
+    let later = csv(&[format!(
+        "{},{},650000,0,2026-10-{:02}T10:00:00+07:00,2026-10-{:02}",
+        late.txn,
+        late.order_ref,
+        late.day,
+        late.day + 1
+    )]);
+    let answer = import(&app, "vnpay", later).await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert!(answer.json()["unsettled_payments"].as_i64().unwrap() >= 1);
+    let unsettled = app
+        .app
+        .get(
+            "/v1/exceptions?kind=unsettled_payment&status=open&limit=100",
+            &app.finance_key,
+        )
+        .await
+        .json();
+    let count_before = unsettled["items"].as_array().unwrap().len();
+    assert!(count_before >= 1);
+    // ...then its own day's statement, imported late, settles it.
+    let own = csv(&[format!(
+        "{},{},650000,0,2026-10-01T10:00:00+07:00,2026-10-02",
+        early.txn, early.order_ref
+    )]);
+    let answer = import(&app, "vnpay", own).await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.json()["settled_later"], 1, "{}", answer.text);
+    let resolved = app
+        .app
+        .get(
+            "/v1/exceptions?kind=unsettled_payment&status=resolved",
+            &app.finance_key,
+        )
+        .await
+        .json();
+    let items = resolved["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{resolved}");
+    assert_eq!(items[0]["resolution"]["resolution"], "settled_later");
+}
+
+async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
+    let order_ref = attempt["order_ref"].as_str().unwrap();
+    let ipn = vnpay_ipn_paid_at(order_ref, FEE, "5551", "00", "20261001100000");
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    // The payment is P.D1's: a P.D2 officer may not settle it.
+    let other = app.app.key(Role::Finance, "P.D2").await;
+    let file = csv(&[format!(
+        "5551,{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-02"
+    )]);
+    let answer = app
+        .app
+        .post_raw("/v1/settlements?channel=vnpay", &other, file.clone(), &[])
+        .await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert_eq!(answer.json()["details"]["line"], 2);
+    assert_eq!(app.app.count("settlement_lines").await, 0);
+    // P.D1's officer may.
+    let own = app.app.key(Role::Finance, "P.D1").await;
+    let answer = app
+        .app
+        .post_raw("/v1/settlements?channel=vnpay", &own, file, &[])
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.json()["outcomes"]["matched"], 1);
+    // Its lines are P.D1's: the other district sees none of them.
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    let seen = app
+        .app
+        .get(&format!("/v1/settlements/{id}/lines"), &other)
+        .await;
+    assert_eq!(seen.json()["items"].as_array().unwrap().len(), 0);
+}
+
+async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
+    let order_ref = attempt["order_ref"].as_str().unwrap();
+    let file = csv(&[format!(
+        "8801,{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-02"
+    )]);
+    assert_eq!(import(&app, "vnpay", file).await.status, 201);
+    let listed = app
+        .app
+        .get("/v1/exceptions?kind=missing_payment", &app.finance_key)
+        .await
+        .json();
+    let exception = listed["items"][0].clone();
+    let id = exception["id"].as_str().unwrap();
+    assert_eq!(exception["settlement_line"]["line_no"], 2);
+    assert_eq!(exception["status"], "open");
+    let payment_id = exception["payment_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/exceptions/{id}/resolve");
+
+    // Not a dossier system, not another agency's officer, not a made-up choice.
+    let body = json!({ "resolution": "confirmed", "note": "callback lost; bank confirmed" });
+    assert_eq!(
+        app.app.post(&path, &app.system_key, &body).await.status,
+        403
+    );
+    let other = app.app.key(Role::Finance, "Q").await;
+    assert_eq!(app.app.post(&path, &other, &body).await.status, 404);
+    let bad = app
+        .app
+        .post(
+            &path,
+            &app.finance_key,
+            &json!({ "resolution": "deleted", "note": "x" }),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    let unmatched = app
+        .app
+        .post(
+            &path,
+            &app.finance_key,
+            &json!({ "resolution": "matched_manually", "note": "x" }),
+        )
+        .await;
+    assert_eq!(unmatched.status, 422, "{}", unmatched.text);
+
+    let resolved = app.app.post(&path, &app.finance_key, &body).await;
+    assert_eq!(resolved.status, 200, "{}", resolved.text);
+    let resolved = resolved.json();
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["resolution"]["resolution"], "confirmed");
+    assert_eq!(
+        resolved["resolution"]["note"],
+        "callback lost; bank confirmed"
+    );
+    let again = app.app.post(&path, &app.finance_key, &body).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.json()["code"], "exception_resolved");
+
+    // The payment is untouched; the decision is audited.
+    let payments = app.app.get("/v1/payments", &app.finance_key).await.json();
+    assert_eq!(payments["items"][0]["id"], payment_id.as_str());
+    assert_eq!(payments["items"][0]["exception"], Value::Null);
+    let shown = app
+        .app
+        .get(&format!("/v1/exceptions/{id}"), &app.finance_key)
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_eq!(
+        shown.json()["resolution"]["resolved_by"]
+            .as_str()
+            .map(|s| s.is_empty()),
+        Some(false)
+    );
+    let audit = app
+        .app
+        .get(
+            &format!("/v1/audit?object_type=exception&object_id={id}"),
+            &app.app.admin_key,
+        )
+        .await
+        .json();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["exception.resolved", "exception.opened"]);
+}

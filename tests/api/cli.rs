@@ -11,7 +11,7 @@ on_both_backends!(
     a_refused_callback_is_counted_and_logged_without_secrets
 );
 
-fn lephi(database_url: &str, args: &[&str]) -> (bool, String, String) {
+pub fn lephi(database_url: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_lephi"))
         .args(args)
         .env("LEPHI__DATABASE__URL", database_url)

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use lephi::domain::Role;
 use serde_json::{Value, json};
 
+use crate::cli::lephi;
 use crate::helpers::{Backend, PaymentsApp, spawn_payments_app};
 use crate::on_both_backends;
 use crate::payments::{rsp_code, sepay_auth, sepay_transfer, vnpay_attempt, vnpay_ipn_paid_at};
@@ -20,6 +21,7 @@ on_both_backends!(
     a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it,
     a_statement_settling_another_agencys_payments_is_refused,
     officers_resolve_exceptions_once_and_in_scope,
+    a_statement_is_imported_from_the_command_line,
 );
 
 const CANONICAL: &str = "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date";
@@ -689,4 +691,50 @@ async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {
         .map(|r| r["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["exception.resolved", "exception.opened"]);
+}
+
+async fn a_statement_is_imported_from_the_command_line(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
+    let order_ref = attempt["order_ref"].as_str().unwrap();
+    let ipn = vnpay_ipn_paid_at(order_ref, FEE, "6601", "00", "20261001100000");
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vnpay-2026-10-02.csv");
+    std::fs::write(
+        &file,
+        csv(&[format!(
+            "6601,{order_ref},650000,3575,2026-10-01T10:00:00+07:00,2026-10-02"
+        )]),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let args = ["settlement", "import", "--channel", "vnpay", path];
+    let (ok, out, err) = lephi(&app.app.database_url, &args);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 lines"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["matched", "1"]),
+        "{out}"
+    );
+    let (ok, out, err) = lephi(&app.app.database_url, &args);
+    assert!(ok, "{err}");
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(app.app.count("settlement_files").await, 1);
+
+    std::fs::write(
+        &file,
+        format!("{CANONICAL}\n6602,X,12.5,0,2026-10-01T10:00:00+07:00,2026-10-02\n"),
+    )
+    .unwrap();
+    let (ok, _, err) = lephi(&app.app.database_url, &args);
+    assert!(!ok);
+    assert!(err.contains("line 2"), "{err}");
+    let unknown = ["settlement", "import", "--channel", "cash", path];
+    let (ok, _, err) = lephi(&app.app.database_url, &unknown);
+    assert!(!ok && err.contains("--channel"), "{err}");
 }

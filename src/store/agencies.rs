@@ -269,3 +269,19 @@ impl Store {
         find_in_scope(&mut conn, scope, code).await
     }
 }
+
+/// The path of agency `code`, if it is one.
+pub(super) async fn path_of(
+    conn: &mut AnyConnection,
+    code: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    Ok(
+        sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
+            .bind(code)
+            .fetch_optional(conn)
+            .await?,
+    )
+}

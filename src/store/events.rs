@@ -6,6 +6,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::agencies::path_of;
 use super::audit::{self, Change};
 use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, parse_optional_time, parse_time};
@@ -326,15 +327,7 @@ impl Store {
         let status = EventStatus::parse(&status)
             .ok_or_else(|| StoreError::corrupt(format!("event status {status:?}")))?;
         let next_attempt_at = parse_time(&row, "next_attempt_at")?;
-        let path: Option<String> = match &event.agency_code {
-            Some(code) => {
-                sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
-                    .bind(code.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            None => None,
-        };
+        let path = path_of(&mut tx, event.agency_code.as_ref().map(|c| c.as_str())).await?;
         audit::record(
             &mut tx,
             actor,

@@ -6,6 +6,7 @@
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
+use super::agencies::path_of;
 use super::audit::{self, Change};
 use super::events::{self, EventType};
 use super::payments::{SELECT_EXCEPTIONS, exception_from_row};
@@ -248,15 +249,7 @@ impl Store {
             now,
         )
         .await?;
-        let agency_path: Option<String> = match &before.agency_code {
-            Some(code) => {
-                sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
-                    .bind(code.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            None => None,
-        };
+        let agency_path = path_of(&mut tx, before.agency_code.as_ref().map(|c| c.as_str())).await?;
         audit::record(
             &mut tx,
             actor,

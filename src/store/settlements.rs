@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::agencies::path_of;
 use super::audit::{self, Change};
 use super::exceptions::{self, Finding};
 use super::payments::{IncomingPayment, PaymentFor};
@@ -360,19 +361,14 @@ impl Store {
             )
             .await?;
         let payment = recorded.payment;
-        let agency = match &payment.agency_code {
-            Some(code) => {
-                let path: String = sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
-                    .bind(code.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if !path.starts_with(scope.path_prefix()) {
-                    return Err(outside_scope(line));
-                }
-                Some((code.as_str().to_owned(), path))
-            }
-            None => None,
-        };
+        let code = payment.agency_code.as_ref().map(|c| c.as_str());
+        let agency = code.zip(path_of(tx, code).await?);
+        if let Some((_, path)) = &agency
+            && !path.starts_with(scope.path_prefix())
+        {
+            return Err(outside_scope(line));
+        }
+        let agency = agency.map(|(code, path)| (code.to_owned(), path));
         exceptions::raise(
             tx,
             actor,

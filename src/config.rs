@@ -12,7 +12,7 @@ use crate::domain::Vnd;
 use crate::domain::invoice::InvoiceLimits;
 use crate::domain::payment::Channel;
 use crate::domain::webhook::UrlPolicy;
-use crate::reconcile::Profile;
+use crate::reconcile::{Profile, Profiles};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -411,6 +411,9 @@ impl Settings {
                 "webhooks.timeout_ms",
                 "timeout_ms and poll_interval_ms must be positive",
             );
+        }
+        if let Err(message) = Profiles::new(&self.reconciliation.profiles) {
+            return invalid("reconciliation.profiles", &message);
         }
         Ok(())
     }

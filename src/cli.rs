@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::domain::Scope;
 use crate::domain::agency::{BankAccount, parse_agency_list};
 use crate::domain::audit::Actor;
+use crate::domain::dossier::parse_register;
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::error::error_chain;
 use crate::startup::Application;
@@ -40,6 +41,16 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the dossier register.
+    #[command(subcommand)]
+    Dossiers(DossiersCommand),
+}
+
+#[derive(Subcommand)]
+enum DossiersCommand {
+    /// Import a register from CSV with the columns dossier_code, agency_code,
+    /// procedure_code, fee_amount, received_at, status (in any order).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +207,40 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             println!("key:    {}", secret.expose());
             println!("Store the key now: lephi keeps only its hash and cannot show it again.");
+            Ok(())
+        }
+        Command::Dossiers(DossiersCommand::Import { file }) => {
+            let limit = settings.reconciliation.max_file_bytes;
+            let size = std::fs::metadata(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+                .len();
+            if size > u64::try_from(limit).unwrap_or(u64::MAX) {
+                anyhow::bail!(
+                    "{} is over reconciliation.max_file_bytes ({limit} bytes)",
+                    file.display()
+                );
+            }
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let register = parse_register(&bytes)?;
+            let store = open_store(&settings).await?;
+            let summary = store
+                .import_dossiers(&Actor::system("cli"), &Scope::All, &register)
+                .await?;
+            println!(
+                "dossiers: {} rows, {} created, {} updated, {} unchanged",
+                summary.rows, summary.created, summary.updated, summary.unchanged
+            );
+            let outcomes: Vec<String> = summary
+                .outcomes
+                .iter()
+                .map(|(outcome, n)| format!("{n} {}", outcome.as_str()))
+                .collect();
+            println!("outcomes: {}", outcomes.join(", "));
+            println!(
+                "unknown_dossier exceptions: {} raised, {} cleared",
+                summary.unknown_dossier_exceptions, summary.unknown_dossier_exceptions_cleared
+            );
             Ok(())
         }
         Command::Keys(KeysCommand::Revoke { id }) => {

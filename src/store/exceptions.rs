@@ -120,7 +120,6 @@ fn is_payments_own(kind: ExceptionKind) -> bool {
 
 /// Clears the open `kind` finding about payment `payment_id`, if any, as
 /// `resolution`: what it found no longer holds.
-#[allow(dead_code)] // used by settlement import, next
 pub(super) async fn clear(
     conn: &mut AnyConnection,
     actor: &Actor,

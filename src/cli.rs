@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::domain::Scope;
 use crate::domain::agency::{BankAccount, parse_agency_list};
 use crate::domain::audit::Actor;
+use crate::domain::dossier::parse_register;
 use crate::domain::payment::Channel;
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::error::error_chain;
@@ -45,6 +46,9 @@ enum Command {
     /// Import providers' and banks' settlement statements.
     #[command(subcommand)]
     Settlement(SettlementCommand),
+    /// Manage the dossier register.
+    #[command(subcommand)]
+    Dossiers(DossiersCommand),
 }
 
 #[derive(Subcommand)]
@@ -60,6 +64,13 @@ enum SettlementCommand {
         profile: Option<String>,
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum DossiersCommand {
+    /// Import a register from CSV with the columns dossier_code, agency_code,
+    /// procedure_code, fee_amount, received_at, status (in any order).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -223,6 +234,29 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             profile,
             file,
         }) => import_statement(&settings, &channel, profile, &file).await,
+        Command::Dossiers(DossiersCommand::Import { file }) => {
+            let bytes = read_upload(&settings, &file)?;
+            let register = parse_register(&bytes)?;
+            let store = open_store(&settings).await?;
+            let summary = store
+                .import_dossiers(&Actor::system("cli"), &Scope::All, &register)
+                .await?;
+            println!(
+                "dossiers: {} rows, {} created, {} updated, {} unchanged",
+                summary.rows, summary.created, summary.updated, summary.unchanged
+            );
+            let outcomes: Vec<String> = summary
+                .outcomes
+                .iter()
+                .map(|(outcome, n)| format!("{n} {}", outcome.as_str()))
+                .collect();
+            println!("outcomes: {}", outcomes.join(", "));
+            println!(
+                "unknown_dossier exceptions: {} raised, {} cleared",
+                summary.unknown_dossier_exceptions, summary.unknown_dossier_exceptions_cleared
+            );
+            Ok(())
+        }
         Command::Keys(KeysCommand::Revoke { id }) => {
             let store = open_store(&settings).await?;
             let record = store
@@ -232,6 +266,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Reads a statement or register, refusing one larger than the API would take.
+fn read_upload(settings: &Settings, file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let limit = settings.reconciliation.max_file_bytes;
+    let size = std::fs::metadata(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+        .len();
+    if size > u64::try_from(limit).unwrap_or(u64::MAX) {
+        anyhow::bail!(
+            "{} is over reconciliation.max_file_bytes ({limit} bytes)",
+            file.display()
+        );
+    }
+    std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
 }
 
 async fn import_statement(
@@ -257,8 +306,7 @@ async fn import_statement(
     if !profile.fits(channel) {
         anyhow::bail!("profile {profile_name} does not read {channel} statements");
     }
-    let bytes =
-        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let bytes = read_upload(settings, file)?;
     let store = open_store(settings).await?;
     let imported = store
         .import_statement(

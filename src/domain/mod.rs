@@ -4,6 +4,7 @@
 pub mod agency;
 pub mod api_key;
 pub mod audit;
+pub mod dossier;
 pub mod idempotency;
 pub mod invoice;
 pub mod money;

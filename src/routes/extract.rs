@@ -149,8 +149,8 @@ impl FromRequest for RawBody {
     }
 }
 
-/// An uploaded file, such as a statement or a register: the body's bytes,
-/// read up to `reconciliation.max_file_bytes`.
+/// An uploaded CSV file, such as a statement or a register: the body's
+/// bytes, sent as `text/csv`, read up to `reconciliation.max_file_bytes`.
 pub struct FileBody(pub web::Bytes);
 
 impl FromRequest for FileBody {
@@ -159,9 +159,17 @@ impl FromRequest for FileBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = state(req).map(|s| s.settings.reconciliation.max_file_bytes);
+        let is_csv = matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str() == "text/csv");
         let declared_length = declared_length(req);
         let mut payload = payload.take();
         Box::pin(async move {
+            if !is_csv {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::UnsupportedMediaType,
+                    "send the file as text/csv",
+                ));
+            }
             let body = read_body(&mut payload, declared_length, limit?).await?;
             Ok(FileBody(body.freeze()))
         })

@@ -6,6 +6,7 @@ mod agencies;
 mod attempts;
 mod audit;
 pub mod callbacks;
+mod dossiers;
 mod events;
 mod exceptions;
 mod extract;
@@ -74,6 +75,8 @@ route_table! {
     "/v1/events" => { GET events::list },
     "/v1/events/{id}/redeliver" => { POST events::redeliver },
     "/v1/audit" => { GET audit::list },
+    "/v1/dossiers" => { GET dossiers::list },
+    "/v1/dossiers/import" => { POST dossiers::import },
     "/callbacks/vnpay" => { GET callbacks::vnpay },
     "/callbacks/momo" => { POST callbacks::momo },
     "/callbacks/zalopay" => { POST callbacks::zalopay },

@@ -6,6 +6,7 @@
 mod agencies;
 mod api_keys;
 mod audit;
+mod dossiers;
 mod endpoints;
 mod events;
 mod exceptions;
@@ -28,6 +29,7 @@ use sqlx::{AnyPool, ConnectOptions, Transaction};
 pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use audit::AuditFilter;
+pub use dossiers::{DossierFilter, DossierImportSummary, ReconciledDossier};
 pub use endpoints::Webhook;
 pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};
 pub use exceptions::Decision;

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod callbacks;
 mod cli;
+mod dossiers;
 mod gateways;
 mod invoices;
 mod keys;

@@ -450,7 +450,7 @@ async fn a_bad_statement_is_refused_whole_with_its_line_number(backend: Backend)
             "/v1/settlements?channel=vnpay&profile=canonical_bank",
             &app.finance_key,
             csv(&[]),
-            &[],
+            &[("Content-Type", "text/csv")],
         )
         .await;
     assert_eq!(wrong.status, 400, "{}", wrong.text);
@@ -460,10 +460,20 @@ async fn a_bad_statement_is_refused_whole_with_its_line_number(backend: Backend)
             "/v1/settlements?channel=vnpay",
             &app.system_key,
             csv(&[]),
-            &[],
+            &[("Content-Type", "text/csv")],
         )
         .await;
     assert_eq!(system.status, 403, "{}", system.text);
+    let not_csv = app
+        .app
+        .post_raw(
+            "/v1/settlements?channel=vnpay",
+            &app.finance_key,
+            csv(&[]),
+            &[("Content-Type", "application/json")],
+        )
+        .await;
+    assert_eq!(not_csv.status, 415, "{}", not_csv.text);
 }
 
 async fn a_bank_statement_matches_transfers_by_payment_code_and_amount(backend: Backend) {
@@ -579,7 +589,12 @@ async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backe
     )]);
     let answer = app
         .app
-        .post_raw("/v1/settlements?channel=vnpay", &other, file.clone(), &[])
+        .post_raw(
+            "/v1/settlements?channel=vnpay",
+            &other,
+            file.clone(),
+            &[("Content-Type", "text/csv")],
+        )
         .await;
     assert_eq!(answer.status, 422, "{}", answer.text);
     assert_eq!(answer.json()["details"]["line"], 2);
@@ -588,7 +603,12 @@ async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backe
     let own = app.app.key(Role::Finance, "P.D1").await;
     let answer = app
         .app
-        .post_raw("/v1/settlements?channel=vnpay", &own, file, &[])
+        .post_raw(
+            "/v1/settlements?channel=vnpay",
+            &own,
+            file,
+            &[("Content-Type", "text/csv")],
+        )
         .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     assert_eq!(answer.json()["outcomes"]["matched"], 1);

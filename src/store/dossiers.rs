@@ -14,8 +14,8 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
 use super::exceptions::{self, Finding};
-use super::query::{Filtered, Listed, Value, page};
-use super::{Store, StoreError, parse_time};
+use super::query::{Filtered, Listed, Placeholders, Value, page};
+use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::dossier::{Dossier, DossierOutcome, DossierPayments, Register, outcome};
 use crate::domain::payment::{Channel, ExceptionKind, Resolution};
@@ -170,26 +170,21 @@ fn reconciled_from_row(row: &AnyRow) -> Result<ReconciledDossier, StoreError> {
     })
 }
 
-/// `$first, $first+1, ...`: `n` placeholders.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The dossiers of `agency` with the codes `codes`, as stored, one query per batch.
 async fn stored_dossiers(
     conn: &mut AnyConnection,
+    backend: Backend,
     agency: &str,
     codes: &[&str],
 ) -> Result<Vec<Dossier>, StoreError> {
     let mut stored = Vec::new();
     for chunk in codes.chunks(BATCH) {
+        let mut placeholders = Placeholders::new(backend);
         let sql = format!(
             "SELECT agency_code, dossier_code, procedure_code, fee_amount, received_at, status
-             FROM dossiers WHERE agency_code = $1 AND dossier_code IN ({})",
-            placeholders(2, chunk.len())
+             FROM dossiers WHERE agency_code = {} AND dossier_code IN ({})",
+            placeholders.next(),
+            placeholders.list(chunk.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(agency);
         for code in chunk {
@@ -205,13 +200,11 @@ async fn stored_dossiers(
 /// Inserts `dossiers`, or updates them where listed before, in batches.
 async fn upsert(
     conn: &mut AnyConnection,
+    backend: Backend,
     dossiers: &[&Dossier],
     now: Timestamp,
 ) -> Result<(), StoreError> {
     for chunk in dossiers.chunks(BATCH) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({}, $1, $1)", placeholders(2 + i * 6, 6)))
-            .collect();
         let sql = format!(
             "INSERT INTO dossiers (agency_code, dossier_code, procedure_code, fee_amount,
                  received_at, status, imported_at, updated_at)
@@ -220,9 +213,9 @@ async fn upsert(
                  procedure_code = excluded.procedure_code, fee_amount = excluded.fee_amount,
                  received_at = excluded.received_at, status = excluded.status,
                  updated_at = excluded.updated_at",
-            rows.join(", ")
+            Placeholders::new(backend).rows(chunk.len(), 8)
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now.to_stored());
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for dossier in chunk {
             query = query
                 .bind(dossier.agency_code.as_str())
@@ -230,7 +223,9 @@ async fn upsert(
                 .bind(dossier.procedure_code.as_str())
                 .bind(dossier.fee_amount.dong())
                 .bind(dossier.received_at.to_stored())
-                .bind(dossier.status.as_str());
+                .bind(dossier.status.as_str())
+                .bind(now.to_stored())
+                .bind(now.to_stored());
         }
         query.execute(&mut *conn).await?;
     }
@@ -240,15 +235,18 @@ async fn upsert(
 /// The outcomes of the dossiers of `agency` with the codes `codes`.
 async fn count_outcomes(
     conn: &mut AnyConnection,
+    backend: Backend,
     agency: &str,
     codes: &[&str],
     counts: &mut BTreeMap<DossierOutcome, usize>,
 ) -> Result<(), StoreError> {
     for chunk in codes.chunks(BATCH) {
+        let mut placeholders = Placeholders::new(backend);
         let sql = format!(
-            "{} WHERE d.agency_code = $1 AND d.dossier_code IN ({}) {STANDINGS_GROUP}",
+            "{} WHERE d.agency_code = {} AND d.dossier_code IN ({}) {STANDINGS_GROUP}",
             *SELECT_STANDINGS,
-            placeholders(2, chunk.len())
+            placeholders.next(),
+            placeholders.list(chunk.len())
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(agency);
         for code in chunk {
@@ -310,6 +308,7 @@ type Span = (String, String, String);
 /// before; returns how many were raised.
 async fn raise_unknown(
     conn: &mut AnyConnection,
+    backend: Backend,
     actor: &Actor,
     spans: &[Span],
     now: Timestamp,
@@ -317,13 +316,14 @@ async fn raise_unknown(
     let mut raised = 0;
     // Three values an agency: a few hundred agencies a query.
     for chunk in spans.chunks(BATCH / 3) {
+        let mut placeholders = Placeholders::new(backend);
         let within = (0..chunk.len())
-            .map(|i| {
-                let n = 2 + i * 3;
+            .map(|_| {
                 format!(
-                    "(p.agency_code = ${n} AND p.collected_on >= ${} AND p.collected_on <= ${})",
-                    n + 1,
-                    n + 2
+                    "(p.agency_code = {} AND p.collected_on >= {} AND p.collected_on <= {})",
+                    placeholders.next(),
+                    placeholders.next(),
+                    placeholders.next()
                 )
             })
             .collect::<Vec<_>>()
@@ -337,11 +337,10 @@ async fn raise_unknown(
                AND NOT EXISTS (SELECT 1 FROM dossiers d
                                WHERE d.agency_code = i.agency_code AND d.dossier_code = i.dossier_code)
                AND NOT EXISTS (SELECT 1 FROM payment_exceptions x
-                               WHERE x.kind = $1 AND x.payment_id = p.id)
+                               WHERE x.kind = 'unknown_dossier' AND x.payment_id = p.id)
              ORDER BY p.id"
         );
-        let mut query =
-            sqlx::query(AssertSqlSafe(sql)).bind(ExceptionKind::UnknownDossier.as_str());
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for (agency, first, last) in chunk {
             query = query
                 .bind(agency.as_str())
@@ -460,11 +459,12 @@ impl Store {
         for (agency, rows) in &by_agency {
             let dossier_codes: Vec<&str> =
                 rows.iter().map(|(_, d)| d.dossier_code.as_str()).collect();
-            let stored: HashMap<String, Dossier> = stored_dossiers(&mut tx, agency, &dossier_codes)
-                .await?
-                .into_iter()
-                .map(|d| (d.dossier_code.clone(), d))
-                .collect();
+            let stored: HashMap<String, Dossier> =
+                stored_dossiers(&mut tx, self.backend, agency, &dossier_codes)
+                    .await?
+                    .into_iter()
+                    .map(|d| (d.dossier_code.clone(), d))
+                    .collect();
             let mut changed = Vec::new();
             for (_, dossier) in rows {
                 match stored.get(&dossier.dossier_code) {
@@ -479,7 +479,7 @@ impl Store {
                     }
                 }
             }
-            upsert(&mut tx, &changed, now).await?;
+            upsert(&mut tx, self.backend, &changed, now).await?;
             let days = rows.iter().map(|(_, d)| local_day(d.received_at));
             let first = days.clone().min().unwrap_or_default();
             let last = days.max().unwrap_or_default();
@@ -487,11 +487,19 @@ impl Store {
         }
 
         summary.unknown_dossier_exceptions_cleared = clear_registered(&mut tx, actor, now).await?;
-        summary.unknown_dossier_exceptions = raise_unknown(&mut tx, actor, &spans, now).await?;
+        summary.unknown_dossier_exceptions =
+            raise_unknown(&mut tx, self.backend, actor, &spans, now).await?;
         for (agency, rows) in &by_agency {
             let dossier_codes: Vec<&str> =
                 rows.iter().map(|(_, d)| d.dossier_code.as_str()).collect();
-            count_outcomes(&mut tx, agency, &dossier_codes, &mut summary.outcomes).await?;
+            count_outcomes(
+                &mut tx,
+                self.backend,
+                agency,
+                &dossier_codes,
+                &mut summary.outcomes,
+            )
+            .await?;
         }
 
         let ancestor = common_ancestor(&agencies);

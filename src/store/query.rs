@@ -6,7 +6,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
-use super::StoreError;
+use super::{Backend, StoreError};
 use crate::domain::Timestamp;
 
 pub(super) enum Value {
@@ -100,6 +100,44 @@ impl Filtered {
             };
         }
         query
+    }
+}
+
+/// Placeholders for a statement that binds many values, each once and in
+/// order: `$1, $2, …` on PostgreSQL; on SQLite anonymous `?`, bound by
+/// position. SQLite finds a numbered placeholder by searching all of the
+/// statement's names, so a statement with thousands of them costs time
+/// that grows with the square of their count.
+pub(super) struct Placeholders {
+    backend: Backend,
+    count: usize,
+}
+
+impl Placeholders {
+    pub fn new(backend: Backend) -> Placeholders {
+        Placeholders { backend, count: 0 }
+    }
+
+    /// The next placeholder.
+    pub fn next(&mut self) -> String {
+        self.count += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${}", self.count),
+        }
+    }
+
+    /// `n` placeholders, comma-separated: an `IN (...)` list.
+    pub fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `rows` parenthesised rows of `columns` placeholders: a `VALUES` list.
+    pub fn rows(&mut self, rows: usize, columns: usize) -> String {
+        (0..rows)
+            .map(|_| format!("({})", self.list(columns)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -15,7 +15,7 @@ use super::agencies::path_of;
 use super::audit::{self, Change};
 use super::exceptions::{self, Finding};
 use super::payments::{IncomingPayment, PaymentFor};
-use super::query::{Filtered, Listed, Value, page};
+use super::query::{Filtered, Listed, Placeholders, Value, page};
 use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, PaymentSource, Resolution};
@@ -233,7 +233,7 @@ impl Store {
         summary: &mut SettlementSummary,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let found = candidates(tx, channel, chunk).await?;
+        let found = candidates(tx, self.backend, channel, chunk).await?;
         let candidates: Vec<Candidate> = found.values().map(|f| f.candidate.clone()).collect();
         let decisions = match_lines(chunk, &candidates);
 
@@ -270,7 +270,7 @@ impl Store {
                 agency_code: agency.map(|(code, _)| code),
             });
         }
-        insert_lines(tx, channel, file_id, &settled).await?;
+        insert_lines(tx, self.backend, channel, file_id, &settled).await?;
 
         let mut newly_settled = Vec::new();
         for s in &settled {
@@ -320,7 +320,8 @@ impl Store {
             .await?;
             summary.exceptions_opened += 1;
         }
-        summary.settled_later += clear_unsettled(tx, actor, &newly_settled, file_id, now).await?;
+        summary.settled_later +=
+            clear_unsettled(tx, self.backend, actor, &newly_settled, file_id, now).await?;
         Ok(())
     }
 
@@ -558,14 +559,14 @@ const SELECT_CANDIDATES: &str = "SELECT p.id, p.provider_txn_id, p.reference, p.
      FROM payments p
      LEFT JOIN invoices i ON i.id = p.invoice_id
      LEFT JOIN agencies a ON a.code = p.agency_code
-     LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'
-     WHERE p.channel = $1";
+     LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'";
 
 /// The payments a chunk's lines may settle: those with a line's
 /// transaction id, then the unsettled ones with the reference (or, for a
 /// bank line, the payment code) of a line that named none. Two queries.
 async fn candidates(
     conn: &mut AnyConnection,
+    backend: Backend,
     channel: Channel,
     chunk: &[StatementLine],
 ) -> Result<HashMap<String, Found>, StoreError> {
@@ -573,6 +574,7 @@ async fn candidates(
     let mut found = HashMap::new();
     fetch_candidates(
         conn,
+        backend,
         channel,
         "p.provider_txn_id",
         &txn_refs,
@@ -597,6 +599,7 @@ async fn candidates(
     };
     fetch_candidates(
         conn,
+        backend,
         channel,
         column,
         &keys,
@@ -614,6 +617,7 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 
 async fn fetch_candidates(
     conn: &mut AnyConnection,
+    backend: Backend,
     channel: Channel,
     column: &str,
     keys: &[&str],
@@ -623,11 +627,12 @@ async fn fetch_candidates(
     if keys.is_empty() {
         return Ok(());
     }
-    let placeholders = (0..keys.len())
-        .map(|i| format!("${}", i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("{SELECT_CANDIDATES} AND {column} IN ({placeholders}){and}");
+    let mut placeholders = Placeholders::new(backend);
+    let sql = format!(
+        "{SELECT_CANDIDATES} WHERE p.channel = {} AND {column} IN ({}){and}",
+        placeholders.next(),
+        placeholders.list(keys.len())
+    );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.as_str());
     for key in keys {
         query = query.bind(*key);
@@ -659,6 +664,7 @@ async fn fetch_candidates(
 /// Inserts a chunk's lines in one statement.
 async fn insert_lines(
     conn: &mut AnyConnection,
+    backend: Backend,
     channel: Channel,
     file_id: &str,
     settled: &[Settled<'_>],
@@ -666,24 +672,11 @@ async fn insert_lines(
     if settled.is_empty() {
         return Ok(());
     }
-    let columns = 12;
-    let mut sql = String::from(
+    let sql = format!(
         "INSERT INTO settlement_lines (file_id, line_no, channel, txn_ref, reference, amount, fee,
-             transaction_time, settlement_date, outcome, payment_id, agency_code) VALUES ",
+             transaction_time, settlement_date, outcome, payment_id, agency_code) VALUES {}",
+        Placeholders::new(backend).rows(settled.len(), 12)
     );
-    for i in 0..settled.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", i * columns + c + 1));
-        }
-        sql.push(')');
-    }
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for s in settled {
         query = query
@@ -708,6 +701,7 @@ async fn insert_lines(
 /// settles. One query finds them.
 async fn clear_unsettled(
     conn: &mut AnyConnection,
+    backend: Backend,
     actor: &Actor,
     payment_ids: &[&str],
     file_id: &str,
@@ -716,13 +710,10 @@ async fn clear_unsettled(
     if payment_ids.is_empty() {
         return Ok(0);
     }
-    let placeholders = (0..payment_ids.len())
-        .map(|i| format!("${}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
     let sql = format!(
         "SELECT payment_id FROM payment_exceptions
-         WHERE kind = 'unsettled_payment' AND status = 'open' AND payment_id IN ({placeholders})"
+         WHERE kind = 'unsettled_payment' AND status = 'open' AND payment_id IN ({})",
+        Placeholders::new(backend).list(payment_ids.len())
     );
     let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
     for id in payment_ids {

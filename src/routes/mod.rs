@@ -14,6 +14,7 @@ mod invoices;
 mod keys;
 mod metrics;
 mod payments;
+mod reports;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -68,6 +69,7 @@ route_table! {
     "/v1/events" => { GET events::list },
     "/v1/events/{id}/redeliver" => { POST events::redeliver },
     "/v1/audit" => { GET audit::list },
+    "/v1/reports/cashless" => { GET reports::cashless },
     "/callbacks/vnpay" => { GET callbacks::vnpay },
     "/callbacks/momo" => { POST callbacks::momo },
     "/callbacks/zalopay" => { POST callbacks::zalopay },

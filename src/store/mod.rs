@@ -15,6 +15,7 @@ mod migrate;
 mod payments;
 pub mod postgres;
 mod query;
+mod reports;
 pub mod sqlite;
 
 use std::str::FromStr;

@@ -14,4 +14,5 @@ mod keys;
 mod openapi;
 mod operations;
 mod payments;
+mod reports;
 mod webhooks;

@@ -3,15 +3,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::domain::Scope;
 use crate::domain::agency::{BankAccount, parse_agency_list};
 use crate::domain::audit::Actor;
 use crate::domain::dossier::parse_register;
 use crate::domain::payment::Channel;
+use crate::domain::rates::{Basis, GroupBy, Period, ReportQuery};
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
+use crate::domain::{AgencyCode, Scope};
 use crate::error::error_chain;
 use crate::reconcile::Profiles;
 use crate::startup::Application;
@@ -49,6 +51,9 @@ enum Command {
     /// Manage the dossier register.
     #[command(subcommand)]
     Dossiers(DossiersCommand),
+    /// Reports for finance officers, over every agency.
+    #[command(subcommand)]
+    Report(ReportCommand),
 }
 
 #[derive(Subcommand)]
@@ -114,6 +119,33 @@ enum KeysCommand {
     },
     /// Revoke a key by its id.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The cashless rate over a period, as `GET /v1/reports/cashless` answers it.
+    Cashless {
+        /// The first day, YYYY-MM-DD (a Vietnamese day).
+        #[arg(long)]
+        from: String,
+        /// The last day, YYYY-MM-DD, included.
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "level", value_parser = PossibleValuesParser::new(GroupBy::ALL.map(GroupBy::as_str)))]
+        group_by: String,
+        /// recorded: by the day collected; settled: cashless by the day a
+        /// statement settled it, cash by the day collected.
+        #[arg(long, default_value = "recorded", value_parser = PossibleValuesParser::new(Basis::ALL.map(Basis::as_str)))]
+        basis: String,
+        /// Only this agency and, unless --include-descendants false, those below it.
+        #[arg(long)]
+        agency: Option<String>,
+        /// false: the agency named by --agency alone (true unless said).
+        #[arg(long, action = clap::ArgAction::Set)]
+        include_descendants: Option<bool>,
+        #[arg(long, default_value = "table", value_parser = ["table", "csv"])]
+        format: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -263,6 +295,34 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .revoke_api_key(&Actor::system("cli"), &Scope::All, &id)
                 .await?;
             println!("revoked key {} ({})", record.id, record.name);
+            Ok(())
+        }
+        Command::Report(ReportCommand::Cashless {
+            from,
+            to,
+            group_by,
+            basis,
+            agency,
+            include_descendants,
+            format,
+        }) => {
+            let query = ReportQuery::new(
+                Period::parse(&from, &to)?,
+                Basis::parse(&basis).ok_or_else(|| anyhow::anyhow!("unknown basis {basis}"))?,
+                GroupBy::parse(&group_by)
+                    .ok_or_else(|| anyhow::anyhow!("unknown grouping {group_by}"))?,
+                agency
+                    .map(|code| AgencyCode::parse("agency", &code))
+                    .transpose()?,
+                include_descendants,
+            )?;
+            let store = open_store(&settings).await?;
+            let report = store.cashless_report(&Scope::All, &query).await?;
+            if format == "csv" {
+                print!("{}", report.to_csv());
+            } else {
+                print!("{}", report.to_table());
+            }
             Ok(())
         }
     }

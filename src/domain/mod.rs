@@ -10,6 +10,7 @@ pub mod invoice;
 pub mod money;
 pub mod payment;
 pub mod payment_code;
+pub mod rates;
 pub mod settlement;
 pub mod text;
 pub mod timestamp;

@@ -15,6 +15,7 @@ mod invoices;
 mod keys;
 mod metrics;
 mod payments;
+mod reports;
 mod settlements;
 
 use actix_web::http::StatusCode;
@@ -77,6 +78,7 @@ route_table! {
     "/v1/audit" => { GET audit::list },
     "/v1/dossiers" => { GET dossiers::list },
     "/v1/dossiers/import" => { POST dossiers::import },
+    "/v1/reports/cashless" => { GET reports::cashless },
     "/callbacks/vnpay" => { GET callbacks::vnpay },
     "/callbacks/momo" => { POST callbacks::momo },
     "/callbacks/zalopay" => { POST callbacks::zalopay },

@@ -16,6 +16,7 @@ mod migrate;
 mod payments;
 pub mod postgres;
 mod query;
+mod reports;
 mod settlements;
 pub mod sqlite;
 

@@ -15,5 +15,6 @@ mod keys;
 mod openapi;
 mod operations;
 mod payments;
+mod reports;
 mod settlements;
 mod webhooks;

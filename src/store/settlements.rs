@@ -126,6 +126,15 @@ impl Store {
                 .bind(STATEMENT_LOCK + channel_index(file.channel))
                 .execute(&mut *tx)
                 .await?;
+            // The lines this transaction inserts are in no statistics, so
+            // the planner takes the growing table for empty and would scan
+            // it whole for every chunk. Every lookup here has its index.
+            sqlx::raw_sql(
+                "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
+                 SET LOCAL enable_mergejoin = off",
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         let inserted = sqlx::query(
             "INSERT INTO settlement_files (id, channel, profile, sha256, imported_at, imported_by)

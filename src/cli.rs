@@ -12,6 +12,7 @@ use crate::domain::audit::Actor;
 use crate::domain::dossier::parse_register;
 use crate::domain::payment::Channel;
 use crate::domain::rates::{Basis, GroupBy, Period, ReportQuery};
+use crate::domain::settlement::statement_account;
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::domain::{AgencyCode, Scope};
 use crate::error::error_chain;
@@ -67,6 +68,9 @@ enum SettlementCommand {
         /// The file's profile; the channel's canonical one when absent.
         #[arg(long)]
         profile: Option<String>,
+        /// The account a bank statement is of.
+        #[arg(long)]
+        account: Option<String>,
         file: PathBuf,
     },
 }
@@ -264,8 +268,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Settlement(SettlementCommand::Import {
             channel,
             profile,
+            account,
             file,
-        }) => import_statement(&settings, &channel, profile, &file).await,
+        }) => import_statement(&settings, &channel, profile, account.as_deref(), &file).await,
         Command::Dossiers(DossiersCommand::Import { file }) => {
             let bytes = read_upload(&settings, &file)?;
             let register = parse_register(&bytes)?;
@@ -347,6 +352,7 @@ async fn import_statement(
     settings: &Settings,
     channel: &str,
     profile: Option<String>,
+    account: Option<&str>,
     file: &std::path::Path,
 ) -> anyhow::Result<()> {
     let channel = Channel::parse(channel)
@@ -381,6 +387,8 @@ async fn import_statement(
                     .settlement_days
                     .of(channel)
                     .unwrap_or(0),
+                account_number: statement_account(channel, account)
+                    .map_err(|message| anyhow::anyhow!("--{message}"))?,
             },
         )
         .await?;

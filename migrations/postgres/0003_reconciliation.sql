@@ -3,8 +3,10 @@
 -- UTC+7) each payment was collected, by which reports group.
 
 ALTER TABLE payments ADD COLUMN collected_on TEXT NOT NULL DEFAULT '';
+-- As Payment::collected_at: the paid time, unless after the recorded one.
 UPDATE payments SET collected_on = to_char(
-    (coalesce(paid_at, recorded_at)::timestamptz AT TIME ZONE 'UTC') + interval '7 hours',
+    (CASE WHEN paid_at IS NOT NULL AND paid_at <= recorded_at THEN paid_at ELSE recorded_at END
+        ::timestamptz AT TIME ZONE 'UTC') + interval '7 hours',
     'YYYY-MM-DD');
 
 CREATE INDEX payments_collected ON payments (collected_on);
@@ -18,6 +20,8 @@ CREATE TABLE settlement_files (
     channel     TEXT NOT NULL CHECK (channel IN ('vnpay', 'momo', 'zalopay', 'bank_transfer')),
     profile     TEXT NOT NULL,
     sha256      TEXT NOT NULL,
+    -- The account a bank statement is of, when named.
+    account_number TEXT,
     line_count  BIGINT NOT NULL DEFAULT 0,
     -- The import's summary (JSON), answered again for the same file.
     summary     TEXT,

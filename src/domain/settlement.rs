@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::macros::{format_description, offset};
 use time::{Date, UtcOffset};
 
+use super::payment::Channel;
 use super::{PaymentCode, Timestamp, Vnd};
 
 /// Vietnam's clock, UTC+7 all year: the day a payment was collected and
@@ -27,6 +28,24 @@ pub fn format_day(day: Date) -> String {
 /// Parses `YYYY-MM-DD`.
 pub fn parse_day(text: &str) -> Option<Date> {
     Date::parse(text, DATE).ok()
+}
+
+/// The account a statement is of: named only for a bank statement, as an
+/// account number (up to 19 letters and digits).
+pub fn statement_account(channel: Channel, account: Option<&str>) -> Result<Option<&str>, String> {
+    match account {
+        None => Ok(None),
+        Some(_) if channel != Channel::BankTransfer => {
+            Err("account names the account of a bank_transfer statement only".to_owned())
+        }
+        Some(number)
+            if (1..=19).contains(&number.len())
+                && number.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Ok(Some(number))
+        }
+        Some(_) => Err("account must be 1 to 19 letters and digits".to_owned()),
+    }
 }
 
 /// What a statement lists: a gateway's settled transactions, or a bank

@@ -25,8 +25,26 @@ pub struct Candidate {
     /// The payment code of the invoice the payment is for, if any.
     pub payment_code: Option<String>,
     pub amount: Vnd,
-    /// Whether a stored line already settles it.
-    pub settled: bool,
+    /// The stored line that settles it, if one does.
+    pub settled_by: Option<StoredLine>,
+}
+
+/// A line of an earlier chunk or statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLine {
+    pub file_id: String,
+    pub line_no: i64,
+    pub txn_ref: String,
+}
+
+impl Candidate {
+    /// Whether a stored line settles it by naming its transaction id, as
+    /// opposed to by reference and amount.
+    fn named_by_its_line(&self) -> bool {
+        self.settled_by
+            .as_ref()
+            .is_some_and(|line| line.txn_ref == self.provider_txn_id)
+    }
 }
 
 /// What a line does.
@@ -38,6 +56,14 @@ pub enum Decision {
         outcome: LineOutcome,
         payment_id: String,
     },
+    /// Settles the payment its transaction id names, which a stored line
+    /// had taken by reference and amount: that line settles money of its
+    /// own, never recorded, and is to recover it.
+    Reclaim {
+        outcome: LineOutcome,
+        payment_id: String,
+        from: StoredLine,
+    },
     /// Settles money never recorded: a payment is to be recovered from it.
     Missing,
     /// Repeats the transaction of the line at this index, which recovers
@@ -48,7 +74,7 @@ pub enum Decision {
 impl Decision {
     pub fn outcome(&self) -> LineOutcome {
         match self {
-            Decision::Payment { outcome, .. } => *outcome,
+            Decision::Payment { outcome, .. } | Decision::Reclaim { outcome, .. } => *outcome,
             Decision::Missing => LineOutcome::MissingPayment,
             Decision::DuplicateOf(_) => LineOutcome::DuplicateLine,
         }
@@ -63,19 +89,25 @@ fn reference_key(line: &StatementLine) -> &str {
     }
 }
 
-/// Decides every line of a chunk. `candidates` are the payments whose
-/// transaction id is a line's, and the unsettled payments whose
-/// reference or payment code is a line's, each marked settled if a
-/// stored line settles it. Returns one decision per line, in the lines'
-/// order.
-pub fn match_lines(lines: &[StatementLine], candidates: &[Candidate]) -> Vec<Decision> {
+/// Decides every line of a chunk.
+///
+/// `candidates` are the payments whose transaction id is a line's, and
+/// the unsettled payments whose reference or payment code is a line's.
+/// `settled_refs` maps the transaction ids of stored lines that settled a
+/// payment by reference to that payment: the same transaction again is a
+/// duplicate. Returns one decision per line, in the lines' order.
+pub fn match_lines(
+    lines: &[StatementLine],
+    candidates: &[Candidate],
+    settled_refs: &HashMap<String, String>,
+) -> Vec<Decision> {
     let by_txn: HashMap<&str, &Candidate> = candidates
         .iter()
         .map(|c| (c.provider_txn_id.as_str(), c))
         .collect();
     // Unsettled payments by (reference or code, amount), smallest id first.
     let mut by_reference: HashMap<(&str, Vnd), Vec<&Candidate>> = HashMap::new();
-    for candidate in candidates.iter().filter(|c| !c.settled) {
+    for candidate in candidates.iter().filter(|c| c.settled_by.is_none()) {
         by_reference
             .entry((candidate.reference.as_str(), candidate.amount))
             .or_default()
@@ -96,60 +128,88 @@ pub fn match_lines(lines: &[StatementLine], candidates: &[Candidate]) -> Vec<Dec
     let mut order: Vec<usize> = (0..lines.len()).collect();
     order.sort_by(|&a, &b| content_order(&lines[a], &lines[b]).then(a.cmp(&b)));
 
+    // Payments settled by a line naming them are no line's to take.
     let mut taken: HashSet<&str> = candidates
         .iter()
-        .filter(|c| c.settled)
+        .filter(|c| c.named_by_its_line())
         .map(|c| c.payment_id.as_str())
         .collect();
     let mut decisions: Vec<Option<Decision>> = vec![None; lines.len()];
 
-    // First every line whose transaction id names a payment, so that a
-    // payment is never taken by reference from the line that names it.
+    // First every line whose transaction id names a payment: a payment
+    // belongs to the line that names it, even one a line matched by
+    // reference and amount had taken before.
     for &i in &order {
         let line = &lines[i];
-        if let Some(candidate) = by_txn.get(line.txn_ref.as_str()) {
-            let id = candidate.payment_id.as_str();
-            let outcome = if !taken.insert(id) {
-                LineOutcome::DuplicateLine
-            } else if candidate.amount == line.amount {
-                LineOutcome::Matched
-            } else {
-                LineOutcome::AmountMismatch
-            };
-            decisions[i] = Some(Decision::Payment {
+        let Some(candidate) = by_txn.get(line.txn_ref.as_str()) else {
+            continue;
+        };
+        let id = candidate.payment_id.as_str();
+        let outcome = if !taken.insert(id) {
+            LineOutcome::DuplicateLine
+        } else if candidate.amount == line.amount {
+            LineOutcome::Matched
+        } else {
+            LineOutcome::AmountMismatch
+        };
+        decisions[i] = Some(match (&candidate.settled_by, outcome) {
+            (Some(from), LineOutcome::Matched | LineOutcome::AmountMismatch) => Decision::Reclaim {
                 outcome,
                 payment_id: id.to_owned(),
-            });
-        }
+                from: from.clone(),
+            },
+            _ => Decision::Payment {
+                outcome,
+                payment_id: id.to_owned(),
+            },
+        });
     }
-    // Then by reference and amount; what is left recovers a payment,
-    // once per transaction id.
-    let mut missing: HashMap<&str, usize> = HashMap::new();
+    // Then by reference and amount; what is left recovers a payment. A
+    // transaction id decided once decides its repeats.
+    let mut seen: HashMap<&str, Decision> = HashMap::new();
     for &i in &order {
         if decisions[i].is_some() {
             continue;
         }
         let line = &lines[i];
-        if let Some(&first) = missing.get(line.txn_ref.as_str()) {
-            decisions[i] = Some(Decision::DuplicateOf(first));
-            continue;
-        }
-        let found = by_reference
-            .get(&(reference_key(line), line.amount))
-            .and_then(|list| list.iter().find(|c| !taken.contains(c.payment_id.as_str())));
-        decisions[i] = Some(match found {
-            Some(candidate) => {
-                taken.insert(&candidate.payment_id);
-                Decision::Payment {
-                    outcome: LineOutcome::Matched,
-                    payment_id: candidate.payment_id.clone(),
+        let txn = line.txn_ref.as_str();
+        let decision = if let Some(first) = seen.get(txn) {
+            match first {
+                Decision::Payment { payment_id, .. } => Decision::Payment {
+                    outcome: LineOutcome::DuplicateLine,
+                    payment_id: payment_id.clone(),
+                },
+                other => other.clone(),
+            }
+        } else if let Some(payment_id) = settled_refs.get(txn) {
+            Decision::Payment {
+                outcome: LineOutcome::DuplicateLine,
+                payment_id: payment_id.clone(),
+            }
+        } else {
+            let found = by_reference
+                .get(&(reference_key(line), line.amount))
+                .and_then(|list| list.iter().find(|c| !taken.contains(c.payment_id.as_str())));
+            let decision = match found {
+                Some(candidate) => {
+                    taken.insert(&candidate.payment_id);
+                    Decision::Payment {
+                        outcome: LineOutcome::Matched,
+                        payment_id: candidate.payment_id.clone(),
+                    }
                 }
-            }
-            None => {
-                missing.insert(&line.txn_ref, i);
-                Decision::Missing
-            }
-        });
+                None => Decision::Missing,
+            };
+            seen.insert(
+                txn,
+                match &decision {
+                    Decision::Missing => Decision::DuplicateOf(i),
+                    other => other.clone(),
+                },
+            );
+            decision
+        };
+        decisions[i] = Some(decision);
     }
     decisions
         .into_iter()
@@ -197,6 +257,7 @@ mod tests {
         }
     }
 
+    /// A payment; `settled` by a stored line naming it.
     fn payment(id: &str, txn: &str, reference: &str, amount: i64, settled: bool) -> Candidate {
         Candidate {
             payment_id: id.into(),
@@ -204,7 +265,11 @@ mod tests {
             reference: reference.into(),
             payment_code: None,
             amount: Vnd::new(amount),
-            settled,
+            settled_by: settled.then(|| StoredLine {
+                file_id: "f0".into(),
+                line_no: 2,
+                txn_ref: txn.into(),
+            }),
         }
     }
 
@@ -230,7 +295,7 @@ mod tests {
             // Recorded under another transaction id: found by reference.
             payment("p4", "X4", "O4", 70_000, false),
         ];
-        let decisions = match_lines(&lines, &candidates);
+        let decisions = match_lines(&lines, &candidates, &HashMap::new());
         use LineOutcome::*;
         assert_eq!(
             outcomes(&decisions),
@@ -259,11 +324,57 @@ mod tests {
         // Line 2 would match p1 by reference, but line 3 names p1.
         let lines = [line(2, "Z", "O1", 10), line(3, "T1", "O1", 10)];
         let candidates = [payment("p1", "T1", "O1", 10, false)];
-        let decisions = match_lines(&lines, &candidates);
+        let decisions = match_lines(&lines, &candidates, &HashMap::new());
         assert_eq!(
             outcomes(&decisions),
             [LineOutcome::MissingPayment, LineOutcome::Matched]
         );
+    }
+
+    #[test]
+    fn a_line_naming_a_payment_reclaims_it_from_a_line_that_took_it_by_reference() {
+        let mut p1 = payment("p1", "T1", "O1", 10, false);
+        p1.settled_by = Some(StoredLine {
+            file_id: "f0".into(),
+            line_no: 7,
+            txn_ref: "Z".into(),
+        });
+        let decisions = match_lines(&[line(2, "T1", "O1", 10)], &[p1], &HashMap::new());
+        assert_eq!(
+            decisions,
+            [Decision::Reclaim {
+                outcome: LineOutcome::Matched,
+                payment_id: "p1".into(),
+                from: StoredLine {
+                    file_id: "f0".into(),
+                    line_no: 7,
+                    txn_ref: "Z".into()
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn a_transaction_settled_by_reference_is_a_duplicate_when_it_comes_again() {
+        // Within the chunk...
+        let lines = [line(2, "B1", "LP1", 10), line(3, "B1", "LP1", 10)];
+        let candidates = [payment("p1", "sepay-1", "LP1", 10, false)];
+        let decisions = match_lines(&lines, &candidates, &HashMap::new());
+        assert_eq!(
+            outcomes(&decisions),
+            [LineOutcome::Matched, LineOutcome::DuplicateLine]
+        );
+        assert_eq!(
+            decisions[1],
+            Decision::Payment {
+                outcome: LineOutcome::DuplicateLine,
+                payment_id: "p1".into()
+            }
+        );
+        // ...and after it was stored.
+        let stored = HashMap::from([("B1".to_owned(), "p1".to_owned())]);
+        let decisions = match_lines(&lines[..1], &[], &stored);
+        assert_eq!(outcomes(&decisions), [LineOutcome::DuplicateLine]);
     }
 
     proptest! {
@@ -290,8 +401,8 @@ mod tests {
                 shuffled.swap(i, (state >> 33) as usize % (i + 1));
             }
             let reordered: Vec<StatementLine> = shuffled.iter().map(|&i| lines[i].clone()).collect();
-            let mut first = outcomes(&match_lines(&lines, &candidates));
-            let mut second = outcomes(&match_lines(&reordered, &candidates));
+            let mut first = outcomes(&match_lines(&lines, &candidates, &HashMap::new()));
+            let mut second = outcomes(&match_lines(&reordered, &candidates, &HashMap::new()));
             first.sort();
             second.sort();
             prop_assert_eq!(first, second);

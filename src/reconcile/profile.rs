@@ -58,6 +58,11 @@ const MAX_RECORD_BYTES: usize = 4_096;
 const MAX_ID_CHARS: usize = 64;
 /// The longest order reference or transfer description, in characters.
 const MAX_REFERENCE_CHARS: usize = 255;
+/// The largest amount one line may carry: a trillion đồng, far above any
+/// fee, and small enough that no sum of them overflows.
+const MAX_AMOUNT: Vnd = Vnd::new(1_000_000_000_000);
+/// The longest a settlement may come after its transaction, in days.
+const MAX_SETTLEMENT_DAYS: i64 = 62;
 /// How much of a refused value a reason quotes, in characters.
 const QUOTED_CHARS: usize = 40;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -702,6 +707,29 @@ impl StatementLines<'_> {
             }
             _ => transaction_time.as_datetime().to_offset(VIETNAM).date(),
         };
+        // A mistyped year would stand as the latest settlement day for
+        // good and find every payment unsettled.
+        let transaction_day = transaction_time.as_datetime().to_offset(VIETNAM).date();
+        let settled_after = (settlement_date - transaction_day).whole_days();
+        if !(-1..=MAX_SETTLEMENT_DAYS).contains(&settled_after) {
+            let (column, text) = match p.date {
+                Some(column) => (column, column.text(record)?),
+                None => (p.time, time),
+            };
+            return Err(column.refuse(
+                text,
+                &format!(
+                    "settles {settled_after} days after the transaction; at most {MAX_SETTLEMENT_DAYS} are taken"
+                ),
+            ));
+        }
+        if transaction_time
+            > Timestamp::now()
+                .plus(time::Duration::days(1))
+                .unwrap_or(transaction_time)
+        {
+            return Err(p.time.refuse(time, "in the future"));
+        }
         let payment_code = match r.layout {
             StatementLayout::Gateway => None,
             StatementLayout::Bank => find_payment_code(&reference),
@@ -724,7 +752,7 @@ impl StatementLines<'_> {
             AmountFormat::Plain => (Vnd::parse_decimal(text), "150000"),
             AmountFormat::Vietnamese => (Vnd::parse_vietnamese(text), "1.500.000"),
         };
-        parsed.map_err(|e| {
+        let amount = parsed.map_err(|e| {
             let problem = match e {
                 MoneyError::NotANumber => format!("not an amount like {example}"),
                 MoneyError::Fractional => "fractional đồng".into(),
@@ -732,7 +760,11 @@ impl StatementLines<'_> {
                 MoneyError::NotPositive => "must be more than 0".into(),
             };
             column.refuse(text, &problem)
-        })
+        })?;
+        if amount > MAX_AMOUNT {
+            return Err(column.refuse(text, &format!("more than {} đồng", MAX_AMOUNT.display_vi())));
+        }
+        Ok(amount)
     }
 }
 

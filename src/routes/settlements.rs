@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, FileBody, page_limit, path_id, query_choice, query_text};
 use crate::domain::payment::Channel;
-use crate::domain::settlement::LineOutcome;
+use crate::domain::settlement::{LineOutcome, statement_account};
 use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
@@ -19,6 +19,8 @@ const OFFICERS: &[Role] = &[Role::Finance, Role::Admin];
 pub struct ImportQuery {
     channel: Option<String>,
     profile: Option<String>,
+    /// The account a bank statement is of.
+    account: Option<String>,
 }
 
 /// An import's answer: its summary, and whether this file was imported
@@ -67,6 +69,8 @@ pub async fn import(
             format!("profile {profile_name} does not read {channel} statements"),
         ));
     }
+    let account = statement_account(channel, query.account.as_deref())
+        .map_err(|message| ApiError::bad_request(ErrorCode::InvalidQuery, message))?;
     let imported = state
         .store
         .import_statement(
@@ -82,6 +86,7 @@ pub async fn import(
                     .settlement_days
                     .of(channel)
                     .unwrap_or(0),
+                account_number: account,
             },
         )
         .await?;

@@ -368,6 +368,7 @@ async fn raise_unknown(
                 ),
                 settlement_line: None,
                 dossier_code: Some(&dossier_code),
+                tell_dossier_system: false,
             };
             if exceptions::raise(conn, actor, &finding, now)
                 .await?

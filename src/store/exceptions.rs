@@ -27,12 +27,14 @@ pub(super) struct Finding<'a> {
     /// The statement line that found it: `(file id, line number)`.
     pub settlement_line: Option<(&'a str, i64)>,
     pub dossier_code: Option<&'a str>,
+    /// Whether the dossier system hears of it (an `exception.opened`
+    /// event): a payment's own exceptions, found when it is recorded, yes;
+    /// reconciliation's findings are the finance officers' alone.
+    pub tell_dossier_system: bool,
 }
 
-/// Raises `finding` with its audit record. A payment's own exception
-/// (one found when the payment was recorded) is also told to the dossier
-/// system as an `exception.opened` event; reconciliation's findings are
-/// the finance officers' alone. A standing finding about a payment
+/// Raises `finding` with its audit record, and its `exception.opened`
+/// event if the dossier system is to hear of it. A standing finding about a payment
 /// (`unsettled_payment`, `unknown_dossier`) is raised once: returns
 /// `None` when it was raised before.
 pub(super) async fn raise(
@@ -86,7 +88,7 @@ pub(super) async fn raise(
         },
     )
     .await?;
-    if is_payments_own(finding.kind) {
+    if finding.tell_dossier_system {
         events::enqueue(
             conn,
             finding.agency.map(|(code, _)| code),
@@ -104,19 +106,6 @@ pub(super) async fn raise(
         .await?;
     }
     Ok(Some(id))
-}
-
-/// Whether `kind` is found when a payment is recorded (and told to the
-/// dossier system), rather than by reconciliation.
-fn is_payments_own(kind: ExceptionKind) -> bool {
-    matches!(
-        kind,
-        ExceptionKind::UnknownOrder
-            | ExceptionKind::AmountMismatch
-            | ExceptionKind::Overpaid
-            | ExceptionKind::LatePayment
-            | ExceptionKind::WrongAccount
-    )
 }
 
 /// Clears the open `kind` finding about payment `payment_id`, if any, as
@@ -145,7 +134,10 @@ pub(super) async fn clear(
     let id: String = row.try_get("id")?;
     let agency_code: Option<String> = row.try_get("agency_code")?;
     let path: Option<String> = row.try_get("path")?;
-    mark_resolved(conn, actor, &id, resolution, note, None, now).await?;
+    if !mark_resolved(conn, actor, &id, resolution, note, None, now).await? {
+        // An officer resolved it meanwhile; the decision stands.
+        return Ok(false);
+    }
     audit::record(
         conn,
         actor,
@@ -163,6 +155,7 @@ pub(super) async fn clear(
     Ok(true)
 }
 
+/// Resolves open exception `id`; false when it was not open.
 async fn mark_resolved(
     conn: &mut AnyConnection,
     actor: &Actor,
@@ -171,8 +164,8 @@ async fn mark_resolved(
     note: &str,
     payment_id: Option<&str>,
     now: Timestamp,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
         "UPDATE payment_exceptions SET status = 'resolved', resolution = $1, resolution_note = $2,
              resolved_payment_id = $3, resolved_by = $4, resolved_at = $5
          WHERE id = $6 AND status = 'open'",
@@ -185,7 +178,7 @@ async fn mark_resolved(
     .bind(id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(updated.rows_affected() == 1)
 }
 
 /// An officer's decision on an exception.
@@ -239,7 +232,7 @@ impl Store {
                 )));
             }
         }
-        mark_resolved(
+        let resolved = mark_resolved(
             &mut tx,
             actor,
             id,
@@ -249,6 +242,9 @@ impl Store {
             now,
         )
         .await?;
+        if !resolved {
+            return Err(StoreError::ExceptionResolved);
+        }
         let agency_path = path_of(&mut tx, before.agency_code.as_ref().map(|c| c.as_str())).await?;
         audit::record(
             &mut tx,

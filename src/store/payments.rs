@@ -934,6 +934,7 @@ async fn open_exception(
             detail: kind.describe(payment.amount, owed),
             settlement_line: None,
             dossier_code: None,
+            tell_dossier_system: true,
         },
         now,
     )

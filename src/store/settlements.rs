@@ -20,9 +20,10 @@ use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, PaymentSource, Resolution};
 use crate::domain::settlement::{LineOutcome, StatementLine, format_day, parse_day};
-use crate::domain::{AgencyCode, Scope, Timestamp, Vnd};
+use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
+use crate::providers::bank_transfer::find_payment_code;
 use crate::reconcile::Profile;
-use crate::reconcile::matching::{Candidate, Decision, match_lines};
+use crate::reconcile::matching::{Candidate, Decision, StoredLine, match_lines};
 
 /// Lines matched per round: bounds memory and the placeholders of one
 /// insert (12 per line) below SQLite's and PostgreSQL's limits.
@@ -36,6 +37,10 @@ pub struct StatementFile<'a> {
     pub bytes: &'a [u8],
     /// Days a payment of this channel may wait for its line.
     pub settlement_days: u32,
+    /// The account a bank statement is of: a transfer it recovers that
+    /// names another agency's invoice is then `wrong_account`, as from a
+    /// notification.
+    pub account_number: Option<&'a str>,
 }
 
 /// What an import did; answered again, unchanged, for the same file.
@@ -48,6 +53,10 @@ pub struct SettlementSummary {
     pub lines: u64,
     /// Lines per outcome; every outcome is listed.
     pub outcomes: BTreeMap<LineOutcome, u64>,
+    /// Lines of earlier statements that had taken, by reference and
+    /// amount, a payment a line of this one names by its transaction id:
+    /// each now recovers money of its own.
+    pub rematched_lines: u64,
     /// Payments found unsettled past the channel's days by this import.
     pub unsettled_payments: u64,
     /// Payments found unsettled before, settled by this import.
@@ -95,12 +104,50 @@ struct Found {
     agency: Option<(String, String)>,
 }
 
+/// The payment a line settles, with its amount and agency.
+#[derive(Clone)]
+struct Settling {
+    payment_id: String,
+    amount: Vnd,
+    /// The agency's code and path.
+    agency: Option<(String, String)>,
+}
+
+impl From<&Found> for Settling {
+    fn from(found: &Found) -> Self {
+        Settling {
+            payment_id: found.candidate.payment_id.clone(),
+            amount: found.candidate.amount,
+            agency: found.agency.clone(),
+        }
+    }
+}
+
+/// A payment recovered from a line, and what the line turned out to be:
+/// `missing_payment`, or, when the payment was recorded meanwhile (its
+/// callback came while the statement was being matched), what matching
+/// it makes of the line.
+struct Recovery {
+    settling: Settling,
+    outcome: LineOutcome,
+}
+
 /// What a chunk's lines turned out to be, to insert and to count.
 struct Settled<'a> {
     line: &'a StatementLine,
     outcome: LineOutcome,
-    payment_id: String,
-    agency_code: Option<String>,
+    settling: Settling,
+}
+
+/// What every step of one import needs.
+struct Import<'a> {
+    actor: &'a Actor,
+    scope: &'a Scope,
+    channel: Channel,
+    file_id: &'a str,
+    /// The account a bank statement is of, if named.
+    account_number: Option<&'a str>,
+    now: Timestamp,
 }
 
 impl Store {
@@ -136,14 +183,19 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(number) = file.account_number {
+            account_in_scope(&mut tx, scope, number).await?;
+        }
         let inserted = sqlx::query(
-            "INSERT INTO settlement_files (id, channel, profile, sha256, imported_at, imported_by)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, sha256) DO NOTHING",
+            "INSERT INTO settlement_files (id, channel, profile, sha256, account_number,
+                 imported_at, imported_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, sha256) DO NOTHING",
         )
         .bind(&id)
         .bind(file.channel.as_str())
         .bind(profile_name)
         .bind(&sha256)
+        .bind(file.account_number)
         .bind(now.to_stored())
         .bind(&actor.name)
         .execute(&mut *tx)
@@ -170,11 +222,20 @@ impl Store {
             sha256,
             lines: 0,
             outcomes: LineOutcome::ALL.into_iter().map(|o| (o, 0)).collect(),
+            rematched_lines: 0,
             unsettled_payments: 0,
             settled_later: 0,
             exceptions_opened: 0,
             imported_at: now,
             imported_by: actor.name.clone(),
+        };
+        let import = Import {
+            actor,
+            scope,
+            channel: file.channel,
+            file_id: &id,
+            account_number: file.account_number,
+            now,
         };
         let refused = |err: crate::reconcile::LineError| StoreError::ImportRefused {
             line: err.line,
@@ -190,19 +251,10 @@ impl Store {
             if chunk.is_empty() {
                 break;
             }
-            self.settle_chunk(
-                &mut tx,
-                actor,
-                scope,
-                file.channel,
-                &id,
-                &chunk,
-                &mut summary,
-                now,
-            )
-            .await?;
+            self.settle_chunk(&mut tx, &import, &chunk, &mut summary)
+                .await?;
         }
-        self.find_unsettled(&mut tx, actor, scope, file, &mut summary, now)
+        self.find_unsettled(&mut tx, &import, file.settlement_days, &mut summary)
             .await?;
         let summary_json = serde_json::to_string(&summary).map_err(StoreError::corrupt)?;
         sqlx::query("UPDATE settlement_files SET line_count = $1, summary = $2 WHERE id = $3")
@@ -230,138 +282,168 @@ impl Store {
     }
 
     /// Matches and stores one chunk of lines.
-    #[allow(clippy::too_many_arguments)]
     async fn settle_chunk(
         &self,
         tx: &mut AnyConnection,
-        actor: &Actor,
-        scope: &Scope,
-        channel: Channel,
-        file_id: &str,
+        import: &Import<'_>,
         chunk: &[StatementLine],
         summary: &mut SettlementSummary,
-        now: Timestamp,
     ) -> Result<(), StoreError> {
-        let found = candidates(tx, self.backend, channel, chunk).await?;
+        let (found, settled_refs) = candidates(tx, self.backend, import.channel, chunk).await?;
         let candidates: Vec<Candidate> = found.values().map(|f| f.candidate.clone()).collect();
-        let decisions = match_lines(chunk, &candidates);
+        let decisions = match_lines(chunk, &candidates, &settled_refs);
 
-        // Recover the missing payments first: their duplicates name them.
-        let mut recovered: HashMap<usize, (String, Option<(String, String)>)> = HashMap::new();
+        // Stored lines give back the payments these lines name...
+        for decision in &decisions {
+            if let Decision::Reclaim { from, .. } = decision {
+                self.rematch_stored_line(tx, import, from, summary).await?;
+            }
+        }
+        // ...and the missing payments are recovered: duplicates name them.
+        let mut recovered: HashMap<usize, Recovery> = HashMap::new();
         for (i, (line, decision)) in chunk.iter().zip(&decisions).enumerate() {
             if *decision == Decision::Missing {
-                let (payment_id, agency) = self
-                    .recover_payment(tx, actor, scope, channel, file_id, line, now)
+                let recovery = self
+                    .recover_payment(
+                        tx,
+                        import,
+                        import.file_id,
+                        line,
+                        import.account_number,
+                        summary,
+                    )
                     .await?;
-                summary.exceptions_opened += 1;
-                recovered.insert(i, (payment_id, agency));
+                recovered.insert(i, recovery);
             }
         }
         let mut settled = Vec::with_capacity(chunk.len());
         for (i, (line, decision)) in chunk.iter().zip(&decisions).enumerate() {
-            let (payment_id, agency) = match decision {
-                Decision::Payment { payment_id, .. } => {
-                    let agency = found.get(payment_id).and_then(|f| f.agency.clone());
-                    (payment_id.clone(), agency)
+            let (outcome, settling) = match decision {
+                Decision::Payment {
+                    outcome,
+                    payment_id,
                 }
-                Decision::Missing => recovered[&i].clone(),
-                Decision::DuplicateOf(first) => recovered[first].clone(),
+                | Decision::Reclaim {
+                    outcome,
+                    payment_id,
+                    ..
+                } => {
+                    let found = found
+                        .get(payment_id)
+                        .ok_or_else(|| StoreError::corrupt("a matched payment was not found"))?;
+                    (*outcome, Settling::from(found))
+                }
+                Decision::Missing | Decision::DuplicateOf(_) => {
+                    let first = match decision {
+                        Decision::DuplicateOf(first) => *first,
+                        _ => i,
+                    };
+                    let recovery = recovered
+                        .get(&first)
+                        .ok_or_else(|| StoreError::corrupt("a recovered line was not found"))?;
+                    let outcome = if first == i {
+                        recovery.outcome
+                    } else {
+                        LineOutcome::DuplicateLine
+                    };
+                    (outcome, recovery.settling.clone())
+                }
             };
-            if let Some((_, path)) = &agency
-                && !path.starts_with(scope.path_prefix())
+            if let Some((_, path)) = &settling.agency
+                && !path.starts_with(import.scope.path_prefix())
             {
                 return Err(outside_scope(line));
             }
             settled.push(Settled {
                 line,
-                outcome: decision.outcome(),
-                payment_id,
-                agency_code: agency.map(|(code, _)| code),
+                outcome,
+                settling,
             });
         }
-        insert_lines(tx, self.backend, channel, file_id, &settled).await?;
+        insert_lines(tx, self.backend, import.channel, import.file_id, &settled).await?;
 
         let mut newly_settled = Vec::new();
         for s in &settled {
             *summary.outcomes.entry(s.outcome).or_default() += 1;
             summary.lines += 1;
-            if matches!(
-                s.outcome,
-                LineOutcome::Matched | LineOutcome::AmountMismatch
-            ) {
-                newly_settled.push(s.payment_id.as_str());
+            if s.outcome.settles() {
+                newly_settled.push(s.settling.payment_id.as_str());
             }
-            let kind = match s.outcome {
-                LineOutcome::AmountMismatch => ExceptionKind::AmountMismatch,
-                LineOutcome::DuplicateLine => ExceptionKind::DuplicateLine,
+            let (kind, detail) = match s.outcome {
+                LineOutcome::AmountMismatch => (
+                    ExceptionKind::AmountMismatch,
+                    format!(
+                        "line {} settles {} đồng for a payment of {} đồng",
+                        s.line.line_no, s.line.amount, s.settling.amount
+                    ),
+                ),
+                LineOutcome::DuplicateLine => (
+                    ExceptionKind::DuplicateLine,
+                    format!(
+                        "line {} settles {} đồng for a payment another line already settled",
+                        s.line.line_no, s.line.amount
+                    ),
+                ),
                 LineOutcome::Matched | LineOutcome::MissingPayment => continue,
             };
-            let recorded_amount = found.get(&s.payment_id).map(|f| f.candidate.amount);
-            let path = found
-                .get(&s.payment_id)
-                .and_then(|f| f.agency.as_ref())
-                .map(|(_, path)| path.as_str());
-            let detail = match (kind, recorded_amount) {
-                (ExceptionKind::AmountMismatch, Some(recorded)) => format!(
-                    "line {} settles {} đồng for a payment of {recorded} đồng",
-                    s.line.line_no, s.line.amount
-                ),
-                _ => format!(
-                    "line {} settles {} đồng for a payment another line already settled",
-                    s.line.line_no, s.line.amount
-                ),
-            };
+            let agency = s.settling.agency.as_ref();
             exceptions::raise(
                 tx,
-                actor,
+                import.actor,
                 &Finding {
                     kind,
-                    payment_id: Some(&s.payment_id),
+                    payment_id: Some(&s.settling.payment_id),
                     invoice_id: None,
-                    agency: s.agency_code.as_deref().zip(path),
+                    agency: agency.map(|(code, path)| (code.as_str(), path.as_str())),
                     amount: Some(s.line.amount),
                     detail,
-                    settlement_line: Some((file_id, line_number(s.line))),
+                    settlement_line: Some((import.file_id, line_number(s.line))),
                     dossier_code: None,
+                    tell_dossier_system: false,
                 },
-                now,
+                import.now,
             )
             .await?;
             summary.exceptions_opened += 1;
         }
-        summary.settled_later +=
-            clear_unsettled(tx, self.backend, actor, &newly_settled, file_id, now).await?;
+        summary.settled_later += clear_unsettled(
+            tx,
+            self.backend,
+            import.actor,
+            &newly_settled,
+            import.file_id,
+            import.now,
+        )
+        .await?;
         Ok(())
     }
 
     /// Records the payment a line settles that no callback reported,
     /// through the same exactly-once path as a callback, and raises
-    /// `missing_payment` for it. Returns its id and agency.
-    #[allow(clippy::too_many_arguments)]
+    /// `missing_payment` for it.
     async fn recover_payment(
         &self,
         tx: &mut AnyConnection,
-        actor: &Actor,
-        scope: &Scope,
-        channel: Channel,
+        import: &Import<'_>,
         file_id: &str,
         line: &StatementLine,
-        now: Timestamp,
-    ) -> Result<(String, Option<(String, String)>), StoreError> {
-        let paid_for = match channel {
+        account_number: Option<&str>,
+        summary: &mut SettlementSummary,
+    ) -> Result<Recovery, StoreError> {
+        let paid_for = match import.channel {
             Channel::BankTransfer => PaymentFor::Transfer {
                 note: &line.reference,
                 code: line.payment_code.as_ref(),
-                account_number: None,
+                account_number,
             },
             _ => PaymentFor::Order(&line.reference),
         };
         let recorded = self
             .record_in(
                 tx,
-                actor,
+                import.actor,
                 &IncomingPayment {
-                    channel,
+                    channel: import.channel,
                     provider_txn_id: &line.txn_ref,
                     amount: line.amount,
                     paid_for,
@@ -374,19 +456,36 @@ impl Store {
         let code = payment.agency_code.as_ref().map(|c| c.as_str());
         let agency = code.zip(path_of(tx, code).await?);
         if let Some((_, path)) = &agency
-            && !path.starts_with(scope.path_prefix())
+            && !path.starts_with(import.scope.path_prefix())
         {
             return Err(outside_scope(line));
         }
-        let agency = agency.map(|(code, path)| (code.to_owned(), path));
+        let settling = Settling {
+            payment_id: payment.id.clone(),
+            amount: payment.amount,
+            agency: agency.map(|(code, path)| (code.to_owned(), path)),
+        };
+        if !recorded.new {
+            // Its callback came while this statement was being matched.
+            let outcome = if payment.amount == line.amount {
+                LineOutcome::Matched
+            } else {
+                LineOutcome::AmountMismatch
+            };
+            return Ok(Recovery { settling, outcome });
+        }
+        if payment.exception.is_some() {
+            summary.exceptions_opened += 1;
+        }
+        let agency = settling.agency.as_ref();
         exceptions::raise(
             tx,
-            actor,
+            import.actor,
             &Finding {
                 kind: ExceptionKind::MissingPayment,
                 payment_id: Some(&payment.id),
                 invoice_id: payment.invoice_id.as_deref(),
-                agency: agency.as_ref().map(|(c, p)| (c.as_str(), p.as_str())),
+                agency: agency.map(|(code, path)| (code.as_str(), path.as_str())),
                 amount: Some(line.amount),
                 detail: format!(
                     "line {} settles {} đồng that no callback reported; the payment was recovered from the statement",
@@ -394,55 +493,181 @@ impl Store {
                 ),
                 settlement_line: Some((file_id, line_number(line))),
                 dossier_code: None,
+                tell_dossier_system: false,
             },
-            now,
+            import.now,
         )
         .await?;
-        Ok((payment.id, agency))
+        summary.exceptions_opened += 1;
+        Ok(Recovery {
+            settling,
+            outcome: LineOutcome::MissingPayment,
+        })
+    }
+
+    /// A stored line took, by reference and amount, a payment that a line
+    /// of this import names by its transaction id: the payment goes to the
+    /// line naming it, and the stored line, whose money is then its own,
+    /// recovers it. So the outcome does not depend on which came first.
+    async fn rematch_stored_line(
+        &self,
+        tx: &mut AnyConnection,
+        import: &Import<'_>,
+        from: &StoredLine,
+        summary: &mut SettlementSummary,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query(
+            "SELECT l.txn_ref, l.reference, l.amount, l.fee, l.transaction_time,
+                    l.settlement_date, f.account_number
+             FROM settlement_lines l JOIN settlement_files f ON f.id = l.file_id
+             WHERE l.file_id = $1 AND l.line_no = $2",
+        )
+        .bind(&from.file_id)
+        .bind(from.line_no)
+        .fetch_one(&mut *tx)
+        .await?;
+        let reference: String = row.try_get("reference")?;
+        let settlement_date: String = row.try_get("settlement_date")?;
+        let account_number: Option<String> = row.try_get("account_number")?;
+        let stored = StatementLine {
+            line_no: usize::try_from(from.line_no).unwrap_or(usize::MAX),
+            txn_ref: row.try_get("txn_ref")?,
+            payment_code: match import.channel {
+                Channel::BankTransfer => find_payment_code(&reference),
+                _ => None,
+            },
+            reference,
+            amount: Vnd::new(row.try_get("amount")?),
+            fee: Vnd::new(row.try_get("fee")?),
+            transaction_time: parse_time(&row, "transaction_time")?,
+            settlement_date: parse_day(&settlement_date)
+                .ok_or_else(|| StoreError::corrupt("a stored line's settlement date"))?,
+        };
+        let recovery = self
+            .recover_payment(
+                tx,
+                import,
+                &from.file_id,
+                &stored,
+                account_number.as_deref(),
+                summary,
+            )
+            .await?;
+        sqlx::query(
+            "UPDATE settlement_lines SET outcome = $1, payment_id = $2, agency_code = $3
+             WHERE file_id = $4 AND line_no = $5",
+        )
+        .bind(recovery.outcome.as_str())
+        .bind(&recovery.settling.payment_id)
+        .bind(
+            recovery
+                .settling
+                .agency
+                .as_ref()
+                .map(|(code, _)| code.as_str()),
+        )
+        .bind(&from.file_id)
+        .bind(from.line_no)
+        .execute(&mut *tx)
+        .await?;
+        summary.rematched_lines += 1;
+        Ok(())
     }
 
     /// Raises `unsettled_payment` for each payment of the channel (in
-    /// `scope`) that no line settles and that was collected more than the
-    /// channel's days before the latest day any statement settled: a
-    /// finding that depends on what was imported, not on the order.
+    /// scope) that no line settles and that was collected more than the
+    /// channel's days before the latest day a statement settled: a
+    /// finding that depends on what was imported, not on the order. A
+    /// bank statement covers one account, so for bank transfers the
+    /// latest day is each agency's own.
     async fn find_unsettled(
         &self,
         tx: &mut AnyConnection,
-        actor: &Actor,
-        scope: &Scope,
-        file: &StatementFile<'_>,
+        import: &Import<'_>,
+        settlement_days: u32,
         summary: &mut SettlementSummary,
-        now: Timestamp,
     ) -> Result<(), StoreError> {
-        let latest: Option<String> = sqlx::query_scalar(
-            "SELECT max(settlement_date) FROM settlement_lines WHERE channel = $1",
-        )
-        .bind(file.channel.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let Some(latest) = latest.as_deref().and_then(parse_day) else {
-            return Ok(());
+        let latest: Vec<(Option<String>, Option<String>)> = match import.channel {
+            Channel::BankTransfer => {
+                sqlx::query_as(
+                    "SELECT agency_code, max(settlement_date) FROM settlement_lines
+                     WHERE channel = $1 AND agency_code IS NOT NULL GROUP BY agency_code",
+                )
+                .bind(import.channel.as_str())
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            _ => {
+                let latest: Option<String> = sqlx::query_scalar(
+                    "SELECT max(settlement_date) FROM settlement_lines WHERE channel = $1",
+                )
+                .bind(import.channel.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                vec![(None, latest)]
+            }
         };
-        let Some(cutoff) = latest.checked_sub(time::Duration::days(file.settlement_days.into()))
-        else {
-            return Ok(());
-        };
-        let rows = sqlx::query(
+        for (agency_code, latest) in latest {
+            let Some(latest) = latest.as_deref().and_then(parse_day) else {
+                continue;
+            };
+            let Some(cutoff) = latest.checked_sub(time::Duration::days(settlement_days.into()))
+            else {
+                continue;
+            };
+            self.raise_unsettled(
+                tx,
+                import,
+                agency_code.as_deref(),
+                &format_day(cutoff),
+                &format!(
+                    "in no statement settled up to {}, {settlement_days} days allowed",
+                    format_day(latest)
+                ),
+                summary,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Raises `unsettled_payment` for the payments of the channel (and of
+    /// `agency_code`, if given) collected before `cutoff` that no line
+    /// settles.
+    async fn raise_unsettled(
+        &self,
+        tx: &mut AnyConnection,
+        import: &Import<'_>,
+        agency_code: Option<&str>,
+        cutoff: &str,
+        why: &str,
+        summary: &mut SettlementSummary,
+    ) -> Result<(), StoreError> {
+        let mut query = Filtered::new(
             "SELECT p.id, p.amount, p.invoice_id, p.agency_code, a.path, p.collected_on
-             FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code
-             WHERE p.channel = $1 AND p.collected_on < $2
-               AND substr(coalesce(a.path, '/'), 1, length($3)) = $3
-               AND NOT EXISTS (SELECT 1 FROM settlement_lines s
-                               WHERE s.payment_id = p.id AND s.outcome <> 'duplicate_line')
-               AND NOT EXISTS (SELECT 1 FROM payment_exceptions x
-                               WHERE x.payment_id = p.id AND x.kind = 'unsettled_payment')
-             ORDER BY p.id",
-        )
-        .bind(file.channel.as_str())
-        .bind(format_day(cutoff))
-        .bind(scope.path_prefix())
-        .fetch_all(&mut *tx)
-        .await?;
+             FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code",
+        );
+        query
+            .and(
+                "p.channel = {}",
+                Value::Text(import.channel.as_str().to_owned()),
+            )
+            .and("p.collected_on < {}", Value::Text(cutoff.to_owned()))
+            .and(
+                "substr(coalesce(a.path, '/'), 1, length({})) = {}",
+                Value::Text(import.scope.path_prefix().to_owned()),
+            )
+            .and_fixed(
+                "NOT EXISTS (SELECT 1 FROM settlement_lines s
+                             WHERE s.payment_id = p.id AND s.outcome <> 'duplicate_line')
+                 AND NOT EXISTS (SELECT 1 FROM payment_exceptions x
+                                 WHERE x.payment_id = p.id AND x.kind = 'unsettled_payment')",
+            );
+        if let Some(code) = agency_code {
+            query.and("p.agency_code = {}", Value::Text(code.to_owned()));
+        }
+        query.then("ORDER BY p.id");
+        let rows = query.build().fetch_all(&mut *tx).await?;
         for row in rows {
             let payment_id: String = row.try_get("id")?;
             let amount = Vnd::new(row.try_get("amount")?);
@@ -452,22 +677,19 @@ impl Store {
             let collected_on: String = row.try_get("collected_on")?;
             let raised = exceptions::raise(
                 tx,
-                actor,
+                import.actor,
                 &Finding {
                     kind: ExceptionKind::UnsettledPayment,
                     payment_id: Some(&payment_id),
                     invoice_id: invoice_id.as_deref(),
                     agency: agency_code.as_deref().zip(path.as_deref()),
                     amount: Some(amount),
-                    detail: format!(
-                        "{amount} đồng collected on {collected_on} is in no statement settled up to {}, {} days allowed",
-                        format_day(latest),
-                        file.settlement_days
-                    ),
+                    detail: format!("{amount} đồng collected on {collected_on} is {why}"),
                     settlement_line: None,
                     dossier_code: None,
+                    tell_dossier_system: false,
                 },
-                now,
+                import.now,
             )
             .await?;
             if raised.is_some() {
@@ -563,60 +785,122 @@ fn outside_scope(line: &StatementLine) -> StoreError {
     }
 }
 
+/// The account a bank statement is of must be one of an agency in scope.
+async fn account_in_scope(
+    conn: &mut AnyConnection,
+    scope: &Scope,
+    account_number: &str,
+) -> Result<(), StoreError> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT b.agency_code FROM agency_bank_accounts b JOIN agencies a ON a.code = b.agency_code
+         WHERE b.account_number = $1 AND substr(a.path, 1, length($2)) = $2",
+    )
+    .bind(account_number)
+    .bind(scope.path_prefix())
+    .fetch_optional(conn)
+    .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Invalid(ValidationError::new(
+            "account",
+            "is not the receiving account of an agency in your scope",
+        ))),
+    }
+}
+
 const SELECT_CANDIDATES: &str = "SELECT p.id, p.provider_txn_id, p.reference, p.amount,
-        p.agency_code, a.path, i.payment_code, s.file_id AS settled_by
+        p.agency_code, a.path, i.payment_code, s.file_id AS settled_in, s.line_no AS settled_line,
+        s.txn_ref AS settled_txn_ref
      FROM payments p
      LEFT JOIN invoices i ON i.id = p.invoice_id
      LEFT JOIN agencies a ON a.code = p.agency_code
      LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'";
 
 /// The payments a chunk's lines may settle: those with a line's
-/// transaction id, then the unsettled ones with the reference (or, for a
-/// bank line, the payment code) of a line that named none. Two queries.
+/// transaction id; those stored lines settled under a line's transaction
+/// id (by reference), with those transaction ids; and the unsettled ones
+/// with the reference (or, for a bank line, the payment code) of a line
+/// that named none. A few queries, whatever the chunk's size.
 async fn candidates(
     conn: &mut AnyConnection,
     backend: Backend,
     channel: Channel,
     chunk: &[StatementLine],
-) -> Result<HashMap<String, Found>, StoreError> {
+) -> Result<(HashMap<String, Found>, HashMap<String, String>), StoreError> {
     let txn_refs: Vec<&str> = distinct(chunk.iter().map(|l| l.txn_ref.as_str()));
     let mut found = HashMap::new();
-    fetch_candidates(
-        conn,
-        backend,
-        channel,
-        "p.provider_txn_id",
-        &txn_refs,
-        "",
-        &mut found,
-    )
-    .await?;
+    let by_txn =
+        format!("{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.provider_txn_id IN ({{}})");
+    fetch_candidates(conn, backend, &by_txn, channel, &txn_refs, &mut found).await?;
     let named: HashSet<&str> = found
         .values()
         .map(|f| f.candidate.provider_txn_id.as_str())
         .collect();
-    let unnamed = chunk.iter().filter(|l| !named.contains(l.txn_ref.as_str()));
-    let (column, keys) = match channel {
-        Channel::BankTransfer => (
-            "i.payment_code",
-            distinct(unnamed.filter_map(|l| l.payment_code.as_ref().map(|c| c.as_str()))),
-        ),
-        _ => (
-            "p.reference",
-            distinct(unnamed.map(|l| l.reference.as_str())),
-        ),
-    };
-    fetch_candidates(
-        conn,
-        backend,
-        channel,
-        column,
-        &keys,
-        " AND s.file_id IS NULL",
-        &mut found,
-    )
-    .await?;
-    Ok(found)
+    let unnamed: Vec<&StatementLine> = chunk
+        .iter()
+        .filter(|l| !named.contains(l.txn_ref.as_str()))
+        .collect();
+
+    // Transactions settled before under their own id, by reference.
+    let keys = distinct(unnamed.iter().map(|l| l.txn_ref.as_str()));
+    let mut settled_refs = HashMap::new();
+    if !keys.is_empty() {
+        let mut placeholders = Placeholders::new(backend);
+        let sql = format!(
+            "SELECT l.txn_ref, l.payment_id FROM settlement_lines l
+             WHERE l.channel = {} AND l.txn_ref IN ({}) AND l.outcome <> 'duplicate_line'",
+            placeholders.next(),
+            placeholders.list(keys.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.as_str());
+        for key in &keys {
+            query = query.bind(*key);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let payment_id: Option<String> = row.try_get("payment_id")?;
+            if let Some(payment_id) = payment_id {
+                settled_refs.insert(row.try_get("txn_ref")?, payment_id);
+            }
+        }
+        let ids = distinct(settled_refs.values().map(String::as_str));
+        let by_id = format!("{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.id IN ({{}})");
+        fetch_candidates(conn, backend, &by_id, channel, &ids, &mut found).await?;
+    }
+
+    let unnamed = unnamed
+        .into_iter()
+        .filter(|l| !settled_refs.contains_key(&l.txn_ref));
+    let unsettled = " AND s.file_id IS NULL";
+    match channel {
+        Channel::BankTransfer => {
+            // By the payment code in the description; a transfer whose
+            // note named no invoice, by the note itself.
+            let (coded, uncoded): (Vec<&StatementLine>, Vec<&StatementLine>) =
+                unnamed.partition(|l| l.payment_code.is_some());
+            let codes = distinct(
+                coded
+                    .iter()
+                    .filter_map(|l| l.payment_code.as_ref().map(|c| c.as_str())),
+            );
+            let sql = format!(
+                "{SELECT_CANDIDATES} WHERE p.channel = {{}} AND i.payment_code IN ({{}}){unsettled}"
+            );
+            fetch_candidates(conn, backend, &sql, channel, &codes, &mut found).await?;
+            let notes = distinct(uncoded.iter().map(|l| l.reference.as_str()));
+            let sql = format!(
+                "{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.reference IN ({{}}){unsettled}"
+            );
+            fetch_candidates(conn, backend, &sql, channel, &notes, &mut found).await?;
+        }
+        _ => {
+            let references = distinct(unnamed.map(|l| l.reference.as_str()));
+            let sql = format!(
+                "{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.reference IN ({{}}){unsettled}"
+            );
+            fetch_candidates(conn, backend, &sql, channel, &references, &mut found).await?;
+        }
+    }
+    Ok((found, settled_refs))
 }
 
 fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -624,23 +908,24 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     values.filter(|v| seen.insert(*v)).collect()
 }
 
+/// Runs `sql`, whose first `{}` is the channel and second the list of
+/// `keys`, adding what it finds to `found`.
 async fn fetch_candidates(
     conn: &mut AnyConnection,
     backend: Backend,
+    sql: &str,
     channel: Channel,
-    column: &str,
     keys: &[&str],
-    and: &str,
     found: &mut HashMap<String, Found>,
 ) -> Result<(), StoreError> {
     if keys.is_empty() {
         return Ok(());
     }
     let mut placeholders = Placeholders::new(backend);
-    let sql = format!(
-        "{SELECT_CANDIDATES} WHERE p.channel = {} AND {column} IN ({}){and}",
-        placeholders.next(),
-        placeholders.list(keys.len())
+    let sql = sql.replacen("{}", &placeholders.next(), 1).replacen(
+        "{}",
+        &placeholders.list(keys.len()),
+        1,
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.as_str());
     for key in keys {
@@ -650,14 +935,24 @@ async fn fetch_candidates(
         let id: String = row.try_get("id")?;
         let agency_code: Option<String> = row.try_get("agency_code")?;
         let path: Option<String> = row.try_get("path")?;
-        let settled_by: Option<String> = row.try_get("settled_by")?;
+        let settled_in: Option<String> = row.try_get("settled_in")?;
+        let settled_line: Option<i64> = row.try_get("settled_line")?;
+        let settled_txn_ref: Option<String> = row.try_get("settled_txn_ref")?;
+        let settled_by = match (settled_in, settled_line, settled_txn_ref) {
+            (Some(file_id), Some(line_no), Some(txn_ref)) => Some(StoredLine {
+                file_id,
+                line_no,
+                txn_ref,
+            }),
+            _ => None,
+        };
         let candidate = Candidate {
             payment_id: id.clone(),
             provider_txn_id: row.try_get("provider_txn_id")?,
             reference: row.try_get("reference")?,
             payment_code: row.try_get("payment_code")?,
             amount: Vnd::new(row.try_get("amount")?),
-            settled: settled_by.is_some(),
+            settled_by,
         };
         found.insert(
             id,
@@ -699,8 +994,8 @@ async fn insert_lines(
             .bind(s.line.transaction_time.to_stored())
             .bind(format_day(s.line.settlement_date))
             .bind(s.outcome.as_str())
-            .bind(&s.payment_id)
-            .bind(s.agency_code.as_deref());
+            .bind(&s.settling.payment_id)
+            .bind(s.settling.agency.as_ref().map(|(code, _)| code.as_str()));
     }
     query.execute(conn).await?;
     Ok(())

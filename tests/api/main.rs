@@ -16,5 +16,6 @@ mod openapi;
 mod operations;
 mod payments;
 mod reports;
+mod settlement_edges;
 mod settlements;
 mod webhooks;

@@ -9,7 +9,17 @@ UPDATE payments SET collected_on = date(substr(
     CASE WHEN paid_at IS NOT NULL AND paid_at <= recorded_at THEN paid_at ELSE recorded_at END,
     1, 19), '+7 hours');
 
-CREATE INDEX payments_collected ON payments (collected_on);
+-- The procedure of the invoice a payment is for, by which reports group.
+ALTER TABLE payments ADD COLUMN procedure_code TEXT;
+UPDATE payments SET procedure_code =
+    (SELECT i.procedure_code FROM invoices i WHERE i.id = payments.invoice_id);
+
+-- Payments collected before a day that no statement settled.
+CREATE INDEX payments_by_channel_day ON payments (channel, collected_on);
+-- Reports read counted payments from this index alone.
+CREATE INDEX payments_counted ON payments (collected_on, agency_code, channel, procedure_code, amount, id)
+    WHERE exception_kind IS NULL;
+CREATE INDEX invoices_by_procedure ON invoices (procedure_code, procedure_name);
 -- Statement lines find payments by their order reference.
 CREATE INDEX payments_by_reference ON payments (channel, reference);
 

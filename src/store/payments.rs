@@ -605,8 +605,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
                  agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by,
-                 collected_on)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 collected_on, procedure_code)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (channel, provider_txn_id) DO NOTHING",
         )
         .bind(&payment.id)
@@ -623,6 +623,7 @@ impl Store {
         .bind(now.to_stored())
         .bind(&actor.name)
         .bind(local_day(payment.collected_at()))
+        .bind(invoice.as_ref().map(|(i, _)| i.procedure_code.as_str()))
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {

@@ -1,10 +1,13 @@
 //! Reports: one aggregate query per report, grouped in the database, whose
 //! rows the domain adds up (see [`crate::domain::rates`] for what counts).
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::query::Placeholders;
+use super::{Backend, Store, StoreError};
 use crate::domain::payment::Channel;
 use crate::domain::rates::{Basis, CashlessReport, GroupBy, GroupKey, ReportQuery, Tally};
 use crate::domain::{AgencyCode, AgencyLevel, Scope, Vnd};
@@ -35,16 +38,11 @@ fn cashless_sql(query: &ReportQuery, agency_condition: &str) -> String {
             "a.code, a.name, a.level, a.path, ".to_owned(),
         ),
         GroupBy::Procedure => (
-            "i.procedure_code AS procedure_code, MAX(i.procedure_name) AS procedure_name, "
-                .to_owned(),
-            "i.procedure_code, ".to_owned(),
+            "p.procedure_code AS procedure_code, ".to_owned(),
+            "p.procedure_code, ".to_owned(),
         ),
         GroupBy::Channel => (String::new(), String::new()),
         GroupBy::Month => (format!("{month} AS month, "), format!("{month}, ")),
-    };
-    let invoices = match query.group_by {
-        GroupBy::Procedure => " JOIN invoices i ON i.id = p.invoice_id",
-        _ => "",
     };
     // At most one line settles a payment (settlement_lines_settle_once),
     // so the join never counts a payment twice.
@@ -57,13 +55,45 @@ fn cashless_sql(query: &ReportQuery, agency_condition: &str) -> String {
     format!(
         "SELECT {keys}p.channel AS channel, CAST(SUM(p.amount) AS BIGINT) AS amount,
              COUNT(*) AS payments
-         FROM payments p JOIN agencies a ON a.code = p.agency_code{invoices}{settlements}
+         FROM payments p JOIN agencies a ON a.code = p.agency_code{settlements}
          WHERE p.exception_kind IS NULL AND {day} >= $1 AND {day} <= $2 AND {agency_condition}
          GROUP BY {grouped}p.channel"
     )
 }
 
-fn tally_from_row(row: &AnyRow, group_by: GroupBy) -> Result<Tally, StoreError> {
+/// The names invoices give each of `codes`: when they differ, the greatest
+/// (compared as bytes, the same on both backends).
+async fn procedure_names(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    codes: &[&str],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut names: HashMap<String, String> = HashMap::new();
+    if codes.is_empty() {
+        return Ok(names);
+    }
+    let sql = format!(
+        "SELECT DISTINCT procedure_code, procedure_name FROM invoices WHERE procedure_code IN ({})",
+        Placeholders::new(backend).list(codes.len())
+    );
+    let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for code in codes {
+        query = query.bind(*code);
+    }
+    for (code, name) in query.fetch_all(pool).await? {
+        let entry = names.entry(code).or_default();
+        if name.as_bytes() > entry.as_bytes() {
+            *entry = name;
+        }
+    }
+    Ok(names)
+}
+
+fn tally_from_row(
+    row: &AnyRow,
+    group_by: GroupBy,
+    procedure_names: &HashMap<String, String>,
+) -> Result<Tally, StoreError> {
     let level = |row: &AnyRow| -> Result<AgencyLevel, StoreError> {
         let level: String = row.try_get("level")?;
         AgencyLevel::parse("level", &level).map_err(StoreError::corrupt)
@@ -79,10 +109,16 @@ fn tally_from_row(row: &AnyRow, group_by: GroupBy) -> Result<Tally, StoreError> 
             level: level(row)?,
             path: row.try_get("path")?,
         },
-        GroupBy::Procedure => GroupKey::Procedure {
-            procedure_code: row.try_get("procedure_code")?,
-            procedure_name: row.try_get("procedure_name")?,
-        },
+        GroupBy::Procedure => {
+            let procedure_code: String = row.try_get("procedure_code")?;
+            GroupKey::Procedure {
+                procedure_name: procedure_names
+                    .get(&procedure_code)
+                    .cloned()
+                    .unwrap_or_default(),
+                procedure_code,
+            }
+        }
         GroupBy::Channel => GroupKey::Channel { channel },
         GroupBy::Month => GroupKey::Month {
             month: row.try_get("month")?,
@@ -126,9 +162,22 @@ impl Store {
             .bind(agencies)
             .fetch_all(&self.pool)
             .await?;
+        let names = match query.group_by {
+            GroupBy::Procedure => {
+                let codes: Vec<String> = rows
+                    .iter()
+                    .map(|row| row.try_get("procedure_code"))
+                    .collect::<Result<_, _>>()?;
+                let mut codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                procedure_names(&self.pool, self.backend, &codes).await?
+            }
+            _ => HashMap::new(),
+        };
         let tallies = rows
             .iter()
-            .map(|row| tally_from_row(row, query.group_by))
+            .map(|row| tally_from_row(row, query.group_by, &names))
             .collect::<Result<Vec<_>, _>>()?;
         CashlessReport::from_tallies(query.clone(), tallies).map_err(StoreError::corrupt)
     }

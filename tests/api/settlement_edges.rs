@@ -3,6 +3,8 @@
 //! and chunk boundaries, amounts and dates no statement can mean, bank
 //! statements of one account.
 
+use std::str::FromStr;
+
 use lephi::domain::Role;
 use serde_json::Value;
 
@@ -20,6 +22,7 @@ on_both_backends!(
     a_statement_amount_mismatch_is_not_sent_to_the_dossier_system,
     line_order_across_a_chunk_boundary_does_not_change_outcomes,
     a_bank_statement_of_one_account_keeps_another_agencys_invoice_as_wrong_account,
+    payments_recorded_before_reconciliation_get_their_day_and_procedure,
 );
 
 /// One file, two orders: the 1,000-line chunks make line order matter.
@@ -391,4 +394,103 @@ async fn a_bank_statement_of_one_account_keeps_another_agencys_invoice_as_wrong_
         )
         .await;
     assert_eq!(gateway.status, 400, "{}", gateway.text);
+}
+
+/// A database from before reconciliation, with payments in it: migrating
+/// gives each payment the Vietnamese day it was collected on (its paid
+/// time, unless after it was recorded) and its invoice's procedure.
+async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::database_url(backend, dir.path()).await;
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    sqlx::any::install_default_drivers();
+    let options = sqlx::any::AnyConnectOptions::from_str(&format!(
+        "{url}{}",
+        if backend == Backend::Sqlite {
+            "?mode=rwc"
+        } else {
+            ""
+        }
+    ))
+    .unwrap();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE lephi_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL,
+             checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (version, name) in [(1, "foundation"), (2, "payments")] {
+        let file = format!(
+            "{}/migrations/{folder}/{version:04}_{name}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let sql = std::fs::read_to_string(file).unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let checksum = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(sql.as_bytes()));
+        sqlx::query(
+            "INSERT INTO lephi_migrations VALUES ($1, $2, $3, '2026-11-01T00:00:00.000000Z')",
+        )
+        .bind(version)
+        .bind(name)
+        .bind(checksum)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let at = "2026-11-01T00:00:00.000000Z";
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO agencies VALUES ('P', 'Tinh', 'province', NULL, '/P/', '{at}', '{at}');
+         INSERT INTO invoices (id, payment_code, status, total, amount_paid, agency_code, dossier_code,
+             procedure_code, procedure_name, payer_name, lines, created_at, expires_at, updated_at)
+         VALUES ('i1', 'LP23456789ABU', 'paid', 650000, 650000, 'P', 'HS-1', '1.004227', 'Cap phep',
+             'Nguyen Van A', '[]', '{at}', '{at}', '{at}');
+         INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, agency_code, reference,
+             source, paid_at, recorded_at, recorded_by)
+         VALUES ('p1', 'vnpay', 't1', 650000, 'i1', 'P', 'o1', 'callback',
+                 '2026-11-30T16:59:59.999999Z', '2026-11-30T17:00:02.000000Z', 'x'),
+                ('p2', 'vnpay', 't2', 650000, NULL, NULL, 'o2', 'callback',
+                 '2026-12-05T00:00:00.000000Z', '2026-11-30T17:00:02.000000Z', 'x');"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = lephi::store::Store::connect(&lephi::config::DatabaseSettings {
+        url: secrecy::SecretString::from(url.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let applied = store.migrate().await.unwrap();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    store.close().await;
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, collected_on, procedure_code FROM payments ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(
+        rows,
+        [
+            // Paid a moment before midnight in Vietnam.
+            ("p1".into(), "2026-11-30".into(), Some("1.004227".into())),
+            // A paid time after the recording is not believed.
+            ("p2".into(), "2026-12-01".into(), None),
+        ]
+    );
 }

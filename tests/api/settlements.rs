@@ -22,6 +22,7 @@ on_both_backends!(
     a_statement_settling_another_agencys_payments_is_refused,
     officers_resolve_exceptions_once_and_in_scope,
     a_statement_is_imported_from_the_command_line,
+    a_finance_officer_closes_the_month,
 );
 
 const CANONICAL: &str = "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date";
@@ -757,4 +758,141 @@ async fn a_statement_is_imported_from_the_command_line(backend: Backend) {
     let unknown = ["settlement", "import", "--channel", "cash", path];
     let (ok, _, err) = lephi(&app.app.database_url, &unknown);
     assert!(!ok && err.contains("--channel"), "{err}");
+}
+
+/// The whole month, as a finance officer does it: the statements, the
+/// dossier register, every exception cleared, then the cashless rate by
+/// level and by agency, which must count exactly the money applied to
+/// dossiers.
+async fn a_finance_officer_closes_the_month(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let planted = pay_the_month(&app).await;
+    // Two dossiers paid in cash at the counter, one left unpaid.
+    for (i, dossier) in ["HS-C1", "HS-C2"].iter().enumerate() {
+        let invoice = app.invoice(dossier).await;
+        let id = invoice["id"].as_str().unwrap();
+        let paid = app
+            .app
+            .request(
+                reqwest::Method::POST,
+                &format!("/v1/invoices/{id}/cash-payments"),
+                Some(&app.finance_key),
+                Some(&json!({
+                    "amount": FEE,
+                    "receipt_number": format!("000010{i}"),
+                    "received_at": "2026-10-15T09:00:00+07:00",
+                })),
+                &[("Idempotency-Key", &format!("quay-{i}"))],
+            )
+            .await;
+        assert_eq!(paid.status, 201, "{}", paid.text);
+    }
+    app.invoice("HS-U1").await;
+
+    // The statements, a file a day, from the command line.
+    let dir = tempfile::tempdir().unwrap();
+    for (day, lines) in statement_days(&planted) {
+        let file = dir.path().join(format!("vnpay-2026-10-{day:02}.csv"));
+        std::fs::write(&file, csv(&lines)).unwrap();
+        let args = [
+            "settlement",
+            "import",
+            "--channel",
+            "vnpay",
+            file.to_str().unwrap(),
+        ];
+        let (ok, _, err) = lephi(&app.app.database_url, &args);
+        assert!(ok, "{err}");
+    }
+
+    // The register: every dossier of the month, from the API.
+    let mut register =
+        String::from("dossier_code,agency_code,procedure_code,fee_amount,received_at,status\n");
+    let dossiers: Vec<String> = (0..planted.len())
+        .map(|i| format!("HS-{i}"))
+        .chain(["HS-C1", "HS-C2", "HS-U1"].map(String::from))
+        .collect();
+    for dossier in &dossiers {
+        register.push_str(&format!(
+            "{dossier},P.D1,1.004227,650.000,2026-10-01,received\n"
+        ));
+    }
+    let imported = app
+        .app
+        .post_raw(
+            "/v1/dossiers/import",
+            &app.finance_key,
+            register.into_bytes(),
+            &[("Content-Type", "text/csv")],
+        )
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    let outcomes = imported.json()["outcomes"].clone();
+    assert_eq!(outcomes["paid_cashless"], planted.len(), "{outcomes}");
+    assert_eq!(outcomes["paid_cash"], 2, "{outcomes}");
+    assert_eq!(outcomes["unpaid"], 1, "{outcomes}");
+
+    // Every exception cleared: a province officer's, and the admin's for
+    // the money that named no order.
+    let open = open_exceptions(&app).await;
+    assert!(open.values().sum::<usize>() > 0);
+    loop {
+        let page = app
+            .app
+            .get("/v1/exceptions?status=open&limit=100", &app.app.admin_key)
+            .await
+            .json();
+        let items = page["items"].as_array().unwrap().clone();
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            let (key, resolution) = match item["agency_code"].as_str() {
+                Some(_) => (&app.finance_key, "confirmed"),
+                None => (&app.app.admin_key, "refund_required"),
+            };
+            let id = item["id"].as_str().unwrap();
+            let resolved = app
+                .app
+                .post(
+                    &format!("/v1/exceptions/{id}/resolve"),
+                    key,
+                    &json!({ "resolution": resolution, "note": "checked against the bank" }),
+                )
+                .await;
+            assert_eq!(resolved.status, 200, "{}", resolved.text);
+        }
+    }
+    assert!(open_exceptions(&app).await.is_empty());
+
+    // The report counts the money applied to dossiers: every VNPay
+    // payment (called back or recovered), and the cash; the unknown
+    // order's money is not a dossier's.
+    let cashless = planted.len() as i64;
+    let report = app
+        .app
+        .get(
+            "/v1/reports/cashless?from=2026-10-01&to=2026-10-31&group_by=level",
+            &app.finance_key,
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let report = report.json();
+    let total = &report["total"];
+    assert_eq!(total["cashless_count"], cashless, "{report}");
+    assert_eq!(total["cashless_amount"], cashless * FEE, "{report}");
+    assert_eq!(total["cash_count"], 2, "{report}");
+    assert_eq!(total["total_amount"], (cashless + 2) * FEE, "{report}");
+    assert_eq!(total["rate_by_count"], "94.74", "{report}");
+    assert_eq!(report["groups"][0]["level"], "district", "{report}");
+    let by_agency = app
+        .app
+        .get(
+            "/v1/reports/cashless?from=2026-10-01&to=2026-10-31&group_by=agency",
+            &app.finance_key,
+        )
+        .await
+        .json();
+    assert_eq!(by_agency["groups"][0]["agency_code"], "P.D1", "{by_agency}");
+    assert_eq!(by_agency["total"], report["total"]);
 }

@@ -2,12 +2,12 @@
 //! payments made through the API, every outcome computed from them.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use lephi::domain::Role;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::cli::lephi;
 use crate::helpers::{
     Backend, PaymentsApp, Response, database_url, spawn_payments_app, spawn_payments_app_with,
 };
@@ -579,20 +579,6 @@ async fn the_register_is_scoped(backend: Backend) {
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert_eq!(refused.json()["details"]["line"], 2);
     assert_eq!(app.app.count("dossiers").await, 4);
-}
-
-fn lephi(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_lephi"))
-        .args(args)
-        .env("LEPHI__DATABASE__URL", database_url)
-        .env("LEPHI__LOG__LEVEL", "warn")
-        .output()
-        .expect("lephi runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 async fn the_command_line_imports_a_register(backend: Backend) {

@@ -3,11 +3,11 @@
 //! test keeps of what it paid.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use lephi::domain::Role;
 use serde_json::{Value, json};
 
+use crate::cli::lephi;
 use crate::helpers::{BANK_ACCOUNT, Backend, PaymentsApp, creds, hmac_sha512_hex};
 use crate::on_both_backends;
 use crate::payments::sepay_auth;
@@ -885,20 +885,6 @@ async fn bad_report_queries_are_refused(backend: Backend) {
     }
     let wrong_method = app.app.post("/v1/reports/cashless", key, &json!({})).await;
     assert_eq!(wrong_method.status, 405);
-}
-
-fn lephi(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_lephi"))
-        .args(args)
-        .env("LEPHI__DATABASE__URL", database_url)
-        .env("LEPHI__LOG__LEVEL", "warn")
-        .output()
-        .expect("lephi runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 async fn the_command_line_prints_the_report_as_a_table(backend: Backend) {

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, PaymentsApp, Response, spawn_payments_app};
 use crate::on_both_backends;
-use crate::payments::{rsp_code, sepay_auth, sepay_transfer, vnpay_attempt, vnpay_ipn_paid_at};
+use crate::payments::{sepay_auth, sepay_transfer, vnpay_attempt};
+use crate::settlements::paid_by_vnpay;
 
 on_both_backends!(
     an_overlapping_bank_statement_records_no_second_payment,
@@ -30,13 +31,7 @@ async fn line_order_across_a_chunk_boundary_does_not_change_outcomes(backend: Ba
     let mut results = Vec::new();
     for unknown_first in [false, true] {
         let app = spawn_payments_app(backend).await;
-        let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
-        let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
-        let ipn = vnpay_ipn_paid_at(&order_ref, 650_000, "5551", "00", "20261001100000");
-        assert_eq!(
-            rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
-            "00"
-        );
+        let order_ref = paid_by_vnpay(&app, "HS-1", "5551").await;
         let named = format!("5551,{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-02");
         let unknown = format!("7777,{order_ref},650000,0,2026-10-01T10:05:00+07:00,2026-10-02");
         let (a, b) = if unknown_first {
@@ -68,13 +63,7 @@ async fn line_order_across_a_chunk_boundary_does_not_change_outcomes(backend: Ba
 /// reconciliation finding; the dossier system is not told about it.
 async fn a_statement_amount_mismatch_is_not_sent_to_the_dossier_system(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
-    let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
-    let ipn = vnpay_ipn_paid_at(&order_ref, 650_000, "5551", "00", "20261001100000");
-    assert_eq!(
-        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
-        "00"
-    );
+    let order_ref = paid_by_vnpay(&app, "HS-1", "5551").await;
     let before = scalar(
         &app,
         "SELECT count(*) FROM outbox_events WHERE type = 'exception.opened'",
@@ -211,13 +200,7 @@ async fn file_splitting_does_not_change_outcomes(backend: Backend) {
     let mut results = Vec::new();
     for unknown_first in [false, true] {
         let app = spawn_payments_app(backend).await;
-        let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
-        let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
-        let ipn = vnpay_ipn_paid_at(&order_ref, 650_000, "5551", "00", "20261001100000");
-        assert_eq!(
-            rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
-            "00"
-        );
+        let order_ref = paid_by_vnpay(&app, "HS-1", "5551").await;
         let named = format!("5551,{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-02");
         let unknown = format!("7777,{order_ref},650000,0,2026-10-01T10:05:00+07:00,2026-10-02");
         let files = if unknown_first {
@@ -299,19 +282,7 @@ async fn a_far_future_settlement_date_does_not_flag_every_payment(backend: Backe
     let app = spawn_payments_app(backend).await;
     let mut orders = Vec::new();
     for i in 0..3 {
-        let (_, attempt) = vnpay_attempt(&app, &format!("HS-{i}")).await;
-        let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
-        let ipn = vnpay_ipn_paid_at(
-            &order_ref,
-            650_000,
-            &format!("555{i}"),
-            "00",
-            "20261001100000",
-        );
-        assert_eq!(
-            rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
-            "00"
-        );
+        let order_ref = paid_by_vnpay(&app, &format!("HS-{i}"), &format!("555{i}")).await;
         orders.push(order_ref);
     }
     // Settles payment 0 only, with a mistyped year.

@@ -126,6 +126,19 @@ fn statement_days(planted: &[Planted]) -> BTreeMap<u32, Vec<String>> {
     days
 }
 
+/// Pays dossier `dossier`'s invoice through VNPay, as transaction `txn`
+/// on 1 October 2026; returns the attempt's order reference.
+pub async fn paid_by_vnpay(app: &PaymentsApp, dossier: &str, txn: &str) -> String {
+    let (_, attempt) = vnpay_attempt(app, dossier).await;
+    let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
+    let ipn = vnpay_ipn_paid_at(&order_ref, FEE, txn, "00", "20261001100000");
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    order_ref
+}
+
 fn csv(lines: &[String]) -> Vec<u8> {
     let mut text = String::from(CANONICAL);
     for line in lines {
@@ -576,13 +589,7 @@ async fn a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it(bac
 
 async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
-    let order_ref = attempt["order_ref"].as_str().unwrap();
-    let ipn = vnpay_ipn_paid_at(order_ref, FEE, "5551", "00", "20261001100000");
-    assert_eq!(
-        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
-        "00"
-    );
+    let order_ref = &paid_by_vnpay(&app, "HS-1", "5551").await;
     // The payment is P.D1's: a P.D2 officer may not settle it.
     let other = app.app.key(Role::Finance, "P.D2").await;
     let file = csv(&[format!(
@@ -716,13 +723,7 @@ async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {
 
 async fn a_statement_is_imported_from_the_command_line(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (_, attempt) = vnpay_attempt(&app, "HS-1").await;
-    let order_ref = attempt["order_ref"].as_str().unwrap();
-    let ipn = vnpay_ipn_paid_at(order_ref, FEE, "6601", "00", "20261001100000");
-    assert_eq!(
-        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
-        "00"
-    );
+    let order_ref = &paid_by_vnpay(&app, "HS-1", "6601").await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vnpay-2026-10-02.csv");
     std::fs::write(

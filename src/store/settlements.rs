@@ -570,6 +570,12 @@ impl Store {
         .bind(from.line_no)
         .execute(&mut *tx)
         .await?;
+        if from.file_id == import.file_id {
+            // A line of this very file, counted when its chunk was matched.
+            let matched = summary.outcomes.entry(LineOutcome::Matched).or_default();
+            *matched = matched.saturating_sub(1);
+            *summary.outcomes.entry(recovery.outcome).or_default() += 1;
+        }
         summary.rematched_lines += 1;
         Ok(())
     }

@@ -21,6 +21,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "reconciliation",
         sql: include_str!("../../migrations/postgres/0003_reconciliation.sql"),
     },
+    Migration {
+        version: 4,
+        name: "checkout",
+        sql: include_str!("../../migrations/postgres/0004_checkout.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -24,6 +24,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "reconciliation",
         sql: include_str!("../../migrations/sqlite/0003_reconciliation.sql"),
     },
+    Migration {
+        version: 4,
+        name: "checkout",
+        sql: include_str!("../../migrations/sqlite/0004_checkout.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

@@ -1,0 +1,232 @@
+//! A headless Chromium driven through chromedriver's WebDriver API, spoken
+//! directly over HTTP: enough to open pages, click buttons, read text and
+//! take screenshots. `.ci/run` installs Debian's `chromium` and
+//! `chromium-driver`; without them the browser tests fail and say so.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// One browser session, closed (and its chromedriver stopped) on drop.
+pub struct Browser {
+    driver: Child,
+    client: reqwest::Client,
+    session: String,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless session with
+    /// a window of `width` × `height` CSS pixels.
+    pub async fn start(width: u32, height: u32) -> Browser {
+        let chromedriver = which("chromedriver").expect(
+            "the browser tests need chromedriver and chromium (Debian: apt-get install chromium chromium-driver; .ci/run installs them)",
+        );
+        let chromium = which("chromium")
+            .or_else(|| which("chromium-browser"))
+            .expect("the browser tests need chromium (Debian: apt-get install chromium)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            let ready = client.get(format!("{base}/status")).send().await;
+            if let Ok(answer) = ready
+                && let Ok(status) = answer.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": chromium,
+                        "args": [
+                            "--headless=new",
+                            // Tests and CI run as root, where Chromium's sandbox cannot.
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--disable-dev-shm-usage",
+                            "--hide-scrollbars",
+                            format!("--window-size={width},{height}"),
+                        ],
+                    },
+                },
+            },
+        });
+        let created: Value = client
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("a WebDriver answer");
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {created}"))
+            .to_owned();
+        let mut browser = Browser {
+            driver,
+            client,
+            session: format!("{base}/session/{session}"),
+        };
+        browser.resize(width, height).await;
+        browser
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .expect("a WebDriver answer");
+        if answer["value"]["error"].is_string() {
+            panic!("WebDriver {path}: {}", answer["value"]);
+        }
+        answer["value"].clone()
+    }
+
+    /// Sets the viewport to `width` × `height`.
+    pub async fn resize(&mut self, width: u32, height: u32) {
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    pub async fn current_url(&self) -> String {
+        self.command(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The page's visible text.
+    pub async fn text(&self) -> String {
+        let body = self.find("body").await;
+        self.command(reqwest::Method::GET, &format!("/element/{body}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The first element matching `css`.
+    pub async fn find(&self, css: &str) -> String {
+        let found = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_owned()
+    }
+
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Waits until the page's text contains `words`, reloading as a person
+    /// would; returns the text.
+    pub async fn wait_for_text(&self, words: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..60 {
+            text = self.text().await;
+            if text.contains(words) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the page never said {words:?}; it says:\n{text}");
+    }
+
+    /// Saves a PNG screenshot of the viewport to `path`.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("the screenshot folder");
+        }
+        std::fs::write(path, bytes).expect("the screenshot is written");
+    }
+}
+
+impl Browser {
+    /// Ends the session, which closes Chromium, and stops chromedriver.
+    pub async fn close(mut self) {
+        let _ = self.client.delete(&self.session).send().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Closed without `close` (a failed test): stop chromedriver at least.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn which(program: &str) -> Option<String> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+            .map(|path| path.to_string_lossy().into_owned())
+    })
+}
+
+/// Where screenshots are kept for review: `target/screenshots/`.
+pub fn screenshot_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("screenshots")
+        .join(name)
+}

@@ -23,6 +23,7 @@ pub struct Settings {
     pub providers: ProviderSettings,
     pub webhooks: WebhookSettings,
     pub reconciliation: ReconciliationSettings,
+    pub janitor: JanitorSettings,
     pub log: LogSettings,
 }
 
@@ -183,6 +184,24 @@ impl SettlementDays {
     }
 }
 
+/// The janitor: asks the gateways about attempts still pending whose
+/// callback never came.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JanitorSettings {
+    pub enabled: bool,
+    /// How often it looks for attempts to check, in seconds.
+    pub interval_secs: u64,
+    /// How old a pending attempt must be before its first check, in
+    /// seconds; also the first delay between checks, which then doubles.
+    pub first_check_after_secs: u64,
+    /// How long after an attempt's creation the janitor stops asking and
+    /// raises `unconfirmed_attempt`, in hours.
+    pub give_up_after_hours: u64,
+    /// Attempts checked in one pass at most.
+    pub batch: i64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
@@ -277,6 +296,18 @@ impl Default for SettlementDays {
             momo: 2,
             zalopay: 2,
             bank_transfer: 1,
+        }
+    }
+}
+
+impl Default for JanitorSettings {
+    fn default() -> Self {
+        JanitorSettings {
+            enabled: true,
+            interval_secs: 60,
+            first_check_after_secs: 600,
+            give_up_after_hours: 24,
+            batch: 50,
         }
     }
 }
@@ -414,6 +445,35 @@ impl Settings {
         }
         if let Err(message) = Profiles::new(&self.reconciliation.profiles) {
             return invalid("reconciliation.profiles", &message);
+        }
+        self.check_janitor()
+    }
+
+    fn check_janitor(&self) -> Result<(), ConfigError> {
+        let invalid = |path, message: &str| {
+            Err(ConfigError::Invalid {
+                path,
+                message: message.to_owned(),
+            })
+        };
+        let j = &self.janitor;
+        if j.interval_secs == 0 || j.interval_secs > 86_400 {
+            return invalid("janitor.interval_secs", "must be 1 to 86400");
+        }
+        if j.first_check_after_secs == 0 || j.first_check_after_secs > 86_400 {
+            return invalid("janitor.first_check_after_secs", "must be 1 to 86400");
+        }
+        if j.give_up_after_hours == 0
+            || j.give_up_after_hours > 24 * 90
+            || j.give_up_after_hours * 3600 <= j.first_check_after_secs
+        {
+            return invalid(
+                "janitor.give_up_after_hours",
+                "must be 1 to 2160, and later than first_check_after_secs",
+            );
+        }
+        if !(1..=1000).contains(&j.batch) {
+            return invalid("janitor.batch", "must be 1 to 1000");
         }
         Ok(())
     }
@@ -591,6 +651,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("providers.casso.checksum_key"), "{err}");
+    }
+
+    #[test]
+    fn janitor_settings_are_checked() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert!(s.janitor.enabled);
+        assert_eq!(s.janitor.first_check_after_secs, 600);
+        assert_eq!(s.janitor.give_up_after_hours, 24);
+        for (key, value, path) in [
+            (
+                "LEPHI__JANITOR__INTERVAL_SECS",
+                "0",
+                "janitor.interval_secs",
+            ),
+            ("LEPHI__JANITOR__BATCH", "0", "janitor.batch"),
+            ("LEPHI__JANITOR__BATCH", "5000", "janitor.batch"),
+            (
+                "LEPHI__JANITOR__FIRST_CHECK_AFTER_SECS",
+                "0",
+                "janitor.first_check_after_secs",
+            ),
+            (
+                "LEPHI__JANITOR__GIVE_UP_AFTER_HOURS",
+                "0",
+                "janitor.give_up_after_hours",
+            ),
+            ("LEPHI__JANITOR__ENABLED", "maybe", "janitor.enabled"),
+        ] {
+            let err = Settings::load_from(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(path), "{key}={value}: {err}");
+        }
+        let s = Settings::load_from(None, env(&[("LEPHI__JANITOR__ENABLED", "false")])).unwrap();
+        assert!(!s.janitor.enabled);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod janitor;
 pub mod jobs;
 pub mod notify;
 pub mod providers;

@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::domain::invoice::InvoiceLimits;
 use crate::domain::webhook::UrlPolicy;
+use crate::janitor::Janitor;
 use crate::providers::Providers;
 use crate::reconcile::Profiles;
 use crate::routes;
@@ -43,6 +44,8 @@ pub struct Application {
     settings: Settings,
     metrics: Arc<Metrics>,
     webhook_policy: UrlPolicy,
+    /// Off when `janitor.enabled` is false.
+    janitor: Option<Janitor>,
     signals: Option<Signals>,
 }
 
@@ -93,6 +96,11 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        let janitor = if settings.janitor.enabled {
+            Some(Janitor::new(store.clone(), &settings, metrics.clone())?)
+        } else {
+            None
+        };
         Ok(Application {
             address,
             server: server.run(),
@@ -100,6 +108,7 @@ impl Application {
             settings,
             metrics,
             webhook_policy,
+            janitor,
             signals: None,
         })
     }
@@ -149,10 +158,16 @@ impl Application {
             self.metrics,
             stop.subscribe(),
         ));
+        let janitor = self
+            .janitor
+            .map(|janitor| tokio::spawn(janitor.run(stop.subscribe())));
         let served = self.server.await;
         let _ = stop.send(true);
         let _ = expiry.await;
         let _ = dispatcher.await;
+        if let Some(janitor) = janitor {
+            let _ = janitor.await;
+        }
         self.store.close().await;
         served
     }

@@ -49,6 +49,9 @@ pub struct Metrics {
     pub callbacks_refused: IntCounterVec,
     /// Webhook deliveries by outcome.
     pub webhook_deliveries: IntCounterVec,
+    /// The janitor's status queries of pending attempts, by channel and
+    /// what came of them.
+    pub janitor_checks: IntCounterVec,
 }
 
 impl Metrics {
@@ -93,6 +96,14 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let janitor_checks = IntCounterVec::new(
+            Opts::new(
+                "lephi_janitor_checks_total",
+                "The janitor's status queries of pending attempts by channel and outcome",
+            ),
+            &["channel", "outcome"],
+        )?;
+        registry.register(Box::new(janitor_checks.clone()))?;
         registry.register(Box::new(callbacks.clone()))?;
         registry.register(Box::new(callbacks_refused.clone()))?;
         registry.register(Box::new(webhook_deliveries.clone()))?;
@@ -107,6 +118,7 @@ impl Metrics {
             callbacks,
             callbacks_refused,
             webhook_deliveries,
+            janitor_checks,
         })
     }
 

@@ -105,10 +105,13 @@ pub enum ExceptionKind {
     DuplicateLine,
     /// A payment for a dossier the register does not list.
     UnknownDossier,
+    /// A gateway attempt the provider never confirmed as paid or failed,
+    /// asked about until the janitor gave up.
+    UnconfirmedAttempt,
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 9] = [
+    pub const ALL: [ExceptionKind; 10] = [
         ExceptionKind::UnknownOrder,
         ExceptionKind::AmountMismatch,
         ExceptionKind::Overpaid,
@@ -118,6 +121,7 @@ impl ExceptionKind {
         ExceptionKind::UnsettledPayment,
         ExceptionKind::DuplicateLine,
         ExceptionKind::UnknownDossier,
+        ExceptionKind::UnconfirmedAttempt,
     ];
 
     /// The kinds, as a query parameter's allowed values.
@@ -140,6 +144,7 @@ impl ExceptionKind {
             ExceptionKind::UnsettledPayment => "unsettled_payment",
             ExceptionKind::DuplicateLine => "duplicate_line",
             ExceptionKind::UnknownDossier => "unknown_dossier",
+            ExceptionKind::UnconfirmedAttempt => "unconfirmed_attempt",
         }
     }
 }
@@ -393,6 +398,11 @@ impl ExceptionKind {
             }
             (ExceptionKind::UnknownDossier, _) => {
                 format!("{amount} đồng received for a dossier the register does not list")
+            }
+            (ExceptionKind::UnconfirmedAttempt, _) => {
+                format!(
+                    "{amount} đồng attempted on a gateway that never confirmed whether it was paid"
+                )
             }
         }
     }

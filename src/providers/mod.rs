@@ -8,6 +8,7 @@
 pub mod bank_transfer;
 pub mod casso;
 pub mod momo;
+pub mod record;
 pub mod sepay;
 pub mod signing;
 pub mod vnpay;
@@ -156,6 +157,20 @@ pub enum Verdict {
     InvoiceClosed,
     /// A failed, pending or ignored result, noted.
     Noted,
+}
+
+impl Verdict {
+    /// The verdict as a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Recorded => "recorded",
+            Verdict::AlreadyRecorded => "already_recorded",
+            Verdict::UnknownOrder => "unknown_order",
+            Verdict::AmountMismatch => "amount_mismatch",
+            Verdict::InvoiceClosed => "invoice_closed",
+            Verdict::Noted => "noted",
+        }
+    }
 }
 
 /// A provider's answer to its callback.
@@ -332,6 +347,46 @@ impl Providers {
             Channel::Zalopay => self.zalopay.as_ref()?.start(&self.http, request).await,
             Channel::BankTransfer | Channel::Cash => return None,
         })
+    }
+
+    /// The gateways configured here, which can be asked where an attempt
+    /// stands.
+    pub fn queryable(&self) -> Vec<Channel> {
+        [
+            (Channel::Vnpay, self.vnpay.is_some()),
+            (Channel::Momo, self.momo.is_some()),
+            (Channel::Zalopay, self.zalopay.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(channel, configured)| configured.then_some(channel))
+        .collect()
+    }
+
+    /// Asks a gateway where the attempt `order_ref`, created at
+    /// `created_at`, stands; its answer is verified and checked as a
+    /// callback is. `None` if the channel is not a configured gateway.
+    pub async fn query(
+        &self,
+        channel: Channel,
+        order_ref: &str,
+        created_at: Timestamp,
+    ) -> Option<Result<CallbackEvent, ProviderError>> {
+        let answer = match channel {
+            Channel::Vnpay => {
+                self.vnpay
+                    .as_ref()?
+                    .query(&self.http, order_ref, created_at)
+                    .await
+            }
+            Channel::Momo => self.momo.as_ref()?.query(&self.http, order_ref).await,
+            Channel::Zalopay => self.zalopay.as_ref()?.query(&self.http, order_ref).await,
+            Channel::BankTransfer | Channel::Cash => return None,
+        };
+        Some(answer.and_then(|event| {
+            event
+                .checked()
+                .map_err(|err| ProviderError::BadAnswer(err.to_string()))
+        }))
     }
 }
 

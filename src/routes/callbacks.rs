@@ -9,14 +9,12 @@ use tracing_actix_web::RequestId;
 use super::RawBody;
 use crate::domain::Timestamp;
 use crate::domain::audit::Actor;
-use crate::domain::payment::{Channel, ExceptionKind, PaymentSource};
+use crate::domain::payment::{Channel, PaymentSource};
 use crate::error::{ApiError, ErrorCode};
-use crate::providers::bank_transfer::find_payment_code;
-use crate::providers::{
-    CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Reply, Verdict,
-};
+use crate::providers::record::record;
+use crate::providers::{CallbackError, CallbackEvent, CallbackRequest, Reply, Verdict};
 use crate::startup::AppState;
-use crate::store::{IncomingPayment, PaymentFor, StoreError};
+use crate::store::StoreError;
 
 pub async fn vnpay(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> HttpResponse {
     receive(&state, "vnpay", &req, &body.0).await
@@ -79,7 +77,7 @@ async fn receive(state: &AppState, name: &str, req: &HttpRequest, body: &[u8]) -
             state
                 .metrics
                 .callbacks
-                .with_label_values(&[name, verdict_label(verdict)])
+                .with_label_values(&[name, verdict.label()])
                 .inc();
             respond(provider.acknowledge(verdict))
         }
@@ -91,100 +89,14 @@ async fn receive(state: &AppState, name: &str, req: &HttpRequest, body: &[u8]) -
 }
 
 /// Stores what a verified callback reports, through the same
-/// exactly-once path for every provider.
+/// exactly-once path for every provider (and for status queries).
 pub async fn apply(
     state: &AppState,
     actor: &Actor,
     channel: Channel,
     event: CallbackEvent,
 ) -> Result<Verdict, StoreError> {
-    match event {
-        CallbackEvent::Paid(received) => {
-            let code = match &received.target {
-                PaymentTarget::TransferNote(note) => find_payment_code(note),
-                PaymentTarget::Order(_) => None,
-            };
-            let paid_for = match &received.target {
-                PaymentTarget::Order(order_ref) => PaymentFor::Order(order_ref),
-                PaymentTarget::TransferNote(note) => PaymentFor::Transfer {
-                    note,
-                    code: code.as_ref(),
-                    account_number: received.account_number.as_deref(),
-                },
-            };
-            let recorded = state
-                .store
-                .record_payment(
-                    actor,
-                    &IncomingPayment {
-                        channel: received.channel,
-                        provider_txn_id: &received.provider_txn_id,
-                        amount: received.amount,
-                        paid_for,
-                        paid_at: received.paid_at,
-                        source: PaymentSource::Callback,
-                    },
-                )
-                .await?;
-            Ok(match (recorded.payment.exception, recorded.new) {
-                (None, true) => Verdict::Recorded,
-                (None, false) => Verdict::AlreadyRecorded,
-                (Some(ExceptionKind::UnknownOrder | ExceptionKind::WrongAccount), _) => {
-                    Verdict::UnknownOrder
-                }
-                (Some(ExceptionKind::AmountMismatch), _) => Verdict::AmountMismatch,
-                (Some(ExceptionKind::Overpaid | ExceptionKind::LatePayment), _) => {
-                    Verdict::InvoiceClosed
-                }
-                // Reconciliation's findings are never a payment's own
-                // exception; a payment stored with one was recorded before.
-                (
-                    Some(
-                        ExceptionKind::MissingPayment
-                        | ExceptionKind::UnsettledPayment
-                        | ExceptionKind::DuplicateLine
-                        | ExceptionKind::UnknownDossier,
-                    ),
-                    _,
-                ) => Verdict::AlreadyRecorded,
-            })
-        }
-        CallbackEvent::Failed {
-            order_ref,
-            provider_code,
-            message,
-        } => {
-            let found = state
-                .store
-                .attempt_failed(actor, channel, &order_ref, &provider_code, &message)
-                .await?;
-            Ok(if found {
-                Verdict::Noted
-            } else {
-                Verdict::UnknownOrder
-            })
-        }
-        CallbackEvent::Pending { order_ref, .. } => {
-            let found = state.store.attempt_exists(channel, &order_ref).await?;
-            Ok(if found {
-                Verdict::Noted
-            } else {
-                Verdict::UnknownOrder
-            })
-        }
-        CallbackEvent::Ignored { .. } => Ok(Verdict::Noted),
-    }
-}
-
-fn verdict_label(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Recorded => "recorded",
-        Verdict::AlreadyRecorded => "already_recorded",
-        Verdict::UnknownOrder => "unknown_order",
-        Verdict::AmountMismatch => "amount_mismatch",
-        Verdict::InvoiceClosed => "invoice_closed",
-        Verdict::Noted => "noted",
-    }
+    record(&state.store, actor, channel, event, PaymentSource::Callback).await
 }
 
 fn respond(reply: Reply) -> HttpResponse {

@@ -5,6 +5,7 @@
 
 mod agencies;
 mod api_keys;
+mod attempt_checks;
 mod audit;
 mod dossiers;
 mod endpoints;
@@ -29,6 +30,7 @@ use sqlx::{AnyPool, ConnectOptions, Transaction};
 
 pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
+pub use attempt_checks::AttemptToCheck;
 pub use audit::AuditFilter;
 pub use dossiers::{DossierFilter, DossierImportSummary, ReconciledDossier};
 pub use endpoints::Webhook;

@@ -345,7 +345,7 @@ async fn open_invoice(app: &PaymentsApp, dossier: &str) -> (String, String) {
 }
 
 /// Makes the fake MoMo and ZaloPay accept every create request.
-async fn gateways_accept(app: &PaymentsApp) {
+pub async fn gateways_accept(app: &PaymentsApp) {
     Mock::given(method("POST"))
         .and(path("/v2/gateway/api/create"))
         .respond_with(|request: &Request| {

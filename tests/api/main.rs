@@ -11,6 +11,7 @@ mod cli;
 mod dossiers;
 mod gateways;
 mod invoices;
+mod janitor;
 mod keys;
 mod openapi;
 mod operations;

@@ -449,7 +449,8 @@ async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(bac
     .await
     .unwrap();
     let applied = store.migrate().await.unwrap();
-    assert_eq!(applied.len(), 1, "{applied:?}");
+    // 0003 fills in what this test is about; later migrations follow it.
+    assert_eq!(applied.first().map(|m| m.version), Some(3), "{applied:?}");
     store.close().await;
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     let rows: Vec<(String, String, Option<String>)> =

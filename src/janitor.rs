@@ -22,6 +22,7 @@ use crate::domain::audit::Actor;
 use crate::domain::payment::PaymentSource;
 use crate::error::error_chain;
 use crate::notify::backoff;
+use crate::providers::ProviderError;
 use crate::providers::record::record;
 use crate::providers::{CallbackEvent, Providers};
 use crate::store::{AttemptToCheck, Store, StoreError};
@@ -200,6 +201,31 @@ impl Janitor {
             .await;
         let event = match answer {
             Some(Ok(event)) => event,
+            // Past the give-up age the attempt's payment window has long
+            // closed: a provider with no transaction for it means the
+            // payer never paid, not that nobody knows.
+            Some(Err(ProviderError::NotFound { code })) if now >= self.give_up_at(attempt) => {
+                tracing::info!(
+                    attempt = %attempt.id,
+                    invoice = %attempt.invoice_id,
+                    channel = %attempt.channel,
+                    provider_code = %code,
+                    "the provider never saw a pending attempt paid; it is failed"
+                );
+                record(
+                    &self.store,
+                    &self.actor,
+                    attempt.channel,
+                    CallbackEvent::Failed {
+                        order_ref: attempt.order_ref.clone(),
+                        provider_code: code,
+                        message: "the provider has no transaction for this order".into(),
+                    },
+                    PaymentSource::StatusQuery,
+                )
+                .await?;
+                return Ok((Outcome::Failed, "failed"));
+            }
             Some(Err(err)) => {
                 tracing::warn!(
                     attempt = %attempt.id,
@@ -270,6 +296,15 @@ impl Janitor {
         }
     }
 
+    /// When checking `attempt` stops: `give_up_after_hours` after it began.
+    fn give_up_at(&self, attempt: &AttemptToCheck) -> Timestamp {
+        let hours = i64::try_from(self.settings.give_up_after_hours).unwrap_or(i64::MAX);
+        attempt
+            .created_at
+            .plus(time::Duration::hours(hours))
+            .unwrap_or(attempt.created_at)
+    }
+
     /// An attempt still unknown: checked again with backoff, or given up
     /// on once it is older than `give_up_after_hours` (always after one
     /// last check at that age).
@@ -279,11 +314,7 @@ impl Janitor {
         now: Timestamp,
         label: &'static str,
     ) -> Result<(Outcome, &'static str), StoreError> {
-        let give_up_hours = i64::try_from(self.settings.give_up_after_hours).unwrap_or(i64::MAX);
-        let give_up_at = attempt
-            .created_at
-            .plus(time::Duration::hours(give_up_hours))
-            .unwrap_or(now);
+        let give_up_at = self.give_up_at(attempt);
         if now >= give_up_at {
             let raised = self
                 .store

@@ -238,6 +238,10 @@ pub struct Started {
 pub enum ProviderError {
     #[error("the provider refused with code {code}: {message}")]
     Refused { code: String, message: String },
+    /// The provider knows no transaction for the order: the payer never
+    /// went through with it, or has not yet.
+    #[error("the provider has no transaction for this order (code {code})")]
+    NotFound { code: String },
     #[error("the provider did not answer in time")]
     Timeout,
     #[error("the provider could not be reached: {0}")]
@@ -250,7 +254,7 @@ impl ProviderError {
     /// The provider's own code, or one of ours when it gave none.
     pub fn provider_code(&self) -> &str {
         match self {
-            ProviderError::Refused { code, .. } => code,
+            ProviderError::Refused { code, .. } | ProviderError::NotFound { code } => code,
             ProviderError::Timeout => "timeout",
             ProviderError::Unreachable(_) => "unreachable",
             ProviderError::BadAnswer(_) => "bad_answer",

@@ -25,6 +25,9 @@ use crate::config::VnpaySettings;
 use crate::domain::payment::Channel;
 use crate::domain::{Timestamp, Vnd};
 
+/// querydr's answer when VNPay has no transaction for the order.
+const NO_SUCH_TRANSACTION: &str = "91";
+
 const VERSION: &str = "2.1.0";
 /// VNPay caps `vnp_OrderInfo` at 255 characters.
 const ORDER_INFO_MAX: usize = 255;
@@ -165,11 +168,11 @@ impl Vnpay {
         })
     }
 
-    /// Asks VNPay where the attempt `order_ref` stands. A query VNPay
-    /// could not answer (`vnp_ResponseCode` other than `00`, such as `91`
-    /// for an unknown transaction) is [`ProviderError::Refused`] with
-    /// that code; an answer that fails its signature is
-    /// [`ProviderError::BadAnswer`].
+    /// Asks VNPay where the attempt `order_ref` stands. VNPay knowing no
+    /// transaction for it (`91`) is [`ProviderError::NotFound`]; a query
+    /// VNPay could not answer (another `vnp_ResponseCode` than `00`) is
+    /// [`ProviderError::Refused`] with that code; an answer that fails its
+    /// signature is [`ProviderError::BadAnswer`].
     pub async fn query(
         &self,
         http: &reqwest::Client,
@@ -202,6 +205,11 @@ impl Vnpay {
         let text = |key: &str| fields.get(key).map(String::as_str).unwrap_or("");
         let response_code = text("vnp_ResponseCode");
         // A refusal changes nothing, so it is reported even unsigned.
+        if response_code == NO_SUCH_TRANSACTION {
+            return Err(ProviderError::NotFound {
+                code: response_code.to_owned(),
+            });
+        }
         if response_code != "00" {
             return Err(ProviderError::Refused {
                 code: if response_code.is_empty() {
@@ -774,7 +782,7 @@ mod tests {
         refused.insert("vnp_ResponseCode".into(), json!("91"));
         assert!(matches!(
             v.query_answer("261128K7QX2M9PTB4H", &refused),
-            Err(ProviderError::Refused { code, .. }) if code == "91"
+            Err(ProviderError::NotFound { code }) if code == "91"
         ));
     }
 

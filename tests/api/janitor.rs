@@ -37,6 +37,7 @@ on_both_backends!(
     a_pending_status_is_checked_again_later_with_nothing_recorded,
     an_erroring_provider_records_nothing_and_is_asked_again,
     past_the_give_up_limit_an_officer_is_asked_once_and_asking_stops,
+    an_abandoned_vnpay_checkout_fails_without_troubling_an_officer,
     concurrent_passes_ask_about_each_attempt_once,
     only_due_gateway_attempts_are_asked_about,
     the_background_janitor_recovers_payments_on_its_own,
@@ -937,4 +938,33 @@ async fn the_background_janitor_recovers_payments_on_its_own(backend: Backend) {
         metrics.contains(r#"lephi_janitor_checks_total{channel="zalopay",outcome="recorded"} 1"#),
         "{metrics}"
     );
+}
+
+/// A payer who opened VNPay's page and left: VNPay knows no transaction
+/// (`91`). Within the day that may still change; at the give-up age the
+/// payment window has long closed, so the attempt is failed, with no
+/// exception for an officer.
+async fn an_abandoned_vnpay_checkout_fails_without_troubling_an_officer(backend: Backend) {
+    let app = spawn(backend).await;
+    let janitor = janitor(&app).await;
+    let (id, attempt) = pending_attempt(&app, "HS-1", "vnpay").await;
+    let not_found = ResponseTemplate::new(200).set_body_json(json!({
+        "vnp_ResponseId": "RS1", "vnp_Command": "querydr", "vnp_ResponseCode": "91",
+        "vnp_Message": "Transaction not found",
+    }));
+    answer_queries(&app, VNPAY_QUERY, not_found).await;
+    assert_eq!(
+        janitor.run_once(in_minutes(11)).await.unwrap(),
+        pass(1, 0, 0, 1, 0)
+    );
+    assert_eq!(stored(&app, &attempt).await.status, "pending");
+    assert_eq!(
+        janitor.run_once(in_minutes(24 * 60 + 5)).await.unwrap(),
+        pass(1, 0, 1, 0, 0)
+    );
+    let stored_attempt = stored(&app, &attempt).await;
+    assert_eq!(stored_attempt.status, "failed");
+    assert_eq!(stored_attempt.provider_code.as_deref(), Some("91"));
+    assert_eq!(app.app.count("payment_exceptions").await, 0);
+    assert_eq!(app.invoice_now(&id).await["status"], "open");
 }

@@ -37,7 +37,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service (migrates the database first).
-    Serve,
+    Serve {
+        /// Seed a demo province, keys and open invoices (once), print the
+        /// checkout links, and serve with the sandbox providers.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage agencies.
@@ -186,7 +191,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve(settings).await,
+        Command::Serve { demo } => serve(settings, demo).await,
         Command::Migrate => {
             let store = Store::connect(&settings.database).await?;
             let applied = store.migrate().await?;
@@ -415,8 +420,25 @@ async fn import_statement(
     Ok(())
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
+    if demo {
+        if settings.has_provider_credentials() {
+            anyhow::bail!(
+                "--demo runs with the sandbox providers only, and real provider credentials \
+                 are configured (providers.*): remove them to run the demo"
+            );
+        }
+        settings.sandbox.enabled = Some(true);
+    }
+    settings.check_sandbox()?;
     let store = open_store(&settings).await?;
+    // Seeded before binding, so that a seeding error stops the start; the
+    // links are printed once the address is known.
+    let seeded = if demo {
+        Some(crate::demo::seed(&store, &settings).await?)
+    } else {
+        None
+    };
     if !store.has_admin_key().await? {
         let (new, secret) = NewApiKey::generate("admin", None, Some("first admin"))?;
         let record = store
@@ -429,7 +451,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("    {}", secret.expose());
         println!("Store it now: it is shown this once.");
     }
+    let configured = settings.clone();
     let mut app = Application::build_with_store(settings, store)?;
+    if let Some(seeded) = &seeded {
+        crate::demo::print(seeded, &configured.public_url(app.address()));
+    }
     app.stop_on_signals()?;
     tracing::info!(address = %app.address(), "lephi is serving");
     println!("lephi is serving on http://{}", app.address());

@@ -25,6 +25,7 @@ pub struct Settings {
     pub reconciliation: ReconciliationSettings,
     pub janitor: JanitorSettings,
     pub log: LogSettings,
+    pub sandbox: SandboxSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +131,17 @@ pub struct SepaySettings {
 #[serde(deny_unknown_fields)]
 pub struct CassoSettings {
     pub checksum_key: SecretString,
+}
+
+/// The built-in sandbox providers (`/sandbox/...`): lephi plays VNPay,
+/// MoMo, ZaloPay and a SePay-style bank itself, with fixed, public
+/// secrets, so that a payment can be tried without any credentials.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// On when unset and no real provider credentials are configured;
+    /// never together with real credentials.
+    pub enabled: Option<bool>,
 }
 
 /// Delivery of events to the dossier systems' webhooks.
@@ -530,6 +542,38 @@ impl Settings {
         Ok(())
     }
 
+    /// Whether any real provider's credentials are configured.
+    pub fn has_provider_credentials(&self) -> bool {
+        let p = &self.providers;
+        p.vnpay.is_some()
+            || p.momo.is_some()
+            || p.zalopay.is_some()
+            || p.sepay.is_some()
+            || p.casso.is_some()
+    }
+
+    /// Whether the sandbox providers serve: as configured, or, when
+    /// `sandbox.enabled` is unset, exactly when no real provider is.
+    pub fn sandbox_enabled(&self) -> bool {
+        self.sandbox
+            .enabled
+            .unwrap_or_else(|| !self.has_provider_credentials())
+    }
+
+    /// Refuses the sandbox beside real credentials: its secrets are
+    /// public, and one service must never take both fake and real money.
+    pub fn check_sandbox(&self) -> Result<(), ConfigError> {
+        if self.sandbox_enabled() && self.has_provider_credentials() {
+            return Err(ConfigError::Invalid {
+                path: "sandbox.enabled",
+                message: "the sandbox cannot run beside real provider credentials \
+                          (providers.*): remove them, or set sandbox.enabled = false"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The public URL, or one made from the address actually bound.
     pub fn public_url(&self, bound: SocketAddr) -> String {
         match &self.server.public_url {
@@ -686,6 +730,26 @@ mod tests {
         }
         let s = Settings::load_from(None, env(&[("LEPHI__JANITOR__ENABLED", "false")])).unwrap();
         assert!(!s.janitor.enabled);
+    }
+
+    #[test]
+    fn the_sandbox_is_on_only_without_real_credentials() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert!(s.sandbox_enabled());
+        assert!(s.check_sandbox().is_ok());
+        let casso = (
+            "LEPHI__PROVIDERS__CASSO__CHECKSUM_KEY",
+            "casso-checksum-key-0123456789",
+        );
+        let s = Settings::load_from(None, env(&[casso])).unwrap();
+        assert!(!s.sandbox_enabled());
+        assert!(s.check_sandbox().is_ok());
+        let s =
+            Settings::load_from(None, env(&[casso, ("LEPHI__SANDBOX__ENABLED", "true")])).unwrap();
+        let err = s.check_sandbox().unwrap_err().to_string();
+        assert!(err.contains("sandbox.enabled"), "{err}");
+        let s = Settings::load_from(None, env(&[("LEPHI__SANDBOX__ENABLED", "false")])).unwrap();
+        assert!(!s.sandbox_enabled());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod janitor;
@@ -13,6 +14,7 @@ pub mod notify;
 pub mod providers;
 pub mod reconcile;
 pub mod routes;
+pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -19,6 +19,7 @@ use crate::janitor::Janitor;
 use crate::providers::Providers;
 use crate::reconcile::Profiles;
 use crate::routes;
+use crate::sandbox::{self, Sandbox};
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub webhook_policy: UrlPolicy,
     /// The statement profiles, shipped and configured.
     pub profiles: Profiles,
+    /// The built-in sandbox providers, when `sandbox.enabled`.
+    pub sandbox: Option<Sandbox>,
 }
 
 pub struct Application {
@@ -57,7 +60,9 @@ struct Signals {
 
 impl Application {
     /// Connects to the configured database, migrates it, and binds.
+    /// Refuses the sandbox beside real provider credentials.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        settings.check_sandbox()?;
         let store = Store::connect(&settings.database).await?;
         store.migrate().await?;
         Self::build_with_store(settings, store)
@@ -65,16 +70,34 @@ impl Application {
 
     /// Binds and builds the app on a store that is already migrated.
     pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
+        settings.check_sandbox()?;
         let listener = TcpListener::bind(settings.server.bind)?;
         let address = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new()?);
         let webhook_policy = settings.webhook_policy();
+        let public_url = settings.public_url(address);
+        // With the sandbox on, lephi's own providers talk to the sandbox at
+        // lephi's own address, through their normal code.
+        let (provider_settings, sandbox) = if settings.sandbox_enabled() {
+            tracing::warn!(
+                %public_url,
+                "the sandbox providers are on: payments are simulated with public secrets; \
+                 configure real providers or set sandbox.enabled = false in production"
+            );
+            (
+                sandbox::provider_settings(&public_url, settings.providers.timeout_secs),
+                Some(Sandbox::new(&public_url, settings.providers.timeout_secs)?),
+            )
+        } else {
+            (settings.providers.clone(), None)
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
-            public_url: settings.public_url(address),
+            public_url,
             metrics: metrics.clone(),
             invoice_limits: settings.invoice_limits(),
-            providers: Providers::from_settings(&settings.providers)?,
+            providers: Providers::from_settings(&provider_settings)?,
+            sandbox,
             webhook_policy: webhook_policy.clone(),
             profiles: Profiles::new(&settings.reconciliation.profiles).map_err(|message| {
                 anyhow::anyhow!("configuration: reconciliation.profiles: {message}")

@@ -28,7 +28,7 @@ use crate::domain::{Timestamp, Vnd};
 /// querydr's answer when VNPay has no transaction for the order.
 const NO_SUCH_TRANSACTION: &str = "91";
 
-const VERSION: &str = "2.1.0";
+pub(crate) const VERSION: &str = "2.1.0";
 /// VNPay caps `vnp_OrderInfo` at 255 characters.
 const ORDER_INFO_MAX: usize = 255;
 /// The IP address sent with status queries, which come from lephi's own
@@ -37,7 +37,7 @@ const SERVER_IP: &str = "127.0.0.1";
 
 /// The fields of a `querydr` answer covered by its `vnp_SecureHash`, in
 /// the order they are joined.
-const QUERY_ANSWER_SIGNED: [&str; 15] = [
+pub(crate) const QUERY_ANSWER_SIGNED: [&str; 15] = [
     "vnp_ResponseId",
     "vnp_Command",
     "vnp_ResponseCode",
@@ -338,12 +338,12 @@ fn rsp(code: &str, message: &str) -> Reply {
 }
 
 /// The `vnp_*` parameters of a query string, apart from the hash.
-struct SignedParams {
-    fields: BTreeMap<String, String>,
-    hash: String,
+pub(crate) struct SignedParams {
+    pub(crate) fields: BTreeMap<String, String>,
+    pub(crate) hash: String,
 }
 
-fn signed_params(query: &str) -> Result<SignedParams, CallbackError> {
+pub(crate) fn signed_params(query: &str) -> Result<SignedParams, CallbackError> {
     let mut fields = BTreeMap::new();
     let mut hash = None;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -369,7 +369,7 @@ fn signed_params(query: &str) -> Result<SignedParams, CallbackError> {
 
 /// `k=v&...` over the pairs in the order given (callers sort them),
 /// form-encoded: the text VNPay signs, and the payment URL's query.
-fn encode_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn encode_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     pairs
         .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
         .collect::<Vec<_>>()
@@ -377,7 +377,7 @@ fn encode_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String 
 }
 
 /// `yyyyMMddHHmmss` in Vietnam time.
-fn vnp_date(at: Timestamp) -> String {
+pub(crate) fn vnp_date(at: Timestamp) -> String {
     let local = vietnam_time(at);
     format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}",
@@ -390,7 +390,7 @@ fn vnp_date(at: Timestamp) -> String {
     )
 }
 
-fn parse_vnp_date(text: &str) -> Option<Timestamp> {
+pub(crate) fn parse_vnp_date(text: &str) -> Option<Timestamp> {
     if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -402,7 +402,7 @@ fn parse_vnp_date(text: &str) -> Option<Timestamp> {
 
 /// `vnp_Amount` is đồng × 100 as plain digits; anything else, or a
 /// fraction of a đồng, is refused rather than rounded.
-fn vnp_amount(text: &str) -> Result<Vnd, CallbackError> {
+pub(crate) fn vnp_amount(text: &str) -> Result<Vnd, CallbackError> {
     let hundredths = text
         .bytes()
         .all(|b| b.is_ascii_digit())

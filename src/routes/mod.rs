@@ -16,6 +16,7 @@ mod keys;
 mod metrics;
 mod payments;
 mod reports;
+mod sandbox;
 mod settlements;
 
 use actix_web::http::StatusCode;
@@ -84,6 +85,16 @@ route_table! {
     "/callbacks/zalopay" => { POST callbacks::zalopay },
     "/callbacks/sepay" => { POST callbacks::sepay },
     "/callbacks/casso" => { POST callbacks::casso },
+    "/sandbox/vnpay/paymentv2/vpcpay.html" => { GET sandbox::vnpay_page },
+    "/sandbox/vnpay/pay" => { POST sandbox::vnpay_decide },
+    "/sandbox/vnpay/merchant_webapi/api/transaction" => { POST sandbox::vnpay_query },
+    "/sandbox/momo/v2/gateway/api/create" => { POST sandbox::momo_create },
+    "/sandbox/momo/v2/gateway/api/query" => { POST sandbox::momo_query },
+    "/sandbox/momo/pay" => { GET sandbox::momo_page, POST sandbox::momo_decide },
+    "/sandbox/zalopay/v2/create" => { POST sandbox::zalopay_create },
+    "/sandbox/zalopay/v2/query" => { POST sandbox::zalopay_query },
+    "/sandbox/zalopay/pay" => { GET sandbox::zalopay_page, POST sandbox::zalopay_decide },
+    "/sandbox/bank/transfer" => { GET sandbox::bank_page, POST sandbox::bank_send },
 }
 
 /// A whole list. List answers are structs, not JSON maps, so that every

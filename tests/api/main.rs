@@ -17,6 +17,7 @@ mod openapi;
 mod operations;
 mod payments;
 mod reports;
+mod sandbox;
 mod settlement_edges;
 mod settlements;
 mod webhooks;

@@ -1,0 +1,626 @@
+//! The built-in sandbox providers: lephi pays its own invoices through
+//! pages and APIs that speak each provider's wire format, over real HTTP,
+//! with the normal provider code on lephi's side.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use lephi::domain::{Role, Timestamp};
+use lephi::providers::CallbackEvent;
+use lephi::providers::momo::Momo;
+use lephi::providers::vnpay::Vnpay;
+use lephi::providers::zalopay::Zalopay;
+use lephi::sandbox;
+use lephi::startup::Application;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Backend, TestApp, database_url, invoice_body, spawn_app_with, spawn_payments_app,
+    with_providers,
+};
+use crate::on_both_backends;
+
+on_both_backends!(
+    an_approved_gateway_payment_is_recorded_once_and_queries_follow_it,
+    a_declined_gateway_payment_fails_only_its_attempt,
+    a_sandbox_bank_transfer_pays_the_invoice_once,
+    sandbox_pages_and_apis_refuse_forged_unknown_and_malformed_input,
+    the_sandbox_is_off_beside_real_credentials_and_then_answers_404,
+    serve_demo_seeds_once_and_prints_keys_and_checkout_links,
+);
+
+const ACCOUNT: &str = "0011001234567";
+
+struct SandboxApp {
+    app: TestApp,
+    system_key: String,
+    /// A client that does not follow redirects, to see where they go.
+    browser: reqwest::Client,
+    providers: lephi::config::ProviderSettings,
+}
+
+async fn spawn_sandbox_app(backend: Backend) -> SandboxApp {
+    let app = spawn_app_with(backend, |_| {}).await;
+    app.seed_agencies().await;
+    let account = app
+        .request(
+            reqwest::Method::PUT,
+            "/v1/agencies/P.D1/bank-account",
+            Some(&app.admin_key),
+            Some(&json!({ "bank_bin": "970436", "account_number": ACCOUNT, "account_name": "UBND HUYEN D1" })),
+            &[],
+        )
+        .await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    let system_key = app.key(Role::AgencySystem, "P.D1").await;
+    let providers = sandbox::provider_settings(&app.address, 5);
+    SandboxApp {
+        app,
+        system_key,
+        browser: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        providers,
+    }
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    text: String,
+}
+
+impl SandboxApp {
+    async fn invoice(&self, dossier: &str) -> Value {
+        let created = self
+            .app
+            .create_invoice(&self.system_key, dossier, &invoice_body("P.D1", dossier))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        created.json()
+    }
+
+    async fn attempt(&self, invoice: &Value, channel: &str) -> Value {
+        let started = self
+            .app
+            .post(
+                &format!("/v1/invoices/{}/attempts", invoice["id"].as_str().unwrap()),
+                &self.system_key,
+                &json!({ "channel": channel }),
+            )
+            .await;
+        assert_eq!(started.status, 201, "{}", started.text);
+        started.json()
+    }
+
+    async fn invoice_now(&self, invoice: &Value) -> Value {
+        self.app
+            .get(
+                &format!("/v1/invoices/{}", invoice["id"].as_str().unwrap()),
+                &self.system_key,
+            )
+            .await
+            .json()
+    }
+
+    async fn payments_of(&self, invoice: &Value) -> usize {
+        let listed = self
+            .app
+            .get(
+                &format!("/v1/invoices/{}/payments", invoice["id"].as_str().unwrap()),
+                &self.app.admin_key,
+            )
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        listed.json()["items"].as_array().unwrap().len()
+    }
+
+    async fn attempt_status(&self, order_ref: &str) -> String {
+        let pool = self.app.raw_pool().await;
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM payment_attempts WHERE order_ref = $1")
+                .bind(order_ref)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        status
+    }
+
+    async fn page(&self, request: reqwest::RequestBuilder) -> Page {
+        let response = request.send().await.expect("the sandbox answers");
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        Page {
+            status,
+            location,
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, url: &str) -> Page {
+        self.page(self.browser.get(url)).await
+    }
+
+    async fn post_form(&self, path: &str, form: &str) -> Page {
+        self.page(
+            self.browser
+                .post(format!("{}{path}", self.app.address))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form.to_owned()),
+        )
+        .await
+    }
+
+    async fn post_json(&self, path: &str, body: &str) -> Page {
+        self.page(
+            self.browser
+                .post(format!("{}{path}", self.app.address))
+                .header("Content-Type", "application/json")
+                .body(body.to_owned()),
+        )
+        .await
+    }
+
+    /// Where the attempt stands, asked through lephi's own status-query
+    /// code, which checks the answer's format and signature.
+    async fn query(&self, channel: &str, attempt: &Value) -> CallbackEvent {
+        let http = reqwest::Client::new();
+        let order_ref = attempt["order_ref"].as_str().unwrap();
+        let answer = match channel {
+            "vnpay" => {
+                let created =
+                    Timestamp::parse_rfc3339(attempt["created_at"].as_str().unwrap()).unwrap();
+                Vnpay::new(self.providers.vnpay.clone().unwrap())
+                    .query(&http, order_ref, created)
+                    .await
+            }
+            "momo" => {
+                Momo::new(self.providers.momo.clone().unwrap())
+                    .query(&http, order_ref)
+                    .await
+            }
+            _ => {
+                Zalopay::new(self.providers.zalopay.clone().unwrap())
+                    .query(&http, order_ref)
+                    .await
+            }
+        };
+        answer.unwrap_or_else(|e| panic!("{channel} query: {e}"))
+    }
+}
+
+/// The path a decision form posts to.
+fn decide_path(channel: &str) -> String {
+    format!("/sandbox/{channel}/pay")
+}
+
+async fn an_approved_gateway_payment_is_recorded_once_and_queries_follow_it(backend: Backend) {
+    let app = spawn_sandbox_app(backend).await;
+    for channel in ["vnpay", "momo", "zalopay"] {
+        let invoice = app.invoice(&format!("HS-{channel}")).await;
+        let code = invoice["payment_code"].as_str().unwrap();
+        let attempt = app.attempt(&invoice, channel).await;
+        let order_ref = attempt["order_ref"].as_str().unwrap();
+        let pay_url = attempt["pay_url"].as_str().unwrap();
+        assert!(
+            pay_url.starts_with(&format!("{}/sandbox/{channel}/", app.app.address)),
+            "{pay_url}"
+        );
+        let page = app.get(pay_url).await;
+        assert_eq!(page.status, 200, "{channel}: {}", page.text);
+        for shown in [
+            "SANDBOX",
+            order_ref,
+            "650.000 ₫",
+            "approve",
+            "decline",
+            "twice",
+        ] {
+            assert!(
+                page.text.contains(shown),
+                "{channel}: {shown} in {}",
+                page.text
+            );
+        }
+        assert!(!page.text.contains("<script"), "{channel}");
+        assert!(
+            matches!(
+                app.query(channel, &attempt).await,
+                CallbackEvent::Pending { .. }
+            ),
+            "{channel}"
+        );
+
+        let decided = app
+            .post_form(
+                &decide_path(channel),
+                &format!("order={order_ref}&decision=approve&twice=1"),
+            )
+            .await;
+        assert_eq!(decided.status, 303, "{channel}: {}", decided.text);
+        let location = decided.location.unwrap();
+        let return_url = format!("{}/pay/{code}/return/{channel}", app.app.address);
+        assert!(location.starts_with(&return_url), "{location}");
+        if channel == "vnpay" {
+            // The return URL carries VNPay's signed parameters.
+            let query = location.split_once('?').unwrap().1;
+            let event = Vnpay::new(app.providers.vnpay.clone().unwrap())
+                .verify_return(query)
+                .unwrap();
+            assert!(matches!(event, CallbackEvent::Paid(_)), "{event:?}");
+        }
+
+        let now = app.invoice_now(&invoice).await;
+        assert_eq!(now["status"], "paid", "{channel}: {now}");
+        assert_eq!(now["amount_paid"], 650000);
+        assert_eq!(app.payments_of(&invoice).await, 1, "{channel}");
+        assert_eq!(app.attempt_status(order_ref).await, "succeeded");
+        match app.query(channel, &attempt).await {
+            CallbackEvent::Paid(paid) => assert_eq!(paid.amount.dong(), 650_000),
+            other => panic!("{channel}: {other:?}"),
+        }
+        // A second decision on the same order is refused.
+        let again = app
+            .post_form(
+                &decide_path(channel),
+                &format!("order={order_ref}&decision=decline"),
+            )
+            .await;
+        assert_eq!(again.status, 409, "{channel}");
+    }
+    assert_eq!(app.app.count("payments").await, 3);
+    assert_eq!(app.app.count("payment_exceptions").await, 0);
+}
+
+async fn a_declined_gateway_payment_fails_only_its_attempt(backend: Backend) {
+    let app = spawn_sandbox_app(backend).await;
+    for channel in ["vnpay", "momo", "zalopay"] {
+        let invoice = app.invoice(&format!("HS-{channel}")).await;
+        let attempt = app.attempt(&invoice, channel).await;
+        let order_ref = attempt["order_ref"].as_str().unwrap();
+        assert_eq!(
+            app.get(attempt["pay_url"].as_str().unwrap()).await.status,
+            200
+        );
+        let decided = app
+            .post_form(
+                &decide_path(channel),
+                &format!("order={order_ref}&decision=decline"),
+            )
+            .await;
+        assert_eq!(decided.status, 303, "{channel}: {}", decided.text);
+        let now = app.invoice_now(&invoice).await;
+        assert_eq!(now["status"], "open", "{channel}");
+        assert_eq!(app.payments_of(&invoice).await, 0);
+        let failed = app.query(channel, &attempt).await;
+        assert!(
+            matches!(failed, CallbackEvent::Failed { .. }),
+            "{channel}: {failed:?}"
+        );
+        // ZaloPay sends nothing when a payment fails: the attempt waits
+        // for a status query to find out.
+        let expected = if channel == "zalopay" {
+            "pending"
+        } else {
+            "failed"
+        };
+        assert_eq!(app.attempt_status(order_ref).await, expected, "{channel}");
+    }
+    assert_eq!(app.app.count("payments").await, 0);
+}
+
+async fn a_sandbox_bank_transfer_pays_the_invoice_once(backend: Backend) {
+    let app = spawn_sandbox_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let attempt = app.attempt(&invoice, "bank_transfer").await;
+    let instructions: lephi::providers::bank_transfer::TransferInstructions =
+        lephi::providers::bank_transfer::instructions(
+            attempt["bank_transfer"]["bank_bin"].as_str().unwrap(),
+            attempt["bank_transfer"]["account_number"].as_str().unwrap(),
+            attempt["bank_transfer"]["account_name"].as_str().unwrap(),
+            lephi::domain::Vnd::new(attempt["bank_transfer"]["amount"].as_i64().unwrap()),
+            attempt["bank_transfer"]["transfer_note"].as_str().unwrap(),
+        );
+    let url = sandbox::bank::transfer_page_url(&app.app.address, &instructions);
+    let page = app.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    for shown in ["SANDBOX", ACCOUNT, "650000", code] {
+        assert!(page.text.contains(shown), "{shown} in {}", page.text);
+    }
+    let note = instructions.transfer_note.replace(' ', "+");
+    let sent = app
+        .post_form(
+            "/sandbox/bank/transfer",
+            &format!("account={ACCOUNT}&amount=650000&note={note}&twice=1"),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    assert!(sent.text.contains(&format!("/pay/{code}")), "{}", sent.text);
+    let now = app.invoice_now(&invoice).await;
+    assert_eq!(now["status"], "paid", "{now}");
+    assert_eq!(app.payments_of(&invoice).await, 1);
+    assert_eq!(app.app.count("payments").await, 1);
+}
+
+async fn sandbox_pages_and_apis_refuse_forged_unknown_and_malformed_input(backend: Backend) {
+    let app = spawn_sandbox_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let vnpay = app.attempt(&invoice, "vnpay").await;
+    let pay_url = vnpay["pay_url"].as_str().unwrap();
+    // A VNPay link whose amount was changed, or whose hash is missing.
+    let forged = pay_url.replace("vnp_Amount=65000000", "vnp_Amount=1000000");
+    assert_ne!(forged, pay_url);
+    assert_eq!(app.get(&forged).await.status, 403);
+    let unsigned = pay_url.split("&vnp_SecureHash").next().unwrap();
+    assert_eq!(app.get(unsigned).await.status, 403);
+    let base = &app.app.address;
+    for (url, status) in [
+        (format!("{base}/sandbox/momo/pay?t=261128NOSUCHORDER1"), 404),
+        (
+            format!("{base}/sandbox/zalopay/pay?order=261128_NOSUCH"),
+            404,
+        ),
+        (format!("{base}/sandbox/momo/pay"), 400),
+        (format!("{base}/sandbox/momo/pay?t=a&t=b"), 400),
+        (format!("{base}/sandbox/zalopay/pay?order=%00"), 400),
+        (format!("{base}/sandbox/bank/transfer?amount=-5"), 400),
+        (
+            format!("{base}/sandbox/bank/transfer?account=no%20such"),
+            400,
+        ),
+        (format!("{base}/sandbox/bank/transfer"), 200),
+    ] {
+        let page = app.get(&url).await;
+        assert_eq!(page.status, status, "{url}: {}", page.text);
+        assert!(page.text.contains("SANDBOX"), "{url}");
+    }
+    for channel in ["vnpay", "momo", "zalopay"] {
+        for (form, status) in [
+            ("order=261128NOSUCHORDER1&decision=approve", 404),
+            ("order=261128NOSUCHORDER1&decision=perhaps", 400),
+            ("decision=approve", 400),
+            ("", 400),
+        ] {
+            let page = app.post_form(&decide_path(channel), form).await;
+            assert_eq!(page.status, status, "{channel} {form}: {}", page.text);
+        }
+    }
+    for form in [
+        "account=&amount=1000&note=x",
+        "account=0011&amount=0&note=x",
+        "account=0011&amount=1.5&note=x",
+        "account=0011&amount=abc&note=x",
+    ] {
+        let page = app.post_form("/sandbox/bank/transfer", form).await;
+        assert_eq!(page.status, 400, "{form}: {}", page.text);
+    }
+    assert_eq!(app.app.count("payments").await, 0);
+
+    // The APIs refuse in their provider's format.
+    let querydr = "/sandbox/vnpay/merchant_webapi/api/transaction";
+    let bad_hash = Vnpay::new(lephi::config::VnpaySettings {
+        hash_secret: secrecy::SecretString::from("not the sandbox secret at all"),
+        ..app.providers.vnpay.clone().unwrap()
+    })
+    .querydr_request(
+        vnpay["order_ref"].as_str().unwrap(),
+        Timestamp::now(),
+        Timestamp::now(),
+        "R1",
+        "127.0.0.1",
+    );
+    let refused = app.post_json(querydr, &bad_hash.to_string()).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert_eq!(
+        serde_json::from_str::<Value>(&refused.text).unwrap()["vnp_ResponseCode"],
+        "97"
+    );
+    for body in ["", "[]", "{\"vnp_TxnRef\":5}"] {
+        let refused = app.post_json(querydr, body).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.text);
+        assert_eq!(
+            serde_json::from_str::<Value>(&refused.text).unwrap()["vnp_ResponseCode"],
+            "03"
+        );
+    }
+    for path in [
+        "/sandbox/momo/v2/gateway/api/create",
+        "/sandbox/momo/v2/gateway/api/query",
+    ] {
+        let refused = app.post_json(path, "{\"partnerCode\":1}").await;
+        assert_eq!(refused.status, 400, "{path}: {}", refused.text);
+        assert_eq!(
+            serde_json::from_str::<Value>(&refused.text).unwrap()["resultCode"],
+            20
+        );
+    }
+    let momo_forged = json!({
+        "partnerCode": sandbox::MOMO_PARTNER_CODE, "accessKey": sandbox::MOMO_ACCESS_KEY,
+        "requestId": "R1", "amount": 650000, "orderId": "R1", "orderInfo": "x",
+        "redirectUrl": format!("{base}/pay/x"), "ipnUrl": format!("{base}/callbacks/momo"),
+        "extraData": "", "requestType": "captureWallet", "lang": "vi", "signature": "00",
+    });
+    let refused = app
+        .post_json(
+            "/sandbox/momo/v2/gateway/api/create",
+            &momo_forged.to_string(),
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    for path in ["/sandbox/zalopay/v2/create", "/sandbox/zalopay/v2/query"] {
+        let refused = app.post_form(path, "app_id=9999&mac=00").await;
+        assert_eq!(refused.status, 400, "{path}: {}", refused.text);
+        let answer: Value = serde_json::from_str(&refused.text).unwrap();
+        assert_eq!(answer["return_code"], 2, "{path}");
+    }
+    let refused = app
+        .post_form(
+            "/sandbox/zalopay/v2/query",
+            "app_id=9999&app_trans_id=261128_X&mac=00",
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    // A signed query about an order the sandbox does not know.
+    let unknown = Momo::new(app.providers.momo.clone().unwrap())
+        .query(&reqwest::Client::new(), "261128NOSUCHORDER1")
+        .await;
+    assert!(
+        matches!(&unknown, Err(lephi::providers::ProviderError::Refused { code, .. }) if code == "42"),
+        "{unknown:?}"
+    );
+}
+
+async fn the_sandbox_is_off_beside_real_credentials_and_then_answers_404(backend: Backend) {
+    // Asked for beside real credentials, the app does not start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = lephi::config::Settings::default();
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = secrecy::SecretString::from(database_url(backend, dir.path()).await);
+    with_providers(&mut settings, "http://127.0.0.1:9");
+    settings.sandbox.enabled = Some(true);
+    let refused = Application::build(settings).await.err().expect("refused");
+    let message = lephi::error::error_chain(refused.as_ref());
+    assert!(message.contains("sandbox.enabled"), "{message}");
+    assert!(message.contains("real provider credentials"), "{message}");
+
+    // With real credentials it is off by default; off, every sandbox
+    // route is not found.
+    let real = spawn_payments_app(backend).await;
+    let off = spawn_app_with(backend, |s| s.sandbox.enabled = Some(false)).await;
+    for app in [&real.app, &off] {
+        for (method, path) in lephi::routes::ROUTES {
+            if !path.starts_with("/sandbox/") {
+                continue;
+            }
+            let answer = app
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    path,
+                    None,
+                    None,
+                    &[],
+                )
+                .await;
+            assert_eq!(answer.status, 404, "{method} {path}: {}", answer.text);
+            assert_eq!(answer.code(), "route_not_found");
+        }
+    }
+    // Off, no gateway can start (nothing is configured).
+    off.seed_agencies().await;
+    let key = off.key(Role::AgencySystem, "P.D1").await;
+    let invoice = off
+        .create_invoice(&key, "HS-1", &invoice_body("P.D1", "HS-1"))
+        .await
+        .json();
+    let refused = off
+        .post(
+            &format!("/v1/invoices/{}/attempts", invoice["id"].as_str().unwrap()),
+            &key,
+            &json!({ "channel": "momo" }),
+        )
+        .await;
+    assert_eq!(refused.code(), "channel_unavailable", "{}", refused.text);
+}
+
+/// Runs `lephi serve --demo` until it serves, then stops it; returns
+/// what it printed.
+fn serve_demo(database_url: &str, extra_env: &[(&str, &str)]) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lephi"))
+        .args(["serve", "--demo"])
+        .env("LEPHI__DATABASE__URL", database_url)
+        .env("LEPHI__SERVER__BIND", "127.0.0.1:0")
+        .env("LEPHI__LOG__LEVEL", "error")
+        .envs(extra_env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lephi starts");
+    let mut printed = String::new();
+    let mut serving = false;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("lephi is serving on") {
+            serving = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    printed.push_str(&String::from_utf8_lossy(&output.stderr));
+    (serving, printed)
+}
+
+async fn serve_demo_seeds_once_and_prints_keys_and_checkout_links(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(backend, dir.path()).await;
+    let (serving, first) = serve_demo(&url, &[]);
+    assert!(serving, "{first}");
+    for role in ["admin", "finance", "agency_system"] {
+        let line = first
+            .lines()
+            .find(|l| l.trim_start().starts_with(role))
+            .unwrap_or_else(|| panic!("{role} in {first}"));
+        assert!(line.contains(": lp_"), "{line}");
+    }
+    let links: Vec<&str> = first
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.contains("/pay/LP")))
+        .collect();
+    assert!(links.len() >= 3, "{first}");
+    assert!(first.contains("phí") || first.contains("Lệ phí") || first.contains("₫"));
+    // No other admin key is made beside the demo's.
+    assert!(!first.contains("No admin key existed"), "{first}");
+
+    sqlx::any::install_default_drivers();
+    let counts = || async {
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let mut counts = Vec::new();
+        for table in ["agencies", "agency_bank_accounts", "api_keys", "invoices"] {
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            counts.push(n);
+        }
+        pool.close().await;
+        counts
+    };
+    let seeded = counts().await;
+    assert_eq!(seeded[..3], [3, 3, 3], "{seeded:?}");
+    assert_eq!(seeded[3] as usize, links.len());
+
+    let (serving, second) = serve_demo(&url, &[]);
+    assert!(serving, "{second}");
+    assert_eq!(counts().await, seeded);
+    let again: Vec<&str> = second
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.contains("/pay/LP")))
+        .collect();
+    let path = |link: &str| link.split_once("/pay/").unwrap().1.to_owned();
+    assert_eq!(
+        again.iter().map(|l| path(l)).collect::<Vec<_>>(),
+        links.iter().map(|l| path(l)).collect::<Vec<_>>()
+    );
+    assert!(!second.contains(": lp_"), "keys print only once: {second}");
+
+    // The demo refuses to run beside real credentials.
+    let (serving, refused) = serve_demo(
+        &url,
+        &[(
+            "LEPHI__PROVIDERS__CASSO__CHECKSUM_KEY",
+            "casso-test-checksum-key-0123456789",
+        )],
+    );
+    assert!(!serving);
+    assert!(refused.contains("--demo"), "{refused}");
+    assert!(refused.contains("real provider credentials"), "{refused}");
+}

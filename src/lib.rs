@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod notify;
+pub mod pages;
 pub mod providers;
 pub mod reconcile;
 pub mod routes;

@@ -18,6 +18,7 @@ use crate::domain::webhook::UrlPolicy;
 use crate::providers::Providers;
 use crate::reconcile::Profiles;
 use crate::routes;
+use crate::routes::RateLimiter;
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub webhook_policy: UrlPolicy,
     /// The statement profiles, shipped and configured.
     pub profiles: Profiles,
+    /// How often one client may open the citizens' pages under `/pay/`.
+    pub pay_limiter: RateLimiter,
 }
 
 pub struct Application {
@@ -62,6 +65,7 @@ impl Application {
 
     /// Binds and builds the app on a store that is already migrated.
     pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
+        let store = store.with_receipts(settings.receipt_policy()?);
         let listener = TcpListener::bind(settings.server.bind)?;
         let address = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new()?);
@@ -76,6 +80,7 @@ impl Application {
             profiles: Profiles::new(&settings.reconciliation.profiles).map_err(|message| {
                 anyhow::anyhow!("configuration: reconciliation.profiles: {message}")
             })?,
+            pay_limiter: RateLimiter::per_minute(settings.checkout.requests_per_minute),
             settings: settings.clone(),
         });
         let mut server = HttpServer::new(move || {

@@ -14,7 +14,9 @@ mod health;
 mod invoices;
 mod keys;
 mod metrics;
+mod pay;
 mod payments;
+mod rate_limit;
 mod reports;
 mod settlements;
 
@@ -22,6 +24,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 pub use extract::{Caller, FileBody, JsonBody, RawBody, idempotency_key};
+pub use rate_limit::RateLimiter;
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -84,6 +87,10 @@ route_table! {
     "/callbacks/zalopay" => { POST callbacks::zalopay },
     "/callbacks/sepay" => { POST callbacks::sepay },
     "/callbacks/casso" => { POST callbacks::casso },
+    "/pay/{code}" => { GET pay::checkout },
+    "/pay/{code}/start/{channel}" => { POST pay::start },
+    "/pay/{code}/return/{channel}" => { GET pay::returned },
+    "/pay/{code}/receipt" => { GET pay::receipt },
 }
 
 /// A whole list. List answers are structs, not JSON maps, so that every

@@ -6,6 +6,7 @@
 mod agencies;
 mod api_keys;
 mod audit;
+mod checkout;
 mod dossiers;
 mod endpoints;
 mod events;
@@ -16,11 +17,13 @@ mod migrate;
 mod payments;
 pub mod postgres;
 mod query;
+mod receipts;
 mod reports;
 mod settlements;
 pub mod sqlite;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -30,6 +33,7 @@ use sqlx::{AnyPool, ConnectOptions, Transaction};
 pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use audit::AuditFilter;
+pub use checkout::CheckoutInvoice;
 pub use dossiers::{DossierFilter, DossierImportSummary, ReconciledDossier};
 pub use endpoints::Webhook;
 pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};
@@ -48,6 +52,7 @@ pub use settlements::{
 use crate::config::DatabaseSettings;
 use crate::domain::invoice::IllegalTransition;
 use crate::domain::payment::Channel;
+use crate::domain::receipt::ReceiptPolicy;
 use crate::domain::{InvoiceStatus, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +93,8 @@ pub enum StoreError {
     ExceptionResolved,
     #[error("the receipt number was recorded for another payment, {payment_id}")]
     ReceiptNumberTaken { payment_id: String },
+    #[error("agency {agency_code} has given every receipt number of {year}")]
+    ReceiptSeriesFull { agency_code: String, year: i32 },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("line {line}: {message}")]
@@ -116,6 +123,8 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The forms receipts are issued on, when a payment makes an invoice paid.
+    receipts: Arc<ReceiptPolicy>,
 }
 
 impl Store {
@@ -146,7 +155,20 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            receipts: Arc::new(ReceiptPolicy::default()),
+        })
+    }
+
+    /// Issues receipts on `policy`'s forms from now on (the default forms
+    /// until this is called).
+    pub fn with_receipts(self, policy: ReceiptPolicy) -> Store {
+        Store {
+            receipts: Arc::new(policy),
+            ..self
+        }
     }
 
     pub fn backend(&self) -> Backend {

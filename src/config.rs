@@ -486,22 +486,15 @@ impl Settings {
     pub fn receipt_policy(&self) -> Result<ReceiptPolicy, ConfigError> {
         let r = &self.receipts;
         let form = |path: &str, form_number: &str, letters: &str| {
-            let bad = |field: &str, err: crate::domain::receipt::ReceiptError| {
-                let message = match err {
-                    crate::domain::receipt::ReceiptError::Invalid { message, .. } => {
-                        message.to_owned()
-                    }
-                    other => other.to_string(),
-                };
-                ConfigError::InvalidEntry {
-                    path: format!("{path}.{field}"),
-                    message,
-                }
+            let named = |e: crate::domain::ValidationError| ConfigError::InvalidEntry {
+                path: e.field,
+                message: e.message,
             };
             Ok::<_, ConfigError>(ReceiptForm {
-                form_number: FormNumber::parse(form_number).map_err(|e| bad("form_number", e))?,
-                symbol_letters: SymbolLetters::parse(letters)
-                    .map_err(|e| bad("symbol_letters", e))?,
+                form_number: FormNumber::parse(&format!("{path}.form_number"), form_number)
+                    .map_err(named)?,
+                symbol_letters: SymbolLetters::parse(&format!("{path}.symbol_letters"), letters)
+                    .map_err(named)?,
             })
         };
         let default = form("receipts", &r.form_number, &r.symbol_letters)?;

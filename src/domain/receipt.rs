@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use super::settlement::VIETNAM;
-use super::{AgencyCode, Timestamp};
+use super::{AgencyCode, Timestamp, ValidationError};
 
 /// The largest number a yearly series can give: seven digits.
 pub const MAX_RECEIPT_NUMBER: i64 = 9_999_999;
@@ -20,25 +20,13 @@ pub const MAX_RECEIPT_NUMBER: i64 = 9_999_999;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReceiptNumber(u32);
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReceiptError {
-    #[error("a receipt number is 1 to 9999999, not {0}")]
-    NumberOutOfRange(i64),
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: &'static str,
-    },
-}
-
 impl ReceiptNumber {
-    pub fn new(number: i64) -> Result<ReceiptNumber, ReceiptError> {
+    /// The number, if it is one a series can give.
+    pub fn new(number: i64) -> Option<ReceiptNumber> {
         if (1..=MAX_RECEIPT_NUMBER).contains(&number) {
-            u32::try_from(number)
-                .map(ReceiptNumber)
-                .map_err(|_| ReceiptError::NumberOutOfRange(number))
+            u32::try_from(number).ok().map(ReceiptNumber)
         } else {
-            Err(ReceiptError::NumberOutOfRange(number))
+            None
         }
     }
 
@@ -65,7 +53,7 @@ impl Serialize for ReceiptNumber {
 pub struct FormNumber(String);
 
 impl FormNumber {
-    pub fn parse(text: &str) -> Result<FormNumber, ReceiptError> {
+    pub fn parse(field: &str, text: &str) -> Result<FormNumber, ValidationError> {
         let ok = (1..=20).contains(&text.len())
             && text
                 .bytes()
@@ -73,10 +61,10 @@ impl FormNumber {
         if ok {
             Ok(FormNumber(text.to_owned()))
         } else {
-            Err(ReceiptError::Invalid {
-                field: "form_number",
-                message: "must be 1 to 20 upper-case letters, digits, - or /",
-            })
+            Err(ValidationError::new(
+                field,
+                "must be 1 to 20 upper-case letters, digits, - or /",
+            ))
         }
     }
 
@@ -91,14 +79,14 @@ impl FormNumber {
 pub struct SymbolLetters(String);
 
 impl SymbolLetters {
-    pub fn parse(text: &str) -> Result<SymbolLetters, ReceiptError> {
+    pub fn parse(field: &str, text: &str) -> Result<SymbolLetters, ValidationError> {
         if (1..=6).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_uppercase()) {
             Ok(SymbolLetters(text.to_owned()))
         } else {
-            Err(ReceiptError::Invalid {
-                field: "symbol_letters",
-                message: "must be 1 to 6 upper-case letters A to Z",
-            })
+            Err(ValidationError::new(
+                field,
+                "must be 1 to 6 upper-case letters A to Z",
+            ))
         }
     }
 
@@ -179,10 +167,7 @@ mod tests {
             "9999999"
         );
         for bad in [0, -1, MAX_RECEIPT_NUMBER + 1, i64::MAX, i64::MIN] {
-            assert_eq!(
-                ReceiptNumber::new(bad),
-                Err(ReceiptError::NumberOutOfRange(bad))
-            );
+            assert_eq!(ReceiptNumber::new(bad), None, "{bad}");
         }
         assert_eq!(
             serde_json::to_value(ReceiptNumber::new(7).unwrap()).unwrap(),
@@ -192,7 +177,7 @@ mod tests {
 
     #[test]
     fn symbols_end_with_the_year() {
-        let letters = SymbolLetters::parse("LP").unwrap();
+        let letters = SymbolLetters::parse("s", "LP").unwrap();
         assert_eq!(letters.symbol(2026), "LP26");
         assert_eq!(letters.symbol(2100), "LP00");
         assert_eq!(letters.symbol(2009), "LP09");
@@ -200,14 +185,14 @@ mod tests {
 
     #[test]
     fn form_numbers_and_letters_are_checked() {
-        assert!(FormNumber::parse("01BLP0-001").is_ok());
-        assert!(FormNumber::parse("01/BLP").is_ok());
+        assert!(FormNumber::parse("f", "01BLP0-001").is_ok());
+        assert!(FormNumber::parse("f", "01/BLP").is_ok());
         for bad in ["", "01blp0-001", "01 BLP", &"1".repeat(21), "Mẫu"] {
-            assert!(FormNumber::parse(bad).is_err(), "{bad}");
+            assert!(FormNumber::parse("f", bad).is_err(), "{bad}");
         }
-        assert!(SymbolLetters::parse("BLAB").is_ok());
+        assert!(SymbolLetters::parse("s", "BLAB").is_ok());
         for bad in ["", "lp", "L1", "ABCDEFG", "Đ"] {
-            assert!(SymbolLetters::parse(bad).is_err(), "{bad}");
+            assert!(SymbolLetters::parse("s", bad).is_err(), "{bad}");
         }
     }
 
@@ -215,8 +200,8 @@ mod tests {
     fn an_agency_uses_its_own_form_or_the_default() {
         let mut policy = ReceiptPolicy::default();
         let own = ReceiptForm {
-            form_number: FormNumber::parse("02BLP0-002").unwrap(),
-            symbol_letters: SymbolLetters::parse("HY").unwrap(),
+            form_number: FormNumber::parse("f", "02BLP0-002").unwrap(),
+            symbol_letters: SymbolLetters::parse("s", "HY").unwrap(),
         };
         policy
             .agencies

@@ -363,7 +363,7 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .body(body)
 }

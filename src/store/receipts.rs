@@ -24,7 +24,8 @@ pub(super) fn receipt_from_row(row: &AnyRow, prefix: &str) -> Result<Option<Rece
     Ok(Some(Receipt {
         form_number: row.try_get(column("form_number").as_str())?,
         symbol: row.try_get(column("symbol").as_str())?,
-        number: ReceiptNumber::new(number).map_err(StoreError::corrupt)?,
+        number: ReceiptNumber::new(number)
+            .ok_or_else(|| StoreError::corrupt(format!("receipt number {number}")))?,
         year: i32::try_from(year).map_err(StoreError::corrupt)?,
         payment_id: row.try_get(column("payment_id").as_str())?,
         issued_at: parse_time(row, &column("issued_at"))?,
@@ -65,7 +66,7 @@ pub(super) async fn issue(
         agency_code: agency_code.to_owned(),
         year,
     };
-    let number = ReceiptNumber::new(taken.ok_or_else(full)?).map_err(|_| full())?;
+    let number = taken.and_then(ReceiptNumber::new).ok_or_else(full)?;
     let form = policy.form_for(&invoice.agency_code);
     let receipt = Receipt {
         form_number: form.form_number.as_str().to_owned(),

@@ -186,7 +186,7 @@ pub fn main() -> ExitCode {
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database).await?;
     store.migrate().await?;
-    Ok(store)
+    Ok(store.with_receipts(settings.receipt_policy()?))
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {

@@ -8,10 +8,11 @@ use std::path::Path;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::domain::Vnd;
 use crate::domain::invoice::InvoiceLimits;
 use crate::domain::payment::Channel;
+use crate::domain::receipt::{FormNumber, ReceiptForm, ReceiptPolicy, SymbolLetters};
 use crate::domain::webhook::UrlPolicy;
+use crate::domain::{AgencyCode, Vnd};
 use crate::reconcile::{Profile, Profiles};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -26,6 +27,8 @@ pub struct Settings {
     pub janitor: JanitorSettings,
     pub log: LogSettings,
     pub sandbox: SandboxSettings,
+    pub checkout: CheckoutSettings,
+    pub receipts: ReceiptSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +225,41 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+/// The citizens' pages under `/pay/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckoutSettings {
+    /// Requests one client address may make to `/pay/*` in a minute; more
+    /// are answered 429. The payment code in those URLs is the only
+    /// credential, so guessing codes must be slow.
+    pub requests_per_minute: u32,
+    /// Takes the client's address from `Forwarded` / `X-Forwarded-For`
+    /// instead of the connection's peer. Only behind a reverse proxy that
+    /// sets that header itself; otherwise a client could name any address.
+    pub trust_forwarded_for: bool,
+}
+
+/// What receipts are printed with (Decree 123/2020 art. 32): a form number
+/// and symbol letters for every agency, and an agency's own where it has
+/// them (`receipts.agencies."H26.01".form_number`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiptSettings {
+    /// Mẫu số, e.g. `01BLP0-001`.
+    pub form_number: String,
+    /// The symbol's letters; the symbol adds the year's last two digits (`LP26`).
+    pub symbol_letters: String,
+    /// Agencies' own forms, by agency code; a value left out is the default.
+    pub agencies: BTreeMap<String, AgencyReceiptSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgencyReceiptSettings {
+    pub form_number: Option<String>,
+    pub symbol_letters: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -324,6 +362,25 @@ impl Default for JanitorSettings {
     }
 }
 
+impl Default for CheckoutSettings {
+    fn default() -> Self {
+        CheckoutSettings {
+            requests_per_minute: 60,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for ReceiptSettings {
+    fn default() -> Self {
+        ReceiptSettings {
+            form_number: "01BLP0-001".into(),
+            symbol_letters: "LP".into(),
+            agencies: BTreeMap::new(),
+        }
+    }
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
@@ -341,6 +398,9 @@ pub enum ConfigError {
     Value(#[from] Box<serde_path_to_error::Error<config::ConfigError>>),
     #[error("configuration: {path}: {message}")]
     Invalid { path: &'static str, message: String },
+    /// A bad value whose path holds a key of a map, such as an agency code.
+    #[error("configuration: {path}: {message}")]
+    InvalidEntry { path: String, message: String },
 }
 
 impl Settings {
@@ -458,6 +518,10 @@ impl Settings {
         if let Err(message) = Profiles::new(&self.reconciliation.profiles) {
             return invalid("reconciliation.profiles", &message);
         }
+        if self.checkout.requests_per_minute == 0 {
+            return invalid("checkout.requests_per_minute", "must be at least 1");
+        }
+        self.receipt_policy()?;
         self.check_janitor()
     }
 
@@ -488,6 +552,39 @@ impl Settings {
             return invalid("janitor.batch", "must be 1 to 1000");
         }
         Ok(())
+    }
+
+    /// The receipt forms, each value checked; a bad one names its path.
+    pub fn receipt_policy(&self) -> Result<ReceiptPolicy, ConfigError> {
+        let r = &self.receipts;
+        let form = |path: &str, form_number: &str, letters: &str| {
+            let named = |e: crate::domain::ValidationError| ConfigError::InvalidEntry {
+                path: e.field,
+                message: e.message,
+            };
+            Ok::<_, ConfigError>(ReceiptForm {
+                form_number: FormNumber::parse(&format!("{path}.form_number"), form_number)
+                    .map_err(named)?,
+                symbol_letters: SymbolLetters::parse(&format!("{path}.symbol_letters"), letters)
+                    .map_err(named)?,
+            })
+        };
+        let default = form("receipts", &r.form_number, &r.symbol_letters)?;
+        let mut agencies = BTreeMap::new();
+        for (code, own) in &r.agencies {
+            let path = format!("receipts.agencies.{code}");
+            let agency = AgencyCode::parse(&path, code).map_err(|e| ConfigError::InvalidEntry {
+                path: path.clone(),
+                message: format!("is not an agency code: {}", e.message),
+            })?;
+            let form = form(
+                &path,
+                own.form_number.as_deref().unwrap_or(&r.form_number),
+                own.symbol_letters.as_deref().unwrap_or(&r.symbol_letters),
+            )?;
+            agencies.insert(agency, form);
+        }
+        Ok(ReceiptPolicy { default, agencies })
     }
 
     /// A provider's identifiers must be set and its secrets long enough
@@ -750,6 +847,55 @@ mod tests {
         assert!(err.contains("sandbox.enabled"), "{err}");
         let s = Settings::load_from(None, env(&[("LEPHI__SANDBOX__ENABLED", "false")])).unwrap();
         assert!(!s.sandbox_enabled());
+    }
+
+    #[test]
+    fn receipts_have_defaults_and_agencies_their_own_forms() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        let policy = s.receipt_policy().unwrap();
+        assert_eq!(policy.default.form_number.as_str(), "01BLP0-001");
+        assert_eq!(policy.default.symbol_letters.symbol(2026), "LP26");
+        assert_eq!(s.checkout.requests_per_minute, 60);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lephi.toml");
+        std::fs::write(
+            &file,
+            "[receipts]\nsymbol_letters = \"BL\"\n[receipts.agencies.\"H26.01\"]\nform_number = \"02BLP0-002\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&file), env(&[])).unwrap();
+        let policy = s.receipt_policy().unwrap();
+        let own = policy.form_for(&AgencyCode::from_stored("H26.01".into()));
+        assert_eq!(own.form_number.as_str(), "02BLP0-002");
+        assert_eq!(own.symbol_letters.symbol(2026), "BL26");
+        let other = policy.form_for(&AgencyCode::from_stored("H26".into()));
+        assert_eq!(other.form_number.as_str(), "01BLP0-001");
+    }
+
+    #[test]
+    fn bad_receipt_settings_name_their_path() {
+        let err = Settings::load_from(None, env(&[("LEPHI__RECEIPTS__SYMBOL_LETTERS", "lp")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("receipts.symbol_letters"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lephi.toml");
+        std::fs::write(
+            &file,
+            "[receipts.agencies.\"H26.01\"]\nform_number = \"mẫu 1\"\n",
+        )
+        .unwrap();
+        let err = Settings::load_from(Some(&file), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("receipts.agencies.H26.01.form_number"),
+            "{err}"
+        );
+        let err = Settings::load_from(None, env(&[("LEPHI__CHECKOUT__REQUESTS_PER_MINUTE", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checkout.requests_per_minute"), "{err}");
     }
 
     #[test]

@@ -242,7 +242,10 @@ impl From<StoreError> for ApiError {
                 ErrorCode::Unavailable,
                 "the service is busy; retry shortly",
             ),
-            err @ (StoreError::Corrupt(_) | StoreError::Migration(_) | StoreError::Database(_)) => {
+            err @ (StoreError::Corrupt(_)
+            | StoreError::Migration(_)
+            | StoreError::Database(_)
+            | StoreError::ReceiptSeriesFull { .. }) => {
                 ApiError::internal(&error_chain(&err))
             }
         }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod janitor;
 pub mod jobs;
 pub mod notify;
+pub mod pages;
 pub mod providers;
 pub mod reconcile;
 pub mod routes;

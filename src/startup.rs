@@ -19,6 +19,7 @@ use crate::janitor::Janitor;
 use crate::providers::Providers;
 use crate::reconcile::Profiles;
 use crate::routes;
+use crate::routes::RateLimiter;
 use crate::sandbox::{self, Sandbox};
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub profiles: Profiles,
     /// The built-in sandbox providers, when `sandbox.enabled`.
     pub sandbox: Option<Sandbox>,
+    /// How often one client may open the citizens' pages under `/pay/`.
+    pub pay_limiter: RateLimiter,
 }
 
 pub struct Application {
@@ -71,6 +74,7 @@ impl Application {
     /// Binds and builds the app on a store that is already migrated.
     pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
         settings.check_sandbox()?;
+        let store = store.with_receipts(settings.receipt_policy()?);
         let listener = TcpListener::bind(settings.server.bind)?;
         let address = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new()?);
@@ -102,6 +106,7 @@ impl Application {
             profiles: Profiles::new(&settings.reconciliation.profiles).map_err(|message| {
                 anyhow::anyhow!("configuration: reconciliation.profiles: {message}")
             })?,
+            pay_limiter: RateLimiter::per_minute(settings.checkout.requests_per_minute),
             settings: settings.clone(),
         });
         let mut server = HttpServer::new(move || {

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::receipt::Receipt;
 use super::{AgencyCode, PaymentCode, Timestamp, ValidationError, Vnd, text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -311,6 +312,8 @@ pub struct Invoice {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Issued once, in the transaction that makes the invoice paid.
+    pub receipt: Option<Receipt>,
 }
 
 impl Invoice {

@@ -11,6 +11,7 @@ pub mod money;
 pub mod payment;
 pub mod payment_code;
 pub mod rates;
+pub mod receipt;
 pub mod settlement;
 pub mod text;
 pub mod timestamp;

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Caller, JsonBody, path_id};
+use crate::domain::audit::Actor;
 use crate::domain::payment::{Attempt, AttemptStatus, Channel};
-use crate::domain::{Invoice, Role, Timestamp, Vnd};
+use crate::domain::{Invoice, Role, Scope, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
 use crate::providers::bank_transfer::{self, TransferInstructions};
 use crate::providers::{ProviderError, StartRequest};
@@ -65,6 +66,65 @@ pub async fn start(
             )));
         }
     };
+    let client_ip = req
+        .peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let starter = Starter {
+        actor: caller.actor(),
+        scope: caller.scope(),
+        client_ip,
+        locale,
+    };
+    let StartedAttempt {
+        attempt,
+        bank_transfer,
+        ..
+    } = start_attempt(&state, &starter, id, channel).await?;
+    Ok(HttpResponse::Created().json(AttemptView {
+        id: &attempt.id,
+        invoice_id: &attempt.invoice_id,
+        channel: attempt.channel,
+        order_ref: &attempt.order_ref,
+        amount: attempt.amount,
+        status: attempt.status,
+        pay_url: attempt.pay_url.as_deref(),
+        bank_transfer,
+        created_at: attempt.created_at,
+    }))
+}
+
+/// Who starts paying, and from where.
+pub struct Starter<'a> {
+    pub actor: Actor,
+    /// The invoices this starter may pay.
+    pub scope: &'a Scope,
+    /// The payer's address, which gateways want to know.
+    pub client_ip: String,
+    /// The gateway page's language: `vn` or `en`.
+    pub locale: &'a str,
+}
+
+/// An attempt that has started: what the payer needs next.
+pub struct StartedAttempt {
+    /// With the gateway's `pay_url`, for a gateway.
+    pub attempt: Attempt,
+    pub invoice: Invoice,
+    /// What to transfer, and to whom, for a bank transfer.
+    pub bank_transfer: Option<TransferInstructions>,
+}
+
+/// Starts paying invoice `invoice_id` on `channel`, the one way both the
+/// API and the checkout page do: opens the attempt, then for a gateway
+/// asks it for the payer's URL (a refusal fails the attempt and answers
+/// 502 `provider_error`), or for a bank transfer gives the agency's
+/// account with the VietQR payload.
+pub async fn start_attempt(
+    state: &AppState,
+    starter: &Starter<'_>,
+    invoice_id: &str,
+    channel: Channel,
+) -> Result<StartedAttempt, ApiError> {
     if !state.providers.can_start(channel) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -78,13 +138,13 @@ pub async fn start(
         Channel::BankTransfer => None,
         gateway => Some(state.providers.order_ref(gateway, now)),
     };
-    let actor = caller.actor();
+    let actor = &starter.actor;
     let opened = state
         .store
         .open_attempt(
-            &actor,
-            caller.scope(),
-            id,
+            actor,
+            starter.scope,
+            invoice_id,
             channel,
             order_ref,
             state.providers.amount_limits(channel),
@@ -105,11 +165,14 @@ pub async fn start(
             invoice.payment_code.as_str(),
         ));
     } else {
-        let client_ip = req
-            .peer_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_else(|| "127.0.0.1".into());
-        let pay_url = start_on_gateway(&state, &attempt, &invoice, locale, &client_ip).await;
+        let pay_url = start_on_gateway(
+            state,
+            &attempt,
+            &invoice,
+            starter.locale,
+            &starter.client_ip,
+        )
+        .await;
         match pay_url {
             Ok(pay_url) => {
                 state.store.attempt_started(&attempt.id, &pay_url).await?;
@@ -119,7 +182,7 @@ pub async fn start(
                 state
                     .store
                     .attempt_failed(
-                        &actor,
+                        actor,
                         channel,
                         &attempt.order_ref,
                         err.provider_code(),
@@ -140,17 +203,11 @@ pub async fn start(
             }
         }
     }
-    Ok(HttpResponse::Created().json(AttemptView {
-        id: &attempt.id,
-        invoice_id: &attempt.invoice_id,
-        channel: attempt.channel,
-        order_ref: &attempt.order_ref,
-        amount: attempt.amount,
-        status: attempt.status,
-        pay_url: attempt.pay_url.as_deref(),
+    Ok(StartedAttempt {
+        attempt,
+        invoice,
         bank_transfer,
-        created_at: attempt.created_at,
-    }))
+    })
 }
 
 async fn start_on_gateway(
@@ -165,6 +222,8 @@ async fn start_on_gateway(
         ascii_words(&invoice.dossier_code),
         invoice.payment_code
     );
+    // The payer comes back to the return page, which shows where the
+    // payment stands (and never records it: the callback does).
     let return_url = format!(
         "{}/pay/{}/return/{}",
         state.public_url, invoice.payment_code, attempt.channel

@@ -10,6 +10,7 @@ use super::{
     query_time,
 };
 use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
+use crate::domain::receipt::Receipt;
 use crate::domain::{AgencyCode, Invoice, InvoiceStatus, NewInvoice, Role, Timestamp, Vnd};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -95,6 +96,8 @@ pub struct InvoiceView<'a> {
     checkout_url: String,
     created_at: Timestamp,
     expires_at: Timestamp,
+    /// The receipt, once the invoice is paid.
+    receipt: Option<&'a Receipt>,
 }
 
 #[derive(Serialize)]
@@ -127,6 +130,7 @@ impl<'a> InvoiceView<'a> {
             checkout_url: format!("{public_url}/pay/{}", invoice.payment_code),
             created_at: invoice.created_at,
             expires_at: invoice.expires_at,
+            receipt: invoice.receipt.as_ref(),
         }
     }
 }

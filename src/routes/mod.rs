@@ -14,7 +14,9 @@ mod health;
 mod invoices;
 mod keys;
 mod metrics;
+mod pay;
 mod payments;
+mod rate_limit;
 mod reports;
 mod sandbox;
 mod settlements;
@@ -23,6 +25,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 pub use extract::{Caller, FileBody, JsonBody, RawBody, idempotency_key};
+pub use rate_limit::RateLimiter;
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -95,6 +98,10 @@ route_table! {
     "/sandbox/zalopay/v2/query" => { POST sandbox::zalopay_query },
     "/sandbox/zalopay/pay" => { GET sandbox::zalopay_page, POST sandbox::zalopay_decide },
     "/sandbox/bank/transfer" => { GET sandbox::bank_page, POST sandbox::bank_send },
+    "/pay/{code}" => { GET pay::checkout },
+    "/pay/{code}/start/{channel}" => { POST pay::start },
+    "/pay/{code}/return/{channel}" => { GET pay::returned },
+    "/pay/{code}/receipt" => { GET pay::receipt },
 }
 
 /// A whole list. List answers are structs, not JSON maps, so that every

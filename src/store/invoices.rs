@@ -12,6 +12,7 @@ use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, is_unique_violation, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::invoice::{FeeLine, Payer};
+use crate::domain::receipt::Receipt;
 use crate::domain::{
     Agency, AgencyCode, Invoice, InvoiceStatus, NewInvoice, PaymentCode, Scope, Timestamp, Vnd,
 };
@@ -38,6 +39,9 @@ pub(super) struct AuditedInvoice<'a> {
     dossier_code: &'a str,
     payment_code: &'a str,
     expires_at: Timestamp,
+    /// Once issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt: Option<&'a Receipt>,
 }
 
 impl<'a> From<&'a Invoice> for AuditedInvoice<'a> {
@@ -49,6 +53,7 @@ impl<'a> From<&'a Invoice> for AuditedInvoice<'a> {
             dossier_code: &invoice.dossier_code,
             payment_code: invoice.payment_code.as_str(),
             expires_at: invoice.expires_at,
+            receipt: invoice.receipt.as_ref(),
         }
     }
 }
@@ -58,8 +63,12 @@ macro_rules! select_invoices {
         "SELECT i.id, i.payment_code, i.status, i.total, i.amount_paid, i.agency_code,
                 i.dossier_code, i.procedure_code, i.procedure_name, i.payer_name,
                 i.payer_id_number, i.payer_phone, i.payer_email, i.lines,
-                i.created_at, i.expires_at, i.updated_at, a.path AS agency_path
-         FROM invoices i JOIN agencies a ON a.code = i.agency_code"
+                i.created_at, i.expires_at, i.updated_at, a.path AS agency_path,
+                r.form_number AS receipt_form_number, r.symbol AS receipt_symbol,
+                r.number AS receipt_number, r.year AS receipt_year,
+                r.payment_id AS receipt_payment_id, r.issued_at AS receipt_issued_at
+         FROM invoices i JOIN agencies a ON a.code = i.agency_code
+         LEFT JOIN receipts r ON r.invoice_id = i.id"
     };
 }
 
@@ -88,6 +97,7 @@ pub(super) fn invoice_from_row(row: &AnyRow) -> Result<Invoice, StoreError> {
         created_at: parse_time(row, "created_at")?,
         expires_at: parse_time(row, "expires_at")?,
         updated_at: parse_time(row, "updated_at")?,
+        receipt: super::receipts::receipt_from_row(row, "receipt_")?,
     })
 }
 
@@ -490,6 +500,7 @@ async fn insert_invoice(
             created_at: now,
             expires_at: new.expires_at,
             updated_at: now,
+            receipt: None,
         };
         let inserted = sqlx::query(
             "INSERT INTO invoices (id, payment_code, status, total, amount_paid, agency_code,

@@ -7,6 +7,7 @@ mod agencies;
 mod api_keys;
 mod attempt_checks;
 mod audit;
+mod checkout;
 mod dossiers;
 mod endpoints;
 mod events;
@@ -17,11 +18,13 @@ mod migrate;
 mod payments;
 pub mod postgres;
 mod query;
+mod receipts;
 mod reports;
 mod settlements;
 pub mod sqlite;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -32,6 +35,7 @@ pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use attempt_checks::AttemptToCheck;
 pub use audit::AuditFilter;
+pub use checkout::CheckoutInvoice;
 pub use dossiers::{DossierFilter, DossierImportSummary, ReconciledDossier};
 pub use endpoints::Webhook;
 pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};
@@ -50,6 +54,7 @@ pub use settlements::{
 use crate::config::DatabaseSettings;
 use crate::domain::invoice::IllegalTransition;
 use crate::domain::payment::Channel;
+use crate::domain::receipt::ReceiptPolicy;
 use crate::domain::{InvoiceStatus, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +95,8 @@ pub enum StoreError {
     ExceptionResolved,
     #[error("the receipt number was recorded for another payment, {payment_id}")]
     ReceiptNumberTaken { payment_id: String },
+    #[error("agency {agency_code} has given every receipt number of {year}")]
+    ReceiptSeriesFull { agency_code: String, year: i32 },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("line {line}: {message}")]
@@ -118,6 +125,8 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The forms receipts are issued on, when a payment makes an invoice paid.
+    receipts: Arc<ReceiptPolicy>,
 }
 
 impl Store {
@@ -148,7 +157,20 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            receipts: Arc::new(ReceiptPolicy::default()),
+        })
+    }
+
+    /// Issues receipts on `policy`'s forms from now on (the default forms
+    /// until this is called).
+    pub fn with_receipts(self, policy: ReceiptPolicy) -> Store {
+        Store {
+            receipts: Arc::new(policy),
+            ..self
+        }
     }
 
     pub fn backend(&self) -> Backend {

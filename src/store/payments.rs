@@ -21,6 +21,7 @@ use crate::domain::payment::{
     Attempt, AttemptStatus, Channel, ExceptionKind, ExceptionStatus, Payment, PaymentException,
     PaymentSource, Resolution, Resolved, classify,
 };
+use crate::domain::receipt::ReceiptPolicy;
 use crate::domain::settlement::local_day;
 use crate::domain::{AgencyCode, Invoice, InvoiceStatus, PaymentCode, Scope, Timestamp, Vnd};
 
@@ -309,6 +310,20 @@ async fn find_payment(
         .bind(provider_txn_id)
         .fetch_one(conn)
         .await?;
+    payment_from_row(&row)
+}
+
+/// The payment with id `id`.
+pub(super) async fn payment_by_id(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Payment, StoreError> {
+    let sql = format!("{SELECT_PAYMENTS} WHERE p.id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     payment_from_row(&row)
 }
 
@@ -688,7 +703,7 @@ impl Store {
         }
         match (verdict, invoice) {
             (Ok(()), Some((invoice, path))) => {
-                apply_to_invoice(tx, actor, &invoice, &path, &payment, now).await?;
+                apply_to_invoice(tx, actor, &self.receipts, &invoice, &path, &payment, now).await?;
             }
             (Err(kind), invoice) => {
                 let owed = invoice
@@ -833,10 +848,12 @@ impl Store {
 }
 
 /// Adds a payment that settles what `invoice` owes, and marks it paid when
-/// covered, with the `invoice.paid` event and audit record.
+/// covered, with its receipt (on `receipts`' forms), the `invoice.paid`
+/// event and audit record.
 async fn apply_to_invoice(
     conn: &mut AnyConnection,
     actor: &Actor,
+    receipts: &ReceiptPolicy,
     invoice: &Invoice,
     agency_path: &str,
     payment: &Payment,
@@ -865,10 +882,16 @@ async fn apply_to_invoice(
         // it does the whole transaction is abandoned.
         return Err(StoreError::corrupt("a locked open invoice was not open"));
     }
+    let receipt = if status == InvoiceStatus::Paid {
+        Some(super::receipts::issue(conn, receipts, invoice, payment, now).await?)
+    } else {
+        None
+    };
     let after = Invoice {
         status,
         amount_paid,
         updated_at: now,
+        receipt,
         ..invoice.clone()
     };
     audit::record(

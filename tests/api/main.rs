@@ -7,6 +7,7 @@ mod agencies;
 mod audit;
 mod auth;
 mod callbacks;
+mod checkout;
 mod cli;
 mod dossiers;
 mod gateways;

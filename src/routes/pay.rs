@@ -1,0 +1,427 @@
+//! `/pay/{code}`: the citizens' pages. A dossier system hands the payer
+//! the checkout link (`checkout_url`); from it the payer starts a payment
+//! on a gateway or by bank transfer, comes back to the return page, and
+//! prints the receipt. Every answer is an HTML page, errors included.
+//!
+//! The payment code in the URL is the only credential: whoever has the
+//! link may see the invoice (the payer's id number masked) and pay it.
+//! That is safe enough because the code cannot be guessed at any useful
+//! rate. [`PaymentCode`] draws ten symbols from a 32-symbol alphabet: 50
+//! random bits, about 1.1 × 10^15 codes (the check symbol only catches
+//! typos and adds no secrecy). Even with a million open invoices, a guess
+//! finds one with a chance of about one in a billion, and at the default
+//! limit of 60 requests a minute one address would need some 35 years of
+//! guessing, on average, to find a single invoice. Hence the per-address
+//! [`RateLimiter`](super::RateLimiter) on every page here
+//! (`checkout.requests_per_minute`, answered 429 with `Retry-After`).
+
+use std::net::{IpAddr, SocketAddr};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use tracing_actix_web::RequestId;
+
+use super::attempts::{StartedAttempt, Starter, start_attempt};
+use crate::domain::audit::Actor;
+use crate::domain::payment::{AttemptStatus, Channel};
+use crate::domain::{InvoiceStatus, PaymentCode, Scope};
+use crate::error::ErrorCode;
+use crate::pages::checkout::CheckoutPage;
+use crate::pages::receipt::ReceiptPage;
+use crate::pages::returned::{Outcome, ReturnPage};
+use crate::pages::transfer::TransferPage;
+use crate::pages::{self, Lang, notice};
+use crate::providers::{CallbackEvent, PaymentTarget};
+use crate::startup::AppState;
+use crate::store::CheckoutInvoice;
+
+/// The channels a citizen may pick, in the order the page offers them.
+const CHANNELS: [Channel; 4] = [
+    Channel::Vnpay,
+    Channel::Momo,
+    Channel::Zalopay,
+    Channel::BankTransfer,
+];
+
+pub async fn checkout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> HttpResponse {
+    let lang = lang_of(&req);
+    let found = match admit(&req, &state, lang, &code).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let channels = channels_for(&state, &found);
+    html(
+        StatusCode::OK,
+        pages::checkout::render(&CheckoutPage {
+            lang,
+            invoice: &found.invoice,
+            agency_name: &found.agency_name,
+            channels: &channels,
+        }),
+    )
+}
+
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let lang = lang_of(&req);
+    let (code, channel) = path.into_inner();
+    let found = match admit(&req, &state, lang, &code).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let checkout = format!("/pay/{}{}", found.invoice.payment_code, lang.query());
+    let Some(channel) = Channel::parse(&channel).filter(|c| CHANNELS.contains(c)) else {
+        return not_found(lang, &req);
+    };
+    if found.invoice.status != InvoiceStatus::Open {
+        // The checkout page says why it cannot be paid.
+        return see_other(&checkout);
+    }
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let starter = Starter {
+        actor: Actor {
+            request_id,
+            ..Actor::system("checkout")
+        },
+        // The payment code stands for the invoice whatever its agency.
+        scope: &Scope::All,
+        client_ip: client_ip(&req, &state)
+            .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()),
+        locale: match lang {
+            Lang::Vi => "vn",
+            Lang::En => "en",
+        },
+    };
+    match start_attempt(&state, &starter, &found.invoice.id, channel).await {
+        Ok(StartedAttempt {
+            bank_transfer: Some(instructions),
+            invoice,
+            ..
+        }) => html(
+            StatusCode::OK,
+            pages::transfer::render(&TransferPage {
+                lang,
+                invoice: &invoice,
+                agency_name: &found.agency_name,
+                instructions: &instructions,
+            }),
+        ),
+        Ok(StartedAttempt { attempt, .. }) => match attempt.pay_url {
+            Some(pay_url) => see_other(&pay_url),
+            None => problem(lang, &req, &"a started gateway attempt has no pay URL"),
+        },
+        Err(err) => match err.code {
+            ErrorCode::InvalidState => see_other(&checkout),
+            ErrorCode::ChannelUnavailable => notice_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                lang,
+                &req,
+                &notice::CHANNEL_UNAVAILABLE,
+                Some(&checkout),
+            ),
+            ErrorCode::ProviderError => notice_page(
+                StatusCode::BAD_GATEWAY,
+                lang,
+                &req,
+                &notice::PROVIDER_FAILED,
+                Some(&checkout),
+            ),
+            ErrorCode::NotFound => not_found(lang, &req),
+            // The cause was logged where the error was made.
+            _ => notice_page(err.status, lang, &req, &notice::PROBLEM, Some(&checkout)),
+        },
+    }
+}
+
+pub async fn returned(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let lang = lang_of(&req);
+    let (code, channel) = path.into_inner();
+    let found = match admit(&req, &state, lang, &code).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let Some(channel) = Channel::parse(&channel).filter(|c| CHANNELS.contains(c)) else {
+        return not_found(lang, &req);
+    };
+    let invoice = &found.invoice;
+    // What the gateway says, when it signs what it says. Only VNPay signs
+    // its return; it decides nothing here but whether to say "failed"
+    // before the callback comes.
+    let mut verified = None;
+    let signed = channel == Channel::Vnpay
+        && form_urlencoded::parse(req.query_string().as_bytes())
+            .any(|(key, _)| key.starts_with("vnp_"));
+    if signed {
+        let event = state
+            .providers
+            .vnpay
+            .as_ref()
+            .and_then(|vnpay| vnpay.verify_return(req.query_string()).ok());
+        let order_ref = match &event {
+            Some(CallbackEvent::Paid(received)) => match &received.target {
+                PaymentTarget::Order(order_ref) => Some(order_ref.as_str()),
+                PaymentTarget::TransferNote(_) => None,
+            },
+            Some(CallbackEvent::Failed { order_ref, .. })
+            | Some(CallbackEvent::Pending { order_ref, .. }) => Some(order_ref.as_str()),
+            Some(CallbackEvent::Ignored { .. }) | None => None,
+        };
+        // A return signed for another invoice's order says nothing of this one.
+        let attempt = match order_ref {
+            Some(order_ref) => match state
+                .store
+                .latest_attempt(invoice, channel, Some(order_ref))
+                .await
+            {
+                Ok(attempt) => attempt,
+                Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
+            },
+            None => None,
+        };
+        match (attempt, event) {
+            (Some(attempt), Some(event)) => verified = Some((attempt, event)),
+            _ => {
+                tracing::warn!(%channel, "a gateway's return could not be verified");
+                return return_page(
+                    StatusCode::BAD_REQUEST,
+                    lang,
+                    &req,
+                    &found,
+                    channel,
+                    Outcome::Unverified,
+                );
+            }
+        }
+    }
+    let outcome = match invoice.status {
+        InvoiceStatus::Paid => Outcome::Paid,
+        status @ (InvoiceStatus::Cancelled | InvoiceStatus::Expired) => Outcome::Closed(status),
+        InvoiceStatus::Open => {
+            let (attempt, gateway_failed) = match verified {
+                Some((attempt, event)) => {
+                    (Some(attempt), matches!(event, CallbackEvent::Failed { .. }))
+                }
+                None => match state.store.latest_attempt(invoice, channel, None).await {
+                    Ok(attempt) => (attempt, false),
+                    Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
+                },
+            };
+            match attempt.map(|a| a.status) {
+                None | Some(AttemptStatus::Failed) => Outcome::Failed,
+                Some(AttemptStatus::Pending) if gateway_failed => Outcome::Failed,
+                // Paid but not yet applied, or held for an officer to look at.
+                Some(AttemptStatus::Pending | AttemptStatus::Succeeded) => Outcome::Processing,
+            }
+        }
+    };
+    return_page(StatusCode::OK, lang, &req, &found, channel, outcome)
+}
+
+pub async fn receipt(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> HttpResponse {
+    let lang = lang_of(&req);
+    let found = match admit(&req, &state, lang, &code).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let invoice = &found.invoice;
+    let Some(receipt) = invoice
+        .receipt
+        .as_ref()
+        .filter(|_| invoice.status == InvoiceStatus::Paid)
+    else {
+        return not_found(lang, &req);
+    };
+    let payment = match state.store.receipt_payment(receipt).await {
+        Ok(payment) => payment,
+        Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
+    };
+    html(
+        StatusCode::OK,
+        pages::receipt::render(&ReceiptPage {
+            lang,
+            invoice,
+            agency_name: &found.agency_name,
+            receipt,
+            payment: &payment,
+        }),
+    )
+}
+
+/// Counts the request against its client's limit, then finds the invoice
+/// named by `code`; the refusal page otherwise.
+async fn admit(
+    req: &HttpRequest,
+    state: &AppState,
+    lang: Lang,
+    code: &str,
+) -> Result<CheckoutInvoice, HttpResponse> {
+    if let Some(client) = client_ip(req, state)
+        && let Err(retry_after) = state.pay_limiter.check(client)
+    {
+        let mut response = notice_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            lang,
+            req,
+            &notice::TOO_MANY,
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return Err(response);
+    }
+    // A malformed code is not looked up: no invoice can have it.
+    let Ok(code) = PaymentCode::parse(code) else {
+        return Err(not_found(lang, req));
+    };
+    match state.store.checkout_invoice(&code).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(not_found(lang, req)),
+        Err(err) => Err(problem(lang, req, &crate::error::error_chain(&err))),
+    }
+}
+
+/// The channels `found` can be paid on now: configured, and able to take
+/// what it owes (a bank transfer needs the agency's account).
+fn channels_for(state: &AppState, found: &CheckoutInvoice) -> Vec<Channel> {
+    let invoice = &found.invoice;
+    let owed = invoice.total.checked_sub(invoice.amount_paid);
+    CHANNELS
+        .into_iter()
+        .filter(|&channel| state.providers.can_start(channel))
+        .filter(|&channel| channel != Channel::BankTransfer || found.has_bank_account)
+        .filter(
+            |&channel| match (state.providers.amount_limits(channel), owed) {
+                (Some((least, most)), Some(owed)) => least <= owed && owed <= most,
+                _ => true,
+            },
+        )
+        .collect()
+}
+
+/// The page's language, from `?lang=`.
+fn lang_of(req: &HttpRequest) -> Lang {
+    let lang = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == "lang")
+        .map(|(_, value)| value.into_owned());
+    Lang::from_query(lang.as_deref())
+}
+
+/// The request's own URL with `lang` set to the other language, every
+/// other parameter kept (a gateway's signed return stays verifiable).
+fn toggle_href(req: &HttpRequest, lang: Lang) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if key != "lang" {
+            query.append_pair(&key, &value);
+        }
+    }
+    query.append_pair("lang", lang.other().code());
+    format!("{}?{}", req.path(), query.finish())
+}
+
+/// Whom the request is counted against: the connection's peer, or with
+/// `checkout.trust_forwarded_for` the client the proxy names.
+fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
+    if state.settings.checkout.trust_forwarded_for {
+        let named = req.connection_info().realip_remote_addr().and_then(|addr| {
+            addr.parse::<IpAddr>()
+                .ok()
+                .or_else(|| addr.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        });
+        if named.is_some() {
+            return named;
+        }
+    }
+    req.peer_addr().map(|addr| addr.ip())
+}
+
+/// An HTML answer that is never cached (it shows personal data), never
+/// framed, and runs nothing: the pages need no script.
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .body(body)
+}
+
+/// `303 See Other`: after a form's POST, the browser GETs `location`.
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
+}
+
+fn return_page(
+    status: StatusCode,
+    lang: Lang,
+    req: &HttpRequest,
+    found: &CheckoutInvoice,
+    channel: Channel,
+    outcome: Outcome,
+) -> HttpResponse {
+    html(
+        status,
+        pages::returned::render(&ReturnPage {
+            lang,
+            invoice: &found.invoice,
+            channel,
+            outcome,
+            toggle_href: &toggle_href(req, lang),
+        }),
+    )
+}
+
+fn notice_page(
+    status: StatusCode,
+    lang: Lang,
+    req: &HttpRequest,
+    which: &(pages::Text, pages::Text),
+    back: Option<&str>,
+) -> HttpResponse {
+    html(
+        status,
+        notice::render(lang, which, back, &toggle_href(req, lang)),
+    )
+}
+
+fn not_found(lang: Lang, req: &HttpRequest) -> HttpResponse {
+    notice_page(StatusCode::NOT_FOUND, lang, req, &notice::NOT_FOUND, None)
+}
+
+/// A failure on our side: logged in full, and a page that says so.
+fn problem(lang: Lang, req: &HttpRequest, cause: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %cause, "a citizen's page failed");
+    notice_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        lang,
+        req,
+        &notice::PROBLEM,
+        None,
+    )
+}

@@ -1,0 +1,108 @@
+//! Receipts: a paid invoice's number in its agency's series for the year
+//! (in Vietnam) it was paid, given once, in the transaction of the payment
+//! that makes the invoice paid.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Store, StoreError, parse_time};
+use crate::domain::payment::Payment;
+use crate::domain::receipt::{
+    MAX_RECEIPT_NUMBER, Receipt, ReceiptNumber, ReceiptPolicy, vietnam_year,
+};
+use crate::domain::{Invoice, Timestamp};
+
+/// Reads a receipt from columns named `{prefix}form_number` and so on;
+/// `None` when the row has none (a left join found no receipt).
+pub(super) fn receipt_from_row(row: &AnyRow, prefix: &str) -> Result<Option<Receipt>, StoreError> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let number: Option<i64> = row.try_get(column("number").as_str())?;
+    let Some(number) = number else {
+        return Ok(None);
+    };
+    let year: i64 = row.try_get(column("year").as_str())?;
+    Ok(Some(Receipt {
+        form_number: row.try_get(column("form_number").as_str())?,
+        symbol: row.try_get(column("symbol").as_str())?,
+        number: ReceiptNumber::new(number)
+            .ok_or_else(|| StoreError::corrupt(format!("receipt number {number}")))?,
+        year: i32::try_from(year).map_err(StoreError::corrupt)?,
+        payment_id: row.try_get(column("payment_id").as_str())?,
+        issued_at: parse_time(row, &column("issued_at"))?,
+    }))
+}
+
+/// Issues the receipt of `invoice`, which `payment` has just made paid:
+/// takes the next number of the agency's series for the year the payment
+/// was made (in Vietnam) and records the receipt on the agency's form.
+///
+/// The series row is created or incremented by one upsert, which on
+/// PostgreSQL locks it until the transaction ends (so concurrent payments
+/// take consecutive numbers) and on SQLite runs under the write lock the
+/// transaction already holds. A series that has given 9,999,999 numbers
+/// gives no more: the update's condition fails, no row comes back, and
+/// the payment's whole transaction is refused rather than a number wrapping.
+pub(super) async fn issue(
+    conn: &mut AnyConnection,
+    policy: &ReceiptPolicy,
+    invoice: &Invoice,
+    payment: &Payment,
+    now: Timestamp,
+) -> Result<Receipt, StoreError> {
+    let year = vietnam_year(payment.collected_at());
+    let agency_code = invoice.agency_code.as_str();
+    let taken: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, 1)
+         ON CONFLICT (agency_code, year) DO UPDATE SET last_number = receipt_series.last_number + 1
+         WHERE receipt_series.last_number < $3
+         RETURNING last_number",
+    )
+    .bind(agency_code)
+    .bind(i64::from(year))
+    .bind(MAX_RECEIPT_NUMBER)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let full = || StoreError::ReceiptSeriesFull {
+        agency_code: agency_code.to_owned(),
+        year,
+    };
+    let number = taken.and_then(ReceiptNumber::new).ok_or_else(full)?;
+    let form = policy.form_for(&invoice.agency_code);
+    let receipt = Receipt {
+        form_number: form.form_number.as_str().to_owned(),
+        symbol: form.symbol_letters.symbol(year),
+        number,
+        year,
+        payment_id: payment.id.clone(),
+        issued_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
+             symbol, issued_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&invoice.id)
+    .bind(&receipt.payment_id)
+    .bind(agency_code)
+    .bind(i64::from(year))
+    .bind(number.value())
+    .bind(&receipt.form_number)
+    .bind(&receipt.symbol)
+    .bind(now.to_stored())
+    .execute(&mut *conn)
+    .await?;
+    Ok(receipt)
+}
+
+impl Store {
+    /// The forms receipts are issued on.
+    pub fn receipt_policy(&self) -> &ReceiptPolicy {
+        &self.receipts
+    }
+
+    /// The payment that made a receipted invoice paid.
+    pub async fn receipt_payment(&self, receipt: &Receipt) -> Result<Payment, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::payments::payment_by_id(&mut conn, &receipt.payment_id).await
+    }
+}

@@ -1,0 +1,813 @@
+//! The citizens' pages under `/pay/`: checkout, starting a payment from
+//! it, the return from a gateway, the receipt, and receipt numbering.
+
+use std::collections::BTreeSet;
+
+use lephi::domain::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    BANK_ACCOUNT, Backend, PaymentsApp, Response, TestApp, creds, hmac_sha512_hex, invoice_body,
+    spawn_app, spawn_payments_app, spawn_payments_app_with,
+};
+use crate::on_both_backends;
+use crate::payments::{rsp_code, vnpay_ipn_paid_at};
+
+on_both_backends!(
+    the_checkout_page_shows_the_invoice_in_both_languages,
+    only_channels_that_can_start_are_offered,
+    text_from_outside_is_escaped,
+    paid_cancelled_and_expired_invoices_show_their_state,
+    unknown_codes_get_a_not_found_page,
+    too_many_requests_from_one_address_get_429,
+    starting_vnpay_from_the_page_redirects_to_a_signed_url,
+    the_bank_transfer_page_draws_the_vietqr_code,
+    the_return_page_shows_processing_until_the_ipn_then_paid,
+    a_return_that_fails_its_signature_changes_nothing,
+    receipts_are_numbered_per_agency_and_year,
+    concurrent_payments_get_consecutive_receipt_numbers,
+    a_full_receipt_series_refuses_the_payment_cleanly,
+);
+
+/// A page: status, content type and body.
+async fn page(app: &TestApp, path: &str) -> Response {
+    let response = app
+        .request(reqwest::Method::GET, path, None, None, &[])
+        .await;
+    if response.status != 429 {
+        assert_html(&response);
+    }
+    response
+}
+
+fn assert_html(response: &Response) {
+    assert_eq!(
+        response.headers["content-type"], "text/html; charset=utf-8",
+        "{}",
+        response.text
+    );
+    assert!(response.text.starts_with("<!doctype html>"));
+    assert!(!response.text.contains("<script"), "{}", response.text);
+}
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Posts the checkout page's form for `channel`.
+async fn start(app: &TestApp, code: &str, channel: &str, lang: &str) -> Response {
+    let response = no_redirects()
+        .post(format!("{}/pay/{code}/start/{channel}{lang}", app.address))
+        .send()
+        .await
+        .unwrap();
+    Response {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        text: response.text().await.unwrap(),
+    }
+}
+
+/// The forms a page offers, as their actions.
+fn forms(html: &str) -> Vec<String> {
+    html.split("<form method=\"post\" action=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// `yyyyMMddHHmmss` in Vietnam time, as VNPay writes it.
+fn vnpay_clock(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::macros::offset!(+7));
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+fn vietnam_year_now() -> i32 {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+7))
+        .year()
+}
+
+/// A signed VNPay IPN (or return) of a payment made now.
+fn vnpay_paid_now(order_ref: &str, amount: i64, transaction_no: &str, code: &str) -> String {
+    let now = vnpay_clock(time::OffsetDateTime::now_utc());
+    vnpay_ipn_paid_at(order_ref, amount, transaction_no, code, &now)
+}
+
+/// Issues an invoice on `agency` with `key`; returns its JSON.
+async fn issue(
+    app: &TestApp,
+    key: &str,
+    agency: &str,
+    dossier: &str,
+    body: Option<Value>,
+) -> Value {
+    let body = body.unwrap_or_else(|| invoice_body(agency, dossier));
+    let created = app.create_invoice(key, dossier, &body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json()
+}
+
+/// Starts VNPay from the checkout page; returns the order reference.
+async fn vnpay_from_page(app: &TestApp, code: &str) -> String {
+    let started = start(app, code, "vnpay", "").await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let location = started.headers["location"].to_str().unwrap();
+    let (_, query) = location.split_once('?').unwrap();
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "vnp_TxnRef")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+/// Pays `invoice` (650,000 đồng) through the page and a VNPay IPN made at
+/// `pay_date`; returns the invoice as the API then shows it.
+async fn pay_with_vnpay(app: &PaymentsApp, invoice: &Value, txn: &str, pay_date: &str) -> Value {
+    let code = invoice["payment_code"].as_str().unwrap();
+    let order_ref = vnpay_from_page(&app.app, code).await;
+    let ipn = vnpay_ipn_paid_at(&order_ref, 650_000, txn, "00", pay_date);
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    // Read with the province's finance key: the invoice may be any agency's.
+    let id = invoice["id"].as_str().unwrap();
+    app.app
+        .get(&format!("/v1/invoices/{id}"), &app.finance_key)
+        .await
+        .json()
+}
+
+async fn the_checkout_page_shows_the_invoice_in_both_languages(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let mut body = invoice_body("P.D1", "000.00.01.H26-261128-0001");
+    body["lines"] = json!([
+        { "kind": "le_phi", "description": "Lệ phí cấp giấy phép", "amount": 1000000 },
+        { "kind": "phi", "description": "Phí thẩm định hồ sơ", "amount": 500000 }
+    ]);
+    let invoice = issue(&app.app, &app.system_key, "P.D1", "HS", Some(body)).await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let expires_at = time::OffsetDateTime::parse(
+        invoice["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .to_offset(time::macros::offset!(+7));
+    let due = format!(
+        "{:02}/{:02}/{:04} {:02}:{:02}",
+        expires_at.day(),
+        u8::from(expires_at.month()),
+        expires_at.year(),
+        expires_at.hour(),
+        expires_at.minute()
+    );
+    let vi = page(&app.app, &format!("/pay/{code}")).await;
+    assert_eq!(vi.status, 200);
+    let en = page(&app.app, &format!("/pay/{code}?lang=en")).await;
+    assert_eq!(en.status, 200);
+    for (response, lang) in [(&vi, "vi"), (&en, "en")] {
+        let html = &response.text;
+        assert!(html.contains(&format!("<html lang=\"{lang}\">")));
+        assert!(html.contains("name=\"viewport\""));
+        for expected in [
+            "Agency P.D1",
+            "1.004227",
+            "Cấp giấy phép xây dựng",
+            "000.00.01.H26-261128-0001",
+            "Nguyễn Văn A",
+            "Lệ phí cấp giấy phép",
+            "Phí thẩm định hồ sơ",
+            "1.000.000 ₫",
+            "500.000 ₫",
+            "1.500.000 ₫",
+            code,
+            &due,
+        ] {
+            assert!(html.contains(expected), "{lang}: no {expected} in {html}");
+        }
+        // Nothing is loaded from elsewhere.
+        assert!(!html.contains("src=\""), "{html}");
+        assert!(!html.contains("<link"), "{html}");
+    }
+    for expected in ["Thanh toán qua VNPay", "Lệ phí", "Hạn thanh toán"] {
+        assert!(vi.text.contains(expected), "{expected}");
+    }
+    assert!(vi.text.contains(&format!("href=\"/pay/{code}?lang=en\"")));
+    for expected in ["Pay with VNPay", "Administrative fee (lệ phí)", "Pay by"] {
+        assert!(en.text.contains(expected), "{expected}");
+    }
+    assert!(en.text.contains(&format!("href=\"/pay/{code}?lang=vi\"")));
+    let channels = ["vnpay", "momo", "zalopay", "bank_transfer"];
+    assert_eq!(
+        forms(&vi.text),
+        channels.map(|c| format!("/pay/{code}/start/{c}"))
+    );
+    assert_eq!(
+        forms(&en.text),
+        channels.map(|c| format!("/pay/{code}/start/{c}?lang=en"))
+    );
+    assert_eq!(vi.headers["cache-control"], "no-store");
+    assert!(
+        vi.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+}
+
+async fn only_channels_that_can_start_are_offered(backend: Backend) {
+    // No provider is configured: only bank transfers, once the agency has
+    // an account to receive them.
+    let app = spawn_app(backend).await;
+    app.seed_agencies().await;
+    let key = app.key(Role::AgencySystem, "P").await;
+    let d1 = issue(&app, &key, "P.D1", "HS-1", None).await;
+    let d2 = issue(&app, &key, "P.D2", "HS-2", None).await;
+    let account = app
+        .request(
+            reqwest::Method::PUT,
+            "/v1/agencies/P.D1/bank-account",
+            Some(&app.admin_key),
+            Some(&json!({ "bank_bin": "970436", "account_number": BANK_ACCOUNT, "account_name": "UBND HUYEN D1" })),
+            &[],
+        )
+        .await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    let code = d1["payment_code"].as_str().unwrap();
+    let with_account = page(&app, &format!("/pay/{code}")).await;
+    assert_eq!(
+        forms(&with_account.text),
+        vec![format!("/pay/{code}/start/bank_transfer")]
+    );
+    let without = page(
+        &app,
+        &format!("/pay/{}", d2["payment_code"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(forms(&without.text), Vec::<String>::new());
+    assert!(without.text.contains("nộp tại quầy"), "{}", without.text);
+    // A channel that is not configured cannot be started by posting anyway.
+    let refused = start(&app, code, "vnpay", "").await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_html(&refused);
+    assert_eq!(app.count("payment_attempts").await, 0);
+}
+
+async fn text_from_outside_is_escaped(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let mut body = invoice_body("P.D1", "HS-1");
+    body["payer"]["name"] = json!("<script>alert('payer')</script>");
+    body["lines"][0]["description"] = json!("Lệ phí <script>alert(\"line\")</script> & co");
+    let invoice = issue(&app.app, &app.system_key, "P.D1", "HS-1", Some(body)).await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let checkout = page(&app.app, &format!("/pay/{code}")).await;
+    assert!(
+        checkout
+            .text
+            .contains("&lt;script&gt;alert(&#39;payer&#39;)&lt;/script&gt;")
+    );
+    assert!(
+        checkout
+            .text
+            .contains("Lệ phí &lt;script&gt;alert(&quot;line&quot;)&lt;/script&gt; &amp; co")
+    );
+    // A hostile query string is escaped in the language toggle too.
+    let toggled = page(
+        &app.app,
+        &format!("/pay/{code}/return/momo?x=%22%3E%3Cscript%3E"),
+    )
+    .await;
+    assert!(!toggled.text.contains("\"><script>"));
+    // And on the receipt.
+    pay_with_vnpay(
+        &app,
+        &invoice,
+        "5001",
+        &vnpay_clock(time::OffsetDateTime::now_utc()),
+    )
+    .await;
+    let receipt = page(&app.app, &format!("/pay/{code}/receipt")).await;
+    assert_eq!(receipt.status, 200);
+    assert!(
+        receipt
+            .text
+            .contains("&lt;script&gt;alert(&#39;payer&#39;)")
+    );
+}
+
+async fn paid_cancelled_and_expired_invoices_show_their_state(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let paid = app.invoice("HS-1").await;
+    let paid_code = paid["payment_code"].as_str().unwrap();
+    pay_with_vnpay(
+        &app,
+        &paid,
+        "6001",
+        &vnpay_clock(time::OffsetDateTime::now_utc()),
+    )
+    .await;
+    let shown = page(&app.app, &format!("/pay/{paid_code}")).await;
+    assert!(forms(&shown.text).is_empty());
+    assert!(shown.text.contains("Hồ sơ đã được thanh toán."));
+    assert!(
+        shown
+            .text
+            .contains(&format!("href=\"/pay/{paid_code}/receipt\""))
+    );
+    let shown = page(&app.app, &format!("/pay/{paid_code}?lang=en")).await;
+    assert!(shown.text.contains("This dossier has been paid."));
+    assert!(
+        shown
+            .text
+            .contains(&format!("href=\"/pay/{paid_code}/receipt?lang=en\""))
+    );
+
+    let cancelled = app.invoice("HS-2").await;
+    let id = cancelled["id"].as_str().unwrap();
+    let answer = app
+        .app
+        .post(
+            &format!("/v1/invoices/{id}/cancel"),
+            &app.system_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let code = cancelled["payment_code"].as_str().unwrap();
+    let shown = page(&app.app, &format!("/pay/{code}")).await;
+    assert!(forms(&shown.text).is_empty());
+    assert!(shown.text.contains("đã bị hủy"), "{}", shown.text);
+    // Posting the form anyway goes back to the page that says so.
+    let again = start(&app.app, code, "vnpay", "").await;
+    assert_eq!(again.status, 303);
+    assert_eq!(again.headers["location"], format!("/pay/{code}").as_str());
+    let receipt = page(&app.app, &format!("/pay/{code}/receipt")).await;
+    assert_eq!(receipt.status, 404);
+
+    let mut body = invoice_body("P.D1", "HS-3");
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    body["expires_at"] = json!(
+        expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    let expiring = issue(&app.app, &app.system_key, "P.D1", "HS-3", Some(body)).await;
+    let code = expiring["payment_code"].as_str().unwrap();
+    assert_eq!(
+        forms(&page(&app.app, &format!("/pay/{code}")).await.text).len(),
+        4
+    );
+    while time::OffsetDateTime::now_utc() < expires + time::Duration::milliseconds(200) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let shown = page(&app.app, &format!("/pay/{code}?lang=en")).await;
+    assert!(forms(&shown.text).is_empty());
+    assert!(shown.text.contains("has expired"), "{}", shown.text);
+}
+
+async fn unknown_codes_get_a_not_found_page(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let unissued = lephi::domain::PaymentCode::generate(&mut rand::rng());
+    let unissued = unissued.as_str();
+    for path in [
+        format!("/pay/{unissued}"),
+        format!("/pay/{unissued}/receipt"),
+        format!("/pay/{unissued}/return/vnpay"),
+        "/pay/LP23456789ABV".to_owned(),
+        "/pay/nothing-like-a-code".to_owned(),
+        "/pay/%3Cscript%3E?lang=en".to_owned(),
+    ] {
+        let response = page(&app.app, &path).await;
+        assert_eq!(response.status, 404, "{path}");
+        assert!(
+            response.text.contains("Không tìm thấy") || response.text.contains("Not found"),
+            "{path}: {}",
+            response.text
+        );
+    }
+    let started = start(&app.app, unissued, "vnpay", "").await;
+    assert_eq!(started.status, 404);
+    assert_html(&started);
+    // An issued code with an unknown channel, and an unpaid invoice's receipt.
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    assert_eq!(start(&app.app, code, "cash", "").await.status, 404);
+    assert_eq!(
+        page(&app.app, &format!("/pay/{code}/return/paypal"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        page(&app.app, &format!("/pay/{code}/receipt")).await.status,
+        404
+    );
+    assert_eq!(app.app.count("payment_attempts").await, 0);
+}
+
+async fn too_many_requests_from_one_address_get_429(backend: Backend) {
+    let app = spawn_payments_app_with(backend, |settings| {
+        settings.checkout.requests_per_minute = 3;
+    })
+    .await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    for path in [
+        format!("/pay/{code}"),
+        "/pay/LP23456789ABV".to_owned(),
+        format!("/pay/{code}/receipt"),
+    ] {
+        assert_ne!(page(&app.app, &path).await.status, 429);
+    }
+    let limited = page(&app.app, &format!("/pay/{code}")).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.headers["content-type"], "text/html; charset=utf-8");
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert!(limited.text.contains("Quá nhiều yêu cầu"));
+    assert_eq!(start(&app.app, code, "vnpay", "").await.status, 429);
+    assert_eq!(app.app.count("payment_attempts").await, 0);
+    // The API is not limited.
+    assert_eq!(
+        app.invoice_now(invoice["id"].as_str().unwrap()).await["status"],
+        "open"
+    );
+}
+
+async fn starting_vnpay_from_the_page_redirects_to_a_signed_url(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let started = start(&app.app, code, "vnpay", "?lang=en").await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let location = started.headers["location"].to_str().unwrap();
+    let (base, query) = location.split_once('?').unwrap();
+    assert_eq!(base, "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html");
+    let (signed, hash) = query.split_once("&vnp_SecureHash=").unwrap();
+    assert_eq!(hash, hmac_sha512_hex(creds::VNPAY_SECRET, signed));
+    let params: Vec<(String, String)> = form_urlencoded::parse(signed.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        get("vnp_ReturnUrl"),
+        format!("{}/pay/{code}/return/vnpay", app.app.address)
+    );
+    assert_eq!(get("vnp_Amount"), "65000000");
+    assert_eq!(get("vnp_Locale"), "en");
+    // The attempt is the API's, opened by the checkout.
+    let audit = app
+        .app
+        .get("/v1/audit?object_type=payment_attempt", &app.app.admin_key)
+        .await
+        .json();
+    let records = audit["items"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{audit}");
+    assert_eq!(records[0]["actor"], "system:checkout");
+    assert_eq!(records[0]["after"]["order_ref"], get("vnp_TxnRef").as_str());
+}
+
+async fn the_bank_transfer_page_draws_the_vietqr_code(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let shown = start(&app.app, code, "bank_transfer", "").await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_html(&shown);
+    let html = &shown.text;
+    assert!(
+        html.contains("<svg role=\"img\" aria-label=\"VietQR\""),
+        "{html}"
+    );
+    assert!(html.contains("</svg>"));
+    for expected in [
+        format!("<span class=\"copy\">{code}</span>"),
+        "<span class=\"copy\">650000</span>".to_owned(),
+        "650.000 ₫".to_owned(),
+        format!("<span class=\"copy\">{BANK_ACCOUNT}</span>"),
+        "UBND HUYEN D1".to_owned(),
+        "Vietcombank".to_owned(),
+        format!("href=\"/pay/{code}\""),
+    ] {
+        assert!(html.contains(&expected), "no {expected} in {html}");
+    }
+    let en = start(&app.app, code, "bank_transfer", "?lang=en").await;
+    assert!(en.text.contains("Transfer note"));
+    assert_eq!(app.app.count("payment_attempts").await, 2);
+}
+
+async fn the_return_page_shows_processing_until_the_ipn_then_paid(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let order_ref = vnpay_from_page(&app.app, code).await;
+    // VNPay sends the payer back with the same signed fields as its IPN.
+    let signed = vnpay_paid_now(&order_ref, 650_000, "7001", "00");
+    let back = format!("/pay/{code}/return/vnpay?{signed}");
+    let processing = page(&app.app, &back).await;
+    assert_eq!(processing.status, 200, "{}", processing.text);
+    assert!(
+        processing
+            .text
+            .contains("<meta http-equiv=\"refresh\" content=\"5\">")
+    );
+    assert!(
+        processing.text.contains("Đang xử lý"),
+        "{}",
+        processing.text
+    );
+    // The return page recorded nothing.
+    assert_eq!(app.app.count("payments").await, 0);
+    assert_eq!(
+        app.invoice_now(invoice["id"].as_str().unwrap()).await["status"],
+        "open"
+    );
+    // The toggle keeps the signed fields.
+    assert!(processing.text.contains("vnp_SecureHash="));
+    let en = page(&app.app, &format!("{back}&lang=en")).await;
+    assert!(en.text.contains("Processing"), "{}", en.text);
+
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &signed, vec![], &[]).await),
+        "00"
+    );
+    let paid = page(&app.app, &back).await;
+    assert_eq!(paid.status, 200);
+    assert!(!paid.text.contains("http-equiv=\"refresh\""));
+    assert!(paid.text.contains("Đã thanh toán thành công."));
+    assert!(paid.text.contains(&format!("href=\"/pay/{code}/receipt\"")));
+
+    // A gateway that signs nothing: the stored state alone.
+    let other = app.invoice("HS-2").await;
+    let other_code = other["payment_code"].as_str().unwrap();
+    let nothing_started = page(&app.app, &format!("/pay/{other_code}/return/momo")).await;
+    assert!(nothing_started.text.contains("Thanh toán không thành công"));
+    assert!(
+        nothing_started
+            .text
+            .contains(&format!("href=\"/pay/{other_code}\""))
+    );
+    // VNPay signs a declined payment: failed, before any IPN.
+    let order_ref = vnpay_from_page(&app.app, other_code).await;
+    let declined = vnpay_paid_now(&order_ref, 650_000, "0", "24");
+    let failed = page(
+        &app.app,
+        &format!("/pay/{other_code}/return/vnpay?{declined}&lang=en"),
+    )
+    .await;
+    assert_eq!(failed.status, 200);
+    assert!(
+        failed.text.contains("The payment failed"),
+        "{}",
+        failed.text
+    );
+    assert!(failed.text.contains("Try again"));
+}
+
+async fn a_return_that_fails_its_signature_changes_nothing(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let order_ref = vnpay_from_page(&app.app, code).await;
+    let signed = vnpay_paid_now(&order_ref, 650_000, "8001", "00");
+    let forged = signed.replace("vnp_Amount=65000000", "vnp_Amount=100");
+    let other = app.invoice("HS-2").await;
+    let other_ref = vnpay_from_page(&app.app, other["payment_code"].as_str().unwrap()).await;
+    let audits = app.app.count("audit_log").await;
+    for query in [
+        forged,
+        signed.replace("&vnp_SecureHash=", "&vnp_SecureHash=00"),
+        "vnp_ResponseCode=00&vnp_TxnRef=x".to_owned(),
+        // Rightly signed, but for another invoice's order.
+        vnpay_paid_now(&other_ref, 650_000, "8002", "00"),
+    ] {
+        let refused = page(&app.app, &format!("/pay/{code}/return/vnpay?{query}")).await;
+        assert_eq!(refused.status, 400, "{query}");
+        assert!(
+            refused.text.contains("Không xác minh được"),
+            "{}",
+            refused.text
+        );
+        let en = page(
+            &app.app,
+            &format!("/pay/{code}/return/vnpay?{query}&lang=en"),
+        )
+        .await;
+        assert!(en.text.contains("could not be verified"), "{}", en.text);
+    }
+    assert_eq!(app.app.count("payments").await, 0);
+    assert_eq!(app.app.count("audit_log").await, audits);
+    assert_eq!(
+        app.invoice_now(invoice["id"].as_str().unwrap()).await["status"],
+        "open"
+    );
+}
+
+async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
+    let app = spawn_payments_app_with(backend, |settings| {
+        settings.receipts.agencies.insert(
+            "P.D2".into(),
+            lephi::config::AgencyReceiptSettings {
+                form_number: Some("02BLP0-002".into()),
+                symbol_letters: Some("HY".into()),
+            },
+        );
+    })
+    .await;
+    let province_key = app.app.key(Role::AgencySystem, "P").await;
+    let now = time::OffsetDateTime::now_utc();
+    let this_year = vietnam_year_now();
+    let yy = this_year.rem_euclid(100);
+    let today = vnpay_clock(now);
+    let last_year = format!("{}0615093000", this_year - 1);
+
+    let mut numbers = Vec::new();
+    for (n, dossier) in ["HS-1", "HS-2"].into_iter().enumerate() {
+        let invoice = app.invoice(dossier).await;
+        let paid = pay_with_vnpay(&app, &invoice, &format!("900{n}"), &today).await;
+        assert_eq!(paid["status"], "paid");
+        numbers.push(paid["receipt"].clone());
+    }
+    assert_eq!(numbers[0]["number"], "0000001");
+    assert_eq!(numbers[1]["number"], "0000002");
+    assert_eq!(numbers[0]["form_number"], "01BLP0-001");
+    assert_eq!(numbers[0]["symbol"], format!("LP{yy:02}").as_str());
+    assert!(numbers[0]["issued_at"].is_string());
+
+    // Another agency has its own series, on its own form.
+    let elsewhere = issue(&app.app, &province_key, "P.D2", "HS-3", None).await;
+    let paid = pay_with_vnpay(&app, &elsewhere, "9010", &today).await;
+    assert_eq!(paid["receipt"]["number"], "0000001");
+    assert_eq!(paid["receipt"]["form_number"], "02BLP0-002");
+    assert_eq!(paid["receipt"]["symbol"], format!("HY{yy:02}").as_str());
+
+    // A payment made in another year starts that year's series.
+    let old = app.invoice("HS-4").await;
+    let paid = pay_with_vnpay(&app, &old, "9020", &last_year).await;
+    assert_eq!(paid["receipt"]["number"], "0000001");
+    let last_yy = (this_year - 1).rem_euclid(100);
+    assert_eq!(
+        paid["receipt"]["symbol"],
+        format!("LP{last_yy:02}").as_str()
+    );
+
+    // The same IPN again changes nothing.
+    let again = app.invoice("HS-5").await;
+    let code = again["payment_code"].as_str().unwrap();
+    let order_ref = vnpay_from_page(&app.app, code).await;
+    let ipn = vnpay_ipn_paid_at(&order_ref, 650_000, "9030", "00", &today);
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "02"
+    );
+    let paid = app.invoice_now(again["id"].as_str().unwrap()).await;
+    assert_eq!(paid["receipt"]["number"], "0000003");
+    assert_eq!(app.app.count("receipts").await, 5);
+    // An open invoice has none yet; a listed invoice shows its receipt.
+    let open = app.invoice("HS-6").await;
+    assert_eq!(open["receipt"], Value::Null);
+    let listed = app
+        .app
+        .get("/v1/invoices?dossier_code=HS-5", &app.system_key)
+        .await
+        .json();
+    assert_eq!(listed["items"][0]["receipt"], paid["receipt"]);
+
+    // The receipt page.
+    let receipt = page(&app.app, &format!("/pay/{code}/receipt")).await;
+    assert_eq!(receipt.status, 200, "{}", receipt.text);
+    for expected in [
+        "Biên lai thu phí, lệ phí",
+        "01BLP0-001",
+        &format!("LP{yy:02}"),
+        "0000003",
+        "Agency P.D1",
+        "Nguyễn Văn A",
+        "********2345",
+        "HS-5",
+        "1.004227",
+        "Lệ phí cấp phép",
+        "150.000 ₫",
+        "Phí thẩm định",
+        "500.000 ₫",
+        "650.000 ₫",
+        "VNPay",
+        "9030",
+        "@media print",
+    ] {
+        assert!(
+            receipt.text.contains(expected),
+            "no {expected} in {}",
+            receipt.text
+        );
+    }
+    assert!(!receipt.text.contains("001099012345"));
+    let en = page(&app.app, &format!("/pay/{code}/receipt?lang=en")).await;
+    assert!(en.text.contains("Receipt for fees"));
+    assert!(en.text.contains("Form number (mẫu số)"));
+}
+
+async fn concurrent_payments_get_consecutive_receipt_numbers(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let today = vnpay_clock(time::OffsetDateTime::now_utc());
+    let mut ipns = Vec::new();
+    for n in 0..20 {
+        let invoice = app.invoice(&format!("HS-{n}")).await;
+        let attempt = app.attempt(invoice["id"].as_str().unwrap(), "vnpay").await;
+        assert_eq!(attempt.status, 201, "{}", attempt.text);
+        let order_ref = attempt.json()["order_ref"].as_str().unwrap().to_owned();
+        ipns.push(vnpay_ipn_paid_at(
+            &order_ref,
+            650_000,
+            &format!("{}", 10_000 + n),
+            "00",
+            &today,
+        ));
+    }
+    let answers = futures_util::future::join_all(
+        ipns.iter()
+            .map(|ipn| app.callback("vnpay", ipn, vec![], &[])),
+    )
+    .await;
+    let codes: Vec<String> = answers.iter().map(rsp_code).collect();
+    assert!(codes.iter().all(|c| c == "00"), "{codes:?}");
+    let pool = app.app.raw_pool().await;
+    let numbers: Vec<i64> = sqlx::query_scalar("SELECT number FROM receipts ORDER BY number")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let invoices: BTreeSet<String> = sqlx::query_scalar("SELECT invoice_id FROM receipts")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let last: i64 = sqlx::query_scalar("SELECT last_number FROM receipt_series")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(numbers, (1..=20).collect::<Vec<i64>>());
+    assert_eq!(invoices.len(), 20);
+    assert_eq!(last, 20);
+}
+
+async fn a_full_receipt_series_refuses_the_payment_cleanly(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let pool = app.app.raw_pool().await;
+    sqlx::query("INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, $3)")
+        .bind("P.D1")
+        .bind(i64::from(vietnam_year_now()))
+        .bind(9_999_999_i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let order_ref = vnpay_from_page(&app.app, code).await;
+    let ipn = vnpay_paid_now(&order_ref, 650_000, "9901", "00");
+    // VNPay is asked to call again; nothing was half written.
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "99"
+    );
+    assert_eq!(
+        app.invoice_now(invoice["id"].as_str().unwrap()).await["status"],
+        "open"
+    );
+    assert_eq!(app.app.count("payments").await, 0);
+    assert_eq!(app.app.count("receipts").await, 0);
+    // Other agencies and years are untouched: P.D2 still starts at 1.
+    let province_key = app.app.key(Role::AgencySystem, "P").await;
+    let elsewhere = issue(&app.app, &province_key, "P.D2", "HS-2", None).await;
+    let today = vnpay_clock(time::OffsetDateTime::now_utc());
+    let paid = pay_with_vnpay(&app, &elsewhere, "9902", &today).await;
+    assert_eq!(paid["receipt"]["number"], "0000001");
+}

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     BANK_ACCOUNT, Backend, PaymentsApp, Response, TestApp, creds, hmac_sha512_hex, invoice_body,
-    spawn_app, spawn_payments_app, spawn_payments_app_with,
+    spawn_app_with, spawn_payments_app, spawn_payments_app_with,
 };
 use crate::on_both_backends;
 use crate::payments::{rsp_code, vnpay_ipn_paid_at};
@@ -228,9 +228,9 @@ async fn the_checkout_page_shows_the_invoice_in_both_languages(backend: Backend)
 }
 
 async fn only_channels_that_can_start_are_offered(backend: Backend) {
-    // No provider is configured: only bank transfers, once the agency has
-    // an account to receive them.
-    let app = spawn_app(backend).await;
+    // No provider is configured (nor the sandbox): only bank transfers,
+    // once the agency has an account to receive them.
+    let app = spawn_app_with(backend, |settings| settings.sandbox.enabled = Some(false)).await;
     app.seed_agencies().await;
     let key = app.key(Role::AgencySystem, "P").await;
     let d1 = issue(&app, &key, "P.D1", "HS-1", None).await;

@@ -14,6 +14,8 @@ pub struct TransferPage<'a> {
     pub invoice: &'a Invoice,
     pub agency_name: &'a str,
     pub instructions: &'a TransferInstructions,
+    /// With the sandbox on, its bank's page that sends this transfer.
+    pub sandbox_bank: Option<String>,
 }
 
 const TITLE: Text = text!(
@@ -41,6 +43,10 @@ const QR_FAILED: Text = text!(
     "The QR code could not be drawn; please transfer by hand."
 );
 const BACK: Text = text!("Quay lại trang thanh toán", "Back to the payment page");
+const SANDBOX_BANK: Text = text!(
+    "SANDBOX: chuyển khoản này từ ngân hàng thử nghiệm",
+    "SANDBOX: send this transfer from the test bank"
+);
 
 pub fn render(p: &TransferPage<'_>) -> String {
     let lang = p.lang;
@@ -83,6 +89,9 @@ pub fn render(p: &TransferPage<'_>) -> String {
     field(&mut html, lang, &AGENCY, p.agency_name);
     field(&mut html, lang, &DUE, &vietnam_minute(p.invoice.expires_at));
     html.raw("</dl><p>").t(lang, &EXACT).raw("</p>");
+    if let Some(href) = &p.sandbox_bank {
+        link_button(&mut html, lang, href, &SANDBOX_BANK, false);
+    }
     link_button(
         &mut html,
         lang,

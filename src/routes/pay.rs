@@ -112,6 +112,9 @@ pub async fn start(
                 invoice: &invoice,
                 agency_name: &found.agency_name,
                 instructions: &instructions,
+                sandbox_bank: state.sandbox.as_ref().map(|_| {
+                    crate::sandbox::bank::transfer_page_url(&state.public_url, &instructions)
+                }),
             }),
         ),
         Ok(StartedAttempt { attempt, .. }) => match attempt.pay_url {

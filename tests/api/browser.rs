@@ -186,7 +186,9 @@ impl Browser {
 
     /// Saves a PNG screenshot of the viewport to `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
-        let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let png = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap_or_default())
             .expect("a base64 screenshot");

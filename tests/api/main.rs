@@ -1,5 +1,6 @@
 //! API tests: the real app over real HTTP, on SQLite and on PostgreSQL.
 
+mod browser;
 mod helpers;
 mod postgres_server;
 
@@ -8,6 +9,7 @@ mod audit;
 mod auth;
 mod callbacks;
 mod checkout;
+mod citizen;
 mod cli;
 mod dossiers;
 mod gateways;

@@ -89,7 +89,13 @@ impl Browser {
         browser
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// Sends a WebDriver command; the error WebDriver answered, if any.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.session));
@@ -104,9 +110,42 @@ impl Browser {
             .await
             .expect("a WebDriver answer");
         if answer["value"]["error"].is_string() {
-            panic!("WebDriver {path}: {}", answer["value"]);
+            Err(answer["value"].clone())
+        } else {
+            Ok(answer["value"].clone())
         }
-        answer["value"].clone()
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver {path}: {err}"))
+    }
+
+    /// Retries `attempt` while the page is still changing under it (an
+    /// element not there yet, or gone with the page it was found on).
+    async fn settled<F, Fut>(&self, what: &str, attempt: F) -> Value
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Value, Value>>,
+    {
+        let mut last = Value::Null;
+        for _ in 0..50 {
+            match attempt().await {
+                Ok(value) => return value,
+                Err(err)
+                    if matches!(
+                        err["error"].as_str(),
+                        Some("stale element reference" | "no such element")
+                    ) =>
+                {
+                    last = err;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("WebDriver {what}: {err}"),
+            }
+        }
+        panic!("WebDriver {what}: {last}");
     }
 
     /// Sets the viewport to `width` × `height`.
@@ -134,39 +173,53 @@ impl Browser {
 
     /// The page's visible text.
     pub async fn text(&self) -> String {
-        let body = self.find("body").await;
-        self.command(reqwest::Method::GET, &format!("/element/{body}/text"), None)
+        self.settled("the page's text", || async {
+            let body = self.try_find("body").await?;
+            self.try_command(reqwest::Method::GET, &format!("/element/{body}/text"), None)
+                .await
+        })
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    async fn try_find(&self, css: &str) -> Result<String, Value> {
+        let found = self
+            .try_command(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await?;
+        Ok(found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// The first element matching `css`, waiting for it to appear.
+    pub async fn find(&self, css: &str) -> String {
+        self.settled(css, || async { self.try_find(css).await.map(Value::from) })
             .await
             .as_str()
             .unwrap_or_default()
             .to_owned()
     }
 
-    /// The first element matching `css`.
-    pub async fn find(&self, css: &str) -> String {
-        let found = self
-            .command(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await;
-        found
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element {css}"))
-            .to_owned()
-    }
-
-    /// Clicks the first element matching `css`.
+    /// Clicks the first element matching `css`, once it is there.
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
+        self.settled(css, || async {
+            let element = self.try_find(css).await?;
+            self.try_command(
+                reqwest::Method::POST,
+                &format!("/element/{element}/click"),
+                Some(json!({})),
+            )
+            .await
+        })
         .await;
     }
 

@@ -233,9 +233,10 @@ pub struct CheckoutSettings {
     /// are answered 429. The payment code in those URLs is the only
     /// credential, so guessing codes must be slow.
     pub requests_per_minute: u32,
-    /// Takes the client's address from `Forwarded` / `X-Forwarded-For`
-    /// instead of the connection's peer. Only behind a reverse proxy that
-    /// sets that header itself; otherwise a client could name any address.
+    /// Takes the client's address from the last `X-Forwarded-For` entry
+    /// (the one the reverse proxy appended) instead of the connection's
+    /// peer. Only behind a reverse proxy that appends it; otherwise a
+    /// client could name any address.
     pub trust_forwarded_for: bool,
 }
 
@@ -650,11 +651,38 @@ impl Settings {
     }
 
     /// Whether the sandbox providers serve: as configured, or, when
-    /// `sandbox.enabled` is unset, exactly when no real provider is.
+    /// `sandbox.enabled` is unset, when no real provider is and lephi
+    /// serves this machine alone. The sandbox's secrets are public: on a
+    /// service others can reach, anyone could pay its invoices with them,
+    /// so there it must be asked for by name.
     pub fn sandbox_enabled(&self) -> bool {
         self.sandbox
             .enabled
-            .unwrap_or_else(|| !self.has_provider_credentials())
+            .unwrap_or_else(|| !self.has_provider_credentials() && self.serves_this_machine_only())
+    }
+
+    /// Whether citizens and providers reach lephi on this machine only: a
+    /// loopback public URL, or, without one, a loopback bind address.
+    pub fn serves_this_machine_only(&self) -> bool {
+        match &self.server.public_url {
+            Some(url) => {
+                let host = url
+                    .split_once("://")
+                    .map_or(url.as_str(), |(_, rest)| rest)
+                    .split(['/', '?', '#'])
+                    .next()
+                    .unwrap_or_default();
+                let host = match host.strip_prefix('[') {
+                    Some(v6) => v6.split(']').next().unwrap_or_default(),
+                    None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+                };
+                host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            None => self.server.bind.ip().is_loopback(),
+        }
     }
 
     /// Refuses the sandbox beside real credentials: its secrets are
@@ -847,6 +875,33 @@ mod tests {
         assert!(err.contains("sandbox.enabled"), "{err}");
         let s = Settings::load_from(None, env(&[("LEPHI__SANDBOX__ENABLED", "false")])).unwrap();
         assert!(!s.sandbox_enabled());
+    }
+
+    #[test]
+    fn the_sandbox_is_on_by_default_only_on_this_machine() {
+        for (url, alone) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080/", true),
+            ("http://[::1]:8080", true),
+            ("https://thanhtoan.example.gov.vn", false),
+            ("http://203.0.113.7:8080", false),
+        ] {
+            let s = Settings::load_from(None, env(&[("LEPHI__SERVER__PUBLIC_URL", url)])).unwrap();
+            assert_eq!(s.serves_this_machine_only(), alone, "{url}");
+            assert_eq!(s.sandbox_enabled(), alone, "{url}");
+        }
+        let s = Settings::load_from(None, env(&[("LEPHI__SERVER__BIND", "0.0.0.0:8080")])).unwrap();
+        assert!(!s.sandbox_enabled());
+        // Asked for by name, it serves anywhere (a public demo).
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("LEPHI__SERVER__PUBLIC_URL", "https://demo.example.vn"),
+                ("LEPHI__SANDBOX__ENABLED", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(s.sandbox_enabled());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use crate::config::{JanitorSettings, Settings};
+use crate::config::{JanitorSettings, ProviderSettings, Settings};
 use crate::domain::Timestamp;
 use crate::domain::audit::Actor;
 use crate::domain::payment::PaymentSource;
@@ -72,10 +72,12 @@ pub struct Janitor {
 }
 
 impl Janitor {
-    /// A janitor for the providers configured in `settings`.
+    /// A janitor asking `providers`: those configured in `settings`, or
+    /// the sandbox's when it is on (the app's own).
     pub fn new(
         store: Store,
         settings: &Settings,
+        providers: &ProviderSettings,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Janitor> {
         let janitor = settings.janitor.clone();
@@ -85,12 +87,12 @@ impl Janitor {
             .unwrap_or(1)
             .div_ceil(MAX_IN_FLIGHT)
             .max(1);
-        let queries = Duration::from_secs(settings.providers.timeout_secs)
+        let queries = Duration::from_secs(providers.timeout_secs)
             .saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX));
         let lease = time::Duration::try_from(queries + LEASE_MARGIN)?;
         Ok(Janitor {
             store,
-            providers: Providers::from_settings(&settings.providers)?,
+            providers: Providers::from_settings(providers)?,
             settings: janitor,
             lease,
             metrics,
@@ -134,7 +136,7 @@ impl Janitor {
             .claim_attempts_to_check(
                 &self.providers.queryable(),
                 now,
-                first_check_after,
+                (first_check_after, self.give_up_after()),
                 self.lease,
                 self.settings.batch,
             )
@@ -296,12 +298,16 @@ impl Janitor {
         }
     }
 
+    /// How long after an attempt began checking it stops.
+    fn give_up_after(&self) -> time::Duration {
+        time::Duration::hours(i64::try_from(self.settings.give_up_after_hours).unwrap_or(i64::MAX))
+    }
+
     /// When checking `attempt` stops: `give_up_after_hours` after it began.
     fn give_up_at(&self, attempt: &AttemptToCheck) -> Timestamp {
-        let hours = i64::try_from(self.settings.give_up_after_hours).unwrap_or(i64::MAX);
         attempt
             .created_at
-            .plus(time::Duration::hours(hours))
+            .plus(self.give_up_after())
             .unwrap_or(attempt.created_at)
     }
 

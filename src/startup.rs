@@ -125,7 +125,12 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let janitor = if settings.janitor.enabled {
-            Some(Janitor::new(store.clone(), &settings, metrics.clone())?)
+            Some(Janitor::new(
+                store.clone(),
+                &settings,
+                &provider_settings,
+                metrics.clone(),
+            )?)
         } else {
             None
         };

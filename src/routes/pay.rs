@@ -342,17 +342,28 @@ fn toggle_href(req: &HttpRequest, lang: Lang) -> String {
 /// Whom the request is counted against: the connection's peer, or with
 /// `checkout.trust_forwarded_for` the client the proxy names.
 fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
-    if state.settings.checkout.trust_forwarded_for {
-        let named = req.connection_info().realip_remote_addr().and_then(|addr| {
-            addr.parse::<IpAddr>()
-                .ok()
-                .or_else(|| addr.parse::<SocketAddr>().ok().map(|s| s.ip()))
-        });
-        if named.is_some() {
-            return named;
-        }
+    if state.settings.checkout.trust_forwarded_for
+        && let Some(forwarded) = forwarded_for(req)
+    {
+        return Some(forwarded);
     }
     req.peer_addr().map(|addr| addr.ip())
+}
+
+/// The address the reverse proxy in front of lephi saw: the last one it
+/// appended to `X-Forwarded-For`. Earlier entries, and a `Forwarded`
+/// header, come from the client and could name anyone.
+fn forwarded_for(req: &HttpRequest) -> Option<IpAddr> {
+    let last = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .next_back()?
+        .trim();
+    last.parse::<IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// An HTML answer that is never cached (it shows personal data), never

@@ -8,13 +8,22 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
-/// Past this many clients, windows that have ended are dropped.
+/// Past this many clients, windows that have ended are dropped, at most
+/// once a second.
 const PRUNE_ABOVE: usize = 10_000;
+/// The most clients counted apart. Beyond them (a flood of addresses) new
+/// clients share one count, so memory stays bounded whatever comes.
+const MAX_CLIENTS: usize = 100_000;
 
 /// Counts each client's requests in the current minute.
 pub struct RateLimiter {
     per_minute: u32,
-    clients: Mutex<HashMap<IpAddr, Window>>,
+    state: Mutex<Clients>,
+}
+
+struct Clients {
+    windows: HashMap<IpAddr, Window>,
+    pruned: Option<Instant>,
 }
 
 struct Window {
@@ -22,11 +31,17 @@ struct Window {
     count: u32,
 }
 
+/// Where clients beyond [`MAX_CLIENTS`] are counted together.
+const OVERFLOW: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
 impl RateLimiter {
     pub fn per_minute(per_minute: u32) -> RateLimiter {
         RateLimiter {
             per_minute,
-            clients: Mutex::new(HashMap::new()),
+            state: Mutex::new(Clients {
+                windows: HashMap::new(),
+                pruned: None,
+            }),
         }
     }
 
@@ -37,14 +52,21 @@ impl RateLimiter {
     }
 
     fn check_at(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
-        let key = client_key(client);
+        let mut key = client_key(client);
         // A poisoned lock only means another request panicked while
         // counting; the counts are still usable.
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if clients.len() > PRUNE_ABOVE {
-            clients.retain(|_, w| now.duration_since(w.started) < WINDOW);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Clients { windows, pruned } = &mut *state;
+        if windows.len() > PRUNE_ABOVE
+            && pruned.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            windows.retain(|_, w| now.duration_since(w.started) < WINDOW);
+            *pruned = Some(now);
         }
-        let window = clients.entry(key).or_insert(Window {
+        if windows.len() >= MAX_CLIENTS && !windows.contains_key(&key) {
+            key = OVERFLOW;
+        }
+        let window = windows.entry(key).or_insert(Window {
             started: now,
             count: 0,
         });
@@ -125,6 +147,21 @@ mod tests {
         limiter
             .check_at(ip("198.51.100.1"), start + WINDOW)
             .unwrap();
-        assert_eq!(limiter.clients.lock().unwrap().len(), 1);
+        assert_eq!(limiter.state.lock().unwrap().windows.len(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_addresses_shares_one_count_past_the_cap() {
+        let limiter = RateLimiter::per_minute(2);
+        let now = Instant::now();
+        for n in 0..MAX_CLIENTS as u32 {
+            limiter.check_at(IpAddr::V4((n + 1).into()), now).unwrap();
+        }
+        // New addresses now share one count; known ones keep their own.
+        assert_eq!(limiter.check_at(ip("2001:db8::1"), now), Ok(()));
+        assert_eq!(limiter.check_at(ip("2001:db8:1::1"), now), Ok(()));
+        assert!(limiter.check_at(ip("2001:db8:2::1"), now).is_err());
+        assert_eq!(limiter.check_at(IpAddr::V4(1.into()), now), Ok(()));
+        assert!(limiter.state.lock().unwrap().windows.len() <= MAX_CLIENTS + 1);
     }
 }

@@ -34,13 +34,16 @@ pub struct AttemptToCheck {
 impl Store {
     /// Claims up to `limit` pending attempts on `channels` that are due a
     /// check at `now`: never checked and created at least
-    /// `first_check_after` before, or due again. A claim counts the check
-    /// and moves the next one past `lease`.
+    /// `first_check_after` but less than `give_up_after` before, or due
+    /// again. (An attempt already older than the give-up age when the
+    /// janitor first sees it, such as one from before there was a janitor,
+    /// is left alone rather than raised for an officer.) A claim counts
+    /// the check and moves the next one past `lease`.
     pub async fn claim_attempts_to_check(
         &self,
         channels: &[Channel],
         now: Timestamp,
-        first_check_after: time::Duration,
+        (first_check_after, give_up_after): (time::Duration, time::Duration),
         lease: time::Duration,
         limit: i64,
     ) -> Result<Vec<AttemptToCheck>, StoreError> {
@@ -49,15 +52,17 @@ impl Store {
         }
         let out_of_range = || StoreError::corrupt("a janitor's time is out of range");
         let old_enough = now.plus(-first_check_after).ok_or_else(out_of_range)?;
+        let too_old = now.plus(-give_up_after).ok_or_else(out_of_range)?;
         let until = now.plus(lease).ok_or_else(out_of_range)?;
         let placeholders: Vec<String> =
-            (0..channels.len()).map(|i| format!("${}", i + 4)).collect();
+            (0..channels.len()).map(|i| format!("${}", i + 5)).collect();
         let sql = format!(
             "SELECT t.id, t.invoice_id, t.channel, t.order_ref, t.amount, t.created_at, t.checks
              FROM payment_attempts t
              WHERE t.status = 'pending' AND t.channel IN ({})
                AND (t.next_check_at <= $1
-                    OR (t.next_check_at IS NULL AND t.checks = 0 AND t.created_at <= $2))
+                    OR (t.next_check_at IS NULL AND t.checks = 0 AND t.created_at <= $2
+                        AND t.created_at > $4))
              ORDER BY coalesce(t.next_check_at, t.created_at), t.id LIMIT $3{}",
             placeholders.join(", "),
             self.row_lock(" FOR UPDATE OF t SKIP LOCKED")
@@ -66,7 +71,8 @@ impl Store {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now.to_stored())
             .bind(old_enough.to_stored())
-            .bind(limit);
+            .bind(limit)
+            .bind(too_old.to_stored());
         for channel in channels {
             query = query.bind(channel.as_str());
         }

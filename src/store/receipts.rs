@@ -1,6 +1,6 @@
 //! Receipts: a paid invoice's number in its agency's series for the year
-//! (in Vietnam) it was paid, given once, in the transaction of the payment
-//! that makes the invoice paid.
+//! (in Vietnam) it is receipted, given once, in the transaction of the
+//! payment that makes the invoice paid.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -33,8 +33,10 @@ pub(super) fn receipt_from_row(row: &AnyRow, prefix: &str) -> Result<Option<Rece
 }
 
 /// Issues the receipt of `invoice`, which `payment` has just made paid:
-/// takes the next number of the agency's series for the year the payment
-/// was made (in Vietnam) and records the receipt on the agency's form.
+/// takes the next number of the agency's series for the year the receipt
+/// is made (in Vietnam: Decree 123/2020 ties the symbol's year to the
+/// receipt's, so a late callback of a 31 December payment never reopens a
+/// closed year's series) and records the receipt on the agency's form.
 ///
 /// The series row is created or incremented by one upsert, which on
 /// PostgreSQL locks it until the transaction ends (so concurrent payments
@@ -49,7 +51,7 @@ pub(super) async fn issue(
     payment: &Payment,
     now: Timestamp,
 ) -> Result<Receipt, StoreError> {
-    let year = vietnam_year(payment.collected_at());
+    let year = vietnam_year(now);
     let agency_code = invoice.agency_code.as_str();
     let taken: Option<i64> = sqlx::query_scalar(
         "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, 1)

@@ -20,6 +20,7 @@ on_both_backends!(
     paid_cancelled_and_expired_invoices_show_their_state,
     unknown_codes_get_a_not_found_page,
     too_many_requests_from_one_address_get_429,
+    a_client_cannot_name_its_own_address_past_the_proxy,
     starting_vnpay_from_the_page_redirects_to_a_signed_url,
     the_bank_transfer_page_draws_the_vietqr_code,
     the_return_page_shows_processing_until_the_ipn_then_paid,
@@ -641,7 +642,17 @@ async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
     let this_year = vietnam_year_now();
     let yy = this_year.rem_euclid(100);
     let today = vnpay_clock(now);
-    let last_year = format!("{}0615093000", this_year - 1);
+    let last_year = format!("{}1231233000", this_year - 1);
+    // Last year's series had reached 41: this year's starts again at 1.
+    let pool = app.app.raw_pool().await;
+    sqlx::query(
+        "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ('P.D1', $1, 41)",
+    )
+    .bind(i64::from(this_year - 1))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
 
     let mut numbers = Vec::new();
     for (n, dossier) in ["HS-1", "HS-2"].into_iter().enumerate() {
@@ -663,15 +674,12 @@ async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
     assert_eq!(paid["receipt"]["form_number"], "02BLP0-002");
     assert_eq!(paid["receipt"]["symbol"], format!("HY{yy:02}").as_str());
 
-    // A payment made in another year starts that year's series.
+    // A payment made late last year, whose callback comes now, is
+    // receipted now: this year's series, never last year's closed one.
     let old = app.invoice("HS-4").await;
     let paid = pay_with_vnpay(&app, &old, "9020", &last_year).await;
-    assert_eq!(paid["receipt"]["number"], "0000001");
-    let last_yy = (this_year - 1).rem_euclid(100);
-    assert_eq!(
-        paid["receipt"]["symbol"],
-        format!("LP{last_yy:02}").as_str()
-    );
+    assert_eq!(paid["receipt"]["number"], "0000003");
+    assert_eq!(paid["receipt"]["symbol"], format!("LP{yy:02}").as_str());
 
     // The same IPN again changes nothing.
     let again = app.invoice("HS-5").await;
@@ -687,7 +695,7 @@ async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
         "02"
     );
     let paid = app.invoice_now(again["id"].as_str().unwrap()).await;
-    assert_eq!(paid["receipt"]["number"], "0000003");
+    assert_eq!(paid["receipt"]["number"], "0000004");
     assert_eq!(app.app.count("receipts").await, 5);
     // An open invoice has none yet; a listed invoice shows its receipt.
     let open = app.invoice("HS-6").await;
@@ -706,7 +714,7 @@ async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
         "Biên lai thu phí, lệ phí",
         "01BLP0-001",
         &format!("LP{yy:02}"),
-        "0000003",
+        "0000004",
         "Agency P.D1",
         "Nguyễn Văn A",
         "********2345",
@@ -810,4 +818,28 @@ async fn a_full_receipt_series_refuses_the_payment_cleanly(backend: Backend) {
     let today = vnpay_clock(time::OffsetDateTime::now_utc());
     let paid = pay_with_vnpay(&app, &elsewhere, "9902", &today).await;
     assert_eq!(paid["receipt"]["number"], "0000001");
+}
+
+/// Behind a proxy, the client is the address the proxy appended last:
+/// what the client itself wrote earlier in `X-Forwarded-For`, or in a
+/// `Forwarded` header, does not give it a fresh count.
+async fn a_client_cannot_name_its_own_address_past_the_proxy(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.checkout.trust_forwarded_for = true;
+        settings.checkout.requests_per_minute = 3;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let answer = app
+            .client
+            .get(format!("{}/pay/LP23456789ABU", app.address))
+            .header("Forwarded", format!("for=198.51.100.{n}"))
+            .header("X-Forwarded-For", format!("198.51.100.{n}, 203.0.113.9"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(statuses, [404, 404, 404, 429, 429, 429]);
 }

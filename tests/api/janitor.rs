@@ -41,6 +41,8 @@ on_both_backends!(
     concurrent_passes_ask_about_each_attempt_once,
     only_due_gateway_attempts_are_asked_about,
     the_background_janitor_recovers_payments_on_its_own,
+    attempts_older_than_the_give_up_age_when_first_seen_are_left_alone,
+    the_background_janitor_asks_the_sandbox_when_it_is_on,
 );
 
 const VNPAY_QUERY: &str = "/merchant_webapi/api/transaction";
@@ -77,7 +79,13 @@ async fn janitor(app: &PaymentsApp) -> Janitor {
     })
     .await
     .expect("a connection for the janitor");
-    Janitor::new(store, &settings, Arc::new(Metrics::new().unwrap())).expect("a janitor")
+    Janitor::new(
+        store,
+        &settings,
+        &settings.providers,
+        Arc::new(Metrics::new().unwrap()),
+    )
+    .expect("a janitor")
 }
 
 /// Now, shifted by `minutes`.
@@ -967,4 +975,84 @@ async fn an_abandoned_vnpay_checkout_fails_without_troubling_an_officer(backend:
     assert_eq!(stored_attempt.provider_code.as_deref(), Some("91"));
     assert_eq!(app.app.count("payment_exceptions").await, 0);
     assert_eq!(app.invoice_now(&id).await["status"], "open");
+}
+
+/// Attempts from before there was a janitor (a first deployment, or one
+/// that was off for days) are not asked about all at once and raised for
+/// officers: one already past the give-up age when first seen is left alone.
+async fn attempts_older_than_the_give_up_age_when_first_seen_are_left_alone(backend: Backend) {
+    let app = spawn(backend).await;
+    let janitor = janitor(&app).await;
+    let (_, old) = pending_attempt(&app, "HS-1", "momo").await;
+    providers_answer(&app, Status::Pending).await;
+    assert_eq!(
+        janitor.run_once(in_minutes(24 * 60 + 5)).await.unwrap(),
+        Pass::default()
+    );
+    assert!(all_queries(&app).await.is_empty());
+    assert_eq!(stored(&app, &old).await.checks, 0);
+    assert_eq!(app.app.count("payment_exceptions").await, 0);
+}
+
+/// With the sandbox on (no real credentials), the janitor asks the
+/// sandbox, as the app's own providers do: a ZaloPay payment declined in
+/// the sandbox, which ZaloPay never calls back about, is failed.
+async fn the_background_janitor_asks_the_sandbox_when_it_is_on(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |s| {
+        s.janitor.interval_secs = 1;
+        s.janitor.first_check_after_secs = 1;
+    })
+    .await;
+    app.seed_agencies().await;
+    let system_key = app.key(lephi::domain::Role::AgencySystem, "P.D1").await;
+    let invoice = app
+        .create_invoice(
+            &system_key,
+            "HS-1",
+            &crate::helpers::invoice_body("P.D1", "HS-1"),
+        )
+        .await
+        .json();
+    let attempt = app
+        .post(
+            &format!("/v1/invoices/{}/attempts", invoice["id"].as_str().unwrap()),
+            &system_key,
+            &json!({ "channel": "zalopay" }),
+        )
+        .await
+        .json();
+    let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser
+        .get(attempt["pay_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let declined = browser
+        .post(format!("{}/sandbox/zalopay/pay", app.address))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("order={order_ref}&decision=decline"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declined.status(), 303);
+    let pool = app.raw_pool().await;
+    let mut status = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        status = sqlx::query_scalar("SELECT status FROM payment_attempts WHERE order_ref = $1")
+            .bind(&order_ref)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if status != "pending" {
+            break;
+        }
+    }
+    pool.close().await;
+    assert_eq!(status, "failed");
 }

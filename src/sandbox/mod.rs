@@ -278,6 +278,16 @@ pub(crate) struct DecisionForm {
 }
 
 impl DecisionForm {
+    /// What the payer's decision makes of the order, now, as transaction
+    /// `txn`.
+    pub fn outcome(&self, txn: i64) -> Outcome {
+        let at = Timestamp::now();
+        match self.decision {
+            Decision::Approve => Outcome::Paid { txn, at },
+            Decision::Decline => Outcome::Declined { txn, at },
+        }
+    }
+
     /// Parses `order=...&decision=approve|decline[&twice=1]`.
     pub fn parse(body: &[u8]) -> Result<DecisionForm, Refusal> {
         let fields = form_fields(body)?;

@@ -7,8 +7,8 @@ use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Answer, Decision, DecisionForm, MOMO_ACCESS_KEY, MOMO_PARTNER_CODE, MOMO_SECRET_KEY, Order,
-    Outcome, Refusal, Sandbox, decision_form, done_page, form_fields, order_table, page, required,
+    Answer, DecisionForm, MOMO_ACCESS_KEY, MOMO_PARTNER_CODE, MOMO_SECRET_KEY, Order, Outcome,
+    Refusal, Sandbox, decision_form, done_page, form_fields, order_table, page, required,
     see_other, with_query,
 };
 use crate::domain::{Timestamp, Vnd};
@@ -229,13 +229,9 @@ pub fn payment_page(sandbox: &Sandbox, query: &str) -> Result<HttpResponse, Refu
 /// browser goes to `redirectUrl` with the same signed fields.
 pub async fn decide(sandbox: &Sandbox, body: &[u8]) -> Result<HttpResponse, Refusal> {
     let form = DecisionForm::parse(body)?;
-    let at = Timestamp::now();
-    let txn = sandbox.next_txn();
-    let outcome = match form.decision {
-        Decision::Approve => Outcome::Paid { txn, at },
-        Decision::Decline => Outcome::Declined { txn, at },
-    };
-    let order = sandbox.momo.decide(&form.order_ref, outcome)?;
+    let order = sandbox
+        .momo
+        .decide(&form.order_ref, form.outcome(sandbox.next_txn()))?;
     let ipn = ipn(&order);
     let url = sandbox.callback_url("momo");
     let answers = sandbox

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Decision, DecisionForm, Order, Outcome, Refusal, Sandbox, VNPAY_HASH_SECRET, VNPAY_TMN_CODE,
+    DecisionForm, Order, Outcome, Refusal, Sandbox, VNPAY_HASH_SECRET, VNPAY_TMN_CODE,
     decision_form, done_page, is_order_ref, order_table, page, see_other, with_query,
 };
 use crate::domain::Timestamp;
@@ -150,13 +150,9 @@ fn open(sandbox: &Sandbox, query: &str) -> Result<Order<Wire>, Refusal> {
 /// asked), then the browser returns with the same signed parameters.
 pub async fn decide(sandbox: &Sandbox, body: &[u8]) -> Result<HttpResponse, Refusal> {
     let form = DecisionForm::parse(body)?;
-    let at = Timestamp::now();
-    let txn = sandbox.next_txn();
-    let outcome = match form.decision {
-        Decision::Approve => Outcome::Paid { txn, at },
-        Decision::Decline => Outcome::Declined { txn, at },
-    };
-    let order = sandbox.vnpay.decide(&form.order_ref, outcome)?;
+    let order = sandbox
+        .vnpay
+        .decide(&form.order_ref, form.outcome(sandbox.next_txn()))?;
     let query = ipn_query(&order);
     let url = with_query(&sandbox.callback_url("vnpay"), &query);
     let answers = sandbox

@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{
-    Answer, Decision, DecisionForm, Order, Outcome, Refusal, Sandbox, ZALOPAY_APP_ID, ZALOPAY_KEY1,
+    Answer, DecisionForm, Order, Outcome, Refusal, Sandbox, ZALOPAY_APP_ID, ZALOPAY_KEY1,
     ZALOPAY_KEY2, decision_form, done_page, form_fields, order_table, page, required, see_other,
     with_query,
 };
@@ -212,22 +212,17 @@ pub fn payment_page(sandbox: &Sandbox, query: &str) -> Result<HttpResponse, Refu
 /// redirect parameters and their checksum.
 pub async fn decide(sandbox: &Sandbox, body: &[u8]) -> Result<HttpResponse, Refusal> {
     let form = DecisionForm::parse(body)?;
-    let at = Timestamp::now();
-    let txn = sandbox.next_txn();
-    let outcome = match form.decision {
-        Decision::Approve => Outcome::Paid { txn, at },
-        Decision::Decline => Outcome::Declined { txn, at },
-    };
+    let outcome = form.outcome(sandbox.next_txn());
     let order = sandbox.zalopay.decide(&form.order_ref, outcome)?;
-    let answers = match form.decision {
-        Decision::Approve => {
+    let answers = match outcome {
+        Outcome::Paid { txn, at } => {
             let callback = callback(&order, txn, at);
             let url = sandbox.callback_url("zalopay");
             sandbox
                 .deliver(form.times(), || sandbox.http.post(&url).json(&callback))
                 .await
         }
-        Decision::Decline => vec!["ZaloPay sends no callback for a failed payment".to_owned()],
+        _ => vec!["ZaloPay sends no callback for a failed payment".to_owned()],
     };
     Ok(match &order.return_url {
         Some(return_url) => see_other(&with_query(return_url, &redirect_query(&order))),

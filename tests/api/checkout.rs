@@ -11,7 +11,7 @@ use crate::helpers::{
     spawn_app_with, spawn_payments_app, spawn_payments_app_with,
 };
 use crate::on_both_backends;
-use crate::payments::{rsp_code, vnpay_ipn_paid_at};
+use crate::payments::{rsp_code, vietnam_clock, vnpay_ipn_paid_at};
 
 on_both_backends!(
     the_checkout_page_shows_the_invoice_in_both_languages,
@@ -81,20 +81,6 @@ fn forms(html: &str) -> Vec<String> {
         .collect()
 }
 
-/// `yyyyMMddHHmmss` in Vietnam time, as VNPay writes it.
-fn vnpay_clock(at: time::OffsetDateTime) -> String {
-    let at = at.to_offset(time::macros::offset!(+7));
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
-
 fn vietnam_year_now() -> i32 {
     time::OffsetDateTime::now_utc()
         .to_offset(time::macros::offset!(+7))
@@ -103,7 +89,7 @@ fn vietnam_year_now() -> i32 {
 
 /// A signed VNPay IPN (or return) of a payment made now.
 fn vnpay_paid_now(order_ref: &str, amount: i64, transaction_no: &str, code: &str) -> String {
-    let now = vnpay_clock(time::OffsetDateTime::now_utc());
+    let now = vietnam_clock(time::OffsetDateTime::now_utc());
     vnpay_ipn_paid_at(order_ref, amount, transaction_no, code, &now)
 }
 
@@ -296,7 +282,7 @@ async fn text_from_outside_is_escaped(backend: Backend) {
         &app,
         &invoice,
         "5001",
-        &vnpay_clock(time::OffsetDateTime::now_utc()),
+        &vietnam_clock(time::OffsetDateTime::now_utc()),
     )
     .await;
     let receipt = page(&app.app, &format!("/pay/{code}/receipt")).await;
@@ -316,7 +302,7 @@ async fn paid_cancelled_and_expired_invoices_show_their_state(backend: Backend) 
         &app,
         &paid,
         "6001",
-        &vnpay_clock(time::OffsetDateTime::now_utc()),
+        &vietnam_clock(time::OffsetDateTime::now_utc()),
     )
     .await;
     let shown = page(&app.app, &format!("/pay/{paid_code}")).await;
@@ -641,7 +627,7 @@ async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
     let now = time::OffsetDateTime::now_utc();
     let this_year = vietnam_year_now();
     let yy = this_year.rem_euclid(100);
-    let today = vnpay_clock(now);
+    let today = vietnam_clock(now);
     let last_year = format!("{}1231233000", this_year - 1);
     // Last year's series had reached 41: this year's starts again at 1.
     let pool = app.app.raw_pool().await;
@@ -743,7 +729,7 @@ async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
 
 async fn concurrent_payments_get_consecutive_receipt_numbers(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let today = vnpay_clock(time::OffsetDateTime::now_utc());
+    let today = vietnam_clock(time::OffsetDateTime::now_utc());
     let mut ipns = Vec::new();
     for n in 0..20 {
         let invoice = app.invoice(&format!("HS-{n}")).await;
@@ -815,7 +801,7 @@ async fn a_full_receipt_series_refuses_the_payment_cleanly(backend: Backend) {
     // Other agencies and years are untouched: P.D2 still starts at 1.
     let province_key = app.app.key(Role::AgencySystem, "P").await;
     let elsewhere = issue(&app.app, &province_key, "P.D2", "HS-2", None).await;
-    let today = vnpay_clock(time::OffsetDateTime::now_utc());
+    let today = vietnam_clock(time::OffsetDateTime::now_utc());
     let paid = pay_with_vnpay(&app, &elsewhere, "9902", &today).await;
     assert_eq!(paid["receipt"]["number"], "0000001");
 }

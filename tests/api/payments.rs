@@ -678,7 +678,8 @@ async fn a_transfer_to_another_account_is_not_applied(backend: Backend) {
     assert_eq!(app.app.count("payment_exceptions").await, 2);
 }
 
-fn vietnam_clock(at: time::OffsetDateTime) -> String {
+/// `yyyyMMddHHmmss` in Vietnam time, as VNPay writes it.
+pub fn vietnam_clock(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::macros::offset!(+7));
     format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}",

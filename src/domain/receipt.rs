@@ -9,7 +9,6 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use super::settlement::VIETNAM;
 use super::{AgencyCode, Timestamp, ValidationError};
 
 /// The largest number a yearly series can give: seven digits.
@@ -134,8 +133,7 @@ impl Default for ReceiptPolicy {
 /// The year (in Vietnam) an instant falls in: the series a payment made
 /// then is numbered in.
 pub fn vietnam_year(at: Timestamp) -> i32 {
-    let utc = at.as_datetime();
-    utc.checked_to_offset(VIETNAM).unwrap_or(utc).year()
+    at.in_vietnam().year()
 }
 
 /// A receipt as issued. Its form number and symbol are kept as printed,

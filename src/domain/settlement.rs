@@ -2,22 +2,22 @@
 //! and what each line turned out to be when matched to the payments.
 
 use serde::{Deserialize, Serialize};
-use time::macros::{format_description, offset};
-use time::{Date, UtcOffset};
+use time::Date;
+use time::macros::format_description;
 
 use super::payment::Channel;
 use super::{PaymentCode, Timestamp, Vnd};
 
-/// Vietnam's clock, UTC+7 all year: the day a payment was collected and
-/// the months reports group by are Vietnamese days and months.
-pub const VIETNAM: UtcOffset = offset!(+7);
+/// The day a payment was collected and the months reports group by are
+/// Vietnamese days and months.
+pub use super::timestamp::VIETNAM;
 
 const DATE: &[time::format_description::FormatItem<'static>] =
     format_description!("[year]-[month]-[day]");
 
 /// The day (in Vietnam) an instant falls on, as `YYYY-MM-DD`.
 pub fn local_day(at: Timestamp) -> String {
-    format_day(at.as_datetime().to_offset(VIETNAM).date())
+    format_day(at.in_vietnam().date())
 }
 
 /// A day as `YYYY-MM-DD`.

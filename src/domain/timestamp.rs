@@ -8,6 +8,10 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
+/// Vietnam's clock, UTC+7 all year: days, months and years are
+/// Vietnamese ones wherever the service counts them.
+pub const VIETNAM: UtcOffset = time::macros::offset!(+7);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
 
@@ -50,6 +54,13 @@ impl Timestamp {
 
     pub fn as_datetime(self) -> OffsetDateTime {
         self.0
+    }
+
+    /// The instant as a Vietnamese wall clock (UTC+7) shows it. At the very
+    /// end of year 9999, where UTC+7 would leave the representable range,
+    /// the UTC time is returned.
+    pub fn in_vietnam(self) -> OffsetDateTime {
+        self.0.checked_to_offset(VIETNAM).unwrap_or(self.0)
     }
 
     pub fn plus(self, duration: time::Duration) -> Option<Timestamp> {

@@ -2,7 +2,8 @@
 //! the citizen can pay it on; or, once it is no longer open, its state.
 
 use super::{
-    Html, Lang, Layout, Text, channel_name, fee_table, invoice_facts, page, text, vietnam_minute,
+    DUE, Html, Lang, Layout, SEE_RECEIPT, Text, channel_name, fee_table, invoice_facts, page, text,
+    vietnam_minute,
 };
 use crate::domain::payment::Channel;
 use crate::domain::{Invoice, InvoiceStatus};
@@ -16,7 +17,6 @@ pub struct CheckoutPage<'a> {
 }
 
 const TITLE: Text = text!("Thanh toán hồ sơ", "Pay for a dossier");
-const DUE: Text = text!("Hạn thanh toán", "Pay by");
 const CHOOSE: Text = text!("Chọn cách thanh toán", "Choose how to pay");
 const PAY_WITH: Text = text!("Thanh toán qua", "Pay with");
 const NO_CHANNEL: Text = text!(
@@ -26,7 +26,6 @@ const NO_CHANNEL: Text = text!(
 const ALREADY_PAID: Text = text!("Đã nộp", "Already paid");
 const STILL_OWED: Text = text!("Còn phải nộp", "Still owed");
 const PAID: Text = text!("Hồ sơ đã được thanh toán.", "This dossier has been paid.");
-const SEE_RECEIPT: Text = text!("Xem biên lai", "See the receipt");
 const CANCELLED: Text = text!(
     "Yêu cầu thanh toán này đã bị hủy. Vui lòng liên hệ cơ quan thu.",
     "This payment request was cancelled. Please contact the agency."

@@ -15,7 +15,6 @@ pub mod transfer;
 use crate::domain::Timestamp;
 use crate::domain::invoice::FeeKind;
 use crate::domain::payment::Channel;
-use crate::domain::settlement::VIETNAM;
 
 /// The language of a page: Vietnamese unless `?lang=en`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +161,13 @@ const SITE: Text = text!(
 );
 const OTHER_LANGUAGE: Text = text!("English", "Tiếng Việt");
 
+// Words more than one page uses.
+const BACK: Text = text!("Quay lại trang thanh toán", "Back to the payment page");
+const SEE_RECEIPT: Text = text!("Xem biên lai", "See the receipt");
+const AGENCY: Text = text!("Cơ quan thu", "Agency");
+const DUE: Text = text!("Hạn thanh toán", "Pay by");
+const DOSSIER: Text = text!("Mã hồ sơ", "Dossier code");
+
 /// A whole page: `body` inside the shared frame.
 pub fn page(layout: &Layout<'_>, body: Html) -> String {
     let lang = layout.lang;
@@ -200,8 +206,7 @@ pub fn page(layout: &Layout<'_>, body: Html) -> String {
 
 /// `dd/MM/yyyy HH:mm` in Vietnam time.
 pub fn vietnam_minute(at: Timestamp) -> String {
-    let utc = at.as_datetime();
-    let local = utc.checked_to_offset(VIETNAM).unwrap_or(utc);
+    let local = at.in_vietnam();
     format!(
         "{:02}/{:02}/{:04} {:02}:{:02}",
         local.day(),

@@ -1,7 +1,7 @@
 //! Short pages that say why there is nothing else to show: an unknown
 //! payment code, too many requests, a channel that cannot start, a problem.
 
-use super::{Html, Lang, Layout, Text, page, text};
+use super::{BACK, Html, Lang, Layout, Text, page, text};
 
 pub const NOT_FOUND: (Text, Text) = (
     text!("Không tìm thấy", "Not found"),
@@ -48,8 +48,6 @@ pub const PROBLEM: (Text, Text) = (
         "Something went wrong on our side; it has been logged. Please try again in a few minutes."
     ),
 );
-
-const BACK: Text = text!("Quay lại trang thanh toán", "Back to the payment page");
 
 /// A notice with its title and message, and a link back to `back` if given.
 pub fn render(lang: Lang, notice: &(Text, Text), back: Option<&str>, toggle_href: &str) -> String {

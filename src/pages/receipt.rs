@@ -2,8 +2,8 @@
 //! laid out to print on one page.
 
 use super::{
-    Html, Lang, Layout, Text, channel_name, fee_table, field, link_button, page, text,
-    vietnam_minute,
+    AGENCY, BACK, DOSSIER, Html, Lang, Layout, Text, channel_name, fee_table, field, link_button,
+    page, text, vietnam_minute,
 };
 use crate::domain::Invoice;
 use crate::domain::payment::Payment;
@@ -21,10 +21,8 @@ const TITLE: Text = text!("Biên lai thu phí, lệ phí", "Receipt for fees");
 const FORM_NUMBER: Text = text!("Mẫu số", "Form number (mẫu số)");
 const SYMBOL: Text = text!("Ký hiệu", "Symbol (ký hiệu)");
 const NUMBER: Text = text!("Số", "Number (số)");
-const AGENCY: Text = text!("Cơ quan thu", "Agency");
 const PAYER: Text = text!("Người nộp", "Payer");
 const ID_NUMBER: Text = text!("Số giấy tờ tùy thân", "Identity document number");
-const DOSSIER: Text = text!("Mã hồ sơ", "Dossier code");
 const PROCEDURE: Text = text!("Thủ tục hành chính", "Procedure");
 const CHANNEL: Text = text!("Hình thức thanh toán", "Paid with");
 const TRANSACTION: Text = text!("Mã giao dịch", "Transaction id");
@@ -35,7 +33,6 @@ const PRINT: Text = text!(
     "Để in hoặc lưu thành PDF, dùng chức năng In của trình duyệt.",
     "To print or save as PDF, use your browser's Print."
 );
-const BACK: Text = text!("Quay lại trang thanh toán", "Back to the payment page");
 
 pub fn render(p: &ReceiptPage<'_>) -> String {
     let lang = p.lang;

@@ -2,7 +2,9 @@
 //! back. It only reads: paid, still processing (the page reloads itself),
 //! failed, or a return that could not be verified.
 
-use super::{Html, Lang, Layout, Text, channel_name, link_button, page, text};
+use super::{
+    BACK, DOSSIER, Html, Lang, Layout, SEE_RECEIPT, Text, channel_name, link_button, page, text,
+};
 use crate::domain::payment::Channel;
 use crate::domain::{Invoice, InvoiceStatus};
 
@@ -56,10 +58,7 @@ const EXPIRED: Text = text!(
     "This payment request has expired."
 );
 const CHANNEL: Text = text!("Cách thanh toán", "Paid with");
-const DOSSIER: Text = text!("Mã hồ sơ", "Dossier code");
-const SEE_RECEIPT: Text = text!("Xem biên lai", "See the receipt");
 const TRY_AGAIN: Text = text!("Thử lại", "Try again");
-const BACK: Text = text!("Quay lại trang thanh toán", "Back to the payment page");
 
 pub fn render(p: &ReturnPage<'_>) -> String {
     let lang = p.lang;

@@ -5,7 +5,9 @@
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
-use super::{Html, Lang, Layout, Text, field, link_button, page, text, vietnam_minute};
+use super::{
+    AGENCY, BACK, DUE, Html, Lang, Layout, Text, field, link_button, page, text, vietnam_minute,
+};
 use crate::domain::Invoice;
 use crate::providers::bank_transfer::TransferInstructions;
 
@@ -32,8 +34,6 @@ const ACCOUNT_NUMBER: Text = text!("Số tài khoản", "Account number");
 const ACCOUNT_NAME: Text = text!("Tên tài khoản", "Account name");
 const AMOUNT: Text = text!("Số tiền", "Amount");
 const NOTE: Text = text!("Nội dung chuyển khoản", "Transfer note");
-const AGENCY: Text = text!("Cơ quan thu", "Agency");
-const DUE: Text = text!("Hạn thanh toán", "Pay by");
 const EXACT: Text = text!(
     "Vui lòng chuyển đúng số tiền và ghi đúng nội dung để hồ sơ được ghi nhận đã nộp tự động. Sau khi chuyển, trang thanh toán sẽ hiện trạng thái đã nộp.",
     "Please transfer exactly this amount with exactly this note, so that the dossier is marked paid automatically. Once you have transferred, the payment page will show it paid."
@@ -42,7 +42,6 @@ const QR_FAILED: Text = text!(
     "Không vẽ được mã QR; vui lòng chuyển khoản thủ công.",
     "The QR code could not be drawn; please transfer by hand."
 );
-const BACK: Text = text!("Quay lại trang thanh toán", "Back to the payment page");
 const SANDBOX_BANK: Text = text!(
     "SANDBOX: chuyển khoản này từ ngân hàng thử nghiệm",
     "SANDBOX: send this transfer from the test bank"

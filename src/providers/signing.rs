@@ -11,8 +11,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde_json::{Map, Value};
 use sha2::{Sha256, Sha512};
-use time::macros::offset;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::CallbackError;
 use crate::domain::{Timestamp, Vnd};
@@ -21,7 +20,7 @@ type HmacSha256 = Hmac<Sha256>;
 type HmacSha512 = Hmac<Sha512>;
 
 /// Vietnam keeps UTC+7 all year, without daylight saving.
-pub const VIETNAM: UtcOffset = offset!(+7);
+pub use crate::domain::timestamp::VIETNAM;
 
 /// Symbols of generated references: no `0`/`O` or `1`/`I` to misread, and
 /// only ASCII letters and digits, which every gateway accepts in an order id.
@@ -106,8 +105,7 @@ pub fn form_encode(s: &str) -> String {
 /// the gateways write dates. At the very end of year 9999, where UTC+7
 /// would leave the representable range, the UTC time is returned.
 pub fn vietnam_time(at: Timestamp) -> OffsetDateTime {
-    let utc = at.as_datetime();
-    utc.checked_to_offset(VIETNAM).unwrap_or(utc)
+    at.in_vietnam()
 }
 
 /// Parses a Vietnamese wall-clock time written in `format` (as VNPay's

@@ -45,7 +45,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::domain::money::MoneyError;
 use crate::domain::payment::Channel;
-use crate::domain::settlement::{StatementLayout, StatementLine, VIETNAM};
+use crate::domain::settlement::{StatementLayout, StatementLine};
 use crate::domain::text::bounded;
 use crate::domain::{Timestamp, Vnd};
 use crate::providers::bank_transfer::find_payment_code;
@@ -705,11 +705,11 @@ impl StatementLines<'_> {
                     column.refuse(text, &format!("not a date like {}", dates.example))
                 })?
             }
-            _ => transaction_time.as_datetime().to_offset(VIETNAM).date(),
+            _ => transaction_time.in_vietnam().date(),
         };
         // A mistyped year would stand as the latest settlement day for
         // good and find every payment unsettled.
-        let transaction_day = transaction_time.as_datetime().to_offset(VIETNAM).date();
+        let transaction_day = transaction_time.in_vietnam().date();
         let settled_after = (settlement_date - transaction_day).whole_days();
         if !(-1..=MAX_SETTLEMENT_DAYS).contains(&settled_after) {
             let (column, text) = match p.date {
@@ -1089,6 +1089,18 @@ STT;Ngày giao dịch;Số tham chiếu;Số tiền ghi nợ;Số tiền ghi có
 
     fn code(text: &str) -> Option<crate::domain::PaymentCode> {
         Some(crate::domain::PaymentCode::parse(text).unwrap())
+    }
+
+    #[test]
+    fn a_time_at_the_end_of_the_representable_range_is_refused_not_a_panic() {
+        let file = b"bank_ref,description,amount,transaction_time\n\
+FT1,LP23456789ABU,150000,9999-12-31T23:30:00Z\n";
+        let refused = refusals("canonical_bank", file);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].line, 2);
+        let file = b"provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date\n\
+7,LP23456789ABU,150000,0,9999-12-31T23:30:00Z,9999-12-31\n";
+        assert_eq!(refusals("canonical", file).len(), 1);
     }
 
     #[test]

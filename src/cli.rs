@@ -60,6 +60,10 @@ enum Command {
     /// Reports for finance officers, over every agency.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Measure throughput and latency (callbacks, invoices, statement
+    /// import, and the database alone), then check that no payment was
+    /// lost or counted twice.
+    Bench(crate::bench::Options),
 }
 
 #[derive(Subcommand)]
@@ -159,13 +163,17 @@ enum ReportCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("lephi: {err}");
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Command::Bench(_)) && std::env::var_os("LEPHI__LOG__LEVEL").is_none() {
+        // A line per request would be what the bench measures.
+        settings.log.level = "warn".into();
+    }
     crate::telemetry::init_logging(&settings.log, std::io::stderr);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -192,6 +200,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo } => serve(settings, demo).await,
+        Command::Bench(options) => crate::bench::run(&settings, options).await,
         Command::Migrate => {
             let store = Store::connect(&settings.database).await?;
             let applied = store.migrate().await?;

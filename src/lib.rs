@@ -3,6 +3,7 @@
 //! Data flows one way: [`routes`] parse requests into [`domain`] types, call a
 //! [`store`] method that owns its transaction, and render the response.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;

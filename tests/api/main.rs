@@ -6,6 +6,7 @@ mod postgres_server;
 
 mod agencies;
 mod audit;
+mod bench;
 mod auth;
 mod callbacks;
 mod checkout;

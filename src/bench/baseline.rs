@@ -1,0 +1,274 @@
+//! The `baseline` workload: the database transaction of one paying VNPay
+//! callback, written out as SQL and run through sqlx's own driver for the
+//! database (no HTTP, no lephi code), with lephi's pool size and the same
+//! concurrency as the other workloads. It is what the database alone does
+//! on this machine, and every result is also shown as a ratio to it.
+//!
+//! The statements are those lephi runs for such a callback: find the
+//! attempt, lock the invoice, insert the payment, its audit record and
+//! event, mark the attempt, pay the invoice, take the receipt number and
+//! write the receipt, the invoice's audit record and its event; commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::callbacks::{OWED, issue_invoices};
+use super::load::{Measured, Mode, drive};
+use super::target::{Backend, Target};
+
+macro_rules! audit {
+    ($tx:ident, $now:expr, $action:expr, $type:expr, $id:expr, $agency:expr, $path:expr, $before:expr, $after:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&$now)
+        .bind("callback:vnpay")
+        .bind($action)
+        .bind($type)
+        .bind($id)
+        .bind($agency)
+        .bind($path)
+        .bind($before)
+        .bind($after)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .execute(&mut *$tx)
+        .await
+        .map_err(|e| e.to_string())?;
+    };
+}
+
+macro_rules! event {
+    ($tx:ident, $now:expr, $agency:expr, $type:expr, $data:expr) => {
+        sqlx::query(
+            "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5,
+                CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $2)
+                THEN 'pending' ELSE 'held' END, 0, $5)",
+        )
+        .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
+        .bind($agency)
+        .bind($type)
+        .bind($data)
+        .bind(&$now)
+        .execute(&mut *$tx)
+        .await
+        .map_err(|e| e.to_string())?;
+    };
+}
+
+/// The callback's statements in transaction `$tx`, for one backend's
+/// driver (the same SQL on both; `$lock` locks the invoice row where the
+/// database locks rows).
+macro_rules! pay {
+    ($tx:ident, $paying:expr, $lock:expr) => {{
+        let paying: &Paying = $paying;
+        let e = |e: sqlx::Error| e.to_string();
+        let now = crate::bench::baseline::now();
+        let attempt = sqlx::query_as::<_, (String, String)>(
+            "SELECT id, invoice_id FROM payment_attempts WHERE channel = $1 AND order_ref = $2",
+        )
+        .bind("vnpay")
+        .bind(&paying.order_ref)
+        .fetch_one(&mut *$tx)
+        .await
+        .map_err(e)?;
+        let (attempt_id, invoice_id) = attempt;
+        let invoice = sqlx::query_as::<_, (String, String, String, String, String, i64, i64, String)>(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT i.id, i.payment_code, i.agency_code, i.dossier_code, i.procedure_code,
+                        i.total, i.amount_paid, a.path
+                 FROM invoices i JOIN agencies a ON a.code = i.agency_code
+                 LEFT JOIN receipts r ON r.invoice_id = i.id
+                 WHERE i.id = $1{}",
+                $lock
+            )),
+        )
+        .bind(&invoice_id)
+        .fetch_one(&mut *$tx)
+        .await
+        .map_err(e)?;
+        let (id, payment_code, agency, dossier, procedure, total, _paid, path) = invoice;
+        let payment_id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
+                 agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by,
+                 collected_on, procedure_code)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (channel, provider_txn_id) DO NOTHING",
+        )
+        .bind(&payment_id)
+        .bind("vnpay")
+        .bind(&paying.txn)
+        .bind(OWED)
+        .bind(&id)
+        .bind(&attempt_id)
+        .bind(&agency)
+        .bind(&paying.order_ref)
+        .bind(None::<String>)
+        .bind("callback")
+        .bind(&now)
+        .bind(&now)
+        .bind("callback:vnpay")
+        .bind(&now[..10])
+        .bind(&procedure)
+        .execute(&mut *$tx)
+        .await
+        .map_err(e)?;
+        let payment = json!({ "channel": "vnpay", "provider_txn_id": paying.txn, "amount": OWED,
+            "invoice_id": id, "exception": null, "source": "callback" })
+        .to_string();
+        audit!($tx, now, "payment.recorded", "payment", &payment_id, &agency, &path, None::<String>, &payment);
+        event!($tx, now, &agency, "payment.received", &payment);
+        sqlx::query(
+            "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
+             WHERE id = $2 AND status <> 'succeeded'",
+        )
+        .bind(&now)
+        .bind(&attempt_id)
+        .execute(&mut *$tx)
+        .await
+        .map_err(e)?;
+        sqlx::query(
+            "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3 WHERE id = $4 AND status = 'open'",
+        )
+        .bind(total)
+        .bind("paid")
+        .bind(&now)
+        .bind(&id)
+        .execute(&mut *$tx)
+        .await
+        .map_err(e)?;
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, 1)
+             ON CONFLICT (agency_code, year) DO UPDATE SET last_number = receipt_series.last_number + 1
+             WHERE receipt_series.last_number < $3
+             RETURNING last_number",
+        )
+        .bind(&agency)
+        .bind(2026_i64)
+        .bind(9_999_999_i64)
+        .fetch_one(&mut *$tx)
+        .await
+        .map_err(e)?;
+        sqlx::query(
+            "INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
+                 symbol, issued_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(&payment_id)
+        .bind(&agency)
+        .bind(2026_i64)
+        .bind(number)
+        .bind("01BLP0-001")
+        .bind("AA-26E")
+        .bind(&now)
+        .execute(&mut *$tx)
+        .await
+        .map_err(e)?;
+        let invoice = json!({ "id": id, "payment_code": payment_code, "status": "paid",
+            "total": total, "amount_paid": total, "dossier_code": dossier }).to_string();
+        audit!($tx, now, "invoice.paid", "invoice", &id, &agency, &path, Some(&invoice), &invoice);
+        event!($tx, now, &agency, "invoice.paid", &invoice);
+    }};
+}
+
+/// An invoice and the attempt the transaction pays it through.
+#[derive(Clone)]
+struct Paying {
+    order_ref: String,
+    txn: String,
+}
+
+/// Issues `count` invoices with a VNPay attempt each (through the API),
+/// then pays each in one transaction straight on the database.
+pub async fn run(
+    target: &Target,
+    run: &str,
+    count: usize,
+    mode: Mode,
+    setup_concurrency: usize,
+    first_txn: i64,
+) -> anyhow::Result<Measured> {
+    let invoices = issue_invoices(target, run, count, setup_concurrency).await?;
+    let paying: Vec<anyhow::Result<Paying>> =
+        futures_util::stream::iter(invoices.into_iter().enumerate())
+            .map(|(i, invoice)| async move {
+                let attempt = target
+                    .send(
+                        reqwest::Method::POST,
+                        &format!("/v1/invoices/{}/attempts", invoice.id),
+                        &target.system_key,
+                        Some(&json!({ "channel": "vnpay" })),
+                    )
+                    .await?
+                    .ok_for("an attempt")?;
+                Ok(Paying {
+                    order_ref: attempt["order_ref"]
+                        .as_str()
+                        .context("an attempt without order_ref")?
+                        .to_owned(),
+                    txn: (first_txn + i as i64).to_string(),
+                })
+            })
+            .buffer_unordered(setup_concurrency.max(1))
+            .collect()
+            .await;
+    let paying: Arc<Vec<Paying>> = Arc::new(paying.into_iter().collect::<anyhow::Result<_>>()?);
+    match target.backend {
+        Backend::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = target
+                .database_url
+                .parse::<sqlx::sqlite::SqliteConnectOptions>()?
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(target.pool_size)
+                .connect_with(options)
+                .await?;
+            let measured = drive(mode, paying.len(), move |i| {
+                let pool = pool.clone();
+                let paying = paying.clone();
+                async move {
+                    let mut tx = pool
+                        .begin_with("BEGIN IMMEDIATE")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    pay!(tx, &paying[i], "");
+                    tx.commit().await.map_err(|e| e.to_string())
+                }
+            })
+            .await;
+            Ok(measured)
+        }
+        Backend::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(target.pool_size)
+                .connect(&target.database_url)
+                .await?;
+            let measured = drive(mode, paying.len(), move |i| {
+                let pool = pool.clone();
+                let paying = paying.clone();
+                async move {
+                    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+                    pay!(tx, &paying[i], " FOR UPDATE OF i");
+                    tx.commit().await.map_err(|e| e.to_string())
+                }
+            })
+            .await;
+            Ok(measured)
+        }
+    }
+}
+
+/// Now, as lephi stores times.
+pub(crate) fn now() -> String {
+    crate::domain::Timestamp::now().to_stored()
+}

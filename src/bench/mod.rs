@@ -1,0 +1,374 @@
+//! `lephi bench`: measures lephi under load, on a fresh database it starts
+//! itself (SQLite, or PostgreSQL on a throwaway server with durable
+//! commits) or against a lephi running at a URL, and checks after each run
+//! that no payment was lost or counted twice.
+//!
+//! Workloads: `baseline` (one callback's database transaction with no
+//! lephi in the way), `callbacks`, `invoices` and `reconcile`. Each prints
+//! its throughput and latency percentiles, and its ratio to the baseline
+//! measured in the same run.
+
+mod baseline;
+mod callbacks;
+mod invariants;
+mod load;
+pub mod postgres;
+mod reconcile;
+mod target;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use self::load::{Measured, Mode};
+pub use self::target::Backend;
+use self::target::{Remote, Start, Target};
+use crate::config::Settings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Workload {
+    Baseline,
+    Callbacks,
+    Invoices,
+    Reconcile,
+    All,
+}
+
+/// `lephi bench` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// What to measure; `all` by default. `callbacks` and `invoices` also
+    /// run the baseline, to compare with.
+    #[arg(value_enum)]
+    pub workloads: Vec<Workload>,
+    /// The database of the lephi the bench starts.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    pub backend: Backend,
+    /// A PostgreSQL server (`postgres://user@host:port`) to create the
+    /// bench's databases on, instead of starting a throwaway one.
+    #[arg(long)]
+    pub postgres_url: Option<String>,
+    /// Measure the lephi running at this URL instead of starting one; needs
+    /// --admin-key and --database-url.
+    #[arg(long, requires_all = ["admin_key", "database_url"])]
+    pub url: Option<String>,
+    /// An admin key of the lephi at --url.
+    #[arg(long)]
+    pub admin_key: Option<String>,
+    /// The database of the lephi at --url, to check the invariants on.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Requests in flight at once (closed loop: clients).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Send at this fixed rate per second instead of in a closed loop.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Callbacks, invoices and baseline transactions per workload.
+    #[arg(long, default_value_t = 20_000)]
+    pub count: usize,
+    /// Lines of the reconciled statement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: usize,
+    /// HTTP worker threads of the started lephi; 0 means one per core.
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Database connections of the started lephi (and of the baseline).
+    #[arg(long, default_value_t = 16)]
+    pub pool: u32,
+}
+
+/// One workload's result, as printed.
+struct Row {
+    workload: &'static str,
+    measured: Measured,
+}
+
+pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
+    let mut workloads = options.workloads.clone();
+    if workloads.is_empty() || workloads.contains(&Workload::All) {
+        workloads = vec![
+            Workload::Baseline,
+            Workload::Callbacks,
+            Workload::Invoices,
+            Workload::Reconcile,
+        ];
+    }
+    if workloads
+        .iter()
+        .any(|w| matches!(w, Workload::Callbacks | Workload::Invoices))
+    {
+        workloads.push(Workload::Baseline);
+    }
+    workloads.sort();
+    workloads.dedup();
+    let mode = match options.rate {
+        Some(per_second) => Mode::FixedRate {
+            per_second,
+            max_in_flight: options.concurrency.max(1) * 32,
+        },
+        None => Mode::ClosedLoop {
+            concurrency: options.concurrency,
+        },
+    };
+
+    let target = match &options.url {
+        Some(url) => {
+            Target::remote(
+                Remote {
+                    url: url.clone(),
+                    admin_key: options.admin_key.clone().unwrap_or_default(),
+                    database_url: options.database_url.clone().unwrap_or_default(),
+                },
+                settings,
+            )
+            .await?
+        }
+        None => {
+            Target::start(Start {
+                backend: options.backend,
+                postgres_url: options.postgres_url.clone(),
+                workers: options.workers,
+                pool_size: options.pool,
+            })
+            .await?
+        }
+    };
+    let target = Arc::new(target);
+    println!("{}", describe(&target, &options, mode).await?);
+
+    // Each run names its dossiers and transactions apart from earlier runs
+    // on the same lephi.
+    let run = format!(
+        "B{}",
+        crate::domain::Timestamp::now()
+            .as_datetime()
+            .unix_timestamp()
+    );
+    let first_txn = crate::domain::Timestamp::now()
+        .as_datetime()
+        .unix_timestamp()
+        % 1_000_000
+        * 1_000_000;
+    let database = target.database().await?;
+    let before = invariants::counts(&database).await?;
+    let mut sent: i64 = 0;
+    let mut rows = Vec::new();
+    let setup = options.concurrency.clamp(1, 64);
+
+    for workload in &workloads {
+        match workload {
+            Workload::Baseline => {
+                let measured = baseline::run(
+                    &target,
+                    &format!("{run}-base"),
+                    options.count,
+                    mode,
+                    setup,
+                    first_txn,
+                )
+                .await?;
+                sent += measured.done as i64;
+                rows.push(Row {
+                    workload: "baseline",
+                    measured,
+                });
+            }
+            Workload::Callbacks => {
+                let prepared = callbacks::prepare(
+                    &target,
+                    &format!("{run}-cb"),
+                    options.count,
+                    setup,
+                    first_txn + options.count as i64,
+                )
+                .await?;
+                sent += prepared.transactions as i64;
+                let all = Arc::new(prepared.callbacks);
+                let count = all.len();
+                let sending = target.clone();
+                let measured = load::drive(mode, count, move |i| {
+                    let target = sending.clone();
+                    let all = all.clone();
+                    async move { callbacks::send(&target, &all[i]).await }
+                })
+                .await;
+                rows.push(Row {
+                    workload: "callbacks",
+                    measured,
+                });
+            }
+            Workload::Invoices => {
+                let measured = invoices(&target, &format!("{run}-inv"), options.count, mode).await;
+                rows.push(Row {
+                    workload: "invoices",
+                    measured,
+                });
+            }
+            Workload::Reconcile | Workload::All => {}
+        }
+    }
+
+    let after = invariants::counts(&database).await?;
+    database.close().await;
+    let failed: u64 = rows.iter().map(|r| r.measured.failed).sum();
+    if !rows.is_empty() {
+        print_rows(&rows);
+        invariants::check(&before, &after, sent)?;
+        println!(
+            "invariants hold: {} payments for {sent} distinct transactions, none lost or counted \
+             twice, no invoice paid twice, one event per payment",
+            after.payments - before.payments
+        );
+    }
+
+    if workloads.contains(&Workload::Reconcile) {
+        let imported = reconcile_fresh(&target, &options).await?;
+        println!(
+            "reconcile   {} lines in {:.2} s ({:.0} lines/s), peak memory {:.0} MiB; every line matched its payment\n            {}",
+            imported.lines,
+            imported.elapsed.as_secs_f64(),
+            imported.lines as f64 / imported.elapsed.as_secs_f64().max(1e-9),
+            imported.peak_memory as f64 / (1024.0 * 1024.0),
+            imported.summary.replace('\n', "\n            "),
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} requests failed");
+    }
+    Ok(())
+}
+
+/// The machine, the database and its durability, the mode.
+async fn describe(target: &Target, options: &Options, mode: Mode) -> anyhow::Result<String> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let database = target.database().await?;
+    let durability = match target.backend {
+        Backend::Sqlite => {
+            // lephi sets it on each connection; a fresh one reads the file's
+            // journal mode, and lephi's code says FULL.
+            "journal_mode=WAL, synchronous=FULL".to_owned()
+        }
+        Backend::Postgres => {
+            let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+                .fetch_one(&database)
+                .await?;
+            let fsync: String = sqlx::query_scalar("SHOW fsync")
+                .fetch_one(&database)
+                .await?;
+            format!("synchronous_commit={sync}, fsync={fsync}")
+        }
+    };
+    database.close().await;
+    let mut text = String::new();
+    writeln!(
+        text,
+        "lephi bench: {} ({durability}), {cores} cores, {mode}, {} requests per workload, pool {}",
+        target.backend, options.count, target.pool_size
+    )?;
+    write!(
+        text,
+        "lephi at {} {}",
+        target.base_url,
+        if options.url.is_some() {
+            "(running)"
+        } else {
+            "(started by the bench, load generator in the same process)"
+        }
+    )?;
+    Ok(text)
+}
+
+/// Issues `count` invoices, each with its own idempotency key.
+async fn invoices(target: &Arc<Target>, run: &str, count: usize, mode: Mode) -> Measured {
+    let target = target.clone();
+    let run = run.to_owned();
+    load::drive(mode, count, move |i| {
+        let target = target.clone();
+        let dossier = format!("{run}-{i:07}");
+        async move {
+            let agency = &target.agencies[i % target.agencies.len()].code;
+            let response = target
+                .http
+                .post(format!("{}/v1/invoices", target.base_url))
+                .bearer_auth(&target.system_key)
+                .header("Idempotency-Key", &dossier)
+                .json(&callbacks::invoice_body(agency, &dossier))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let text = response.text().await.map_err(|e| e.to_string())?;
+            let invoice: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if status == 201 && invoice["dossier_code"] == dossier.as_str() {
+                Ok(())
+            } else {
+                Err(format!("invoice: {status} {text}"))
+            }
+        }
+    })
+    .await
+}
+
+/// The reconcile workload on a fresh database of the target's kind.
+async fn reconcile_fresh(
+    target: &Target,
+    options: &Options,
+) -> anyhow::Result<reconcile::Imported> {
+    let dir = tempfile::Builder::new().prefix("lephi-bench-").tempdir()?;
+    let database_url = match target.backend {
+        Backend::Sqlite => format!("sqlite://{}/reconcile.db?mode=rwc", dir.path().display()),
+        Backend::Postgres => {
+            let server_url = options
+                .postgres_url
+                .clone()
+                .unwrap_or_else(|| target.database_url.clone());
+            postgres::Server::at(&server_url)
+                .fresh_database_url("lephi_bench_reconcile")
+                .await
+                .map_err(anyhow::Error::msg)?
+        }
+    };
+    reconcile::run(&database_url, dir.path(), options.lines)
+        .await
+        .context("the reconcile workload")
+}
+
+fn print_rows(rows: &[Row]) {
+    let baseline = rows.iter().find(|r| r.workload == "baseline");
+    println!(
+        "{:<10} {:>8} {:>6} {:>10} {:>9} {:>9} {:>9} {:>9}  vs baseline",
+        "workload", "done", "failed", "per second", "p50 ms", "p99 ms", "p99.9 ms", "max ms",
+    );
+    for row in rows {
+        let m = &row.measured;
+        let ratio = match (baseline, m.mode) {
+            (Some(base), Mode::ClosedLoop { .. }) => format!(
+                "{:.2} × its throughput",
+                m.per_second() / base.measured.per_second().max(1e-9)
+            ),
+            (Some(base), Mode::FixedRate { .. }) => format!(
+                "{:.2} × its p99",
+                m.ms(0.99) / base.measured.ms(0.99).max(1e-9)
+            ),
+            (None, _) => String::new(),
+        };
+        println!(
+            "{:<10} {:>8} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}  {}",
+            row.workload,
+            m.done,
+            m.failed,
+            m.per_second(),
+            m.ms(0.5),
+            m.ms(0.99),
+            m.ms(0.999),
+            m.ms(1.0),
+            ratio
+        );
+        for why in &m.failures {
+            println!("           failed: {why}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! `lephi bench` itself, at a small size: it starts lephi on a fresh
+//! database, runs every workload, prints its figures and checks the
+//! invariants, on both backends.
+
+use std::process::Command;
+
+use crate::helpers::Backend;
+use crate::on_both_backends;
+use crate::postgres_server;
+
+on_both_backends!(the_bench_runs_every_workload_and_checks_the_invariants);
+
+async fn the_bench_runs_every_workload_and_checks_the_invariants(backend: Backend) {
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_lephi"));
+    bench.args([
+        "bench",
+        "all",
+        "--count",
+        "200",
+        "--lines",
+        "3000",
+        "--concurrency",
+        "8",
+        "--pool",
+        "4",
+        "--workers",
+        "1",
+    ]);
+    match backend {
+        Backend::Sqlite => bench.args(["--backend", "sqlite"]),
+        Backend::Postgres => {
+            let url = postgres_server::fresh_database_url().await;
+            bench.args(["--backend", "postgres", "--postgres-url", &url])
+        }
+    };
+    let output = bench.output().expect("lephi bench runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{out}\n{err}");
+    for workload in ["baseline", "callbacks", "invoices"] {
+        let row = out
+            .lines()
+            .find(|line| line.starts_with(workload))
+            .unwrap_or_else(|| panic!("no {workload} row:\n{out}"));
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        // workload, done, failed, per second, p50, p99, p99.9, max, ratio
+        let done: u64 = fields[1].parse().unwrap();
+        assert!(done >= 200, "{row}");
+        assert_eq!(fields[2], "0", "{row}");
+        let p50: f64 = fields[4].parse().unwrap();
+        let p999: f64 = fields[6].parse().unwrap();
+        assert!(p50 > 0.0 && p50 <= p999, "{row}");
+        assert!(row.contains("× its throughput"), "{row}");
+    }
+    // A tenth of the callbacks are sent twice: 220 requests, 200 payments,
+    // with the baseline's 200.
+    assert!(out.contains("invariants hold: 400 payments for 400 distinct transactions"), "{out}");
+    assert!(out.contains("3000 lines in"), "{out}");
+    assert!(out.contains("every line matched its payment"), "{out}");
+}

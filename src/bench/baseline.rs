@@ -233,10 +233,15 @@ pub async fn run(
                 .max_connections(target.pool_size)
                 .connect_with(options)
                 .await?;
+            // SQLite has one writer at a time: writers take turns in
+            // order, rather than polling the busy file.
+            let turn = Arc::new(tokio::sync::Mutex::new(()));
             let measured = drive(mode, paying.len(), move |i| {
                 let pool = pool.clone();
                 let paying = paying.clone();
+                let turn = turn.clone();
                 async move {
+                    let _turn = turn.lock().await;
                     let mut tx = pool
                         .begin_with("BEGIN IMMEDIATE")
                         .await

@@ -127,6 +127,41 @@ pub struct Store {
     backend: Backend,
     /// The forms receipts are issued on, when a payment makes an invoice paid.
     receipts: Arc<ReceiptPolicy>,
+    /// On SQLite, whose file has one writer at a time: the turn to write,
+    /// taken before the write lock, so that this process's writers queue
+    /// here in order instead of polling the file lock.
+    write_turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A transaction that will write: a [`sqlx::Transaction`] that, on SQLite,
+/// also holds the process's turn to write until it ends.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -161,6 +196,7 @@ impl Store {
             pool,
             backend,
             receipts: Arc::new(ReceiptPolicy::default()),
+            write_turn: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -201,15 +237,27 @@ impl Store {
         }
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write
+    /// Begins a transaction that will write. On SQLite it first waits for
+    /// this process's turn to write (a fair queue: SQLite's own wait for a
+    /// busy file sleeps and polls, which under load costs most of the time
+    /// and leaves some writers waiting for seconds), then takes the write
     /// lock up front (`BEGIN IMMEDIATE`), so that a transaction that reads
-    /// before it writes cannot fail to upgrade its lock half way.
-    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(tx)
+    /// before it writes cannot fail to upgrade its lock half way. Another
+    /// process writing the same file is still waited for by SQLite.
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let turn = self.write_turn.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            },
+        })
     }
 }
 

@@ -54,7 +54,10 @@ async fn the_bench_runs_every_workload_and_checks_the_invariants(backend: Backen
     }
     // A tenth of the callbacks are sent twice: 220 requests, 200 payments,
     // with the baseline's 200.
-    assert!(out.contains("invariants hold: 400 payments for 400 distinct transactions"), "{out}");
+    assert!(
+        out.contains("invariants hold: 400 payments for 400 distinct transactions"),
+        "{out}"
+    );
     assert!(out.contains("3000 lines in"), "{out}");
     assert!(out.contains("every line matched its payment"), "{out}");
 }

@@ -6,8 +6,8 @@ mod postgres_server;
 
 mod agencies;
 mod audit;
-mod bench;
 mod auth;
+mod bench;
 mod callbacks;
 mod checkout;
 mod citizen;

@@ -270,7 +270,8 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         if !idempotency::claim(&mut tx, request, now).await? {
-            drop(tx);
+            // Wait for the write that took the key to be committed.
+            tx.rollback().await?;
             return self.replay_taken(request).await;
         }
         let agency = find_in_scope(&mut tx, scope, new.agency_code.as_str()).await?;
@@ -279,7 +280,7 @@ impl Store {
             Err(StoreError::Database(err)) if is_unique_violation(&err) => {
                 // Another transaction opened an invoice for this dossier
                 // between our check and our insert.
-                drop(tx);
+                tx.rollback().await?;
                 return Err(self.open_invoice_conflict(&agency, &new.dossier_code).await);
             }
             other => other?,

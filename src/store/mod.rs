@@ -12,6 +12,7 @@ mod dossiers;
 mod endpoints;
 mod events;
 mod exceptions;
+mod group_commit;
 mod idempotency;
 mod invoices;
 mod migrate;
@@ -127,26 +128,33 @@ pub struct Store {
     backend: Backend,
     /// The forms receipts are issued on, when a payment makes an invoice paid.
     receipts: Arc<ReceiptPolicy>,
-    /// On SQLite, whose file has one writer at a time: the turn to write,
-    /// taken before the write lock, so that this process's writers queue
-    /// here in order instead of polling the file lock.
-    write_turn: Arc<tokio::sync::Mutex<()>>,
+    /// On SQLite: its writers, taking turns and committing together.
+    writer: Option<group_commit::Writer>,
 }
 
-/// A transaction that will write: a [`sqlx::Transaction`] that, on SQLite,
-/// also holds the process's turn to write until it ends.
-pub(crate) struct WriteTx {
-    tx: Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// A transaction that will write: on PostgreSQL a [`sqlx::Transaction`];
+/// on SQLite a turn in the group-committed batch, whose `commit` (and
+/// `rollback`) return once the batch is committed.
+pub(crate) struct WriteTx(Write);
+
+enum Write {
+    Postgres(Transaction<'static, sqlx::Any>),
+    Sqlite(group_commit::Turn),
 }
 
 impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        match self.0 {
+            Write::Postgres(tx) => tx.commit().await,
+            Write::Sqlite(turn) => turn.finish(true).await,
+        }
     }
 
     pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
+        match self.0 {
+            Write::Postgres(tx) => tx.rollback().await,
+            Write::Sqlite(turn) => turn.finish(false).await,
+        }
     }
 }
 
@@ -154,13 +162,19 @@ impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
 
     fn deref(&self) -> &sqlx::AnyConnection {
-        &self.tx
+        match &self.0 {
+            Write::Postgres(tx) => tx,
+            Write::Sqlite(turn) => turn.conn(),
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+        match &mut self.0 {
+            Write::Postgres(tx) => tx,
+            Write::Sqlite(turn) => turn.conn_mut(),
+        }
     }
 }
 
@@ -192,11 +206,12 @@ impl Store {
             })
             .connect_with(options)
             .await?;
+        let writer = (backend == Backend::Sqlite).then(|| group_commit::Writer::new(pool.clone()));
         Ok(Store {
             pool,
             backend,
             receipts: Arc::new(ReceiptPolicy::default()),
-            write_turn: Arc::new(tokio::sync::Mutex::new(())),
+            writer,
         })
     }
 
@@ -237,27 +252,17 @@ impl Store {
         }
     }
 
-    /// Begins a transaction that will write. On SQLite it first waits for
-    /// this process's turn to write (a fair queue: SQLite's own wait for a
-    /// busy file sleeps and polls, which under load costs most of the time
-    /// and leaves some writers waiting for seconds), then takes the write
-    /// lock up front (`BEGIN IMMEDIATE`), so that a transaction that reads
-    /// before it writes cannot fail to upgrade its lock half way. Another
-    /// process writing the same file is still waited for by SQLite.
+    /// Begins a transaction that will write. On SQLite it is a turn in
+    /// the batch of group-committed writers (see [`group_commit`]), whose
+    /// transaction takes the write lock up front (`BEGIN IMMEDIATE`), so
+    /// that a transaction that reads before it writes cannot fail to
+    /// upgrade its lock half way. Another process writing the same file is
+    /// waited for by SQLite.
     async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => {
-                let turn = self.write_turn.clone().lock_owned().await;
-                WriteTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _turn: Some(turn),
-                }
-            }
-            Backend::Postgres => WriteTx {
-                tx: self.pool.begin().await?,
-                _turn: None,
-            },
-        })
+        Ok(WriteTx(match &self.writer {
+            Some(writer) => Write::Sqlite(writer.begin().await?),
+            None => Write::Postgres(self.pool.begin().await?),
+        }))
     }
 }
 

@@ -732,7 +732,8 @@ impl Store {
     ) -> Result<Created, StoreError> {
         let mut tx = self.begin_write().await?;
         if !idempotency::claim(&mut tx, request, Timestamp::now()).await? {
-            drop(tx);
+            // Wait for the write that took the key to be committed.
+            tx.rollback().await?;
             return self.replay_taken(request).await;
         }
         let recorded = self.record_in(&mut tx, actor, incoming).await?;

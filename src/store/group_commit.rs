@@ -1,0 +1,307 @@
+//! SQLite's writers, one at a time, committing together.
+//!
+//! A SQLite file has one writer at a time, and with `synchronous = FULL`
+//! every commit waits for the disk. So this process's write transactions
+//! take turns (a fair queue, not SQLite's sleep-and-poll busy wait), and
+//! run as savepoints inside one open transaction, a **batch**: each writer
+//! does its work, releases its savepoint and gives the turn to the next.
+//! When the turn comes round to a member of the open batch again, no one
+//! who was waiting when it wrote is left, and it commits the batch: one
+//! disk flush for everyone who wrote meanwhile.
+//!
+//! Nobody hears that their write succeeded (or acts on what they read in
+//! the batch) until the batch is committed: `commit` and `rollback` both
+//! wait for the batch and fail if it failed. A transaction dropped without
+//! either is rolled back to its savepoint and leaves the batch to the
+//! others. The batch is ended by a task of its own, so a caller that stops
+//! waiting never leaves it open.
+
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+
+/// How a batch ended: `None` while it is open.
+type Outcome = Option<Result<(), String>>;
+
+/// The open batch, if any, behind the turn to write.
+#[derive(Default)]
+pub(super) struct Batch {
+    conn: Option<PoolConnection<Any>>,
+    /// Counts batches, so that a member knows whether its batch has ended.
+    generation: u64,
+    outcome: Option<watch::Sender<Outcome>>,
+}
+
+#[derive(Clone)]
+pub(super) struct Writer {
+    pool: AnyPool,
+    batch: Arc<Mutex<Batch>>,
+}
+
+/// A writer's turn: its savepoint in the open batch.
+pub(super) struct Turn {
+    guard: Option<OwnedMutexGuard<Batch>>,
+    batch: Arc<Mutex<Batch>>,
+}
+
+const SAVEPOINT: &str = "SAVEPOINT lephi_write";
+const RELEASE: &str = "RELEASE lephi_write";
+const ROLLBACK_TO: &str = "ROLLBACK TO lephi_write";
+
+impl Writer {
+    pub(super) fn new(pool: AnyPool) -> Writer {
+        Writer {
+            pool,
+            batch: Arc::new(Mutex::new(Batch::default())),
+        }
+    }
+
+    /// Waits for the turn to write, opens a batch if none is open, and
+    /// starts this writer's savepoint in it.
+    pub(super) async fn begin(&self) -> Result<Turn, sqlx::Error> {
+        let mut guard = self.batch.clone().lock_owned().await;
+        if guard.conn.is_none() {
+            let mut conn = self.pool.acquire().await?;
+            conn.execute("BEGIN IMMEDIATE").await?;
+            guard.conn = Some(conn);
+            guard.generation += 1;
+            guard.outcome = Some(watch::channel(None).0);
+        }
+        let started = match guard.conn.as_mut() {
+            Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
+            None => Err(sqlx::Error::PoolClosed),
+        };
+        if let Err(err) = started {
+            end(&mut guard, false).await;
+            return Err(err);
+        }
+        Ok(Turn {
+            guard: Some(guard),
+            batch: self.batch.clone(),
+        })
+    }
+}
+
+impl Turn {
+    pub(super) fn conn(&self) -> &AnyConnection {
+        self.guard
+            .as_ref()
+            .and_then(|guard| guard.conn.as_deref())
+            .expect("a turn holds the open batch until it ends")
+    }
+
+    pub(super) fn conn_mut(&mut self) -> &mut AnyConnection {
+        self.guard
+            .as_mut()
+            .and_then(|guard| guard.conn.as_deref_mut())
+            .expect("a turn holds the open batch until it ends")
+    }
+
+    /// Keeps (`keep`) or undoes this writer's work, gives up the turn, and
+    /// waits until the batch is committed: the result is the batch's.
+    pub(super) async fn finish(mut self, keep: bool) -> Result<(), sqlx::Error> {
+        let Some(guard) = self.guard.take() else {
+            return Err(sqlx::Error::PoolClosed);
+        };
+        let outcome = leave(guard, self.batch.clone(), keep).await;
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(sqlx::Error::Protocol(format!(
+                "the write batch was not committed: {why}"
+            ))),
+            Err(_) => Err(sqlx::Error::Protocol(
+                "the write batch was abandoned".into(),
+            )),
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let batch = self.batch.clone();
+                runtime.spawn(async move {
+                    let _ = leave(guard, batch, false).await;
+                });
+            }
+            Err(_) => {
+                // No runtime to undo the savepoint on: close the connection,
+                // which rolls the whole batch back; its members hear so.
+                if let Some(conn) = guard.conn.take() {
+                    drop(conn.detach());
+                }
+                guard.outcome.take();
+            }
+        }
+    }
+}
+
+/// Ends this writer's savepoint (kept or undone) and hands the turn on;
+/// the batch is ended by a task of its own once the turn comes round
+/// again. Returns the batch's outcome, to be awaited.
+async fn leave(
+    mut guard: OwnedMutexGuard<Batch>,
+    batch: Arc<Mutex<Batch>>,
+    keep: bool,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    let ended = match guard.conn.as_mut() {
+        Some(conn) if keep => conn.execute(RELEASE).await.map(|_| ()),
+        Some(conn) => match conn.execute(ROLLBACK_TO).await {
+            Ok(_) => conn.execute(RELEASE).await.map(|_| ()),
+            Err(err) => Err(err),
+        },
+        None => Err(sqlx::Error::PoolClosed),
+    };
+    if let Err(err) = ended {
+        // The batch is in a state no one can vouch for: undo it all.
+        end(&mut guard, false).await;
+        let why = err.to_string();
+        return tokio::spawn(async move { Err(why) });
+    }
+    let generation = guard.generation;
+    let mut outcome = match &guard.outcome {
+        Some(sender) => sender.subscribe(),
+        None => watch::channel(Some(Err("no open batch".to_owned()))).1,
+    };
+    drop(guard);
+    tokio::spawn(async move {
+        {
+            let mut guard = batch.lock_owned().await;
+            if guard.generation == generation && guard.conn.is_some() {
+                end(&mut guard, true).await;
+            }
+        }
+        match outcome.wait_for(Option::is_some).await {
+            Ok(result) => result.clone().unwrap_or(Ok(())),
+            Err(_) => Err("the write batch was abandoned".to_owned()),
+        }
+    })
+}
+
+/// Commits (or rolls back) the open batch and tells its members.
+async fn end(guard: &mut Batch, commit: bool) {
+    let Some(mut conn) = guard.conn.take() else {
+        return;
+    };
+    let result = conn
+        .execute(if commit { "COMMIT" } else { "ROLLBACK" })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let result = match (commit, result) {
+        (true, Ok(())) => Ok(()),
+        (true, Err(why)) => {
+            if conn.execute("ROLLBACK").await.is_err() {
+                drop(conn.detach());
+            }
+            Err(why)
+        }
+        (false, Ok(())) => Err("the write batch was rolled back".to_owned()),
+        (false, Err(why)) => {
+            drop(conn.detach());
+            Err(why)
+        }
+    };
+    if let Some(sender) = guard.outcome.take() {
+        sender.send_replace(Some(result));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn writer() -> (Writer, tempfile::TempDir) {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        (Writer::new(pool), dir)
+    }
+
+    async fn rows(writer: &Writer) -> Vec<i64> {
+        sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(&writer.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_keep_exactly_what_they_commit() {
+        let (writer, _dir) = writer().await;
+        let tasks: Vec<_> = (0..200_i64)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    let mut turn = writer.begin().await.unwrap();
+                    sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                        .bind(n)
+                        .execute(turn.conn_mut())
+                        .await
+                        .unwrap();
+                    match n % 3 {
+                        0 => turn.finish(true).await.unwrap(),
+                        1 => turn.finish(false).await.unwrap(),
+                        _ => drop(turn),
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // Dropped turns are undone by a task of their own: one more write
+        // waits for them.
+        writer.begin().await.unwrap().finish(false).await.unwrap();
+        let kept: Vec<i64> = (0..200).filter(|n| n % 3 == 0).collect();
+        assert_eq!(rows(&writer).await, kept);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_committed_write_is_visible_to_other_connections_when_commit_returns() {
+        let (writer, _dir) = writer().await;
+        for n in 0..20_i64 {
+            let mut turn = writer.begin().await.unwrap();
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(turn.conn_mut())
+                .await
+                .unwrap();
+            turn.finish(true).await.unwrap();
+            assert_eq!(rows(&writer).await.len() as i64, n + 1);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_statement_undoes_only_its_writer() {
+        let (writer, _dir) = writer().await;
+        let mut first = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(first.conn_mut())
+            .await
+            .unwrap();
+        let committed = tokio::spawn(first.finish(true));
+        let mut second = writer.begin().await.unwrap();
+        let duplicate = sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(second.conn_mut())
+            .await;
+        assert!(duplicate.is_err());
+        second.finish(false).await.unwrap();
+        committed.await.unwrap().unwrap();
+        assert_eq!(rows(&writer).await, vec![1]);
+    }
+}

@@ -126,8 +126,10 @@ impl Drop for Turn {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let batch = self.batch.clone();
+                // The batch is ended by the task `leave` starts; no one
+                // waits for its outcome here.
                 runtime.spawn(async move {
-                    let _ = leave(guard, batch, false).await;
+                    drop(leave(guard, batch, false).await);
                 });
             }
             Err(_) => {

@@ -3,6 +3,7 @@
 mod browser;
 mod helpers;
 mod postgres_server;
+mod process;
 
 mod agencies;
 mod audit;
@@ -11,6 +12,7 @@ mod callbacks;
 mod checkout;
 mod citizen;
 mod cli;
+mod crash;
 mod dossiers;
 mod gateways;
 mod invoices;

@@ -45,7 +45,10 @@ async fn kill_9_loses_and_doubles_nothing(backend: Backend) {
     let first = serve(&url, "127.0.0.1:0", &provider_api.uri(), &log).await;
     let bind = format!("127.0.0.1:{}", first.port());
     let address = first.address.clone();
-    let admin_key = first.admin_key.clone().expect("the first start prints an admin key");
+    let admin_key = first
+        .admin_key
+        .clone()
+        .expect("the first start prints an admin key");
     let scene = set_up(&address, &admin_key, &provider_api, &receiver, MIX).await;
     let set_up_in = started.elapsed();
 

@@ -18,6 +18,7 @@ mod gateways;
 mod invoices;
 mod janitor;
 mod keys;
+mod multi_process;
 mod openapi;
 mod operations;
 mod payments;

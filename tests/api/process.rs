@@ -18,8 +18,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::callbacks::{
-    casso_body, casso_canonical, casso_signature, gateways_accept_on, momo_ipn, now_ms,
-    sepay_raw, zalopay_data,
+    casso_body, casso_canonical, casso_signature, gateways_accept_on, momo_ipn, now_ms, sepay_raw,
+    zalopay_data,
 };
 use crate::helpers::{BANK_ACCOUNT, creds, hmac_sha256_hex, invoice_body};
 use crate::payments::{sepay_auth, vnpay_ipn};
@@ -129,7 +129,10 @@ impl Served {
     /// kill -9: no shutdown, no flush, transactions cut wherever they are.
     pub async fn kill(mut self) {
         self.child.start_kill().expect("SIGKILL is sent");
-        self.child.wait().await.expect("the killed process is reaped");
+        self.child
+            .wait()
+            .await
+            .expect("the killed process is reaped");
     }
 }
 
@@ -271,17 +274,17 @@ pub struct Callback {
 
 /// What lephi answered, as the provider reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub enum Outcome {
     /// Acknowledged: the provider stops sending.
     Acknowledged,
     /// Anything else (a refusal, "retry later", a 5xx): sent again.
     NotYet { status: u16 },
     /// No answer: the connection was refused or cut.
-    NoAnswer,
+    Unanswered,
 }
 
 impl Callback {
-    pub async fn send(&self, client: &reqwest::Client, address: &str) -> Answer {
+    pub async fn send(&self, client: &reqwest::Client, address: &str) -> Outcome {
         let url = format!("{address}/callbacks/{}", self.provider);
         let request = match self.provider {
             "vnpay" => client.get(format!("{url}?{}", self.query)),
@@ -302,11 +305,11 @@ impl Callback {
             _ => client.post(url).body(self.body.clone()),
         };
         let Ok(response) = request.send().await else {
-            return Answer::NoAnswer;
+            return Outcome::Unanswered;
         };
         let status = response.status().as_u16();
         let Ok(text) = response.text().await else {
-            return Answer::NoAnswer;
+            return Outcome::Unanswered;
         };
         let json: Value = serde_json::from_str(&text).unwrap_or_default();
         let acknowledged = match self.provider {
@@ -316,9 +319,9 @@ impl Callback {
             _ => status == 200 && json["success"] == true,
         };
         if acknowledged {
-            Answer::Acknowledged
+            Outcome::Acknowledged
         } else {
-            Answer::NotYet { status }
+            Outcome::NotYet { status }
         }
     }
 }
@@ -351,9 +354,9 @@ async fn until_acknowledged(client: &reqwest::Client, callback: &Callback, addre
     loop {
         sent.sendings += 1;
         match callback.send(client, address).await {
-            Answer::Acknowledged => return sent,
-            Answer::NoAnswer => sent.no_answer += 1,
-            Answer::NotYet { status } => *sent.not_yet.entry(status).or_default() += 1,
+            Outcome::Acknowledged => return sent,
+            Outcome::Unanswered => sent.no_answer += 1,
+            Outcome::NotYet { status } => *sent.not_yet.entry(status).or_default() += 1,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -472,7 +475,6 @@ impl Mix {
 
 /// Everything a test needs to send the callbacks and check the ledger.
 pub struct Scene {
-    pub admin_key: String,
     /// Invoice ids, each of 650,000 đồng, each to be paid exactly once.
     pub invoices: Vec<String>,
     /// `(channel, provider transaction id)` of every distinct payment.
@@ -503,16 +505,26 @@ pub async fn set_up(
     }
     let account = json!({ "bank_bin": "970436", "account_number": BANK_ACCOUNT, "account_name": "UBND HUYEN D1" });
     let path = format!("/v1/agencies/{AGENCY}/bank-account");
-    let (status, answer) = api.call(Method::PUT, &path, admin_key, &account, None).await;
+    let (status, answer) = api
+        .call(Method::PUT, &path, admin_key, &account, None)
+        .await;
     assert_eq!(status, 200, "{answer}");
     let path = format!("/v1/agencies/{AGENCY}/webhook");
     let (status, answer) = api
-        .call(Method::PUT, &path, admin_key, &json!({ "url": receiver.url }), None)
+        .call(
+            Method::PUT,
+            &path,
+            admin_key,
+            &json!({ "url": receiver.url }),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     receiver.set_secret(answer["secret"].as_str().expect("the webhook's secret"));
     let body = json!({ "role": "agency_system", "agency_code": AGENCY, "name": "Một cửa" });
-    let (status, answer) = api.call(Method::POST, "/v1/keys", admin_key, &body, None).await;
+    let (status, answer) = api
+        .call(Method::POST, "/v1/keys", admin_key, &body, None)
+        .await;
     assert_eq!(status, 201, "{answer}");
     let system_key = answer["key"].as_str().expect("a key").to_owned();
 
@@ -591,18 +603,30 @@ pub async fn set_up(
                 let trans_id = 4_088_000_000 + n;
                 let (mut body, signed) = momo_ipn(order_ref, trans_id);
                 body["signature"] = json!(hmac_sha256_hex(creds::MOMO_SECRET, &signed));
-                ("momo", trans_id.to_string(), Callback::post("momo", body.to_string()))
+                (
+                    "momo",
+                    trans_id.to_string(),
+                    Callback::post("momo", body.to_string()),
+                )
             }
             "zalopay" => {
                 let zp_trans_id = 261_128_000_000_000 + n;
                 let data = zalopay_data(order_ref, zp_trans_id, now_ms());
                 let body = json!({ "data": data, "mac": hmac_sha256_hex(creds::ZALOPAY_KEY2, &data), "type": 1 });
-                ("zalopay", zp_trans_id.to_string(), Callback::post("zalopay", body.to_string()))
+                (
+                    "zalopay",
+                    zp_trans_id.to_string(),
+                    Callback::post("zalopay", body.to_string()),
+                )
             }
             "sepay" => {
                 let id = 900_000 + n;
                 let body = sepay_raw(id, code);
-                ("bank_transfer", format!("sepay-{id}"), Callback::post("sepay", body))
+                (
+                    "bank_transfer",
+                    format!("sepay-{id}"),
+                    Callback::post("sepay", body),
+                )
             }
             _ => {
                 let id = 2_150_000 + n;
@@ -627,7 +651,6 @@ pub async fn set_up(
     }
     callbacks.shuffle(&mut rng);
     Scene {
-        admin_key: admin_key.to_owned(),
         invoices: made.into_iter().map(|(_, _, id, ..)| id).collect(),
         payments,
         callbacks,
@@ -716,7 +739,10 @@ pub async fn assert_ledger(pool: &sqlx::AnyPool, scene: &Scene) {
     let mut applied: HashMap<String, usize> = HashMap::new();
     let mut payment_ids = Vec::new();
     for row in &rows {
-        let key = (row.get::<String, _>("channel"), row.get::<String, _>("provider_txn_id"));
+        let key = (
+            row.get::<String, _>("channel"),
+            row.get::<String, _>("provider_txn_id"),
+        );
         *recorded.entry(key).or_default() += 1;
         payment_ids.push(row.get::<String, _>("id"));
         let invoice: Option<String> = row.get("invoice_id");
@@ -731,10 +757,32 @@ pub async fn assert_ledger(pool: &sqlx::AnyPool, scene: &Scene) {
         .iter()
         .filter(|p| !recorded.contains_key(*p))
         .collect();
-    assert!(lost.is_empty(), "{} payments lost: {:?}", lost.len(), &lost[..lost.len().min(10)]);
+    assert!(
+        lost.is_empty(),
+        "{} payments lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
     let twice: Vec<_> = recorded.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "payments recorded twice: {twice:?}");
-    assert_eq!(rows.len(), scene.payments.len(), "payments nobody sent were recorded");
+    assert_eq!(
+        rows.len(),
+        scene.payments.len(),
+        "payments nobody sent were recorded"
+    );
+    // The second payment of an invoice paid twice is held for an officer.
+    let held = rows.len() - applied.values().sum::<usize>();
+    let exceptions: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT payment_id) FROM payment_exceptions WHERE payment_id IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("the exceptions can be counted");
+    assert_eq!(
+        usize::try_from(exceptions).unwrap(),
+        held,
+        "each held payment is an exception"
+    );
 
     let invoices = sqlx::query("SELECT id, status, amount_paid, total FROM invoices")
         .fetch_all(pool)
@@ -746,7 +794,11 @@ pub async fn assert_ledger(pool: &sqlx::AnyPool, scene: &Scene) {
         let status: String = invoice.get("status");
         let (paid, total): (i64, i64) = (invoice.get("amount_paid"), invoice.get("total"));
         assert_eq!((status.as_str(), paid), ("paid", total), "invoice {id}");
-        assert_eq!(applied.get(&id), Some(&1), "invoice {id} is paid by one payment");
+        assert_eq!(
+            applied.get(&id),
+            Some(&1),
+            "invoice {id} is paid by one payment"
+        );
     }
 
     let events = sqlx::query("SELECT type, payload FROM outbox_events")
@@ -771,9 +823,17 @@ pub async fn assert_ledger(pool: &sqlx::AnyPool, scene: &Scene) {
             _ => {}
         }
     }
-    assert_eq!(received.len(), payment_ids.len(), "one payment.received per payment");
+    assert_eq!(
+        received.len(),
+        payment_ids.len(),
+        "one payment.received per payment"
+    );
     assert!(payment_ids.iter().all(|id| received.get(id) == Some(&1)));
-    assert_eq!(paid.len(), scene.invoices.len(), "one invoice.paid per invoice");
+    assert_eq!(
+        paid.len(),
+        scene.invoices.len(),
+        "one invoice.paid per invoice"
+    );
     assert!(paid.values().all(|n| *n == 1));
 }
 
@@ -786,10 +846,17 @@ pub fn assert_every_event_delivered(receiver: &Receiver, ledger: &Ledger) -> usi
         .filter(|id| !deliveries.contains_key(*id))
         .collect();
     assert!(missing.is_empty(), "events never delivered: {missing:?}");
-    assert!(receiver.bad().is_empty(), "badly signed deliveries: {:?}", receiver.bad());
+    assert!(
+        receiver.bad().is_empty(),
+        "badly signed deliveries: {:?}",
+        receiver.bad()
+    );
     let known: std::collections::HashSet<&String> = ledger.events.iter().collect();
     let unknown: Vec<_> = deliveries.keys().filter(|id| !known.contains(id)).collect();
-    assert!(unknown.is_empty(), "deliveries of events not in the outbox: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "deliveries of events not in the outbox: {unknown:?}"
+    );
     // Deliveries beyond the first: a kill between sending and marking.
     deliveries.values().map(|d| d.len() - 1).sum()
 }

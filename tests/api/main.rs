@@ -14,6 +14,7 @@ mod citizen;
 mod cli;
 mod crash;
 mod dossiers;
+mod fuzz;
 mod gateways;
 mod invoices;
 mod janitor;

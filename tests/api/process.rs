@@ -81,6 +81,20 @@ fn settings_env(database_url: &str, bind: &str, provider_api: &str) -> Vec<(Stri
 /// Starts `lephi serve` on `bind` and waits until it serves; its log is
 /// appended to `log`. Gives up (panics) if it stops before serving.
 pub async fn serve(database_url: &str, bind: &str, provider_api: &str, log: &Path) -> Served {
+    match try_serve(database_url, bind, provider_api, log).await {
+        Ok(served) => served,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// Starts `lephi serve` as [`serve`] does; says why if it stopped before
+/// serving.
+pub async fn try_serve(
+    database_url: &str,
+    bind: &str,
+    provider_api: &str,
+    log: &Path,
+) -> Result<Served, String> {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -105,27 +119,39 @@ pub async fn serve(database_url: &str, bind: &str, provider_api: &str, log: &Pat
             let address = address.trim().to_owned();
             // Keep reading, so that lephi never blocks on a full pipe.
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return Served {
+            return Ok(Served {
                 child,
                 address,
                 admin_key,
-            };
+            });
         }
     }
     let status = child.wait().await;
     let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("lephi serve stopped before serving ({status:?}):\n{log}");
+    Err(format!(
+        "lephi serve stopped before serving ({status:?}):\n{log}"
+    ))
+}
+
+/// A free port below the kernel's ephemeral range, so that no outgoing
+/// connection (of the tests or of lephi itself) can take it while the
+/// server that listens on it is down.
+pub fn port_outside_ephemeral_range() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let mut rng = rand::rng();
+    for _ in 0..1_000 {
+        let port = rng.random_range(10_000..low.max(10_001));
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {low}");
 }
 
 impl Served {
-    pub fn port(&self) -> u16 {
-        self.address
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.parse().ok())
-            .expect("an address with a port")
-    }
-
     /// kill -9: no shutdown, no flush, transactions cut wherever they are.
     pub async fn kill(mut self) {
         self.child.start_kill().expect("SIGKILL is sent");

@@ -60,6 +60,24 @@ impl Vnd {
             return Err(MoneyError::NotANumber);
         }
         let decimal = Decimal::from_str(text).map_err(|_| MoneyError::NotANumber)?;
+        // `Decimal::from_str` rounds digits past its 28 places away, which
+        // would turn "1.00000000000000000000000000001" into a whole 1.
+        // Read again exactly, without the zeros that end a fraction (they
+        // are exact however many): a digit it cannot hold is a fraction.
+        let significant = match text.split_once('.') {
+            Some((whole, fraction)) => match fraction.trim_end_matches('0') {
+                "" => whole.to_owned(),
+                fraction => format!("{whole}.{fraction}"),
+            },
+            None => text.to_owned(),
+        };
+        if Decimal::from_str_exact(&significant).is_err() {
+            return Err(if significant.contains('.') {
+                MoneyError::Fractional
+            } else {
+                MoneyError::OutOfRange
+            });
+        }
         Self::from_decimal(decimal)
     }
 
@@ -204,6 +222,16 @@ mod tests {
             Vnd::parse_decimal("99999999999999999999"),
             Err(MoneyError::OutOfRange)
         );
+    }
+
+    #[test]
+    fn a_fraction_too_fine_for_a_decimal_is_still_refused() {
+        let tiny = format!("1.{}1", "0".repeat(28));
+        assert_eq!(Vnd::parse_decimal(&tiny), Err(MoneyError::Fractional));
+        let tiny = format!("1,{}1", "0".repeat(30));
+        assert_eq!(Vnd::parse_vietnamese(&tiny), Err(MoneyError::Fractional));
+        let zeros = format!("150000.{}", "0".repeat(40));
+        assert_eq!(Vnd::parse_decimal(&zeros), Ok(Vnd(150_000)));
     }
 
     #[test]

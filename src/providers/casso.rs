@@ -70,6 +70,15 @@ impl Casso {
     }
 }
 
+/// `value` as compact JSON with every object's keys in ascending order:
+/// the text Casso signs after `{t}.`. (Public for the tests that play
+/// Casso's side.)
+pub fn canonical_text(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
 /// Writes `value` as compact JSON with every object's keys in ascending
 /// order: the text Casso signs. `serde_json` bounds nesting when parsing,
 /// so the recursion is bounded too.

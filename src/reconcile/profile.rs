@@ -539,8 +539,7 @@ impl Times {
         if text == "rfc3339" {
             return Ok(Times::Rfc3339);
         }
-        let format = format_description::parse_owned::<3>(text)
-            .map_err(|e| format!("time_format {text:?}: {e}"))?;
+        let format = parse_format(text).map_err(|e| format!("time_format {text:?}: {e}"))?;
         let cannot = |e: &dyn std::fmt::Display| {
             format!("time_format {text:?}: cannot read a date and time with it ({e})")
         };
@@ -583,6 +582,17 @@ impl Times {
     }
 }
 
+/// A `time` format description (version 3). time 0.3.55's parser trips
+/// a debug assertion (a panic in debug builds) on some malformed ones,
+/// such as `[a[\-` or `[:[\ ]]`, where a release build refuses them; a
+/// panic there is taken as the refusal it should have been, so that a bad
+/// profile is always a message naming it.
+fn parse_format(text: &str) -> Result<FormatDescriptionV3<'static>, String> {
+    std::panic::catch_unwind(|| format_description::parse_owned::<3>(text))
+        .map_err(|_| "not a format description that can be read".to_owned())?
+        .map_err(|e| e.to_string())
+}
+
 /// How a gateway profile's settlement dates are written.
 struct Dates {
     format: FormatDescriptionV3<'static>,
@@ -591,8 +601,7 @@ struct Dates {
 
 impl Dates {
     fn new(text: &str) -> Result<Dates, String> {
-        let format = format_description::parse_owned::<3>(text)
-            .map_err(|e| format!("date_format {text:?}: {e}"))?;
+        let format = parse_format(text).map_err(|e| format!("date_format {text:?}: {e}"))?;
         let cannot = |e: &dyn std::fmt::Display| {
             format!("date_format {text:?}: cannot read a date with it ({e})")
         };
@@ -1668,6 +1677,15 @@ FT5,\"\u{1}\",150000,2026-11-28T13:03:57+07:00
             (
                 format!("layout = \"gateway\"\ntime_format = \"[day]/[month]/[year] [hour\"\n{gateway_columns}"),
                 "profile \"bad\": time_format \"[day]/[month]/[year] [hour\": ",
+            ),
+            (
+                // time 0.3's own parser panics on this one in debug builds.
+                format!("layout = \"bank\"\ntime_format = '[a[\\-'\n{bank_columns}"),
+                "profile \"bad\": time_format \"[a[\\\\-\": ",
+            ),
+            (
+                format!("layout = \"gateway\"\ndate_format = '[:[\\ ]]'\n{gateway_columns}"),
+                "profile \"bad\": date_format \"[:[\\\\ ]]\": ",
             ),
             (
                 format!("layout = \"gateway\"\ntime_format = \"[day]/[month]/[year]\"\n{gateway_columns}"),

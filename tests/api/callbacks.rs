@@ -327,11 +327,11 @@ async fn assert_refused_counts(app: &PaymentsApp, provider: &str, bad: u64, malf
     );
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap()
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -346,6 +346,11 @@ async fn open_invoice(app: &PaymentsApp, dossier: &str) -> (String, String) {
 
 /// Makes the fake MoMo and ZaloPay accept every create request.
 pub async fn gateways_accept(app: &PaymentsApp) {
+    gateways_accept_on(&app.provider_api).await;
+}
+
+/// Makes the fake MoMo and ZaloPay at `server` accept every create request.
+pub(crate) async fn gateways_accept_on(server: &wiremock::MockServer) {
     Mock::given(method("POST"))
         .and(path("/v2/gateway/api/create"))
         .respond_with(|request: &Request| {
@@ -361,7 +366,7 @@ pub async fn gateways_accept(app: &PaymentsApp) {
                 "payUrl": "https://test-payment.momo.vn/v2/gateway/pay?t=TU9NTw",
             }))
         })
-        .mount(&app.provider_api)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/v2/create"))
@@ -373,7 +378,7 @@ pub async fn gateways_accept(app: &PaymentsApp) {
             "zp_trans_token": "ACxvGL_7gS1",
             "order_url": "https://qcgateway.zalopay.vn/openinapp?order=eyJ6cHRyYW5zdG9rZW4iOiJBQ3h2In0",
         })))
-        .mount(&app.provider_api)
+        .mount(server)
         .await;
 }
 
@@ -686,7 +691,7 @@ async fn raw_exchange(app: &PaymentsApp, request: Vec<u8>) -> (Option<u16>, Stri
 
 /// A successful MoMo IPN for `order_id`, without its signature, and the
 /// text MoMo signs for it, as DOMAIN.md spells it out.
-fn momo_ipn(order_id: &str, trans_id: i64) -> (Value, String) {
+pub(crate) fn momo_ipn(order_id: &str, trans_id: i64) -> (Value, String) {
     let response_time = now_ms();
     let signed = format!(
         "accessKey={access}&amount=650000&extraData=&message=Thành công.&orderId={order_id}\
@@ -952,7 +957,7 @@ async fn malformed_momo_ipns_are_400_and_store_nothing(backend: Backend) {
 // mac = HMAC-SHA256(key2, data).
 
 /// The `data` string of a ZaloPay callback, in ZaloPay's own key order.
-fn zalopay_data(app_trans_id: &str, zp_trans_id: i64, server_time: i64) -> String {
+pub(crate) fn zalopay_data(app_trans_id: &str, zp_trans_id: i64, server_time: i64) -> String {
     format!(
         r#"{{"app_id":{app_id},"app_trans_id":"{app_trans_id}","app_time":1764318600000,"app_user":"lephi","amount":650000,"embed_data":"{{\"redirecturl\":\"https://lephi.example.vn/return\"}}","item":"[]","zp_trans_id":{zp_trans_id},"server_time":{server_time},"channel":38,"merchant_user_id":"SAt9SA_OzvjhSnGxPNI-Ag","user_fee_amount":0,"discount_amount":0}}"#,
         app_id = creds::ZALOPAY_APP,
@@ -1211,7 +1216,7 @@ fn with_api_key(body: impl Into<Vec<u8>>) -> Callback {
 }
 
 /// A SePay notification exactly as sent, byte for byte.
-fn sepay_raw(id: i64, content: &str) -> String {
+pub(crate) fn sepay_raw(id: i64, content: &str) -> String {
     format!(
         r#"{{"id":{id},"gateway":"Vietcombank","transactionDate":"2026-11-28 14:30:00","accountNumber":"{BANK_ACCOUNT}","code":null,"content":"{content}","transferType":"in","transferAmount":650000,"accumulated":19077000,"subAccount":null,"referenceCode":"MBVCB.3278907687","description":"BankAPINotify {content}"}}"#
     )
@@ -1654,7 +1659,7 @@ async fn malformed_sepay_transfers_are_400_and_store_nothing(backend: Backend) {
 
 /// A Casso notification as Casso may send it: its own key order, spaces
 /// and new lines.
-fn casso_body(id: i64, description: &str) -> String {
+pub(crate) fn casso_body(id: i64, description: &str) -> String {
     format!(
         r#"{{
   "error": 0,
@@ -1677,13 +1682,13 @@ fn casso_body(id: i64, description: &str) -> String {
 
 /// The same notification compact with its keys sorted at every level,
 /// written out by hand: the text Casso signs.
-fn casso_canonical(id: i64, description: &str) -> String {
+pub(crate) fn casso_canonical(id: i64, description: &str) -> String {
     format!(
         r#"{{"data":{{"accountNumber":"{BANK_ACCOUNT}","amount":650000,"bankName":"VietcomBank","counterAccountName":"NGUYEN VAN A","counterAccountNumber":null,"description":"{description}","id":{id},"reference":"FT26332601234","runningBalance":25000000,"tags":[{{"id":1,"name":"le phi"}}],"transactionDateTime":"2026-11-28 15:30:12"}},"error":0}}"#
     )
 }
 
-fn casso_signature(t: i64, canonical: &str, key: &str) -> String {
+pub(crate) fn casso_signature(t: i64, canonical: &str, key: &str) -> String {
     format!(
         "t={t},v1={}",
         hmac_sha512_hex(key, &format!("{t}.{canonical}"))

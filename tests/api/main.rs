@@ -3,6 +3,7 @@
 mod browser;
 mod helpers;
 mod postgres_server;
+mod process;
 
 mod agencies;
 mod audit;
@@ -12,11 +13,14 @@ mod callbacks;
 mod checkout;
 mod citizen;
 mod cli;
+mod crash;
 mod dossiers;
+mod fuzz;
 mod gateways;
 mod invoices;
 mod janitor;
 mod keys;
+mod multi_process;
 mod openapi;
 mod operations;
 mod payments;

@@ -115,7 +115,7 @@ header .site{font-weight:700;color:#1a1a1a;margin-right:auto}\
 nav a{color:#0b5cad;padding:.5rem .25rem}nav a[aria-current]{font-weight:700;color:#1a1a1a}\
 a{color:#0b5cad}\
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem;z-index:1}\
-:focus-visible{outline:3px solid #b35c00;outline-offset:2px}\
+:focus-visible,input:focus,input:focus-within,select:focus,textarea:focus{outline:3px solid #b35c00;outline-offset:2px}\
 .card{background:#fff;border-radius:.5rem;padding:1rem;margin:1rem 0;box-shadow:0 1px 2px rgba(0,0,0,.12);overflow-x:auto}\
 h1{font-size:1.5rem;margin:.5rem 0}h2{font-size:1.15rem;margin:0 0 .5rem}h3{font-size:1rem;margin:1rem 0 .5rem}\
 table{width:100%;border-collapse:collapse;font-size:.95rem}\
@@ -161,7 +161,7 @@ pub fn page(layout: &Layout<'_>, body: Html) -> String {
         .raw(lang.code())
         .raw("\"><head><meta charset=\"utf-8\">")
         .raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-        .raw("<meta name=\"referrer\" content=\"no-referrer\"><title>")
+        .raw("<meta name=\"referrer\" content=\"same-origin\"><title>")
         .t(lang, layout.title)
         .raw(" · ")
         .t(lang, &CONSOLE)
@@ -276,7 +276,8 @@ pub fn value<'a>(values: &'a HashMap<String, String>, name: &str) -> Option<&'a 
 fn secure(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     builder
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        // Same-origin: forms then carry an `Origin` that can be checked.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::pages::{Html, Lang, Text, channel_name, fee_kind_name, text, vietnam_minute};
 use crate::routes::payments::{CashPayment, record_cash_as};
 use crate::startup::AppState;
-use crate::store::{FoundPayment, PaymentSearch, PaymentTotals};
+use crate::store::{FoundPayment, InvoiceHit, PaymentSearch, PaymentTotals};
 
 const SEARCH: Text = text!(
     "Mã thanh toán, mã hồ sơ, mã giao dịch hoặc số điện thoại",
@@ -105,9 +105,19 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     if csv {
         return csv_file("payments.csv", payments_csv(&found.items));
     }
+    let invoices = match &search.text {
+        Some(text) => match state.store.find_invoices(officer.scope(), text).await {
+            Ok(invoices) => invoices,
+            Err(err) => return super::error_page(&req, Some(&officer), &err.into()),
+        },
+        None => Vec::new(),
+    };
     let mut body = Html::new();
     body.raw("<h1>").t(lang, &super::PAYMENTS).raw("</h1>");
     search_form(&mut body, lang, &query);
+    if !invoices.is_empty() {
+        invoices_table(&mut body, lang, &invoices);
+    }
     body.raw("<section class=\"card\"><p id=\"payment-totals\">")
         .t(lang, &text!("Tìm thấy", "Found"))
         .raw(" <strong id=\"found-count\">")
@@ -311,6 +321,40 @@ fn payments_table(html: &mut Html, lang: Lang, items: &[FoundPayment], totals: &
         .raw("</td><td class=\"num\">")
         .text(&totals.amount.display_vi())
         .raw("</td></tr></tfoot></table>");
+}
+
+fn invoices_table(html: &mut Html, lang: Lang, invoices: &[InvoiceHit]) {
+    html.raw("<section class=\"card\"><table id=\"invoices\"><caption>")
+        .t(lang, &text!("Yêu cầu thanh toán", "Invoices"))
+        .raw("</caption><thead><tr>");
+    for label in [&PAYMENT_CODE, &DOSSIER, &AGENCY, &STATUS_LABEL] {
+        html.raw("<th scope=\"col\">").t(lang, label).raw("</th>");
+    }
+    html.raw("<th scope=\"col\" class=\"num\">")
+        .t(lang, &AMOUNT)
+        .raw("</th></tr></thead><tbody>");
+    for invoice in invoices {
+        let status = InvoiceStatus::parse(&invoice.status)
+            .map_or(invoice.status.as_str(), |s| status_name(s, lang));
+        html.raw("<tr><td><a href=\"")
+            .text(&link(
+                lang,
+                &format!("/console/invoices/{}", invoice.id),
+                &[],
+            ))
+            .raw("\">")
+            .text(&invoice.payment_code)
+            .raw("</a></td><td>")
+            .text(&invoice.dossier_code)
+            .raw("</td><td>")
+            .text(invoice.agency_code.as_str())
+            .raw("</td><td>")
+            .text(status)
+            .raw("</td><td class=\"num\">")
+            .text(&invoice.total.display_vi())
+            .raw("</td></tr>");
+    }
+    html.raw("</tbody></table></section>");
 }
 
 fn payments_csv(items: &[FoundPayment]) -> String {

@@ -50,6 +50,17 @@ pub struct PaymentTotals {
     pub amount: Vnd,
 }
 
+/// An invoice found by a code an officer typed.
+#[derive(Debug, Clone)]
+pub struct InvoiceHit {
+    pub id: String,
+    pub payment_code: String,
+    pub dossier_code: String,
+    pub agency_code: AgencyCode,
+    pub status: String,
+    pub total: Vnd,
+}
+
 const SELECT_FOUND: &str = "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
         p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.source, p.paid_at,
         p.recorded_at, i.payment_code AS invoice_payment_code, i.dossier_code AS invoice_dossier_code
@@ -189,6 +200,38 @@ impl Store {
             amount: Vnd::new(row.try_get("amount")?),
         };
         Ok((found, sums))
+    }
+
+    /// Invoices in `scope` whose payment code, dossier code or payer phone
+    /// is `text`, newest first, at most 20.
+    pub async fn find_invoices(
+        &self,
+        scope: &Scope,
+        text: &str,
+    ) -> Result<Vec<InvoiceHit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.payment_code, i.dossier_code, i.agency_code, i.status, i.total
+             FROM invoices i JOIN agencies a ON a.code = i.agency_code
+             WHERE substr(a.path, 1, length($1)) = $1
+               AND (i.payment_code = upper($2) OR i.dossier_code = $2 OR i.payer_phone = $2)
+             ORDER BY i.id DESC LIMIT 20",
+        )
+        .bind(scope.path_prefix())
+        .bind(text)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(InvoiceHit {
+                    id: row.try_get("id")?,
+                    payment_code: row.try_get("payment_code")?,
+                    dossier_code: row.try_get("dossier_code")?,
+                    agency_code: AgencyCode::from_stored(row.try_get("agency_code")?),
+                    status: row.try_get("status")?,
+                    total: Vnd::new(row.try_get("total")?),
+                })
+            })
+            .collect()
     }
 
     async fn narrow(

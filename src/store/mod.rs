@@ -37,7 +37,7 @@ pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use attempt_checks::AttemptToCheck;
 pub use audit::AuditFilter;
 pub use checkout::CheckoutInvoice;
-pub use console::{FoundPayment, PaymentSearch, PaymentTotals};
+pub use console::{FoundPayment, InvoiceHit, PaymentSearch, PaymentTotals};
 pub use dossiers::{DossierFilter, DossierImportSummary, ReconciledDossier};
 pub use endpoints::Webhook;
 pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};

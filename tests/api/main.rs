@@ -11,6 +11,7 @@ mod callbacks;
 mod checkout;
 mod citizen;
 mod cli;
+mod console;
 mod dossiers;
 mod gateways;
 mod invoices;

@@ -604,7 +604,7 @@ fn dong(amount: &Value) -> String {
     let digits = amount.as_i64().unwrap().to_string();
     let mut shown = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             shown.push('.');
         }
         shown.push(c);

@@ -22,6 +22,8 @@ on_both_backends!(
     wrong_keys_are_rate_limited,
     bad_input_never_gets_a_server_error,
     the_dashboard_shows_the_report_apis_figures_and_exports,
+    uploads_import_a_register_or_refuse_its_bad_line,
+    cash_recorded_twice_from_one_form_is_recorded_once,
     an_officer_works_the_console_in_a_browser,
 );
 
@@ -549,6 +551,138 @@ async fn bad_input_never_gets_a_server_error(backend: Backend) {
     }
     // An invoice that stays unpaid.
     assert_eq!(app.invoice_now(id).await["status"], "open");
+}
+
+/// A multipart form with `fields` and a file `file`, as a browser sends it.
+fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----ConsoleTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"register.csv\"\r\nContent-Type: text/csv\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn uploads_import_a_register_or_refuse_its_bad_line(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let session = sign_in(&app, &app.finance_key).await;
+    let csrf = session.csrf().await;
+    let upload = |file: &'static str| {
+        let (content_type, body) = multipart(&[("csrf", &csrf)], file.as_bytes());
+        session
+            .client
+            .post(format!("{}/console/uploads/register", app.app.address))
+            .header("cookie", &session.cookie)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let header = "dossier_code,agency_code,procedure_code,fee_amount,received_at,status\n";
+    let bad = format!(
+        "{header}HS-R1,P.D1,1.004227,650000,2026-10-01T08:30:00+07:00,received\n\
+         HS-R2,P.D1,1.004227,lots,2026-10-01T08:30:00+07:00,received\n"
+    );
+    let refused = answer(upload(Box::leak(bad.into_boxed_str()))).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(figure(&refused.text, "refused-line"), "3");
+    assert_eq!(app.app.count("dossiers").await, 0);
+    let good = format!(
+        "{header}HS-R1,P.D1,1.004227,650000,2026-10-01T08:30:00+07:00,received\n\
+         HS-R2,P.D1,1.004227,150000,2026-10-02,received\n"
+    );
+    let imported = answer(upload(Box::leak(good.into_boxed_str()))).await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    assert!(
+        imported.text.contains("id=\"import-summary\""),
+        "{}",
+        imported.text
+    );
+    assert!(imported.text.contains("unpaid"), "{}", imported.text);
+    assert_eq!(app.app.count("dossiers").await, 2);
+    // Another agency's dossiers are refused, as by the API.
+    let other = format!("{header}HS-Q1,Q,1.004227,650000,2026-10-02,received\n");
+    let refused = answer(upload(Box::leak(other.into_boxed_str()))).await;
+    assert!((400..500).contains(&refused.status), "{}", refused.text);
+    assert_eq!(app.app.count("dossiers").await, 2);
+}
+
+async fn cash_recorded_twice_from_one_form_is_recorded_once(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-CASH").await;
+    let id = invoice["id"].as_str().unwrap();
+    let session = sign_in(&app, &app.finance_key).await;
+    let page = session.get(&format!("/console/invoices/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let csrf = field_value(&page.text, "csrf");
+    let key = field_value(&page.text, "idempotency_key");
+    assert!(
+        page.text
+            .contains("name=\"amount\" inputmode=\"numeric\" required value=\"650000\"")
+    );
+    let form = [
+        ("amount", "650.000"),
+        ("receipt_number", "BL-7"),
+        ("received_at", "2026-11-01T09:00"),
+        ("idempotency_key", key.as_str()),
+        ("csrf", csrf.as_str()),
+    ];
+    let path = format!("/console/invoices/{id}/cash");
+    let (first, second) = tokio::join!(session.post(&path, &form), session.post(&path, &form));
+    for answer in [&first, &second] {
+        assert_eq!(answer.status, 303, "{}", answer.text);
+        assert_eq!(
+            answer.location(),
+            format!("/console/invoices/{id}?recorded=1")
+        );
+    }
+    let payments = app
+        .app
+        .get(&format!("/v1/invoices/{id}/payments"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(payments["items"].as_array().unwrap().len(), 1, "{payments}");
+    assert_eq!(payments["items"][0]["amount"], 650000);
+    assert_eq!(payments["items"][0]["source"], "counter");
+    assert_eq!(app.invoice_now(id).await["status"], "paid");
+    let audit = app
+        .app
+        .get(
+            &format!("/v1/audit?object_type=invoice&object_id={id}"),
+            &app.app.admin_key,
+        )
+        .await
+        .json();
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "invoice.paid"),
+        "{audit}"
+    );
+    // A paid invoice offers no cash form; an admin key cannot record cash.
+    let paid = session.get(&format!("/console/invoices/{id}")).await;
+    assert!(!paid.text.contains("name=\"idempotency_key\""));
+    let other = app.invoice("HS-CASH-2").await;
+    let admin = sign_in(&app, &app.app.admin_key).await;
+    let admin_page = admin
+        .get(&format!(
+            "/console/invoices/{}",
+            other["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(admin_page.status, 200);
+    assert!(!admin_page.text.contains("name=\"idempotency_key\""));
 }
 
 /// Pays two invoices of P.D1 through VNPay in October 2026 and one in cash;

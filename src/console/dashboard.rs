@@ -256,7 +256,7 @@ fn filters(
         .t(
             lang,
             &text!(
-                "Ngày để trống dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi nhận, theo ngày thu (giống báo cáo API với basis=recorded).",
+                "Hai ô ngày dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi nhận, theo ngày thu (giống báo cáo API với basis=recorded).",
                 "The days are for a custom period. Counts payments as recorded, by the day collected (as the report API with basis=recorded)."
             ),
         )

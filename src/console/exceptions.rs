@@ -24,7 +24,7 @@ use crate::store::{AuditFilter, ExceptionFilter, PaymentSearch, SettlementLineFi
 
 const EXCEPTION: Text = text!("Ngoại lệ", "Exception");
 const RESOLVE: Text = text!("Xử lý", "Resolve");
-const CSV_ROWS: i64 = 100;
+const CSV_ROWS: i64 = 10_000;
 
 pub fn kind_name(kind: ExceptionKind, lang: Lang) -> &'static str {
     lang.pick(match kind {

@@ -133,11 +133,15 @@ impl Browser {
         for _ in 0..50 {
             match attempt().await {
                 Ok(value) => return value,
+                // Chromium says a node "does not belong to the document"
+                // when it was found on the page just replaced.
                 Err(err)
                     if matches!(
                         err["error"].as_str(),
                         Some("stale element reference" | "no such element")
-                    ) =>
+                    ) || err["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("does not belong to the document")) =>
                 {
                     last = err;
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,6 +1,8 @@
 //! Reads a `multipart/form-data` body, as a browser sends a form with a
 //! file: enough for the console's upload forms, whose bodies are read
-//! whole within `reconciliation.max_file_bytes` first.
+//! whole within `reconciliation.max_file_bytes` first. Whatever the
+//! bytes, it answers `None` or the parts, never panics, and reads each
+//! byte a bounded number of times.
 
 use std::collections::HashMap;
 
@@ -27,12 +29,10 @@ pub fn boundary(content_type: &str) -> Option<String> {
         .filter(|b| !b.is_empty() && b.len() <= 70)
 }
 
+/// Where `needle` first stands in `haystack` from `from` on, in time
+/// linear in the haystack whatever boundary the client chose.
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + from)
+    memchr::memmem::find(haystack.get(from..)?, needle).map(|i| i + from)
 }
 
 /// The parts of `body`; `None` when it is not a well-formed multipart body.
@@ -102,6 +102,45 @@ mod tests {
         assert_eq!(parts[0].data, b"abc");
         assert_eq!(parts[1].filename.as_deref(), Some("s.csv"));
         assert_eq!(parts[1].data, b"a,b\r\n1,2\r\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_is_read_or_refused_without_a_panic(
+            body in proptest::collection::vec(
+                proptest::sample::select(b"-X\r\n:;=\"ab\xff".to_vec()), 0..300),
+            boundary in "[-X]{1,4}",
+        ) {
+            if let Some(parts) = parse(&body, &boundary) {
+                let data: usize = parts.iter().map(|p| p.data.len()).sum();
+                proptest::prop_assert!(data <= body.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_boundary_chosen_to_be_slow_to_find_is_not() {
+        // Dashes only: every position starts a near match of the boundary.
+        let boundary = format!("{}X", "-".repeat(69));
+        let body = vec![b'-'; 4 * 1024 * 1024];
+        assert_eq!(parse(&body, &boundary), None);
+    }
+
+    #[test]
+    fn duplicate_fields_and_odd_headers_are_read() {
+        let body = "--X\r\ncontent-disposition: form-data; name=\"a\"\r\n\r\n1\r\n\
+                    --X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\n--X\r\n\
+                    Content-Disposition: form-data; name=\"f\"; filename=\"\"\r\n\r\n\r\n--X--";
+        let parts = parse(body.as_bytes(), "X").unwrap();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(
+            (parts[0].name.as_str(), &parts[0].data[..]),
+            ("a", &b"1"[..])
+        );
+        assert_eq!(parts[1].data, b"");
+        assert_eq!(parts[2].filename.as_deref(), Some(""));
+        // Headers that are not UTF-8 refuse the body.
+        assert_eq!(parse(b"--X\r\nname=\xff\r\n\r\nx\r\n--X--", "X"), None);
     }
 
     #[test]

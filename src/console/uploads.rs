@@ -312,32 +312,27 @@ where
     if !super::csrf::same_origin(&req, &state) {
         return session::forged(&req, None);
     }
+    // The session first: no one signed out gets a file read, held and
+    // parsed. Its form's token is checked once the form is read.
+    let officer = match session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
     let (fields, file) = match read_form(&req, &state, payload).await {
         Ok(form) => form,
         Err(err) => {
-            // Without the form's token the officer cannot be trusted yet.
-            return match session::officer(&req, &state).await {
-                Ok(officer) => render(
-                    &req,
-                    &state,
-                    &officer,
-                    err.status,
-                    Some(Outcome::Refused(err)),
-                ),
-                Err(answer) => answer,
-            };
+            return render(
+                &req,
+                &state,
+                &officer,
+                err.status,
+                Some(Outcome::Refused(err)),
+            );
         }
     };
-    let officer = match session::officer_posting(
-        &req,
-        &state,
-        fields.get("csrf").map(String::as_str),
-    )
-    .await
-    {
-        Ok(officer) => officer,
-        Err(refused) => return refused,
-    };
+    if !super::csrf::token_matches(&officer.csrf, fields.get("csrf").map(String::as_str)) {
+        return session::forged(&req, Some(&officer));
+    }
     let Some(file) = file.filter(|f| !f.data.is_empty()) else {
         let err = ApiError::bad_request(
             crate::error::ErrorCode::InvalidBody,

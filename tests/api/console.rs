@@ -23,6 +23,7 @@ on_both_backends!(
     bad_input_never_gets_a_server_error,
     the_dashboard_shows_the_report_apis_figures_and_exports,
     uploads_import_a_register_or_refuse_its_bad_line,
+    uploads_and_sign_out_need_the_session_and_its_token,
     cash_recorded_twice_from_one_form_is_recorded_once,
     an_officer_works_the_console_in_a_browser,
 );
@@ -625,6 +626,54 @@ async fn uploads_import_a_register_or_refuse_its_bad_line(backend: Backend) {
     let refused = answer(upload(Box::leak(other.into_boxed_str()))).await;
     assert!((400..500).contains(&refused.status), "{}", refused.text);
     assert_eq!(app.app.count("dossiers").await, 2);
+}
+
+async fn uploads_and_sign_out_need_the_session_and_its_token(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let session = sign_in(&app, &app.finance_key).await;
+    let csrf = session.csrf().await;
+    let file = "dossier_code,agency_code,procedure_code,fee_amount,received_at,status\n\
+                HS-U1,P.D1,1.004227,650000,2026-10-01,received\n";
+    let post = |cookie: Option<&str>, fields: &[(&str, &str)], origin: Option<&str>| {
+        let (content_type, body) = multipart(fields, file.as_bytes());
+        let mut request = session
+            .client
+            .post(format!("{}/console/uploads/register", app.app.address))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        answer(request)
+    };
+    // Signed out: sent to sign in, the file unread.
+    let signed_out = post(None, &[("csrf", &csrf)], None).await;
+    assert_eq!(signed_out.status, 303, "{}", signed_out.text);
+    assert_eq!(signed_out.location(), "/console");
+    // No token, a wrong one, or another origin: refused.
+    let cookie = Some(session.cookie.as_str());
+    for (fields, origin) in [
+        (vec![], None),
+        (vec![("csrf", "0".repeat(64))], None),
+        (vec![("csrf", csrf.clone())], Some("https://evil.example")),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = post(cookie, &fields, origin).await;
+        assert_eq!(refused.status, 403, "{fields:?}: {}", refused.text);
+    }
+    assert_eq!(app.app.count("dossiers").await, 0);
+    let imported = post(cookie, &[("csrf", &csrf)], Some(&app.app.address)).await;
+    assert_eq!(imported.status, 200, "{}", imported.text);
+    assert_eq!(app.app.count("dossiers").await, 1);
+    // Signing out without the token leaves the session open.
+    for fields in [vec![], vec![("csrf", "x")]] {
+        let refused = session.post("/console/sign-out", &fields).await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+    }
+    assert_eq!(session.get("/console/uploads").await.status, 200);
 }
 
 async fn cash_recorded_twice_from_one_form_is_recorded_once(backend: Backend) {

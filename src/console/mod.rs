@@ -254,8 +254,17 @@ pub fn lang_of(req: &HttpRequest) -> Lang {
     Lang::from_query(query_of(req).get("lang").map(String::as_str))
 }
 
-/// The request's own URL with `lang` set to the other language.
+/// The request's own URL with `lang` set to the other language. A form's
+/// answer has no URL of its own to show again (`/console/uploads/register`
+/// is POST only): its toggle leads to the page the form is on.
 pub fn toggle_href(req: &HttpRequest, lang: Lang) -> String {
+    if req.method() != actix_web::http::Method::GET {
+        let form_page = match req.path().rsplit_once('/') {
+            Some((parent, _)) if parent.starts_with("/console") => parent,
+            _ => "/console",
+        };
+        return link(lang.other(), form_page, &[]);
+    }
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
         if key != "lang" {

@@ -24,6 +24,7 @@ on_both_backends!(
     the_dashboard_shows_the_report_apis_figures_and_exports,
     uploads_import_a_register_or_refuse_its_bad_line,
     uploads_and_sign_out_need_the_session_and_its_token,
+    the_language_toggle_of_a_forms_answer_leads_to_a_page,
     cash_recorded_twice_from_one_form_is_recorded_once,
     an_officer_works_the_console_in_a_browser,
 );
@@ -674,6 +675,74 @@ async fn uploads_and_sign_out_need_the_session_and_its_token(backend: Backend) {
         assert_eq!(refused.status, 403, "{}", refused.text);
     }
     assert_eq!(session.get("/console/uploads").await.status, 200);
+}
+
+/// Where the page's language toggle leads.
+fn toggle(page: &str) -> String {
+    let end = page.find("\" hreflang=").expect("a language toggle");
+    let start = page[..end].rfind("href=\"").unwrap() + 6;
+    page[start..end].replace("&amp;", "&")
+}
+
+async fn the_language_toggle_of_a_forms_answer_leads_to_a_page(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (_, exception) = mismatched_transfer(&app, "HS-LANG", 9301).await;
+    let session = sign_in(&app, &app.finance_key).await;
+    let csrf = session.csrf().await;
+    let invoice = app.invoice("HS-LANG-CASH").await;
+    let invoice = invoice["id"].as_str().unwrap();
+    let resolve = format!("/console/exceptions/{exception}/resolve");
+    let cash = format!("/console/invoices/{invoice}/cash");
+    let (content_type, body) = multipart(&[("csrf", &csrf)], b"");
+    let upload = answer(
+        session
+            .client
+            .post(format!(
+                "{}/console/uploads/statement?lang=en",
+                app.app.address
+            ))
+            .header("cookie", &session.cookie)
+            .header("content-type", content_type)
+            .body(body),
+    )
+    .await;
+    assert_eq!(upload.status, 400, "{}", upload.text);
+    assert_eq!(toggle(&upload.text), "/console/uploads");
+    for (path, fields, page) in [
+        (
+            format!("{resolve}?lang=en"),
+            vec![("resolution", "bribe"), ("note", "x")],
+            format!("/console/exceptions/{exception}"),
+        ),
+        (
+            resolve.clone(),
+            vec![("resolution", "bribe"), ("note", "x")],
+            format!("/console/exceptions/{exception}?lang=en"),
+        ),
+        (
+            cash.clone(),
+            vec![("amount", "abc")],
+            format!("/console/invoices/{invoice}?lang=en"),
+        ),
+        (
+            "/console".to_owned(),
+            vec![("key", "lephi_wrong")],
+            "/console?lang=en".to_owned(),
+        ),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf", &csrf));
+        let answer = session.post(&path, &fields).await;
+        assert!(
+            (400..500).contains(&answer.status),
+            "{path}: {}",
+            answer.text
+        );
+        assert_eq!(toggle(&answer.text), page, "{path}");
+        // Signed in, the sign-in page sends on to the dashboard.
+        let shown = session.get(&page).await;
+        assert!([200, 303].contains(&shown.status), "{page}: {}", shown.text);
+    }
 }
 
 async fn cash_recorded_twice_from_one_form_is_recorded_once(backend: Backend) {

@@ -220,6 +220,13 @@ pub async fn sign_in(
             ))),
         );
     }
+    // A browser that signs in again, or was handed a cookie, starts
+    // afresh: the session its cookie names ends.
+    if let Some(before) = session_token(&req)
+        && let Err(err) = state.store.close_console_session(&hash(&before)).await
+    {
+        return super::error_page(&req, None, &err.into());
+    }
     let mut random = [0u8; 32];
     rand::rng().fill_bytes(&mut random);
     let token = URL_SAFE_NO_PAD.encode(random);

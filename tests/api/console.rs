@@ -212,6 +212,21 @@ async fn signing_in_gives_a_session_and_signing_out_ends_it(backend: Backend) {
             .len(),
         1
     );
+    // Signing in again from a browser that holds a session ends that one:
+    // a cookie planted before sign-in is never the one signed in.
+    let first = sign_in(&app, &app.finance_key).await;
+    let again = answer(
+        client()
+            .post(format!("{}/console", app.app.address))
+            .header("cookie", &first.cookie)
+            .form(&[("key", app.finance_key.as_str())]),
+    )
+    .await;
+    assert_eq!(again.status, 303, "{}", again.text);
+    let second = again.headers["set-cookie"].to_str().unwrap();
+    assert!(!second.starts_with(&first.cookie), "{second}");
+    assert_eq!(first.get("/console/dashboard").await.status, 303);
+    assert_eq!(app.app.count("console_sessions").await, 1);
 }
 
 /// An invoice of P.D1 paid by a transfer of the wrong amount: an

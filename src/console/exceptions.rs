@@ -9,9 +9,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
-    AGENCY, AMOUNT, DOWNLOAD_CSV, FILTER, FROM, KIND, Layout, NEXT_PAGE, NOTE, NOTHING, OPENED,
-    Officer, STATUS, Section, TO, csrf_field, csv_file, export, form_fields, html, lang_field,
-    lang_of, link, page, query_of, read_body, see_other, session, toggle_href, value,
+    AGENCY, AMOUNT, COULD_NOT, DOWNLOAD_CSV, FILTER, FROM, KIND, Layout, NEXT_PAGE, NOTE, NOTHING,
+    OPENED, Officer, STATUS, Section, TO, csrf_field, csv_file, export, form_fields, html,
+    lang_field, lang_of, link, page, query_of, read_body, see_other, session, toggle_href, value,
 };
 use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
 use crate::domain::rates::Period;
@@ -313,10 +313,17 @@ pub async fn show(
         Ok(officer) => officer,
         Err(answer) => return answer,
     };
-    match detail(&req, &state, &officer, &id).await {
+    match detail(&req, &state, &officer, &id, None).await {
         Ok(body) => respond(&req, &officer, StatusCode::OK, body),
         Err(err) => super::error_page(&req, Some(&officer), &err),
     }
+}
+
+/// A resolution the store refused: why, and the form as the officer sent
+/// it, to be shown again for correcting.
+struct Refused<'a> {
+    why: &'a str,
+    form: &'a HashMap<String, String>,
 }
 
 async fn detail(
@@ -324,6 +331,7 @@ async fn detail(
     state: &AppState,
     officer: &Officer,
     id: &str,
+    refused: Option<Refused<'_>>,
 ) -> Result<Html, ApiError> {
     let lang = lang_of(req);
     if id.len() > 200 || id.chars().any(char::is_control) {
@@ -384,12 +392,12 @@ async fn detail(
     // The payment.
     if let Some(payment_id) = &x.payment_id {
         let search = PaymentSearch {
-            text: Some(payment_id.clone()),
+            id: Some(payment_id.clone()),
             limit: 1,
             ..PaymentSearch::default()
         };
         let (found, _) = state.store.search_payments(scope, &search).await?;
-        if let Some(found) = found.items.iter().find(|f| &f.payment.id == payment_id) {
+        if let Some(found) = found.items.first() {
             let p = &found.payment;
             html.raw("<section class=\"card\"><h2>")
                 .t(lang, &text!("Khoản thanh toán", "Payment"))
@@ -547,15 +555,38 @@ async fn detail(
     }
     html.raw("</section>");
     if x.status == ExceptionStatus::Open {
-        resolve_form(&mut html, lang, officer, &x.id);
+        resolve_form(&mut html, lang, officer, &x.id, refused.as_ref());
+    } else if let Some(refused) = &refused {
+        html.raw("<p class=\"message error\" role=\"alert\" id=\"resolve-refused\">")
+            .text(refused.why)
+            .raw("</p>");
     }
     Ok(html)
 }
 
-fn resolve_form(html: &mut Html, lang: Lang, officer: &Officer, id: &str) {
-    html.raw("<section class=\"card\"><h2>")
+fn resolve_form(
+    html: &mut Html,
+    lang: Lang,
+    officer: &Officer,
+    id: &str,
+    refused: Option<&Refused<'_>>,
+) {
+    let sent = |name: &str| {
+        refused
+            .and_then(|r| r.form.get(name))
+            .map_or("", String::as_str)
+    };
+    html.raw("<section class=\"card\"><h2 id=\"resolve\">")
         .t(lang, &RESOLVE)
-        .raw("</h2><form method=\"post\" action=\"")
+        .raw("</h2>");
+    if let Some(refused) = refused {
+        html.raw("<p class=\"message error\" role=\"alert\" id=\"resolve-refused\">")
+            .t(lang, &COULD_NOT)
+            .raw(": ")
+            .text(refused.why)
+            .raw("</p>");
+    }
+    html.raw("<form method=\"post\" action=\"")
         .text(&link(
             lang,
             &format!("/console/exceptions/{id}/resolve"),
@@ -569,13 +600,19 @@ fn resolve_form(html: &mut Html, lang: Lang, officer: &Officer, id: &str) {
     for resolution in Resolution::BY_OFFICER {
         html.raw("<option value=\"")
             .raw(resolution.as_str())
-            .raw("\">")
+            .raw("\"");
+        if sent("resolution") == resolution.as_str() {
+            html.raw(" selected");
+        }
+        html.raw(">")
             .text(resolution_name(resolution, lang))
             .raw("</option>");
     }
     html.raw("</select></div><div class=\"field\"><label for=\"note\">")
         .t(lang, &NOTE)
-        .raw("</label><textarea id=\"note\" name=\"note\" required maxlength=\"1000\"></textarea></div>")
+        .raw("</label><textarea id=\"note\" name=\"note\" required maxlength=\"1000\">")
+        .text(sent("note"))
+        .raw("</textarea></div>")
         .raw("<div class=\"field\"><label for=\"payment_id\">")
         .t(
             lang,
@@ -584,7 +621,9 @@ fn resolve_form(html: &mut Html, lang: Lang, officer: &Officer, id: &str) {
                 "Payment matched to (for matched manually)"
             ),
         )
-        .raw("</label><input id=\"payment_id\" name=\"payment_id\" maxlength=\"64\"></div><button type=\"submit\">")
+        .raw("</label><input id=\"payment_id\" name=\"payment_id\" maxlength=\"64\" value=\"")
+        .text(sent("payment_id"))
+        .raw("\"></div><button type=\"submit\">")
         .t(lang, &RESOLVE)
         .raw("</button></form></section>");
 }
@@ -625,6 +664,17 @@ pub async fn resolve(
             &format!("/console/exceptions/{id}"),
             &[("resolved", "1")],
         )),
+        // A decision the officer can correct is shown with its form.
+        Err(err) if err.status.is_client_error() && err.status != StatusCode::NOT_FOUND => {
+            let refused = Refused {
+                why: &err.message,
+                form: &form,
+            };
+            match detail(&req, &state, &officer, &id, Some(refused)).await {
+                Ok(body) => respond(&req, &officer, err.status, body),
+                Err(_) => super::error_page(&req, Some(&officer), &err),
+            }
+        }
         Err(err) => super::error_page(&req, Some(&officer), &err),
     }
 }

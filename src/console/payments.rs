@@ -79,6 +79,7 @@ fn search_of(query: &std::collections::HashMap<String, String>) -> Result<Paymen
             .filter(|c| c.len() <= 64)
             .map(str::to_owned),
         limit: 50,
+        ..PaymentSearch::default()
     })
 }
 

@@ -19,6 +19,8 @@ pub struct PaymentSearch {
     /// A payment code, dossier code, provider transaction id, payer phone
     /// or payment id, matched exactly.
     pub text: Option<String>,
+    /// One payment, by its id.
+    pub id: Option<String>,
     pub agency_code: Option<AgencyCode>,
     /// Only the named agency, not those below it.
     pub agency_only: bool,
@@ -256,6 +258,9 @@ impl Store {
                   OR p.provider_txn_id = {} OR i.payer_phone = {})",
                 Value::Text(text.clone()),
             );
+        }
+        if let Some(id) = &search.id {
+            query.and("p.id = {}", Value::Text(id.clone()));
         }
         if let Some(level) = search.level {
             query.and("a.level = {}", Value::Text(level.as_str().to_owned()));

@@ -25,6 +25,7 @@ on_both_backends!(
     uploads_import_a_register_or_refuse_its_bad_line,
     uploads_and_sign_out_need_the_session_and_its_token,
     the_language_toggle_of_a_forms_answer_leads_to_a_page,
+    a_refused_resolution_is_shown_again_with_why,
     cash_recorded_twice_from_one_form_is_recorded_once,
     an_officer_works_the_console_in_a_browser,
 );
@@ -690,6 +691,61 @@ async fn uploads_and_sign_out_need_the_session_and_its_token(backend: Backend) {
         assert_eq!(refused.status, 403, "{}", refused.text);
     }
     assert_eq!(session.get("/console/uploads").await.status, 200);
+}
+
+async fn a_refused_resolution_is_shown_again_with_why(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (_, exception) = mismatched_transfer(&app, "HS-REFUSED", 9401).await;
+    let session = sign_in(&app, &app.finance_key).await;
+    let csrf = session.csrf().await;
+    let path = format!("/console/exceptions/{exception}");
+    let page = session.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // The exception's own payment is shown, found by its id.
+    assert!(
+        page.text.contains("<h2>Khoản thanh toán</h2><dl>"),
+        "{}",
+        page.text
+    );
+    // Matched manually without the payment: refused, said why, and the
+    // officer's note kept (escaped) for correcting.
+    let note = "<b>checked</b> with the bank";
+    let refused = session
+        .post(
+            &format!("{path}/resolve"),
+            &[
+                ("resolution", "matched_manually"),
+                ("note", note),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused.text.contains("id=\"resolve-refused\""),
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("payment_id"), "{}", refused.text);
+    assert!(
+        refused
+            .text
+            .contains("&lt;b&gt;checked&lt;/b&gt; with the bank</textarea>"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.text.contains("value=\"matched_manually\" selected"));
+    // Resolved, then resolved again: the second is refused on the page.
+    let fields = [("resolution", "confirmed"), ("note", "ok"), ("csrf", &csrf)];
+    let resolved = session.post(&format!("{path}/resolve"), &fields).await;
+    assert_eq!(resolved.status, 303, "{}", resolved.text);
+    let again = session.post(&format!("{path}/resolve"), &fields).await;
+    assert!((400..500).contains(&again.status), "{}", again.text);
+    assert!(
+        again.text.contains("id=\"resolve-refused\""),
+        "{}",
+        again.text
+    );
 }
 
 /// Where the page's language toggle leads.

@@ -75,6 +75,9 @@ fn search_of(query: &std::collections::HashMap<String, String>) -> Result<Paymen
             _ => None,
         },
         counted: value(query, "counted") == Some("1"),
+        invoice_id: value(query, "invoice")
+            .filter(|id| id.len() <= 200)
+            .map(str::to_owned),
         after_id: value(query, "cursor")
             .filter(|c| c.len() <= 64)
             .map(str::to_owned),
@@ -95,6 +98,13 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Err(err) => return super::error_page(&req, Some(&officer), &err),
     };
     let csv = value(&query, "format") == Some("csv");
+    if csv && value(&query, "table") == Some("invoices") {
+        let text = search.text.as_deref().unwrap_or_default();
+        return match state.store.find_invoices(officer.scope(), text).await {
+            Ok(invoices) => csv_file("invoices.csv", invoices_csv(&invoices)),
+            Err(err) => super::error_page(&req, Some(&officer), &err.into()),
+        };
+    }
     if csv {
         search.limit = CSV_ROWS;
         search.after_id = None;
@@ -116,8 +126,8 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     let mut body = Html::new();
     body.raw("<h1>").t(lang, &super::PAYMENTS).raw("</h1>");
     search_form(&mut body, lang, &query);
-    if !invoices.is_empty() {
-        invoices_table(&mut body, lang, &invoices);
+    if let Some(text) = search.text.as_deref().filter(|_| !invoices.is_empty()) {
+        invoices_table(&mut body, lang, &invoices, text);
     }
     body.raw("<section class=\"card\"><p id=\"payment-totals\">")
         .t(lang, &text!("Tìm thấy", "Found"))
@@ -149,11 +159,8 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     params.push(("format", "csv"));
-    body.raw("<p><a class=\"button secondary\" download href=\"")
-        .text(&link(lang, "/console/payments", &params))
-        .raw("\">")
-        .t(lang, &DOWNLOAD_CSV)
-        .raw("</a></p></section>");
+    csv_link(&mut body, lang, &params);
+    body.raw("</section>");
     respond(
         &req,
         &officer,
@@ -224,7 +231,7 @@ fn search_form(html: &mut Html, lang: Lang, query: &std::collections::HashMap<St
     }
     html.raw("</select></div>");
     // What a dashboard link narrowed to stays narrowed.
-    for name in ["agency", "agency_only", "level", "counted"] {
+    for name in ["agency", "agency_only", "level", "counted", "invoice"] {
         if let Some(v) = value(query, name) {
             html.raw("<input type=\"hidden\" name=\"")
                 .raw(name)
@@ -324,7 +331,7 @@ fn payments_table(html: &mut Html, lang: Lang, items: &[FoundPayment], totals: &
         .raw("</td></tr></tfoot></table>");
 }
 
-fn invoices_table(html: &mut Html, lang: Lang, invoices: &[InvoiceHit]) {
+fn invoices_table(html: &mut Html, lang: Lang, invoices: &[InvoiceHit], text: &str) {
     html.raw("<section class=\"card\"><table id=\"invoices\"><caption>")
         .t(lang, &text!("Yêu cầu thanh toán", "Invoices"))
         .raw("</caption><thead><tr>");
@@ -355,7 +362,45 @@ fn invoices_table(html: &mut Html, lang: Lang, invoices: &[InvoiceHit]) {
             .text(&invoice.total.display_vi())
             .raw("</td></tr>");
     }
-    html.raw("</tbody></table></section>");
+    html.raw("</tbody></table>");
+    csv_link(
+        html,
+        lang,
+        &[("q", text), ("table", "invoices"), ("format", "csv")],
+    );
+    html.raw("</section>");
+}
+
+/// The button that downloads the payments list with `params` as CSV.
+fn csv_link(html: &mut Html, lang: Lang, params: &[(&str, &str)]) {
+    html.raw("<p><a class=\"button secondary\" download href=\"")
+        .text(&link(lang, "/console/payments", params))
+        .raw("\">")
+        .t(lang, &DOWNLOAD_CSV)
+        .raw("</a></p>");
+}
+
+fn invoices_csv(invoices: &[InvoiceHit]) -> String {
+    export::csv(
+        &[
+            "invoice_id",
+            "payment_code",
+            "dossier_code",
+            "agency_code",
+            "status",
+            "total",
+        ],
+        invoices.iter().map(|i| {
+            vec![
+                i.id.clone(),
+                i.payment_code.clone(),
+                i.dossier_code.clone(),
+                i.agency_code.to_string(),
+                i.status.clone(),
+                i.total.dong().to_string(),
+            ]
+        }),
+    )
 }
 
 fn payments_csv(items: &[FoundPayment]) -> String {
@@ -517,6 +562,11 @@ pub async fn invoice(
             count: i64::try_from(found.len()).unwrap_or(i64::MAX),
             amount: total,
         },
+    );
+    csv_link(
+        &mut body,
+        lang,
+        &[("invoice", invoice.id.as_str()), ("format", "csv")],
     );
     body.raw("</section>");
     if invoice.status == InvoiceStatus::Open && officer.principal.role == Role::Finance {

@@ -21,6 +21,8 @@ pub struct PaymentSearch {
     pub text: Option<String>,
     /// One payment, by its id.
     pub id: Option<String>,
+    /// The payments of one invoice.
+    pub invoice_id: Option<String>,
     pub agency_code: Option<AgencyCode>,
     /// Only the named agency, not those below it.
     pub agency_only: bool,
@@ -261,6 +263,9 @@ impl Store {
         }
         if let Some(id) = &search.id {
             query.and("p.id = {}", Value::Text(id.clone()));
+        }
+        if let Some(invoice_id) = &search.invoice_id {
+            query.and("p.invoice_id = {}", Value::Text(invoice_id.clone()));
         }
         if let Some(level) = search.level {
             query.and("a.level = {}", Value::Text(level.as_str().to_owned()));

@@ -26,6 +26,7 @@ on_both_backends!(
     uploads_and_sign_out_need_the_session_and_its_token,
     the_language_toggle_of_a_forms_answer_leads_to_a_page,
     a_refused_resolution_is_shown_again_with_why,
+    an_invoices_payments_and_found_invoices_download_as_csv,
     cash_recorded_twice_from_one_form_is_recorded_once,
     an_officer_works_the_console_in_a_browser,
 );
@@ -746,6 +747,40 @@ async fn a_refused_resolution_is_shown_again_with_why(backend: Backend) {
         "{}",
         again.text
     );
+}
+
+async fn an_invoices_payments_and_found_invoices_download_as_csv(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (invoice, _) = mismatched_transfer(&app, "HS-CSV", 9501).await;
+    mismatched_transfer(&app, "HS-CSV-OTHER", 9502).await;
+    let id = invoice["id"].as_str().unwrap();
+    let code = invoice["payment_code"].as_str().unwrap();
+    let session = sign_in(&app, &app.finance_key).await;
+    let page = session.get(&format!("/console/invoices/{id}")).await;
+    let href = format!("/console/payments?invoice={id}&amp;format=csv");
+    assert!(page.text.contains(&href), "{}", page.text);
+    let file = session.get(&href.replace("&amp;", "&")).await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert!(
+        file.text.starts_with("\u{feff}payment_id,"),
+        "{}",
+        file.text
+    );
+    assert_eq!(file.text.lines().count(), 2, "{}", file.text);
+    assert!(file.text.contains("sepay-9501") && !file.text.contains("sepay-9502"));
+
+    let found = session.get(&format!("/console/payments?q={code}")).await;
+    let href = format!("/console/payments?q={code}&amp;table=invoices&amp;format=csv");
+    assert!(found.text.contains(&href), "{}", found.text);
+    let file = session.get(&href.replace("&amp;", "&")).await;
+    assert_eq!(file.status, 200, "{}", file.text);
+    assert!(
+        file.text.starts_with("\u{feff}invoice_id,"),
+        "{}",
+        file.text
+    );
+    assert_eq!(file.text.lines().count(), 2, "{}", file.text);
+    assert!(file.text.contains(code) && file.text.contains("HS-CSV"));
 }
 
 /// Where the page's language toggle leads.

@@ -12,9 +12,8 @@ use time::{Date, Month};
 
 use super::chart::{Column, Series, rate_chart};
 use super::{
-    AGENCY, DOWNLOAD_CSV, FILTER, FROM, LEVEL, Layout, NOTHING, Officer, Section, TO, csv_file,
-    html, lang_field, lang_of, level_name, link, page, query_of, session, today, toggle_href,
-    value,
+    AGENCY, DOWNLOAD_CSV, FILTER, LEVEL, NOTHING, Officer, Section, csv_file, lang_field, lang_of,
+    level_name, link, query_of, session, today, value,
 };
 use crate::domain::AgencyLevel;
 use crate::domain::rates::{
@@ -185,19 +184,13 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 }
 
 fn respond(req: &HttpRequest, officer: &Officer, status: StatusCode, body: Html) -> HttpResponse {
-    let lang = lang_of(req);
-    html(
+    super::officer_page(
+        req,
+        officer,
         status,
-        page(
-            &Layout {
-                lang,
-                title: &super::DASHBOARD,
-                toggle_href: toggle_href(req, lang),
-                officer: Some(officer),
-                section: Some(Section::Dashboard),
-            },
-            body,
-        ),
+        &super::DASHBOARD,
+        Section::Dashboard,
+        body,
     )
 }
 
@@ -237,19 +230,7 @@ fn filters(
         html.raw(">").t(lang, option.name()).raw("</option>");
     }
     html.raw("</select></div>");
-    for (id, label, value) in [("from", &FROM, from), ("to", &TO, to)] {
-        html.raw("<div><label for=\"")
-            .raw(id)
-            .raw("\">")
-            .t(lang, label)
-            .raw("</label><input type=\"date\" id=\"")
-            .raw(id)
-            .raw("\" name=\"")
-            .raw(id)
-            .raw("\" value=\"")
-            .text(value.unwrap_or_default())
-            .raw("\"></div>");
-    }
+    super::day_fields(&mut html, lang, from, to);
     html.raw("<div><button type=\"submit\">")
         .t(lang, &FILTER)
         .raw("</button></div></form><p class=\"note\">")

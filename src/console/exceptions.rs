@@ -9,9 +9,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
-    AGENCY, AMOUNT, COULD_NOT, DOWNLOAD_CSV, FILTER, FROM, KIND, Layout, NEXT_PAGE, NOTE, NOTHING,
-    OPENED, Officer, STATUS, Section, TO, csrf_field, csv_file, export, form_fields, html,
-    lang_field, lang_of, link, page, query_of, read_body, see_other, session, toggle_href, value,
+    AGENCY, AMOUNT, COULD_NOT, DOWNLOAD_CSV, FILTER, KIND, NEXT_PAGE, NOTE, NOTHING, OPENED,
+    Officer, STATUS, Section, csrf_field, csv_file, export, lang_field, lang_of, link, query_of,
+    see_other, session, value,
 };
 use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
 use crate::domain::rates::Period;
@@ -100,19 +100,13 @@ fn filter_of(query: &HashMap<String, String>, limit: i64) -> Result<ExceptionFil
 }
 
 fn respond(req: &HttpRequest, officer: &Officer, status: StatusCode, body: Html) -> HttpResponse {
-    let lang = lang_of(req);
-    html(
+    super::officer_page(
+        req,
+        officer,
         status,
-        page(
-            &Layout {
-                lang,
-                title: &super::EXCEPTIONS,
-                toggle_href: toggle_href(req, lang),
-                officer: Some(officer),
-                section: Some(Section::Exceptions),
-            },
-            body,
-        ),
+        &super::EXCEPTIONS,
+        Section::Exceptions,
+        body,
     )
 }
 
@@ -233,19 +227,7 @@ fn filters(html: &mut Html, lang: Lang, query: &HashMap<String, String>) {
         .raw("</label><input id=\"agency\" name=\"agency\" maxlength=\"64\" value=\"")
         .text(&get("agency"))
         .raw("\"></div>");
-    for (id, label) in [("from", &FROM), ("to", &TO)] {
-        html.raw("<div><label for=\"")
-            .raw(id)
-            .raw("\">")
-            .t(lang, label)
-            .raw("</label><input type=\"date\" id=\"")
-            .raw(id)
-            .raw("\" name=\"")
-            .raw(id)
-            .raw("\" value=\"")
-            .text(&get(id))
-            .raw("\"></div>");
-    }
+    super::day_fields(html, lang, value(query, "from"), value(query, "to"));
     html.raw("<div><button type=\"submit\">")
         .t(lang, &FILTER)
         .raw("</button></div></form></section>");
@@ -636,12 +618,8 @@ pub async fn resolve(
     payload: web::Payload,
 ) -> HttpResponse {
     let lang = lang_of(&req);
-    let Some(body) = read_body(payload, state.settings.server.max_body_bytes).await else {
-        return session::forged(&req, None);
-    };
-    let form = form_fields(&body);
-    let officer = match session::officer_posting(&req, &state, value(&form, "csrf")).await {
-        Ok(officer) => officer,
+    let (officer, form) = match session::posted_form(&req, &state, payload).await {
+        Ok(posted) => posted,
         Err(refused) => return refused,
     };
     let id = id.into_inner();

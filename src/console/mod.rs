@@ -213,6 +213,48 @@ pub fn csrf_field(html: &mut Html, officer: &Officer) {
         .raw("\">");
 }
 
+/// The first-day and last-day fields of a filter form, as sent.
+pub fn day_fields(html: &mut Html, lang: Lang, from: Option<&str>, to: Option<&str>) {
+    for (id, label, value) in [("from", &FROM, from), ("to", &TO, to)] {
+        html.raw("<div><label for=\"")
+            .raw(id)
+            .raw("\">")
+            .t(lang, label)
+            .raw("</label><input type=\"date\" id=\"")
+            .raw(id)
+            .raw("\" name=\"")
+            .raw(id)
+            .raw("\" value=\"")
+            .text(value.unwrap_or_default())
+            .raw("\"></div>");
+    }
+}
+
+/// A signed-in officer's page of `section`: `body` in the shared frame.
+pub fn officer_page(
+    req: &HttpRequest,
+    officer: &Officer,
+    status: StatusCode,
+    title: &Text,
+    section: Section,
+    body: Html,
+) -> HttpResponse {
+    let lang = lang_of(req);
+    html(
+        status,
+        page(
+            &Layout {
+                lang,
+                title,
+                toggle_href: toggle_href(req, lang),
+                officer: Some(officer),
+                section: Some(section),
+            },
+            body,
+        ),
+    )
+}
+
 /// The hidden field that keeps a GET form in the page's language.
 pub fn lang_field(html: &mut Html, lang: Lang) {
     if lang == Lang::En {

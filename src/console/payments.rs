@@ -9,10 +9,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
-    AGENCY, AMOUNT, CHANNEL, DOSSIER, DOWNLOAD_CSV, FILTER, FROM, LEVEL, Layout, NEXT_PAGE,
-    NOTHING, Officer, PAYMENT_CODE, Section, TO, csrf_field, csv_file, export, form_fields, html,
-    lang_field, lang_of, level_name, link, page, query_of, read_body, see_other, session,
-    toggle_href, value,
+    AGENCY, AMOUNT, CHANNEL, DOSSIER, DOWNLOAD_CSV, FILTER, LEVEL, NEXT_PAGE, NOTHING, Officer,
+    PAYMENT_CODE, Section, csrf_field, csv_file, export, lang_field, lang_of, level_name, link,
+    query_of, see_other, session, value,
 };
 use crate::domain::rates::Period;
 use crate::domain::{AgencyCode, AgencyLevel, IdempotencyKey, InvoiceStatus, Role, Timestamp, Vnd};
@@ -161,37 +160,13 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     params.push(("format", "csv"));
     csv_link(&mut body, lang, &params);
     body.raw("</section>");
-    respond(
+    super::officer_page(
         &req,
         &officer,
         StatusCode::OK,
         &super::PAYMENTS,
         Section::Payments,
         body,
-    )
-}
-
-fn respond(
-    req: &HttpRequest,
-    officer: &Officer,
-    status: StatusCode,
-    title: &Text,
-    section: Section,
-    body: Html,
-) -> HttpResponse {
-    let lang = lang_of(req);
-    html(
-        status,
-        page(
-            &Layout {
-                lang,
-                title,
-                toggle_href: toggle_href(req, lang),
-                officer: Some(officer),
-                section: Some(section),
-            },
-            body,
-        ),
     )
 }
 
@@ -204,19 +179,7 @@ fn search_form(html: &mut Html, lang: Lang, query: &std::collections::HashMap<St
         .raw("</label><input id=\"q\" name=\"q\" type=\"search\" maxlength=\"200\" value=\"")
         .text(&get("q"))
         .raw("\"></div>");
-    for (id, label) in [("from", &FROM), ("to", &TO)] {
-        html.raw("<div><label for=\"")
-            .raw(id)
-            .raw("\">")
-            .t(lang, label)
-            .raw("</label><input type=\"date\" id=\"")
-            .raw(id)
-            .raw("\" name=\"")
-            .raw(id)
-            .raw("\" value=\"")
-            .text(&get(id))
-            .raw("\"></div>");
-    }
+    super::day_fields(html, lang, value(query, "from"), value(query, "to"));
     html.raw("<div><label for=\"cash\">")
         .t(lang, &CHANNEL)
         .raw("</label><select id=\"cash\" name=\"cash\"><option value=\"\">")
@@ -572,7 +535,7 @@ pub async fn invoice(
     if invoice.status == InvoiceStatus::Open && officer.principal.role == Role::Finance {
         cash_form(&mut body, lang, &officer, &invoice);
     }
-    respond(
+    super::officer_page(
         &req,
         &officer,
         StatusCode::OK,
@@ -651,12 +614,8 @@ pub async fn record_cash(
     payload: web::Payload,
 ) -> HttpResponse {
     let lang = lang_of(&req);
-    let Some(body) = read_body(payload, state.settings.server.max_body_bytes).await else {
-        return session::forged(&req, None);
-    };
-    let form = form_fields(&body);
-    let officer = match session::officer_posting(&req, &state, value(&form, "csrf")).await {
-        Ok(officer) => officer,
+    let (officer, form) = match session::posted_form(&req, &state, payload).await {
+        Ok(posted) => posted,
         Err(refused) => return refused,
     };
     let id = id.into_inner();

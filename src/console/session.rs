@@ -6,6 +6,8 @@
 //! out, or when its key is revoked. Sign-in attempts are limited per
 //! client address (`console.sign_in_attempts_per_minute`).
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -85,6 +87,21 @@ pub async fn officer_posting(
         return Err(forged(req, Some(&officer)));
     }
     Ok(officer)
+}
+
+/// The officer of a url-encoded form's POST, with the form's fields; its
+/// CSRF token and origin checked. Otherwise the refusal.
+pub async fn posted_form(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<(Officer, HashMap<String, String>), HttpResponse> {
+    let Some(body) = read_body(payload, state.settings.server.max_body_bytes).await else {
+        return Err(forged(req, None));
+    };
+    let form = form_fields(&body);
+    let officer = officer_posting(req, state, super::value(&form, "csrf")).await?;
+    Ok((officer, form))
 }
 
 /// The refusal of a form that did not come from the officer's own page.
@@ -267,12 +284,8 @@ pub async fn sign_out(
     payload: web::Payload,
 ) -> HttpResponse {
     let lang = lang_of(&req);
-    let form = match read_body(payload, state.settings.server.max_body_bytes).await {
-        Some(body) => form_fields(&body),
-        None => return forged(&req, None),
-    };
-    let officer = match officer_posting(&req, &state, super::value(&form, "csrf")).await {
-        Ok(officer) => officer,
+    let officer = match posted_form(&req, &state, payload).await {
+        Ok((officer, _)) => officer,
         Err(refused) => return refused,
     };
     if let Err(err) = state.store.close_console_session(&officer.token_hash).await {

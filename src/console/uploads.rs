@@ -11,10 +11,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::multipart::{self, Part};
-use super::{
-    COULD_NOT, Layout, Officer, Section, csrf_field, html, lang_of, link, page, read_body, session,
-    toggle_href,
-};
+use super::{COULD_NOT, Officer, Section, csrf_field, lang_of, link, read_body, session};
 use crate::domain::payment::Channel;
 use crate::error::ApiError;
 use crate::pages::{Html, Lang, Text, channel_name, text};
@@ -60,18 +57,13 @@ fn render(
     }
     statement_form(&mut body, lang, state, officer);
     register_form(&mut body, lang, officer);
-    html(
+    super::officer_page(
+        req,
+        officer,
         status,
-        page(
-            &Layout {
-                lang,
-                title: &super::UPLOADS,
-                toggle_href: toggle_href(req, lang),
-                officer: Some(officer),
-                section: Some(Section::Uploads),
-            },
-            body,
-        ),
+        &super::UPLOADS,
+        Section::Uploads,
+        body,
     )
 }
 

@@ -29,6 +29,7 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub checkout: CheckoutSettings,
     pub receipts: ReceiptSettings,
+    pub console: ConsoleSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,6 +241,17 @@ pub struct CheckoutSettings {
     pub trust_forwarded_for: bool,
 }
 
+/// The finance officers' web console under `/console`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// Minutes a console session may stay unused before it ends.
+    pub idle_minutes: u64,
+    /// Sign-in attempts one client address may make in a minute; more are
+    /// answered 429, so that keys cannot be guessed.
+    pub sign_in_attempts_per_minute: u32,
+}
+
 /// What receipts are printed with (Decree 123/2020 art. 32): a form number
 /// and symbol letters for every agency, and an agency's own where it has
 /// them (`receipts.agencies."H26.01".form_number`).
@@ -368,6 +380,15 @@ impl Default for CheckoutSettings {
         CheckoutSettings {
             requests_per_minute: 60,
             trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            idle_minutes: 30,
+            sign_in_attempts_per_minute: 10,
         }
     }
 }
@@ -521,6 +542,12 @@ impl Settings {
         }
         if self.checkout.requests_per_minute == 0 {
             return invalid("checkout.requests_per_minute", "must be at least 1");
+        }
+        if !(1..=24 * 60).contains(&self.console.idle_minutes) {
+            return invalid("console.idle_minutes", "must be between 1 and 1440");
+        }
+        if self.console.sign_in_attempts_per_minute == 0 {
+            return invalid("console.sign_in_attempts_per_minute", "must be at least 1");
         }
         self.receipt_policy()?;
         self.check_janitor()
@@ -951,6 +978,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("checkout.requests_per_minute"), "{err}");
+    }
+
+    #[test]
+    fn console_settings_have_defaults_and_are_checked() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.console.idle_minutes, 30);
+        assert_eq!(s.console.sign_in_attempts_per_minute, 10);
+        for (key, value) in [
+            ("LEPHI__CONSOLE__IDLE_MINUTES", "0"),
+            ("LEPHI__CONSOLE__IDLE_MINUTES", "1441"),
+            ("LEPHI__CONSOLE__SIGN_IN_ATTEMPTS_PER_MINUTE", "0"),
+        ] {
+            let err = Settings::load_from(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("console."), "{err}");
+        }
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
     /// How often one client may open the citizens' pages under `/pay/`.
     pub pay_limiter: RateLimiter,
+    /// How often one client may try to sign in to the finance console.
+    pub console_limiter: RateLimiter,
 }
 
 pub struct Application {
@@ -107,6 +109,7 @@ impl Application {
                 anyhow::anyhow!("configuration: reconciliation.profiles: {message}")
             })?,
             pay_limiter: RateLimiter::per_minute(settings.checkout.requests_per_minute),
+            console_limiter: RateLimiter::per_minute(settings.console.sign_in_attempts_per_minute),
             settings: settings.clone(),
         });
         let mut server = HttpServer::new(move || {

@@ -660,7 +660,7 @@ impl CashlessReport {
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or
 /// carriage return first) gets a leading `'`. Only names and codes can
 /// start so: amounts and rates are never negative.
-fn defuse_formula(cell: &str) -> String {
+pub fn defuse_formula(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {

@@ -117,6 +117,12 @@ impl Html {
         self
     }
 
+    /// Adds markup built by another [`Html`], whose text was escaped there.
+    pub fn append(&mut self, other: Html) -> &mut Html {
+        self.0.push_str(&other.0);
+        self
+    }
+
     pub fn into_string(self) -> String {
         self.0
     }

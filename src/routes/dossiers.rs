@@ -5,12 +5,14 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, FileBody, page_limit, query_agency, query_choice, query_text};
+use crate::domain::Scope;
+use crate::domain::audit::Actor;
 use crate::domain::dossier::{DossierOutcome, parse_received_at, parse_register};
 use crate::domain::payment::Channel;
 use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
-use crate::store::{DossierFilter, ReconciledDossier, StoreError};
+use crate::store::{DossierFilter, DossierImportSummary, ReconciledDossier, StoreError};
 
 const OFFICERS: &[Role] = &[Role::Finance, Role::Admin];
 
@@ -55,7 +57,17 @@ pub async fn import(
     body: FileBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(OFFICERS)?;
-    let bytes = body.0;
+    let summary = import_as(&state, &caller.actor(), caller.scope(), body.0).await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+/// Imports a register: what both the API and the finance console do.
+pub(crate) async fn import_as(
+    state: &AppState,
+    actor: &Actor,
+    scope: &Scope,
+    bytes: web::Bytes,
+) -> Result<DossierImportSummary, ApiError> {
     // A large file takes a while to parse: off the server's threads.
     let register = web::block(move || parse_register(&bytes))
         .await
@@ -64,11 +76,7 @@ pub async fn import(
             line: err.line,
             message: err.message,
         })?;
-    let summary = state
-        .store
-        .import_dossiers(&caller.actor(), caller.scope(), &register)
-        .await?;
-    Ok(HttpResponse::Ok().json(summary))
+    Ok(state.store.import_dossiers(actor, scope, &register).await?)
 }
 
 #[derive(Deserialize)]

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::{
     Caller, JsonBody, page_limit, path_id, query_agency, query_choice, query_text, query_time,
 };
+use crate::domain::audit::Actor;
 use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
-use crate::domain::{AgencyCode, Role, Timestamp, ValidationError, Vnd, text};
+use crate::domain::{AgencyCode, Role, Scope, Timestamp, ValidationError, Vnd, text};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::{Decision, ExceptionFilter};
@@ -145,16 +146,38 @@ pub async fn resolve(
     caller.require(&[Role::Finance, Role::Admin])?;
     let id = path_id("the exception", &id)?;
     let body = body.value;
-    let resolution = Resolution::parse_officer(&body.resolution).ok_or_else(|| {
+    let exception = resolve_as(
+        &state,
+        &caller.actor(),
+        caller.scope(),
+        id,
+        &body.resolution,
+        &body.note,
+        body.payment_id.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(ExceptionView::from(&exception)))
+}
+
+/// Checks an officer's decision on exception `id` and records it: what
+/// both the API and the finance console do.
+pub(crate) async fn resolve_as(
+    state: &AppState,
+    actor: &Actor,
+    scope: &Scope,
+    id: &str,
+    resolution: &str,
+    note: &str,
+    payment_id: Option<&str>,
+) -> Result<PaymentException, ApiError> {
+    let resolution = Resolution::parse_officer(resolution).ok_or_else(|| {
         ValidationError::new(
             "resolution",
             "must be one of matched_manually, refund_required, written_off, confirmed",
         )
     })?;
-    let note = text::bounded("note", &body.note, 1_000)?;
-    let payment_id = body
-        .payment_id
-        .as_deref()
+    let note = text::bounded("note", note, 1_000)?;
+    let payment_id = payment_id
         .map(|id| text::code("payment_id", id, 64))
         .transpose()?;
     if resolution == Resolution::MatchedManually && payment_id.is_none() {
@@ -164,11 +187,11 @@ pub async fn resolve(
         )
         .into());
     }
-    let exception = state
+    Ok(state
         .store
         .resolve_exception(
-            &caller.actor(),
-            caller.scope(),
+            actor,
+            scope,
             id,
             &Decision {
                 resolution,
@@ -176,6 +199,5 @@ pub async fn resolve(
                 payment_id: payment_id.as_deref(),
             },
         )
-        .await?;
-    Ok(HttpResponse::Ok().json(ExceptionView::from(&exception)))
+        .await?)
 }

@@ -6,20 +6,20 @@ mod agencies;
 mod attempts;
 mod audit;
 pub mod callbacks;
-mod dossiers;
+pub(crate) mod dossiers;
 mod events;
-mod exceptions;
+pub(crate) mod exceptions;
 mod extract;
 mod health;
 mod invoices;
 mod keys;
 mod metrics;
-mod pay;
-mod payments;
+pub(crate) mod pay;
+pub(crate) mod payments;
 mod rate_limit;
 mod reports;
 mod sandbox;
-mod settlements;
+pub(crate) mod settlements;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -27,6 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 pub use extract::{Caller, FileBody, JsonBody, RawBody, idempotency_key};
 pub use rate_limit::RateLimiter;
 
+use crate::console;
 use crate::error::{ApiError, ErrorCode};
 
 /// Declares the routes: `path => { METHOD handler, ... }`.
@@ -102,6 +103,18 @@ route_table! {
     "/pay/{code}/start/{channel}" => { POST pay::start },
     "/pay/{code}/return/{channel}" => { GET pay::returned },
     "/pay/{code}/receipt" => { GET pay::receipt },
+    "/console" => { GET console::session::sign_in_page, POST console::session::sign_in },
+    "/console/sign-out" => { POST console::session::sign_out },
+    "/console/dashboard" => { GET console::dashboard::show },
+    "/console/exceptions" => { GET console::exceptions::list },
+    "/console/exceptions/{id}" => { GET console::exceptions::show },
+    "/console/exceptions/{id}/resolve" => { POST console::exceptions::resolve },
+    "/console/uploads" => { GET console::uploads::show },
+    "/console/uploads/statement" => { POST console::uploads::statement },
+    "/console/uploads/register" => { POST console::uploads::register },
+    "/console/payments" => { GET console::payments::list },
+    "/console/invoices/{id}" => { GET console::payments::invoice },
+    "/console/invoices/{id}/cash" => { POST console::payments::record_cash },
 }
 
 /// A whole list. List answers are structs, not JSON maps, so that every

@@ -341,7 +341,7 @@ fn toggle_href(req: &HttpRequest, lang: Lang) -> String {
 
 /// Whom the request is counted against: the connection's peer, or with
 /// `checkout.trust_forwarded_for` the client the proxy names.
-fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
+pub(crate) fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
     if state.settings.checkout.trust_forwarded_for
         && let Some(forwarded) = forwarded_for(req)
     {

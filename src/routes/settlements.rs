@@ -5,12 +5,14 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, FileBody, page_limit, path_id, query_choice, query_text};
+use crate::domain::Scope;
+use crate::domain::audit::Actor;
 use crate::domain::payment::Channel;
 use crate::domain::settlement::{LineOutcome, statement_account};
 use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
-use crate::store::{SettledLine, SettlementLineFilter, SettlementSummary, StatementFile};
+use crate::store::{Imported, SettledLine, SettlementLineFilter, SettlementSummary, StatementFile};
 
 const OFFICERS: &[Role] = &[Role::Finance, Role::Admin];
 
@@ -40,9 +42,41 @@ pub async fn import(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(OFFICERS)?;
     let query = query.into_inner();
+    let imported = import_as(
+        &state,
+        &caller.actor(),
+        caller.scope(),
+        query.channel.as_deref(),
+        query.profile,
+        query.account.as_deref(),
+        &body.0,
+    )
+    .await?;
+    let view = ImportView {
+        summary: &imported.summary,
+        already_imported: !imported.new,
+    };
+    Ok(if imported.new {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+/// Imports a statement of `channel` read with `profile` (the channel's
+/// default if none): what both the API and the finance console do.
+pub(crate) async fn import_as(
+    state: &AppState,
+    actor: &Actor,
+    scope: &Scope,
+    channel: Option<&str>,
+    profile: Option<String>,
+    account: Option<&str>,
+    bytes: &[u8],
+) -> Result<Imported, ApiError> {
     let channel = query_choice(
         "channel",
-        query.channel.as_deref(),
+        channel,
         |c| Channel::parse(c).filter(|c| c.is_cashless()),
         "vnpay, momo, zalopay, bank_transfer",
     )?
@@ -52,7 +86,7 @@ pub async fn import(
             "channel is required: vnpay, momo, zalopay or bank_transfer",
         )
     })?;
-    let profile_name = query_text("profile", query.profile)?
+    let profile_name = query_text("profile", profile)?
         .unwrap_or_else(|| crate::reconcile::Profiles::default_for(channel).to_owned());
     let profile = state.profiles.get(&profile_name).ok_or_else(|| {
         ApiError::bad_request(
@@ -69,17 +103,17 @@ pub async fn import(
             format!("profile {profile_name} does not read {channel} statements"),
         ));
     }
-    let account = statement_account(channel, query.account.as_deref())
+    let account = statement_account(channel, account)
         .map_err(|message| ApiError::bad_request(ErrorCode::InvalidQuery, message))?;
-    let imported = state
+    Ok(state
         .store
         .import_statement(
-            &caller.actor(),
-            caller.scope(),
+            actor,
+            scope,
             &StatementFile {
                 channel,
                 profile: (&profile_name, profile),
-                bytes: &body.0,
+                bytes,
                 settlement_days: state
                     .settings
                     .reconciliation
@@ -89,16 +123,7 @@ pub async fn import(
                 account_number: account,
             },
         )
-        .await?;
-    let view = ImportView {
-        summary: &imported.summary,
-        already_imported: !imported.new,
-    };
-    Ok(if imported.new {
-        HttpResponse::Created().json(view)
-    } else {
-        HttpResponse::Ok().json(view)
-    })
+        .await?)
 }
 
 #[derive(Deserialize)]

@@ -81,6 +81,31 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
+/// The caller of a row with a key's `id`, `role`, `agency_code` and its
+/// agency's `path`.
+pub(super) fn principal_from_row(row: &AnyRow) -> Result<Principal, StoreError> {
+    let role: String = row.try_get("role")?;
+    let agency_code: Option<String> = row.try_get("agency_code")?;
+    let path: Option<String> = row.try_get("path")?;
+    let scope = match (agency_code, path) {
+        (Some(code), Some(path)) => Scope::Subtree {
+            code: AgencyCode::from_stored(code),
+            path,
+        },
+        (None, _) => Scope::All,
+        (Some(code), None) => {
+            return Err(StoreError::corrupt(format!(
+                "key's agency {code} is missing"
+            )));
+        }
+    };
+    Ok(Principal {
+        key_id: row.try_get("id")?,
+        role: Role::parse("role", &role).map_err(StoreError::corrupt)?,
+        scope,
+    })
+}
+
 macro_rules! select_keys {
     () => {
         "SELECT k.id, k.name, k.role, k.agency_code, k.key_prefix, k.created_at, k.revoked_at
@@ -244,29 +269,7 @@ impl Store {
         .bind(hash.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let role: String = row.try_get("role")?;
-        let agency_code: Option<String> = row.try_get("agency_code")?;
-        let path: Option<String> = row.try_get("path")?;
-        let scope = match (agency_code, path) {
-            (Some(code), Some(path)) => Scope::Subtree {
-                code: AgencyCode::from_stored(code),
-                path,
-            },
-            (None, _) => Scope::All,
-            (Some(code), None) => {
-                return Err(StoreError::corrupt(format!(
-                    "key's agency {code} is missing"
-                )));
-            }
-        };
-        Ok(Some(Principal {
-            key_id: row.try_get("id")?,
-            role: Role::parse("role", &role).map_err(StoreError::corrupt)?,
-            scope,
-        }))
+        row.as_ref().map(principal_from_row).transpose()
     }
 
     /// Whether any admin key is still valid.

@@ -104,7 +104,7 @@ const SELECT_PAYMENTS: &str = "SELECT p.id, p.channel, p.provider_txn_id, p.amou
         p.recorded_at
      FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code";
 
-fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
+pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let channel: String = row.try_get("channel")?;
     let source: String = row.try_get("source")?;
     let exception: Option<String> = row.try_get("exception_kind")?;
@@ -824,7 +824,7 @@ impl Store {
 
     /// Limits `query` (over a table joined to agencies as `a`) to `scope`,
     /// and to the subtree of `agency_code` if given.
-    async fn scope_to(
+    pub(super) async fn scope_to(
         &self,
         query: &mut Filtered,
         scope: &Scope,

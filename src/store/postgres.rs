@@ -26,6 +26,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "checkout",
         sql: include_str!("../../migrations/postgres/0004_checkout.sql"),
     },
+    Migration {
+        version: 5,
+        name: "console",
+        sql: include_str!("../../migrations/postgres/0005_console.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -29,6 +29,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "checkout",
         sql: include_str!("../../migrations/sqlite/0004_checkout.sql"),
     },
+    Migration {
+        version: 5,
+        name: "console",
+        sql: include_str!("../../migrations/sqlite/0005_console.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

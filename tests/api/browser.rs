@@ -133,11 +133,15 @@ impl Browser {
         for _ in 0..50 {
             match attempt().await {
                 Ok(value) => return value,
+                // Chromium says a node "does not belong to the document"
+                // when it was found on the page just replaced.
                 Err(err)
                     if matches!(
                         err["error"].as_str(),
                         Some("stale element reference" | "no such element")
-                    ) =>
+                    ) || err["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("does not belong to the document")) =>
                 {
                     last = err;
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -221,6 +225,65 @@ impl Browser {
             .await
         })
         .await;
+    }
+
+    /// Types `text` into the first element matching `css` (for a file
+    /// input, a file's path chooses that file).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.settled(css, || async {
+            let element = self.try_find(css).await?;
+            self.try_command(
+                reqwest::Method::POST,
+                &format!("/element/{element}/value"),
+                Some(json!({ "text": text })),
+            )
+            .await
+        })
+        .await;
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Presses the Tab key once.
+    pub async fn press_tab(&self) {
+        self.command(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({ "actions": [{
+                "type": "key",
+                "id": "keyboard",
+                "actions": [
+                    { "type": "keyDown", "value": "\u{E004}" },
+                    { "type": "keyUp", "value": "\u{E004}" },
+                ],
+            }] })),
+        )
+        .await;
+    }
+
+    /// The visible text of the first element matching `css`.
+    pub async fn element_text(&self, css: &str) -> String {
+        self.settled(css, || async {
+            let element = self.try_find(css).await?;
+            self.try_command(
+                reqwest::Method::GET,
+                &format!("/element/{element}/text"),
+                None,
+            )
+            .await
+        })
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     /// Waits until the page's text contains `words`, reloading as a person

@@ -13,6 +13,7 @@ mod callbacks;
 mod checkout;
 mod citizen;
 mod cli;
+mod console;
 mod crash;
 mod dossiers;
 mod fuzz;

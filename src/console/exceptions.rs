@@ -1,0 +1,658 @@
+//! `/console/exceptions`: the queue of findings that wait for an officer,
+//! filtered by kind, status, agency and the day opened; one exception with
+//! its payment, invoice, statement line and audit trail; and its
+//! resolution, recorded with the API's own function.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{
+    AGENCY, AMOUNT, COULD_NOT, DOWNLOAD_CSV, FILTER, KIND, NEXT_PAGE, NOTE, NOTHING, OPENED,
+    Officer, STATUS, Section, csrf_field, csv_file, export, lang_field, lang_of, link, query_of,
+    see_other, session, value,
+};
+use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
+use crate::domain::rates::Period;
+use crate::domain::{AgencyCode, Timestamp};
+use crate::error::{ApiError, ErrorCode};
+use crate::pages::{Html, Lang, Text, channel_name, text, vietnam_minute};
+use crate::routes::exceptions::resolve_as;
+use crate::startup::AppState;
+use crate::store::{AuditFilter, ExceptionFilter, PaymentSearch, SettlementLineFilter};
+
+const EXCEPTION: Text = text!("Ngoại lệ", "Exception");
+const RESOLVE: Text = text!("Xử lý", "Resolve");
+const CSV_ROWS: i64 = 10_000;
+
+pub fn kind_name(kind: ExceptionKind, lang: Lang) -> &'static str {
+    lang.pick(match kind {
+        ExceptionKind::UnknownOrder => &text!("Không rõ yêu cầu", "Unknown order"),
+        ExceptionKind::AmountMismatch => &text!("Sai số tiền", "Amount mismatch"),
+        ExceptionKind::Overpaid => &text!("Nộp thừa", "Overpaid"),
+        ExceptionKind::LatePayment => &text!("Nộp muộn", "Late payment"),
+        ExceptionKind::WrongAccount => &text!("Sai tài khoản", "Wrong account"),
+        ExceptionKind::MissingPayment => &text!("Thiếu ghi nhận", "Missing payment"),
+        ExceptionKind::UnsettledPayment => &text!("Chưa đối soát", "Unsettled payment"),
+        ExceptionKind::DuplicateLine => &text!("Dòng trùng", "Duplicate line"),
+        ExceptionKind::UnknownDossier => &text!("Hồ sơ không có trong sổ", "Unknown dossier"),
+        ExceptionKind::UnconfirmedAttempt => {
+            &text!("Giao dịch chưa xác nhận", "Unconfirmed attempt")
+        }
+    })
+}
+
+fn status_name(status: ExceptionStatus, lang: Lang) -> &'static str {
+    lang.pick(match status {
+        ExceptionStatus::Open => &text!("Đang chờ", "Open"),
+        ExceptionStatus::Resolved => &text!("Đã xử lý", "Resolved"),
+    })
+}
+
+fn resolution_name(resolution: Resolution, lang: Lang) -> &'static str {
+    lang.pick(match resolution {
+        Resolution::MatchedManually => &text!("Đối chiếu thủ công", "Matched manually"),
+        Resolution::RefundRequired => &text!("Cần hoàn tiền", "Refund required"),
+        Resolution::WrittenOff => &text!("Xóa sổ chênh lệch", "Written off"),
+        Resolution::Confirmed => &text!("Xác nhận đúng", "Confirmed"),
+        Resolution::SettledLater => &text!("Đối soát sau", "Settled later"),
+        Resolution::DossierRegistered => &text!("Hồ sơ đã vào sổ", "Dossier registered"),
+    })
+}
+
+fn invalid(message: &str) -> ApiError {
+    ApiError::bad_request(ErrorCode::InvalidQuery, message)
+}
+
+/// The start of day `text` (`YYYY-MM-DD`) in Vietnam, plus `days`.
+fn day_start(field: &str, text: Option<&str>, days: i64) -> Result<Option<Timestamp>, ApiError> {
+    text.map(|d| {
+        Period::parse(d, d)
+            .ok()
+            .and_then(|_| Timestamp::parse_rfc3339(&format!("{d}T00:00:00+07:00")))
+            .and_then(|t| t.plus(time::Duration::days(days)))
+            .ok_or_else(|| invalid(&format!("{field} must be a day as YYYY-MM-DD")))
+    })
+    .transpose()
+}
+
+fn filter_of(query: &HashMap<String, String>, limit: i64) -> Result<ExceptionFilter, ApiError> {
+    Ok(ExceptionFilter {
+        kind: value(query, "kind")
+            .map(|k| ExceptionKind::parse(k).ok_or_else(|| invalid("unknown kind")))
+            .transpose()?,
+        status: match value(query, "status") {
+            None => Some(ExceptionStatus::Open),
+            Some("all") => None,
+            Some(s) => Some(ExceptionStatus::parse(s).ok_or_else(|| invalid("unknown status"))?),
+        },
+        agency_code: value(query, "agency")
+            .map(|code| AgencyCode::parse("agency", code))
+            .transpose()?,
+        opened_from: day_start("from", value(query, "from"), 0)?,
+        opened_to: day_start("to", value(query, "to"), 1)?,
+        after_id: value(query, "cursor")
+            .filter(|c| c.len() <= 64)
+            .map(str::to_owned),
+        limit,
+    })
+}
+
+fn respond(req: &HttpRequest, officer: &Officer, status: StatusCode, body: Html) -> HttpResponse {
+    super::officer_page(
+        req,
+        officer,
+        status,
+        &super::EXCEPTIONS,
+        Section::Exceptions,
+        body,
+    )
+}
+
+/// `GET /console/exceptions`.
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let officer = match session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&req);
+    let query = query_of(&req);
+    let csv = value(&query, "format") == Some("csv");
+    let filter = match filter_of(&query, if csv { CSV_ROWS } else { 50 }) {
+        Ok(filter) => filter,
+        Err(err) => return super::error_page(&req, Some(&officer), &err),
+    };
+    let listed = match state.store.list_exceptions(officer.scope(), &filter).await {
+        Ok(listed) => listed,
+        Err(err) => return super::error_page(&req, Some(&officer), &err.into()),
+    };
+    if csv {
+        return csv_file("exceptions.csv", exceptions_csv(&listed.items));
+    }
+    let mut body = Html::new();
+    body.raw("<h1>").t(lang, &super::EXCEPTIONS).raw("</h1>");
+    filters(&mut body, lang, &query);
+    body.raw("<section class=\"card\">");
+    if listed.items.is_empty() {
+        body.raw("<p>").t(lang, &NOTHING).raw("</p>");
+    } else {
+        body.raw("<table id=\"exceptions\"><caption>")
+            .t(lang, &super::EXCEPTIONS)
+            .raw("</caption><thead><tr>");
+        for label in [&OPENED, &KIND, &STATUS, &AGENCY] {
+            body.raw("<th scope=\"col\">").t(lang, label).raw("</th>");
+        }
+        body.raw("<th scope=\"col\" class=\"num\">")
+            .t(lang, &AMOUNT)
+            .raw("</th><th scope=\"col\">")
+            .t(lang, &text!("Chi tiết", "Detail"))
+            .raw("</th></tr></thead><tbody>");
+        for x in &listed.items {
+            body.raw("<tr><td><a href=\"")
+                .text(&link(lang, &format!("/console/exceptions/{}", x.id), &[]))
+                .raw("\">")
+                .text(&vietnam_minute(x.opened_at))
+                .raw("</a></td><td>")
+                .text(kind_name(x.kind, lang))
+                .raw("</td><td>")
+                .text(status_name(x.status, lang))
+                .raw("</td><td>")
+                .text(x.agency_code.as_ref().map_or("—", |c| c.as_str()))
+                .raw("</td><td class=\"num\">")
+                .text(&x.amount.map_or_else(|| "—".to_owned(), |a| a.display_vi()))
+                .raw("</td><td>")
+                .text(&x.detail)
+                .raw("</td></tr>");
+        }
+        body.raw("</tbody></table>");
+    }
+    let kept: Vec<(&str, &str)> = query
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "cursor" | "lang" | "format"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Some(cursor) = &listed.next_cursor {
+        let mut params = kept.clone();
+        params.push(("cursor", cursor));
+        body.raw("<p><a href=\"")
+            .text(&link(lang, "/console/exceptions", &params))
+            .raw("\">")
+            .t(lang, &NEXT_PAGE)
+            .raw("</a></p>");
+    }
+    let mut params = kept;
+    params.push(("format", "csv"));
+    body.raw("<p><a class=\"button secondary\" download href=\"")
+        .text(&link(lang, "/console/exceptions", &params))
+        .raw("\">")
+        .t(lang, &DOWNLOAD_CSV)
+        .raw("</a></p></section>");
+    respond(&req, &officer, StatusCode::OK, body)
+}
+
+fn filters(html: &mut Html, lang: Lang, query: &HashMap<String, String>) {
+    let get = |name: &str| value(query, name).unwrap_or_default().to_owned();
+    html.raw("<section class=\"card\"><form class=\"filters\" method=\"get\" action=\"/console/exceptions\">");
+    lang_field(html, lang);
+    html.raw("<div><label for=\"kind\">")
+        .t(lang, &KIND)
+        .raw("</label><select id=\"kind\" name=\"kind\"><option value=\"\">")
+        .t(lang, &super::ALL)
+        .raw("</option>");
+    for kind in ExceptionKind::ALL {
+        html.raw("<option value=\"").raw(kind.as_str()).raw("\"");
+        if get("kind") == kind.as_str() {
+            html.raw(" selected");
+        }
+        html.raw(">").text(kind_name(kind, lang)).raw("</option>");
+    }
+    html.raw("</select></div><div><label for=\"status\">")
+        .t(lang, &STATUS)
+        .raw("</label><select id=\"status\" name=\"status\">");
+    let status = get("status");
+    for (v, label) in [
+        ("open", status_name(ExceptionStatus::Open, lang)),
+        ("resolved", status_name(ExceptionStatus::Resolved, lang)),
+        ("all", lang.pick(&super::ALL)),
+    ] {
+        html.raw("<option value=\"").raw(v).raw("\"");
+        if status == v || (status.is_empty() && v == "open") {
+            html.raw(" selected");
+        }
+        html.raw(">").text(label).raw("</option>");
+    }
+    html.raw("</select></div><div><label for=\"agency\">")
+        .t(lang, &text!("Mã cơ quan", "Agency code"))
+        .raw("</label><input id=\"agency\" name=\"agency\" maxlength=\"64\" value=\"")
+        .text(&get("agency"))
+        .raw("\"></div>");
+    super::day_fields(html, lang, value(query, "from"), value(query, "to"));
+    html.raw("<div><button type=\"submit\">")
+        .t(lang, &FILTER)
+        .raw("</button></div></form></section>");
+}
+
+fn exceptions_csv(items: &[PaymentException]) -> String {
+    export::csv(
+        &[
+            "id",
+            "opened_at",
+            "kind",
+            "status",
+            "agency_code",
+            "amount",
+            "payment_id",
+            "invoice_id",
+            "dossier_code",
+            "detail",
+            "resolution",
+            "resolution_note",
+        ],
+        items.iter().map(|x| {
+            vec![
+                x.id.clone(),
+                x.opened_at.to_stored(),
+                x.kind.as_str().to_owned(),
+                x.status.as_str().to_owned(),
+                x.agency_code
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                x.amount.map(|a| a.dong().to_string()).unwrap_or_default(),
+                x.payment_id.clone().unwrap_or_default(),
+                x.invoice_id.clone().unwrap_or_default(),
+                x.dossier_code.clone().unwrap_or_default(),
+                x.detail.clone(),
+                x.resolved
+                    .as_ref()
+                    .map(|r| r.resolution.as_str().to_owned())
+                    .unwrap_or_default(),
+                x.resolved
+                    .as_ref()
+                    .map(|r| r.note.clone())
+                    .unwrap_or_default(),
+            ]
+        }),
+    )
+}
+
+fn fact(html: &mut Html, lang: Lang, label: &Text, shown: &str) {
+    html.raw("<dt>")
+        .t(lang, label)
+        .raw("</dt><dd>")
+        .text(shown)
+        .raw("</dd>");
+}
+
+/// `GET /console/exceptions/{id}`.
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let officer = match session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
+    match detail(&req, &state, &officer, &id, None).await {
+        Ok(body) => respond(&req, &officer, StatusCode::OK, body),
+        Err(err) => super::error_page(&req, Some(&officer), &err),
+    }
+}
+
+/// A resolution the store refused: why, and the form as the officer sent
+/// it, to be shown again for correcting.
+struct Refused<'a> {
+    why: &'a str,
+    form: &'a HashMap<String, String>,
+}
+
+async fn detail(
+    req: &HttpRequest,
+    state: &AppState,
+    officer: &Officer,
+    id: &str,
+    refused: Option<Refused<'_>>,
+) -> Result<Html, ApiError> {
+    let lang = lang_of(req);
+    if id.len() > 200 || id.chars().any(char::is_control) {
+        return Err(ApiError::not_found("the exception"));
+    }
+    let scope = officer.scope();
+    let x = state.store.get_exception(scope, id).await?;
+    let mut html = Html::new();
+    html.raw("<h1>")
+        .t(lang, &EXCEPTION)
+        .raw(": ")
+        .text(kind_name(x.kind, lang))
+        .raw("</h1>");
+    if value(&query_of(req), "resolved") == Some("1") {
+        html.raw("<p class=\"message\" role=\"status\">")
+            .t(
+                lang,
+                &text!("Đã ghi nhận cách xử lý.", "The resolution was recorded."),
+            )
+            .raw("</p>");
+    }
+    html.raw("<section class=\"card\"><dl>");
+    fact(&mut html, lang, &STATUS, status_name(x.status, lang));
+    fact(&mut html, lang, &OPENED, &vietnam_minute(x.opened_at));
+    fact(
+        &mut html,
+        lang,
+        &AGENCY,
+        x.agency_code.as_ref().map_or("—", |c| c.as_str()),
+    );
+    fact(
+        &mut html,
+        lang,
+        &AMOUNT,
+        &x.amount.map_or_else(|| "—".to_owned(), |a| a.display_vi()),
+    );
+    fact(&mut html, lang, &text!("Chi tiết", "Detail"), &x.detail);
+    if let Some(dossier) = &x.dossier_code {
+        fact(&mut html, lang, &super::DOSSIER, dossier);
+    }
+    if let Some(resolved) = &x.resolved {
+        fact(
+            &mut html,
+            lang,
+            &RESOLVE,
+            resolution_name(resolved.resolution, lang),
+        );
+        fact(&mut html, lang, &NOTE, &resolved.note);
+        fact(
+            &mut html,
+            lang,
+            &text!("Người xử lý", "Resolved by"),
+            &resolved.by,
+        );
+    }
+    html.raw("</dl></section>");
+
+    // The payment.
+    if let Some(payment_id) = &x.payment_id {
+        let search = PaymentSearch {
+            id: Some(payment_id.clone()),
+            limit: 1,
+            ..PaymentSearch::default()
+        };
+        let (found, _) = state.store.search_payments(scope, &search).await?;
+        if let Some(found) = found.items.first() {
+            let p = &found.payment;
+            html.raw("<section class=\"card\"><h2>")
+                .t(lang, &text!("Khoản thanh toán", "Payment"))
+                .raw("</h2><dl>");
+            fact(
+                &mut html,
+                lang,
+                &super::CHANNEL,
+                channel_name(p.channel, lang),
+            );
+            fact(&mut html, lang, &AMOUNT, &p.amount.display_vi());
+            fact(
+                &mut html,
+                lang,
+                &text!("Mã giao dịch", "Transaction id"),
+                &p.provider_txn_id,
+            );
+            fact(
+                &mut html,
+                lang,
+                &text!("Nội dung", "Reference"),
+                &p.reference,
+            );
+            fact(
+                &mut html,
+                lang,
+                &text!("Ghi nhận lúc", "Recorded"),
+                &vietnam_minute(p.recorded_at),
+            );
+            html.raw("</dl></section>");
+        }
+    }
+    // The invoice.
+    if let Some(invoice_id) = &x.invoice_id
+        && let Ok(invoice) = state.store.get_invoice(scope, invoice_id).await
+    {
+        html.raw("<section class=\"card\"><h2>")
+            .t(lang, &text!("Yêu cầu thanh toán", "Invoice"))
+            .raw("</h2><dl>");
+        fact(
+            &mut html,
+            lang,
+            &super::PAYMENT_CODE,
+            invoice.payment_code.as_str(),
+        );
+        fact(&mut html, lang, &super::DOSSIER, &invoice.dossier_code);
+        fact(
+            &mut html,
+            lang,
+            &text!("Tổng phải nộp", "Total"),
+            &invoice.total.display_vi(),
+        );
+        fact(
+            &mut html,
+            lang,
+            &text!("Đã nộp", "Paid"),
+            &invoice.amount_paid.display_vi(),
+        );
+        html.raw("</dl><p><a href=\"")
+            .text(&link(
+                lang,
+                &format!("/console/invoices/{}", invoice.id),
+                &[],
+            ))
+            .raw("\">")
+            .t(lang, &text!("Mở yêu cầu thanh toán", "Open the invoice"))
+            .raw("</a></p></section>");
+    }
+    // The statement line.
+    if let Some((file_id, line_no)) = &x.settlement_line {
+        let filter = SettlementLineFilter {
+            outcome: None,
+            after_line: Some(line_no - 1),
+            limit: 1,
+        };
+        if let Ok(lines) = state.store.settlement_lines(scope, file_id, &filter).await
+            && let Some(line) = lines.items.iter().find(|l| l.line_no == *line_no)
+        {
+            html.raw("<section class=\"card\"><h2>")
+                .t(lang, &text!("Dòng sao kê", "Statement line"))
+                .raw("</h2><dl>");
+            fact(
+                &mut html,
+                lang,
+                &text!("Dòng số", "Line"),
+                &line.line_no.to_string(),
+            );
+            fact(
+                &mut html,
+                lang,
+                &text!("Mã giao dịch", "Transaction id"),
+                &line.txn_ref,
+            );
+            fact(
+                &mut html,
+                lang,
+                &text!("Nội dung", "Reference"),
+                &line.reference,
+            );
+            fact(&mut html, lang, &AMOUNT, &line.amount.display_vi());
+            fact(
+                &mut html,
+                lang,
+                &text!("Ngày quyết toán", "Settled on"),
+                &line.settlement_date,
+            );
+            fact(
+                &mut html,
+                lang,
+                &text!("Kết quả", "Outcome"),
+                line.outcome.as_str(),
+            );
+            html.raw("</dl></section>");
+        }
+    }
+    // The audit trail: the exception's records and its payment's.
+    let mut records = Vec::new();
+    for (object_type, object_id) in [
+        ("exception", Some(x.id.as_str())),
+        ("payment", x.payment_id.as_deref()),
+    ] {
+        let Some(object_id) = object_id else { continue };
+        let filter = AuditFilter {
+            object_type: Some(object_type.to_owned()),
+            object_id: Some(object_id.to_owned()),
+            limit: 50,
+            ..AuditFilter::default()
+        };
+        records.extend(state.store.list_audit(scope, &filter).await?);
+    }
+    records.sort_by_key(|r| r.id);
+    html.raw("<section class=\"card\"><h2>")
+        .t(lang, &text!("Nhật ký", "Audit trail"))
+        .raw("</h2>");
+    if records.is_empty() {
+        html.raw("<p>").t(lang, &NOTHING).raw("</p>");
+    } else {
+        html.raw("<table id=\"audit\"><thead><tr><th scope=\"col\">")
+            .t(lang, &text!("Lúc", "When"))
+            .raw("</th><th scope=\"col\">")
+            .t(lang, &text!("Ai", "Who"))
+            .raw("</th><th scope=\"col\">")
+            .t(lang, &text!("Việc", "What"))
+            .raw("</th></tr></thead><tbody>");
+        for record in &records {
+            html.raw("<tr><td>")
+                .text(&vietnam_minute(record.at))
+                .raw("</td><td>")
+                .text(&record.actor)
+                .raw("</td><td>")
+                .text(&record.action)
+                .raw("</td></tr>");
+        }
+        html.raw("</tbody></table>");
+    }
+    html.raw("</section>");
+    if x.status == ExceptionStatus::Open {
+        resolve_form(&mut html, lang, officer, &x.id, refused.as_ref());
+    } else if let Some(refused) = &refused {
+        html.raw("<p class=\"message error\" role=\"alert\" id=\"resolve-refused\">")
+            .text(refused.why)
+            .raw("</p>");
+    }
+    Ok(html)
+}
+
+fn resolve_form(
+    html: &mut Html,
+    lang: Lang,
+    officer: &Officer,
+    id: &str,
+    refused: Option<&Refused<'_>>,
+) {
+    let sent = |name: &str| {
+        refused
+            .and_then(|r| r.form.get(name))
+            .map_or("", String::as_str)
+    };
+    html.raw("<section class=\"card\"><h2 id=\"resolve\">")
+        .t(lang, &RESOLVE)
+        .raw("</h2>");
+    if let Some(refused) = refused {
+        html.raw("<p class=\"message error\" role=\"alert\" id=\"resolve-refused\">")
+            .t(lang, &COULD_NOT)
+            .raw(": ")
+            .text(refused.why)
+            .raw("</p>");
+    }
+    html.raw("<form method=\"post\" action=\"")
+        .text(&link(
+            lang,
+            &format!("/console/exceptions/{id}/resolve"),
+            &[],
+        ))
+        .raw("\">");
+    csrf_field(html, officer);
+    html.raw("<div class=\"field\"><label for=\"resolution\">")
+        .t(lang, &text!("Cách xử lý", "Resolution"))
+        .raw("</label><select id=\"resolution\" name=\"resolution\" required>");
+    for resolution in Resolution::BY_OFFICER {
+        html.raw("<option value=\"")
+            .raw(resolution.as_str())
+            .raw("\"");
+        if sent("resolution") == resolution.as_str() {
+            html.raw(" selected");
+        }
+        html.raw(">")
+            .text(resolution_name(resolution, lang))
+            .raw("</option>");
+    }
+    html.raw("</select></div><div class=\"field\"><label for=\"note\">")
+        .t(lang, &NOTE)
+        .raw("</label><textarea id=\"note\" name=\"note\" required maxlength=\"1000\">")
+        .text(sent("note"))
+        .raw("</textarea></div>")
+        .raw("<div class=\"field\"><label for=\"payment_id\">")
+        .t(
+            lang,
+            &text!(
+                "Mã khoản thanh toán đã đối chiếu (khi đối chiếu thủ công)",
+                "Payment matched to (for matched manually)"
+            ),
+        )
+        .raw("</label><input id=\"payment_id\" name=\"payment_id\" maxlength=\"64\" value=\"")
+        .text(sent("payment_id"))
+        .raw("\"></div><button type=\"submit\">")
+        .t(lang, &RESOLVE)
+        .raw("</button></form></section>");
+}
+
+/// `POST /console/exceptions/{id}/resolve`.
+pub async fn resolve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let lang = lang_of(&req);
+    let (officer, form) = match session::posted_form(&req, &state, payload).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused,
+    };
+    let id = id.into_inner();
+    if id.len() > 200 || id.chars().any(char::is_control) {
+        return super::error_page(&req, Some(&officer), &ApiError::not_found("the exception"));
+    }
+    let resolved = resolve_as(
+        &state,
+        &officer.actor(),
+        officer.scope(),
+        &id,
+        value(&form, "resolution").unwrap_or_default(),
+        form.get("note").map(String::as_str).unwrap_or_default(),
+        value(&form, "payment_id"),
+    )
+    .await;
+    match resolved {
+        Ok(_) => see_other(&link(
+            lang,
+            &format!("/console/exceptions/{id}"),
+            &[("resolved", "1")],
+        )),
+        // A decision the officer can correct is shown with its form.
+        Err(err) if err.status.is_client_error() && err.status != StatusCode::NOT_FOUND => {
+            let refused = Refused {
+                why: &err.message,
+                form: &form,
+            };
+            match detail(&req, &state, &officer, &id, Some(refused)).await {
+                Ok(body) => respond(&req, &officer, err.status, body),
+                Err(_) => super::error_page(&req, Some(&officer), &err),
+            }
+        }
+        Err(err) => super::error_page(&req, Some(&officer), &err),
+    }
+}

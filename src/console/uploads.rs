@@ -1,0 +1,402 @@
+//! `/console/uploads`: a provider's or bank's settlement statement, and
+//! the dossier register, uploaded as a form with a file (read whole
+//! within `reconciliation.max_file_bytes`) and imported with the API's own
+//! functions. The page shows what the import did, or the line that made
+//! it refuse the whole file.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::multipart::{self, Part};
+use super::{COULD_NOT, Officer, Section, csrf_field, lang_of, link, read_body, session};
+use crate::domain::payment::Channel;
+use crate::error::ApiError;
+use crate::pages::{Html, Lang, Text, channel_name, text};
+use crate::startup::AppState;
+use crate::store::{DossierImportSummary, Imported};
+
+const STATEMENT: Text = text!("Sao kê đối soát", "Settlement statement");
+const REGISTER: Text = text!("Sổ hồ sơ", "Dossier register");
+const FILE: Text = text!("Tệp CSV", "CSV file");
+const UPLOAD: Text = text!("Tải lên và đối soát", "Upload and reconcile");
+
+/// What the page says after an upload.
+enum Outcome {
+    Statement(Imported),
+    Register(DossierImportSummary),
+    Refused(ApiError),
+}
+
+/// `GET /console/uploads`.
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let officer = match session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
+    render(&req, &state, &officer, StatusCode::OK, None)
+}
+
+fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    officer: &Officer,
+    status: StatusCode,
+    outcome: Option<Outcome>,
+) -> HttpResponse {
+    let lang = lang_of(req);
+    let mut body = Html::new();
+    body.raw("<h1>").t(lang, &super::UPLOADS).raw("</h1>");
+    match outcome {
+        Some(Outcome::Statement(imported)) => statement_summary(&mut body, lang, &imported),
+        Some(Outcome::Register(summary)) => register_summary(&mut body, lang, &summary),
+        Some(Outcome::Refused(err)) => refused(&mut body, lang, &err),
+        None => {}
+    }
+    statement_form(&mut body, lang, state, officer);
+    register_form(&mut body, lang, officer);
+    super::officer_page(
+        req,
+        officer,
+        status,
+        &super::UPLOADS,
+        Section::Uploads,
+        body,
+    )
+}
+
+fn file_field(html: &mut Html, lang: Lang, id: &'static str) {
+    html.raw("<div class=\"field\"><label for=\"")
+        .raw(id)
+        .raw("\">")
+        .t(lang, &FILE)
+        .raw("</label><input type=\"file\" id=\"")
+        .raw(id)
+        .raw("\" name=\"file\" accept=\".csv,text/csv\" required></div>");
+}
+
+fn statement_form(html: &mut Html, lang: Lang, state: &AppState, officer: &Officer) {
+    html.raw("<section class=\"card\"><h2>")
+        .t(lang, &STATEMENT)
+        .raw("</h2><form method=\"post\" enctype=\"multipart/form-data\" action=\"")
+        .text(&link(lang, "/console/uploads/statement", &[]))
+        .raw("\">");
+    csrf_field(html, officer);
+    html.raw("<div class=\"field\"><label for=\"channel\">")
+        .t(lang, &super::CHANNEL)
+        .raw("</label><select id=\"channel\" name=\"channel\" required>");
+    for channel in Channel::ALL.into_iter().filter(|c| c.is_cashless()) {
+        html.raw("<option value=\"")
+            .raw(channel.as_str())
+            .raw("\">")
+            .text(channel_name(channel, lang))
+            .raw("</option>");
+    }
+    html.raw("</select></div><div class=\"field\"><label for=\"profile\">")
+        .t(lang, &text!("Mẫu tệp", "File profile"))
+        .raw("</label><select id=\"profile\" name=\"profile\"><option value=\"\">")
+        .t(lang, &text!("Mặc định của kênh", "The channel's default"))
+        .raw("</option>");
+    for name in state.profiles.names() {
+        html.raw("<option value=\"")
+            .text(name)
+            .raw("\">")
+            .text(name)
+            .raw("</option>");
+    }
+    html.raw("</select></div><div class=\"field\"><label for=\"account\">")
+        .t(
+            lang,
+            &text!(
+                "Số tài khoản (sao kê ngân hàng)",
+                "Account number (bank statements)"
+            ),
+        )
+        .raw("</label><input id=\"account\" name=\"account\" maxlength=\"19\" inputmode=\"numeric\"></div>");
+    file_field(html, lang, "statement-file");
+    html.raw("<button type=\"submit\">")
+        .t(lang, &UPLOAD)
+        .raw("</button></form></section>");
+}
+
+fn register_form(html: &mut Html, lang: Lang, officer: &Officer) {
+    html.raw("<section class=\"card\"><h2>")
+        .t(lang, &REGISTER)
+        .raw("</h2><form method=\"post\" enctype=\"multipart/form-data\" action=\"")
+        .text(&link(lang, "/console/uploads/register", &[]))
+        .raw("\">");
+    csrf_field(html, officer);
+    file_field(html, lang, "register-file");
+    html.raw("<button type=\"submit\">")
+        .t(lang, &UPLOAD)
+        .raw("</button></form></section>");
+}
+
+fn row(html: &mut Html, label: &str, count: &str) {
+    html.raw("<tr><th scope=\"row\">")
+        .text(label)
+        .raw("</th><td class=\"num\">")
+        .text(count)
+        .raw("</td></tr>");
+}
+
+fn statement_summary(html: &mut Html, lang: Lang, imported: &Imported) {
+    let summary = &imported.summary;
+    html.raw("<section class=\"card\" id=\"import-summary\" role=\"status\"><h2>")
+        .t(
+            lang,
+            &text!("Kết quả đối soát sao kê", "Statement imported"),
+        )
+        .raw("</h2>");
+    if !imported.new {
+        html.raw("<p class=\"note\">")
+            .t(
+                lang,
+                &text!(
+                    "Tệp này đã được tải lên trước đây; không có gì thay đổi.",
+                    "This file was imported before; nothing changed."
+                ),
+            )
+            .raw("</p>");
+    }
+    html.raw("<table><tbody>");
+    row(
+        html,
+        lang.pick(&text!("Số dòng", "Lines")),
+        &summary.lines.to_string(),
+    );
+    for (outcome, count) in &summary.outcomes {
+        row(html, outcome.as_str(), &count.to_string());
+    }
+    row(
+        html,
+        lang.pick(&text!("Ngoại lệ mới", "Exceptions opened")),
+        &summary.exceptions_opened.to_string(),
+    );
+    row(
+        html,
+        lang.pick(&text!("Chưa được quyết toán", "Unsettled payments")),
+        &summary.unsettled_payments.to_string(),
+    );
+    html.raw("</tbody></table></section>");
+}
+
+fn register_summary(html: &mut Html, lang: Lang, summary: &DossierImportSummary) {
+    html.raw("<section class=\"card\" id=\"import-summary\" role=\"status\"><h2>")
+        .t(lang, &text!("Kết quả nhập sổ hồ sơ", "Register imported"))
+        .raw("</h2><table><tbody>");
+    row(
+        html,
+        lang.pick(&text!("Số dòng", "Rows")),
+        &summary.rows.to_string(),
+    );
+    row(
+        html,
+        lang.pick(&text!("Mới", "Created")),
+        &summary.created.to_string(),
+    );
+    row(
+        html,
+        lang.pick(&text!("Cập nhật", "Updated")),
+        &summary.updated.to_string(),
+    );
+    row(
+        html,
+        lang.pick(&text!("Không đổi", "Unchanged")),
+        &summary.unchanged.to_string(),
+    );
+    for (outcome, count) in &summary.outcomes {
+        row(html, outcome.as_str(), &count.to_string());
+    }
+    row(
+        html,
+        lang.pick(&text!("Ngoại lệ hồ sơ lạ", "Unknown-dossier exceptions")),
+        &summary.unknown_dossier_exceptions.to_string(),
+    );
+    html.raw("</tbody></table></section>");
+}
+
+fn refused(html: &mut Html, lang: Lang, err: &ApiError) {
+    html.raw("<section class=\"card message error\" id=\"import-refused\" role=\"alert\"><h2>")
+        .t(lang, &COULD_NOT)
+        .raw("</h2>");
+    if let Some(line) = err.details.get("line").and_then(|l| l.as_u64()) {
+        html.raw("<p>")
+            .t(
+                lang,
+                &text!(
+                    "Tệp bị từ chối toàn bộ, không có gì được nhập. Dòng",
+                    "The whole file was refused; nothing was imported. Line"
+                ),
+            )
+            .raw(" <strong id=\"refused-line\">")
+            .text(&line.to_string())
+            .raw("</strong>: ")
+            .text(
+                err.details
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or(&err.message),
+            )
+            .raw("</p>");
+    } else {
+        html.raw("<p>").text(&err.message).raw("</p>");
+    }
+    html.raw("</section>");
+}
+
+/// The form's fields and its file, read within the file limit.
+async fn read_form(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<(HashMap<String, String>, Option<Part>), ApiError> {
+    let limit = state.settings.reconciliation.max_file_bytes;
+    let boundary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(multipart::boundary)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                crate::error::ErrorCode::InvalidBody,
+                "send the form as multipart/form-data",
+            )
+        })?;
+    // The file may fill the limit; the form's other fields need a little more.
+    let body = read_body(payload, limit.saturating_add(64 * 1024))
+        .await
+        .ok_or_else(|| ApiError::payload_too_large(limit))?;
+    let parts = multipart::parse(&body, &boundary).ok_or_else(|| {
+        ApiError::bad_request(
+            crate::error::ErrorCode::InvalidBody,
+            "the form could not be read",
+        )
+    })?;
+    let mut fields = HashMap::new();
+    let mut file = None;
+    for part in parts {
+        if part.filename.is_some() && part.name == "file" {
+            file = Some(part);
+        } else if let Ok(text) = String::from_utf8(part.data) {
+            fields.insert(part.name, text);
+        }
+    }
+    if file.as_ref().is_some_and(|f| f.data.len() > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    Ok((fields, file))
+}
+
+/// Reads the form, checks its officer, and runs `import` on its file.
+async fn upload<F, Fut>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+    import: F,
+) -> HttpResponse
+where
+    F: FnOnce(web::Data<AppState>, Officer, HashMap<String, String>, Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = (Officer, Result<Outcome, ApiError>)>,
+{
+    if !super::csrf::same_origin(&req, &state) {
+        return session::forged(&req, None);
+    }
+    // The session first: no one signed out gets a file read, held and
+    // parsed. Its form's token is checked once the form is read.
+    let officer = match session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
+    let (fields, file) = match read_form(&req, &state, payload).await {
+        Ok(form) => form,
+        Err(err) => {
+            return render(
+                &req,
+                &state,
+                &officer,
+                err.status,
+                Some(Outcome::Refused(err)),
+            );
+        }
+    };
+    if !super::csrf::token_matches(&officer.csrf, fields.get("csrf").map(String::as_str)) {
+        return session::forged(&req, Some(&officer));
+    }
+    let Some(file) = file.filter(|f| !f.data.is_empty()) else {
+        let err = ApiError::bad_request(
+            crate::error::ErrorCode::InvalidBody,
+            lang_of(&req).pick(&text!("Hãy chọn một tệp CSV.", "Choose a CSV file.")),
+        );
+        return render(
+            &req,
+            &state,
+            &officer,
+            err.status,
+            Some(Outcome::Refused(err)),
+        );
+    };
+    let (officer, outcome) = import(state.clone(), officer, fields, file.data).await;
+    match outcome {
+        Ok(outcome) => render(&req, &state, &officer, StatusCode::OK, Some(outcome)),
+        Err(err) if err.status.is_server_error() => super::error_page(&req, Some(&officer), &err),
+        Err(err) => render(
+            &req,
+            &state,
+            &officer,
+            err.status,
+            Some(Outcome::Refused(err)),
+        ),
+    }
+}
+
+/// `POST /console/uploads/statement`.
+pub async fn statement(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    upload(
+        req,
+        state,
+        payload,
+        |state, officer, fields, bytes| async move {
+            let field = |name: &str| fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let imported = crate::routes::settlements::import_as(
+                &state,
+                &officer.actor(),
+                officer.scope(),
+                field("channel"),
+                field("profile").map(str::to_owned),
+                field("account"),
+                &bytes,
+            )
+            .await
+            .map(Outcome::Statement);
+            (officer, imported)
+        },
+    )
+    .await
+}
+
+/// `POST /console/uploads/register`.
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    upload(req, state, payload, |state, officer, _, bytes| async move {
+        let imported = crate::routes::dossiers::import_as(
+            &state,
+            &officer.actor(),
+            officer.scope(),
+            web::Bytes::from(bytes),
+        )
+        .await
+        .map(Outcome::Register);
+        (officer, imported)
+    })
+    .await
+}

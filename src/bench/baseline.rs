@@ -5,9 +5,10 @@
 //! on this machine, and every result is also shown as a ratio to it.
 //!
 //! The statements are those lephi runs for such a callback: find the
-//! attempt, lock the invoice, insert the payment, its audit record and
-//! event, mark the attempt, pay the invoice, take the receipt number and
-//! write the receipt, the invoice's audit record and its event; commit.
+//! attempt and lock its invoice, insert the payment, mark the attempt, pay
+//! the invoice, take the receipt number and write the receipt, then the
+//! payment's and the invoice's audit records (one statement) and events
+//! (one statement); commit.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,47 +21,6 @@ use super::callbacks::{OWED, issue_invoices};
 use super::load::{Measured, Mode, drive};
 use super::target::{Backend, Target};
 
-macro_rules! audit {
-    ($tx:ident, $now:expr, $action:expr, $type:expr, $id:expr, $agency:expr, $path:expr, $before:expr, $after:expr) => {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&$now)
-        .bind("callback:vnpay")
-        .bind($action)
-        .bind($type)
-        .bind($id)
-        .bind($agency)
-        .bind($path)
-        .bind($before)
-        .bind($after)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .execute(&mut *$tx)
-        .await
-        .map_err(|e| e.to_string())?;
-    };
-}
-
-macro_rules! event {
-    ($tx:ident, $now:expr, $agency:expr, $type:expr, $data:expr) => {
-        sqlx::query(
-            "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5,
-                CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $2)
-                THEN 'pending' ELSE 'held' END, 0, $5)",
-        )
-        .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
-        .bind($agency)
-        .bind($type)
-        .bind($data)
-        .bind(&$now)
-        .execute(&mut *$tx)
-        .await
-        .map_err(|e| e.to_string())?;
-    };
-}
-
 /// The callback's statements in transaction `$tx`, for one backend's
 /// driver (the same SQL on both; `$lock` locks the invoice row where the
 /// database locks rows).
@@ -69,30 +29,23 @@ macro_rules! pay {
         let paying: &Paying = $paying;
         let e = |e: sqlx::Error| e.to_string();
         let now = crate::bench::baseline::now();
-        let attempt = sqlx::query_as::<_, (String, String)>(
-            "SELECT id, invoice_id FROM payment_attempts WHERE channel = $1 AND order_ref = $2",
+        let invoice = sqlx::query_as::<_, (String, String, String, String, String, String, i64, String)>(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT t.id, i.id, i.payment_code, i.agency_code, i.dossier_code, i.procedure_code,
+                        i.total, a.path
+                 FROM invoices i JOIN agencies a ON a.code = i.agency_code
+                 LEFT JOIN receipts r ON r.invoice_id = i.id
+                 JOIN payment_attempts t ON t.invoice_id = i.id
+                 WHERE t.channel = $1 AND t.order_ref = $2{}",
+                $lock
+            )),
         )
         .bind("vnpay")
         .bind(&paying.order_ref)
         .fetch_one(&mut *$tx)
         .await
         .map_err(e)?;
-        let (attempt_id, invoice_id) = attempt;
-        let invoice = sqlx::query_as::<_, (String, String, String, String, String, i64, i64, String)>(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT i.id, i.payment_code, i.agency_code, i.dossier_code, i.procedure_code,
-                        i.total, i.amount_paid, a.path
-                 FROM invoices i JOIN agencies a ON a.code = i.agency_code
-                 LEFT JOIN receipts r ON r.invoice_id = i.id
-                 WHERE i.id = $1{}",
-                $lock
-            )),
-        )
-        .bind(&invoice_id)
-        .fetch_one(&mut *$tx)
-        .await
-        .map_err(e)?;
-        let (id, payment_code, agency, dossier, procedure, total, _paid, path) = invoice;
+        let (attempt_id, id, payment_code, agency, dossier, procedure, total, path) = invoice;
         let payment_id = uuid::Uuid::now_v7().to_string();
         sqlx::query(
             "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
@@ -119,11 +72,6 @@ macro_rules! pay {
         .execute(&mut *$tx)
         .await
         .map_err(e)?;
-        let payment = json!({ "channel": "vnpay", "provider_txn_id": paying.txn, "amount": OWED,
-            "invoice_id": id, "exception": null, "source": "callback" })
-        .to_string();
-        audit!($tx, now, "payment.recorded", "payment", &payment_id, &agency, &path, None::<String>, &payment);
-        event!($tx, now, &agency, "payment.received", &payment);
         sqlx::query(
             "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
              WHERE id = $2 AND status <> 'succeeded'",
@@ -171,10 +119,42 @@ macro_rules! pay {
         .execute(&mut *$tx)
         .await
         .map_err(e)?;
+        let payment = json!({ "channel": "vnpay", "provider_txn_id": paying.txn, "amount": OWED,
+            "invoice_id": id, "exception": null, "source": "callback" })
+        .to_string();
         let invoice = json!({ "id": id, "payment_code": payment_code, "status": "paid",
             "total": total, "amount_paid": total, "dossier_code": dossier }).to_string();
-        audit!($tx, now, "invoice.paid", "invoice", &id, &agency, &path, Some(&invoice), &invoice);
-        event!($tx, now, &agency, "invoice.paid", &invoice);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10),
+                    ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        )
+        .bind(&now).bind("callback:vnpay").bind("payment.recorded").bind("payment")
+        .bind(&payment_id).bind(&agency).bind(&path).bind(None::<String>).bind(&payment)
+        .bind(&request_id)
+        .bind(&now).bind("callback:vnpay").bind("invoice.paid").bind("invoice")
+        .bind(&id).bind(&agency).bind(&path).bind(&invoice).bind(&invoice)
+        .bind(&request_id)
+        .execute(&mut *$tx)
+        .await
+        .map_err(e)?;
+        sqlx::query(
+            "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5,
+                CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $2)
+                THEN 'pending' ELSE 'held' END, 0, $5),
+                    ($6, $7, $8, $9, $10,
+                CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $7)
+                THEN 'pending' ELSE 'held' END, 0, $10)",
+        )
+        .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
+        .bind(&agency).bind("payment.received").bind(&payment).bind(&now)
+        .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
+        .bind(&agency).bind("invoice.paid").bind(&invoice).bind(&now)
+        .execute(&mut *$tx)
+        .await
+        .map_err(e)?;
     }};
 }
 

@@ -26,27 +26,50 @@ pub(super) fn state(value: &impl Serialize) -> Option<serde_json::Value> {
     serde_json::to_value(value).ok()
 }
 
+/// Records one change, in the caller's transaction.
 pub(super) async fn record(
     conn: &mut AnyConnection,
     actor: &Actor,
     change: Change<'_>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    record_all(conn, actor, &[change]).await
+}
+
+/// Records several changes, in order, with one statement.
+pub(super) async fn record_all(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    changes: &[Change<'_>],
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..changes.len())
+        .map(|row| {
+            let columns: Vec<String> = (1..=10).map(|c| format!("${}", row * 10 + c)).collect();
+            format!("({})", columns.join(", "))
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(change.at.to_stored())
-    .bind(&actor.name)
-    .bind(change.action)
-    .bind(change.object_type)
-    .bind(change.object_id)
-    .bind(change.agency.map(|(code, _)| code))
-    .bind(change.agency.map(|(_, path)| path))
-    .bind(change.before.map(|v| v.to_string()))
-    .bind(change.after.map(|v| v.to_string()))
-    .bind(actor.request_id.as_deref())
-    .execute(conn)
-    .await?;
+         VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for change in changes {
+        query = query
+            .bind(change.at.to_stored())
+            .bind(&actor.name)
+            .bind(change.action)
+            .bind(change.object_type)
+            .bind(change.object_id)
+            .bind(change.agency.map(|(code, _)| code))
+            .bind(change.agency.map(|(_, path)| path))
+            .bind(change.before.as_ref().map(|v| v.to_string()))
+            .bind(change.after.as_ref().map(|v| v.to_string()))
+            .bind(actor.request_id.as_deref());
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

@@ -110,6 +110,13 @@ fn deliverable(agency: &str) -> String {
     )
 }
 
+/// An event to write to the outbox.
+pub(super) struct NewEvent<'a> {
+    pub agency_code: Option<&'a str>,
+    pub event_type: EventType,
+    pub data: serde_json::Value,
+}
+
 /// Writes an event to the outbox, in the caller's transaction. The caller
 /// has written a row that references the agency (a payment, an exception),
 /// whose foreign key holds a key-share lock on the agency: a webhook set at
@@ -120,29 +127,64 @@ pub(super) async fn enqueue(
     event_type: EventType,
     data: serde_json::Value,
     now: Timestamp,
-) -> Result<String, StoreError> {
-    let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
-    let body = json!({
-        "id": id,
-        "type": event_type,
-        "timestamp": now,
-        "data": data,
-    })
-    .to_string();
+) -> Result<(), StoreError> {
+    let event = NewEvent {
+        agency_code,
+        event_type,
+        data,
+    };
+    enqueue_all(conn, vec![event], now).await
+}
+
+/// Writes several events to the outbox with one statement, in order (their
+/// ids, which the dispatcher sends them by, grow in the order given).
+pub(super) async fn enqueue_all(
+    conn: &mut AnyConnection,
+    events: Vec<NewEvent<'_>>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|row| {
+            let n = |c: usize| format!("${}", row * 5 + c);
+            format!(
+                "({}, {}, {}, {}, {}, {}, 0, {})",
+                n(1),
+                n(2),
+                n(3),
+                n(4),
+                n(5),
+                deliverable(&n(2)),
+                n(5)
+            )
+        })
+        .collect();
     let sql = format!(
         "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, {}, 0, $5)",
-        deliverable("$2")
+         VALUES {}",
+        rows.join(", ")
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&id)
-        .bind(agency_code)
-        .bind(event_type.as_str())
-        .bind(&body)
-        .bind(now.to_stored())
-        .execute(conn)
-        .await?;
-    Ok(id)
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for event in events {
+        let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+        let body = json!({
+            "id": id,
+            "type": event.event_type,
+            "timestamp": now,
+            "data": event.data,
+        })
+        .to_string();
+        query = query
+            .bind(id)
+            .bind(event.agency_code)
+            .bind(event.event_type.as_str())
+            .bind(body)
+            .bind(now.to_stored());
+    }
+    query.execute(conn).await?;
+    Ok(())
 }
 
 /// Releases the held events of an agency that now has a webhook, in the

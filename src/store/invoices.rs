@@ -226,6 +226,37 @@ pub(super) async fn invoice_where(
         .transpose()
 }
 
+/// The invoice of the attempt `order_ref` on `channel`, with the attempt's
+/// id and the agency's path, in one query (a callback's first read).
+pub(super) async fn invoice_of_attempt(
+    conn: &mut AnyConnection,
+    channel: &str,
+    order_ref: &str,
+    lock: &str,
+) -> Result<Option<(String, Invoice, String)>, StoreError> {
+    let columns = select_invoices!()
+        .strip_prefix("SELECT ")
+        .unwrap_or(select_invoices!());
+    let sql = format!(
+        "SELECT t.id AS attempt_id, {columns}
+         JOIN payment_attempts t ON t.invoice_id = i.id
+         WHERE t.channel = $1 AND t.order_ref = $2{lock}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(channel)
+        .bind(order_ref)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        Ok((
+            row.try_get("attempt_id")?,
+            invoice_from_row(&row)?,
+            row.try_get("agency_path")?,
+        ))
+    })
+    .transpose()
+}
+
 /// Expires the dossier's open invoice if it is past its expiry, then
 /// refuses if an open one remains.
 async fn close_stale_invoice_of_dossier(

@@ -9,10 +9,12 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Change};
 use super::endpoints::bank_account_of;
-use super::events::{self, EventType};
+use super::events::{self, EventType, NewEvent};
 use super::exceptions::{self, Finding};
 use super::idempotency::{self, Created, IdempotentRequest};
-use super::invoices::{AuditedInvoice, expire_if_due, invoice_in_scope, invoice_where};
+use super::invoices::{
+    AuditedInvoice, expire_if_due, invoice_in_scope, invoice_of_attempt, invoice_where,
+};
 use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::agency::BankAccount;
@@ -209,19 +211,10 @@ async fn match_payment(
     };
     let (invoice, attempt_id) = match paid_for {
         PaymentFor::Order(order_ref) => {
-            let attempt = sqlx::query(
-                "SELECT id, invoice_id FROM payment_attempts WHERE channel = $1 AND order_ref = $2",
-            )
-            .bind(channel.as_str())
-            .bind(*order_ref)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let Some(attempt) = attempt else {
-                return Ok(unmatched);
-            };
-            let invoice_id: String = attempt.try_get("invoice_id")?;
-            let invoice = invoice_where(conn, "id", &invoice_id, lock).await?;
-            (invoice, Some(attempt.try_get("id")?))
+            match invoice_of_attempt(conn, channel.as_str(), order_ref, lock).await? {
+                Some((attempt_id, invoice, path)) => (Some((invoice, path)), Some(attempt_id)),
+                None => return Ok(unmatched),
+            }
         }
         PaymentFor::Transfer {
             code,
@@ -653,44 +646,37 @@ impl Store {
             .agency
             .as_ref()
             .map(|(code, path)| (code.as_str(), path.as_str()));
-        audit::record(
-            tx,
-            actor,
-            Change {
-                action: "payment.recorded",
-                object_type: "payment",
-                object_id: &payment.id,
-                agency,
-                before: None,
-                after: audit::state(&PaymentState {
-                    channel: payment.channel,
-                    provider_txn_id: &payment.provider_txn_id,
-                    amount: payment.amount,
-                    invoice_id: payment.invoice_id.as_deref(),
-                    exception: payment.exception,
-                    source: payment.source,
-                }),
-                at: now,
-            },
-        )
-        .await?;
-        let agency_code = agency.map(|(code, _)| code);
-        events::enqueue(
-            tx,
-            agency_code,
-            EventType::PaymentReceived,
+        // The payment's audit record and event, with the invoice's when it
+        // is applied, are written together at the end: one statement each.
+        let recorded_change = Change {
+            action: "payment.recorded",
+            object_type: "payment",
+            object_id: &payment.id,
+            agency,
+            before: None,
+            after: audit::state(&PaymentState {
+                channel: payment.channel,
+                provider_txn_id: &payment.provider_txn_id,
+                amount: payment.amount,
+                invoice_id: payment.invoice_id.as_deref(),
+                exception: payment.exception,
+                source: payment.source,
+            }),
+            at: now,
+        };
+        let received_event = NewEvent {
+            agency_code: agency.map(|(code, _)| code),
+            event_type: EventType::PaymentReceived,
             // Money on another agency's account does not tell that agency
             // about the invoice's dossier.
-            payment_event_data(
+            data: payment_event_data(
                 &payment,
                 invoice
                     .as_ref()
                     .map(|(i, _)| i)
                     .filter(|_| !matched.wrong_account),
             ),
-            now,
-        )
-        .await?;
+        };
         if let Some(attempt_id) = &payment.attempt_id {
             sqlx::query(
                 "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
@@ -703,9 +689,15 @@ impl Store {
         }
         match (verdict, invoice) {
             (Ok(()), Some((invoice, path))) => {
-                apply_to_invoice(tx, actor, &self.receipts, &invoice, &path, &payment, now).await?;
+                let (paid_change, paid_event) =
+                    apply_to_invoice(tx, &self.receipts, &invoice, &path, &payment, now).await?;
+                audit::record_all(tx, actor, &[recorded_change, paid_change]).await?;
+                let events = std::iter::once(received_event).chain(paid_event).collect();
+                events::enqueue_all(tx, events, now).await?;
             }
             (Err(kind), invoice) => {
+                audit::record(tx, actor, recorded_change).await?;
+                events::enqueue_all(tx, vec![received_event], now).await?;
                 let owed = invoice
                     .as_ref()
                     .and_then(|(i, _)| i.total.checked_sub(i.amount_paid));
@@ -849,17 +841,17 @@ impl Store {
 }
 
 /// Adds a payment that settles what `invoice` owes, and marks it paid when
-/// covered, with its receipt (on `receipts`' forms), the `invoice.paid`
-/// event and audit record.
-async fn apply_to_invoice(
+/// covered, with its receipt (on `receipts`' forms). Returns the invoice's
+/// audit record and, when paid, its `invoice.paid` event, for the caller to
+/// write with the payment's.
+async fn apply_to_invoice<'a>(
     conn: &mut AnyConnection,
-    actor: &Actor,
     receipts: &ReceiptPolicy,
-    invoice: &Invoice,
-    agency_path: &str,
+    invoice: &'a Invoice,
+    agency_path: &'a str,
     payment: &Payment,
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<(Change<'a>, Option<NewEvent<'a>>), StoreError> {
     let amount_paid = invoice
         .amount_paid
         .checked_add(payment.amount)
@@ -895,46 +887,36 @@ async fn apply_to_invoice(
         receipt,
         ..invoice.clone()
     };
-    audit::record(
-        conn,
-        actor,
-        Change {
-            action: if status == InvoiceStatus::Paid {
-                "invoice.paid"
-            } else {
-                "invoice.part_paid"
-            },
-            object_type: "invoice",
-            object_id: &invoice.id,
-            agency: Some((invoice.agency_code.as_str(), agency_path)),
-            before: audit::state(&AuditedInvoice::from(invoice)),
-            after: audit::state(&AuditedInvoice::from(&after)),
-            at: now,
+    let change = Change {
+        action: if status == InvoiceStatus::Paid {
+            "invoice.paid"
+        } else {
+            "invoice.part_paid"
         },
-    )
-    .await?;
-    if status == InvoiceStatus::Paid {
-        events::enqueue(
-            conn,
-            Some(invoice.agency_code.as_str()),
-            EventType::InvoicePaid,
-            json!({
-                "invoice_id": invoice.id,
-                "payment_code": invoice.payment_code.as_str(),
-                "agency_code": invoice.agency_code,
-                "dossier_code": invoice.dossier_code,
-                "procedure_code": invoice.procedure_code,
-                "total": invoice.total,
-                "amount_paid": amount_paid,
-                "channel": payment.channel,
-                "payment_id": payment.id,
-                "paid_at": payment.paid_at.unwrap_or(now),
-            }),
-            now,
-        )
-        .await?;
-    }
-    Ok(())
+        object_type: "invoice",
+        object_id: &invoice.id,
+        agency: Some((invoice.agency_code.as_str(), agency_path)),
+        before: audit::state(&AuditedInvoice::from(invoice)),
+        after: audit::state(&AuditedInvoice::from(&after)),
+        at: now,
+    };
+    let event = (status == InvoiceStatus::Paid).then(|| NewEvent {
+        agency_code: Some(invoice.agency_code.as_str()),
+        event_type: EventType::InvoicePaid,
+        data: json!({
+            "invoice_id": invoice.id,
+            "payment_code": invoice.payment_code.as_str(),
+            "agency_code": invoice.agency_code,
+            "dossier_code": invoice.dossier_code,
+            "procedure_code": invoice.procedure_code,
+            "total": invoice.total,
+            "amount_paid": amount_paid,
+            "channel": payment.channel,
+            "payment_id": payment.id,
+            "paid_at": payment.paid_at.unwrap_or(now),
+        }),
+    });
+    Ok((change, event))
 }
 
 /// Opens an exception for a payment that was not applied, with its event.

@@ -4,9 +4,10 @@
 //! peak memory are its own.
 //!
 //! The payments are written straight into a fresh database (setting up a
-//! million through callbacks would take the bench minutes); the statement
-//! is generated in the canonical profile, one line per payment, in an
-//! order unrelated to the payments'.
+//! million through callbacks would take the bench minutes), in the order
+//! they were collected; the statement is generated in the canonical
+//! profile, one line per payment, listed by transaction time as providers
+//! list them, each hundred lines shuffled among themselves.
 
 use std::io::Write;
 use std::path::Path;
@@ -53,6 +54,11 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
         .connect(database_url)
         .await?;
     insert_payments(&pool, lines).await?;
+    if database_url.starts_with("postgres") {
+        // A month of payments has statistics by the time its statement
+        // comes (autovacuum analyzes them); a bulk insert just made has not.
+        sqlx::query("ANALYZE").execute(&pool).await?;
+    }
     let file = dir.join("statement.csv");
     write_statement(&file, lines)?;
 
@@ -100,10 +106,12 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
     })
 }
 
-/// The day and time payment `n` was collected: spread over November 2026.
-fn paid_at(n: usize) -> (String, String) {
-    let day = 1 + n % 28;
-    let second = n % 86_400;
+/// The day and time payment `n` of `count` was collected: in order, spread
+/// over November 2026 (UTC), as a month's callbacks arrive.
+fn paid_at(n: usize, count: usize) -> (String, String) {
+    let second = (n as u64 * 28 * 86_400 / count.max(1) as u64) as usize;
+    let day = 1 + second / 86_400;
+    let second = second % 86_400;
     (
         format!("2026-11-{day:02}"),
         format!(
@@ -137,7 +145,7 @@ async fn insert_payments(pool: &sqlx::AnyPool, count: usize) -> anyhow::Result<(
                  collected_on, procedure_code) VALUES ",
         );
         for i in n..n + rows {
-            let (day, at) = paid_at(i);
+            let (day, at) = paid_at(i, count);
             let at = Timestamp::parse_rfc3339(&at)
                 .context("a bench payment time")?
                 .to_stored();
@@ -159,17 +167,21 @@ async fn insert_payments(pool: &sqlx::AnyPool, count: usize) -> anyhow::Result<(
     Ok(())
 }
 
+/// The statement of `count` payments, in the order a provider lists its
+/// transactions (by time), each hundred lines shuffled among themselves.
 fn write_statement(file: &Path, count: usize) -> anyhow::Result<()> {
     let mut order: Vec<usize> = (0..count).collect();
-    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for block in order.chunks_mut(100) {
+        block.shuffle(&mut rng);
+    }
     let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
     writeln!(
         out,
         "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date"
     )?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
     for i in order {
-        let (day, at) = paid_at(i);
+        let (day, at) = paid_at(i, count);
         let settled = (day[8..].parse::<u32>().unwrap_or(1) + rng.random_range(1..=2)).min(30);
         writeln!(
             out,

@@ -155,7 +155,7 @@ impl Store {
     ) -> Result<AgencyImportSummary, StoreError> {
         let now = Timestamp::now();
         let mut summary = AgencyImportSummary::default();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_large_write().await?;
         let mut pending: Vec<&(usize, NewAgency)> = Vec::new();
         for row @ (line, new) in rows {
             if rows

@@ -417,7 +417,7 @@ impl Store {
         register: &Register,
     ) -> Result<DossierImportSummary, StoreError> {
         let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_large_write().await?;
 
         // The file's dossiers by agency, in the order agencies first appear.
         let mut by_agency: Vec<(&str, Vec<&(usize, Dossier)>)> = Vec::new();

@@ -40,10 +40,13 @@ pub(super) struct Writer {
     batch: Arc<Mutex<Batch>>,
 }
 
-/// A writer's turn: its savepoint in the open batch.
+/// A writer's turn: its savepoint in the open batch, or a transaction of
+/// its own.
 pub(super) struct Turn {
     guard: Option<OwnedMutexGuard<Batch>>,
     batch: Arc<Mutex<Batch>>,
+    /// A transaction of its own, committed when it finishes.
+    alone: bool,
 }
 
 const SAVEPOINT: &str = "SAVEPOINT lephi_write";
@@ -74,12 +77,36 @@ impl Writer {
             None => Err(sqlx::Error::PoolClosed),
         };
         if let Err(err) = started {
-            end(&mut guard, false).await;
+            drop(end(&mut guard, false).await);
             return Err(err);
         }
         Ok(Turn {
             guard: Some(guard),
             batch: self.batch.clone(),
+            alone: false,
+        })
+    }
+
+    /// Waits for the turn to write, commits the open batch if any, and
+    /// begins a transaction of this writer's own, which holds the turn
+    /// until it ends: for a large write (a statement or register import),
+    /// which as a savepoint would copy every page it changes to SQLite's
+    /// statement journal.
+    pub(super) async fn begin_alone(&self) -> Result<Turn, sqlx::Error> {
+        let mut guard = self.batch.clone().lock_owned().await;
+        if guard.conn.is_some() {
+            // Its members hear how it ended.
+            drop(end(&mut guard, true).await);
+        }
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("BEGIN IMMEDIATE").await?;
+        guard.conn = Some(conn);
+        guard.generation += 1;
+        guard.outcome = Some(watch::channel(None).0);
+        Ok(Turn {
+            guard: Some(guard),
+            batch: self.batch.clone(),
+            alone: true,
         })
     }
 }
@@ -102,9 +129,18 @@ impl Turn {
     /// Keeps (`keep`) or undoes this writer's work, gives up the turn, and
     /// waits until the batch is committed: the result is the batch's.
     pub(super) async fn finish(mut self, keep: bool) -> Result<(), sqlx::Error> {
-        let Some(guard) = self.guard.take() else {
+        let Some(mut guard) = self.guard.take() else {
             return Err(sqlx::Error::PoolClosed);
         };
+        if self.alone {
+            return match end(&mut guard, keep).await {
+                Ok(()) => Ok(()),
+                Err(_) if !keep => Ok(()),
+                Err(why) => Err(sqlx::Error::Protocol(format!(
+                    "the transaction was not committed: {why}"
+                ))),
+            };
+        }
         let outcome = leave(guard, self.batch.clone(), keep).await;
         match outcome.await {
             Ok(Ok(())) => Ok(()),
@@ -124,6 +160,11 @@ impl Drop for Turn {
             return;
         };
         match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if self.alone => {
+                runtime.spawn(async move {
+                    drop(end(&mut guard, false).await);
+                });
+            }
             Ok(runtime) => {
                 let batch = self.batch.clone();
                 // The batch is ended by the task `leave` starts; no one
@@ -162,7 +203,7 @@ async fn leave(
     };
     if let Err(err) = ended {
         // The batch is in a state no one can vouch for: undo it all.
-        end(&mut guard, false).await;
+        drop(end(&mut guard, false).await);
         let why = err.to_string();
         return tokio::spawn(async move { Err(why) });
     }
@@ -176,7 +217,7 @@ async fn leave(
         {
             let mut guard = batch.lock_owned().await;
             if guard.generation == generation && guard.conn.is_some() {
-                end(&mut guard, true).await;
+                drop(end(&mut guard, true).await);
             }
         }
         match outcome.wait_for(Option::is_some).await {
@@ -186,10 +227,11 @@ async fn leave(
     })
 }
 
-/// Commits (or rolls back) the open batch and tells its members.
-async fn end(guard: &mut Batch, commit: bool) {
+/// Commits (or rolls back) the open batch and tells its members; returns
+/// what it told them.
+async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
     let Some(mut conn) = guard.conn.take() else {
-        return;
+        return Err("no open batch".to_owned());
     };
     let result = conn
         .execute(if commit { "COMMIT" } else { "ROLLBACK" })
@@ -211,8 +253,9 @@ async fn end(guard: &mut Batch, commit: bool) {
         }
     };
     if let Some(sender) = guard.outcome.take() {
-        sender.send_replace(Some(result));
+        sender.send_replace(Some(result.clone()));
     }
+    result
 }
 
 #[cfg(test)]

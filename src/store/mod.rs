@@ -266,6 +266,16 @@ impl Store {
             None => Write::Postgres(self.pool.begin().await?),
         }))
     }
+
+    /// Begins a large write (an import): on SQLite a transaction of its
+    /// own rather than a savepoint in the batch, which would copy every
+    /// page it changes to SQLite's statement journal.
+    async fn begin_large_write(&self) -> Result<WriteTx, StoreError> {
+        Ok(WriteTx(match &self.writer {
+            Some(writer) => Write::Sqlite(writer.begin_alone().await?),
+            None => Write::Postgres(self.pool.begin().await?),
+        }))
+    }
 }
 
 /// Reads a stored time column.

@@ -165,7 +165,7 @@ impl Store {
         let (profile_name, profile) = file.profile;
         let sha256 = hex::encode(Sha256::digest(file.bytes));
         let id = uuid::Uuid::now_v7().to_string();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_large_write().await?;
         if self.backend == Backend::Postgres {
             // One import per channel at a time: two would each see a
             // payment unsettled and both settle it.

@@ -73,7 +73,8 @@ pub(super) async fn configure_connection(
         "PRAGMA busy_timeout = {busy_timeout_ms}; \
          PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = FULL; \
-         PRAGMA foreign_keys = ON;"
+         PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -65536;"
     )))
     .await?;
     Ok(())

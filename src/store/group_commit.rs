@@ -64,27 +64,34 @@ impl Writer {
     /// Waits for the turn to write, opens a batch if none is open, and
     /// starts this writer's savepoint in it.
     pub(super) async fn begin(&self) -> Result<Turn, sqlx::Error> {
-        let mut guard = self.batch.clone().lock_owned().await;
-        if guard.conn.is_none() {
-            let mut conn = self.pool.acquire().await?;
-            conn.execute("BEGIN IMMEDIATE").await?;
-            guard.conn = Some(conn);
-            guard.generation += 1;
-            guard.outcome = Some(watch::channel(None).0);
-        }
-        let started = match guard.conn.as_mut() {
-            Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
-            None => Err(sqlx::Error::PoolClosed),
-        };
-        if let Err(err) = started {
-            drop(end(&mut guard, false).await);
-            return Err(err);
-        }
-        Ok(Turn {
-            guard: Some(guard),
-            batch: self.batch.clone(),
-            alone: false,
-        })
+        let guard = self.batch.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        let batch = self.batch.clone();
+        // Done by a task of its own, which a caller that stops waiting
+        // cannot cut short between a statement and its bookkeeping (a
+        // connection back in the pool with `BEGIN IMMEDIATE` open would
+        // hold the write lock for good); a turn no one takes is dropped,
+        // which undoes it and leaves the batch to the others.
+        handed_over(tokio::spawn(async move {
+            let mut guard = guard;
+            if guard.conn.is_none() {
+                open(&mut guard, &pool).await?;
+            }
+            let started = match guard.conn.as_mut() {
+                Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
+                None => Err(sqlx::Error::PoolClosed),
+            };
+            if let Err(err) = started {
+                drop(end(&mut guard, false).await);
+                return Err(err);
+            }
+            Ok(Turn {
+                guard: Some(guard),
+                batch,
+                alone: false,
+            })
+        }))
+        .await
     }
 
     /// Waits for the turn to write, commits the open batch if any, and
@@ -93,22 +100,47 @@ impl Writer {
     /// which as a savepoint would copy every page it changes to SQLite's
     /// statement journal.
     pub(super) async fn begin_alone(&self) -> Result<Turn, sqlx::Error> {
-        let mut guard = self.batch.clone().lock_owned().await;
-        if guard.conn.is_some() {
-            // Its members hear how it ended.
-            drop(end(&mut guard, true).await);
-        }
-        let mut conn = self.pool.acquire().await?;
-        conn.execute("BEGIN IMMEDIATE").await?;
-        guard.conn = Some(conn);
-        guard.generation += 1;
-        guard.outcome = Some(watch::channel(None).0);
-        Ok(Turn {
-            guard: Some(guard),
-            batch: self.batch.clone(),
-            alone: true,
-        })
+        let guard = self.batch.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        let batch = self.batch.clone();
+        // By a task of its own, as in `begin`.
+        handed_over(tokio::spawn(async move {
+            let mut guard = guard;
+            if guard.conn.is_some() {
+                // Its members hear how it ended.
+                drop(end(&mut guard, true).await);
+            }
+            open(&mut guard, &pool).await?;
+            Ok(Turn {
+                guard: Some(guard),
+                batch,
+                alone: true,
+            })
+        }))
+        .await
     }
+}
+
+/// Opens a batch (or a transaction of a writer's own) on a connection of
+/// `pool`.
+async fn open(guard: &mut Batch, pool: &AnyPool) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    conn.execute("BEGIN IMMEDIATE").await?;
+    guard.conn = Some(conn);
+    guard.generation += 1;
+    guard.outcome = Some(watch::channel(None).0);
+    Ok(())
+}
+
+/// What a task that starts a turn handed over.
+async fn handed_over(
+    task: tokio::task::JoinHandle<Result<Turn, sqlx::Error>>,
+) -> Result<Turn, sqlx::Error> {
+    task.await.unwrap_or_else(|_| {
+        Err(sqlx::Error::Protocol(
+            "the write could not be started".into(),
+        ))
+    })
 }
 
 impl Turn {
@@ -128,20 +160,34 @@ impl Turn {
 
     /// Keeps (`keep`) or undoes this writer's work, gives up the turn, and
     /// waits until the batch is committed: the result is the batch's.
+    ///
+    /// The savepoint (or transaction) is ended by a task of its own, so a
+    /// caller that stops waiting (a client gone away) cannot leave it, and
+    /// the write lock with it, open.
     pub(super) async fn finish(mut self, keep: bool) -> Result<(), sqlx::Error> {
         let Some(mut guard) = self.guard.take() else {
             return Err(sqlx::Error::PoolClosed);
         };
         if self.alone {
-            return match end(&mut guard, keep).await {
-                Ok(()) => Ok(()),
-                Err(_) if !keep => Ok(()),
-                Err(why) => Err(sqlx::Error::Protocol(format!(
+            let ended = tokio::spawn(async move { end(&mut guard, keep).await }).await;
+            return match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) if !keep => Ok(()),
+                Ok(Err(why)) => Err(sqlx::Error::Protocol(format!(
                     "the transaction was not committed: {why}"
                 ))),
+                Err(_) => Err(sqlx::Error::Protocol(
+                    "the transaction was abandoned".into(),
+                )),
             };
         }
-        let outcome = leave(guard, self.batch.clone(), keep).await;
+        let batch = self.batch.clone();
+        let outcome = tokio::spawn(async move {
+            match leave(guard, batch, keep).await.await {
+                Ok(outcome) => outcome,
+                Err(_) => Err("the write batch was abandoned".to_owned()),
+            }
+        });
         match outcome.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => Err(sqlx::Error::Protocol(format!(
@@ -347,6 +393,73 @@ mod tests {
         assert!(duplicate.is_err());
         second.finish(false).await.unwrap();
         committed.await.unwrap().unwrap();
+        assert_eq!(rows(&writer).await, vec![1]);
+    }
+
+    /// A second connection to the same file, as another process (the CLI
+    /// importing) would have, waiting at most `busy_ms` for the lock.
+    async fn other_process(dir: &tempfile::TempDir, busy_ms: u64) -> AnyConnection {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let mut conn = AnyConnection::connect(&url).await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {busy_ms}"
+        )))
+        .await
+        .unwrap();
+        conn
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_dropped_while_waiting_for_the_lock_leaves_no_transaction_open() {
+        let (writer, dir) = writer().await;
+        let mut cli = other_process(&dir, 1_000).await;
+        cli.execute("BEGIN IMMEDIATE").await.unwrap();
+        // A request waits for the lock the import holds, and its client
+        // goes away.
+        let waiting = {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.begin().await.map(drop) })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        waiting.abort();
+        let _ = waiting.await;
+        cli.execute("COMMIT").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // No pooled connection was left holding the write lock.
+        cli.execute("BEGIN IMMEDIATE").await.unwrap();
+        cli.execute("COMMIT").await.unwrap();
+        for n in 0..8_i64 {
+            let mut turn = writer.begin().await.unwrap();
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(turn.conn_mut())
+                .await
+                .unwrap();
+            turn.finish(true).await.unwrap();
+        }
+        assert_eq!(rows(&writer).await, (0..8).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_or_rollback_its_caller_stops_waiting_for_still_ends_the_batch() {
+        use futures_util::FutureExt;
+        let (writer, dir) = writer().await;
+        for (n, keep) in [(1_i64, true), (2, false)] {
+            let mut turn = writer.begin().await.unwrap();
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(turn.conn_mut())
+                .await
+                .unwrap();
+            // The client goes away while its request commits.
+            assert!(turn.finish(keep).now_or_never().is_none());
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // The batch was ended: another process can write.
+            let mut cli = other_process(&dir, 1_000).await;
+            cli.execute("BEGIN IMMEDIATE").await.unwrap();
+            cli.execute("COMMIT").await.unwrap();
+        }
         assert_eq!(rows(&writer).await, vec![1]);
     }
 }

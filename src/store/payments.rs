@@ -738,6 +738,9 @@ impl Store {
             _ => false,
         };
         if !recorded.new && !same_receipt {
+            // The payment that has the receipt number may be a batch-mate's:
+            // refuse once it is committed.
+            tx.rollback().await?;
             return Err(StoreError::ReceiptNumberTaken {
                 payment_id: recorded.payment.id,
             });

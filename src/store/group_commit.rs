@@ -32,6 +32,11 @@ pub(super) struct Batch {
     /// Counts batches, so that a member knows whether its batch has ended.
     generation: u64,
     outcome: Option<watch::Sender<Outcome>>,
+    /// A turn began and has not yet ended its savepoint (or transaction
+    /// of its own). Seen by the next one to take the turn, it means the
+    /// holder vanished half way (its task dropped with its runtime): the
+    /// batch holds half a write and must be rolled back, never committed.
+    unfinished: bool,
 }
 
 #[derive(Clone)]
@@ -61,6 +66,18 @@ impl Writer {
         }
     }
 
+    /// Ends the open batch, if any, before the pool closes (which would
+    /// otherwise wait for its connection for good): what was left by a
+    /// writer that vanished half way is rolled back, the rest committed.
+    /// Writers still running are waited for, as they take their turns.
+    pub(super) async fn close(&self) {
+        let mut guard = self.batch.lock().await;
+        recover(&mut guard).await;
+        if guard.conn.is_some() {
+            drop(end(&mut guard, true).await);
+        }
+    }
+
     /// Waits for the turn to write, opens a batch if none is open, and
     /// starts this writer's savepoint in it.
     pub(super) async fn begin(&self) -> Result<Turn, sqlx::Error> {
@@ -74,6 +91,7 @@ impl Writer {
         // which undoes it and leaves the batch to the others.
         handed_over(tokio::spawn(async move {
             let mut guard = guard;
+            recover(&mut guard).await;
             if guard.conn.is_none() {
                 open(&mut guard, &pool).await?;
             }
@@ -85,6 +103,7 @@ impl Writer {
                 drop(end(&mut guard, false).await);
                 return Err(err);
             }
+            guard.unfinished = true;
             Ok(Turn {
                 guard: Some(guard),
                 batch,
@@ -106,11 +125,13 @@ impl Writer {
         // By a task of its own, as in `begin`.
         handed_over(tokio::spawn(async move {
             let mut guard = guard;
+            recover(&mut guard).await;
             if guard.conn.is_some() {
                 // Its members hear how it ended.
                 drop(end(&mut guard, true).await);
             }
             open(&mut guard, &pool).await?;
+            guard.unfinished = true;
             Ok(Turn {
                 guard: Some(guard),
                 batch,
@@ -129,7 +150,18 @@ async fn open(guard: &mut Batch, pool: &AnyPool) -> Result<(), sqlx::Error> {
     guard.conn = Some(conn);
     guard.generation += 1;
     guard.outcome = Some(watch::channel(None).0);
+    guard.unfinished = false;
     Ok(())
+}
+
+/// Rolls the open batch back if the last turn's holder vanished half way
+/// (see [`Batch::unfinished`]); its members hear so.
+async fn recover(guard: &mut Batch) {
+    if guard.unfinished && guard.conn.is_some() {
+        tracing::warn!("a write vanished half way: its batch is rolled back");
+        drop(end(guard, false).await);
+    }
+    guard.unfinished = false;
 }
 
 /// What a task that starts a turn handed over.
@@ -253,6 +285,7 @@ async fn leave(
         let why = err.to_string();
         return tokio::spawn(async move { Err(why) });
     }
+    guard.unfinished = false;
     let generation = guard.generation;
     let mut outcome = match &guard.outcome {
         Some(sender) => sender.subscribe(),
@@ -262,6 +295,7 @@ async fn leave(
     tokio::spawn(async move {
         {
             let mut guard = batch.lock_owned().await;
+            recover(&mut guard).await;
             if guard.generation == generation && guard.conn.is_some() {
                 drop(end(&mut guard, true).await);
             }
@@ -276,6 +310,7 @@ async fn leave(
 /// Commits (or rolls back) the open batch and tells its members; returns
 /// what it told them.
 async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
+    guard.unfinished = false;
     let Some(mut conn) = guard.conn.take() else {
         return Err("no open batch".to_owned());
     };
@@ -461,5 +496,66 @@ mod tests {
             cli.execute("COMMIT").await.unwrap();
         }
         assert_eq!(rows(&writer).await, vec![1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_turn_whose_holder_vanished_half_way_is_never_committed() {
+        let (writer, _dir) = writer().await;
+        let mut kept = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(kept.conn_mut())
+            .await
+            .unwrap();
+        let kept = tokio::spawn(kept.finish(true));
+        let mut vanished = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (2)")
+            .execute(vanished.conn_mut())
+            .await
+            .unwrap();
+        // Its task was dropped with its runtime (an actix worker stopped at
+        // shutdown): the turn goes, its savepoint is neither released nor
+        // rolled back, and no task is left to do it.
+        drop(vanished.guard.take());
+        drop(vanished);
+        // Half a write is never committed: the batch is rolled back, and
+        // its members hear so.
+        assert!(kept.await.unwrap().is_err());
+        let mut next = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (3)")
+            .execute(next.conn_mut())
+            .await
+            .unwrap();
+        next.finish(true).await.unwrap();
+        assert_eq!(rows(&writer).await, vec![3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_ends_a_batch_no_task_is_left_to_commit() {
+        let (writer, dir) = writer().await;
+        let mut turn = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(turn.conn_mut())
+            .await
+            .unwrap();
+        // Released, but its commit task was dropped with its runtime.
+        let guard = turn.guard.take().unwrap();
+        drop(turn);
+        let mut guard = guard;
+        guard.conn.as_mut().unwrap().execute(RELEASE).await.unwrap();
+        guard.unfinished = false;
+        drop(guard);
+        let pool = writer.pool.clone();
+        tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            writer.close().await;
+            pool.close().await;
+        })
+        .await
+        .expect("the pool closes");
+        let mut cli = other_process(&dir, 1_000).await;
+        let n: Vec<i64> = sqlx::query_scalar("SELECT n FROM t")
+            .fetch_all(&mut cli)
+            .await
+            .unwrap();
+        assert_eq!(n, vec![1]);
     }
 }

@@ -17,6 +17,7 @@
 //! waiting never leaves it open.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
@@ -37,6 +38,11 @@ pub(super) struct Batch {
     /// holder vanished half way (its task dropped with its runtime): the
     /// batch holds half a write and must be rolled back, never committed.
     unfinished: bool,
+    /// When a batch last failed to open because another process held the
+    /// write lock past SQLite's busy timeout: the writers who were already
+    /// waiting for their turn then fail at once, as each would have on its
+    /// own, rather than each waiting the timeout out in turn.
+    locked_out_at: Option<Instant>,
 }
 
 #[derive(Clone)]
@@ -81,6 +87,7 @@ impl Writer {
     /// Waits for the turn to write, opens a batch if none is open, and
     /// starts this writer's savepoint in it.
     pub(super) async fn begin(&self) -> Result<Turn, sqlx::Error> {
+        let since = Instant::now();
         let guard = self.batch.clone().lock_owned().await;
         let pool = self.pool.clone();
         let batch = self.batch.clone();
@@ -93,7 +100,7 @@ impl Writer {
             let mut guard = guard;
             recover(&mut guard).await;
             if guard.conn.is_none() {
-                open(&mut guard, &pool).await?;
+                open(&mut guard, &pool, since).await?;
             }
             let started = match guard.conn.as_mut() {
                 Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
@@ -119,6 +126,7 @@ impl Writer {
     /// which as a savepoint would copy every page it changes to SQLite's
     /// statement journal.
     pub(super) async fn begin_alone(&self) -> Result<Turn, sqlx::Error> {
+        let since = Instant::now();
         let guard = self.batch.clone().lock_owned().await;
         let pool = self.pool.clone();
         let batch = self.batch.clone();
@@ -130,7 +138,7 @@ impl Writer {
                 // Its members hear how it ended.
                 drop(end(&mut guard, true).await);
             }
-            open(&mut guard, &pool).await?;
+            open(&mut guard, &pool, since).await?;
             guard.unfinished = true;
             Ok(Turn {
                 guard: Some(guard),
@@ -143,15 +151,35 @@ impl Writer {
 }
 
 /// Opens a batch (or a transaction of a writer's own) on a connection of
-/// `pool`.
-async fn open(guard: &mut Batch, pool: &AnyPool) -> Result<(), sqlx::Error> {
+/// `pool`, for a writer waiting for its turn `since` then.
+async fn open(guard: &mut Batch, pool: &AnyPool, since: Instant) -> Result<(), sqlx::Error> {
+    if guard.locked_out_at.is_some_and(|at| since < at) {
+        return Err(sqlx::Error::Protocol(
+            "the database is locked by another process".into(),
+        ));
+    }
     let mut conn = pool.acquire().await?;
-    conn.execute("BEGIN IMMEDIATE").await?;
+    if let Err(err) = conn.execute("BEGIN IMMEDIATE").await {
+        if is_busy(&err) {
+            guard.locked_out_at = Some(Instant::now());
+        }
+        return Err(err);
+    }
+    guard.locked_out_at = None;
     guard.conn = Some(conn);
     guard.generation += 1;
     guard.outcome = Some(watch::channel(None).0);
     guard.unfinished = false;
     Ok(())
+}
+
+/// True when SQLite gave up waiting for a lock (`SQLITE_BUSY`, or one of
+/// its extended codes).
+fn is_busy(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 /// Rolls the open batch back if the last turn's holder vanished half way
@@ -557,5 +585,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, vec![1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_queued_behind_another_process_holding_the_lock_fail_together() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 400").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let writer = Writer::new(pool);
+        // The CLI imports a long statement.
+        let mut cli = other_process(&dir, 1_000).await;
+        cli.execute("BEGIN IMMEDIATE").await.unwrap();
+        let started = std::time::Instant::now();
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.begin().await.map(drop) })
+            })
+            .collect();
+        for writer in writers {
+            assert!(writer.await.unwrap().is_err());
+        }
+        // Each waits about as long as SQLite's busy timeout, as each would
+        // on its own, not for every writer ahead of it to time out in turn.
+        let waited = started.elapsed();
+        assert!(
+            waited < std::time::Duration::from_millis(1_500),
+            "{waited:?}"
+        );
+        cli.execute("COMMIT").await.unwrap();
+        let mut turn = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(turn.conn_mut())
+            .await
+            .unwrap();
+        turn.finish(true).await.unwrap();
+        assert_eq!(rows(&writer).await, vec![1]);
     }
 }

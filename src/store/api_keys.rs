@@ -200,6 +200,9 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         let before = key_from_row(&row)?;
         if before.revoked_at.is_some() {
+            // Revoked, perhaps by a batch-mate on SQLite: answer once that
+            // revocation is committed.
+            tx.rollback().await?;
             return Ok(before);
         }
         let revoked =
@@ -214,6 +217,7 @@ impl Store {
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
+            tx.rollback().await?;
             return key_from_row(&row);
         }
         let after = ApiKeyRecord {

@@ -112,15 +112,17 @@ impl Store {
         check: i64,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE payment_attempts SET next_check_at = $1
+        let updated = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE payment_attempts SET next_check_at = $1
              WHERE id = $2 AND status = 'pending' AND checks = $3",
-        )
-        .bind(at.to_stored())
-        .bind(id)
-        .bind(check)
-        .execute(&self.pool)
-        .await?;
+                )
+                .bind(at.to_stored())
+                .bind(id)
+                .bind(check),
+            )
+            .await?;
         Ok(updated.rows_affected() == 1)
     }
 

@@ -155,28 +155,31 @@ impl Store {
             return Ok(None);
         }
         let principal = principal_from_row(&row)?;
-        sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE token_hash = $2")
-            .bind(now.to_stored())
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                .bind(now.to_stored())
+                .bind(token_hash),
+        )
+        .await?;
         Ok(Some(principal))
     }
 
     /// Ends the session `token_hash`.
     pub async fn close_console_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1").bind(token_hash),
+        )
+        .await?;
         Ok(())
     }
 
     /// Deletes sessions unused since `before`: they can no longer be used.
     pub async fn forget_idle_console_sessions(&self, before: Timestamp) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM console_sessions WHERE last_seen_at < $1")
-            .bind(before.to_stored())
-            .execute(&self.pool)
+        let deleted = self
+            .write_one(
+                sqlx::query("DELETE FROM console_sessions WHERE last_seen_at < $1")
+                    .bind(before.to_stored()),
+            )
             .await?;
         Ok(deleted.rows_affected())
     }

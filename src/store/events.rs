@@ -281,15 +281,14 @@ impl Store {
     /// that arrives after the event was claimed again (its lease ran out,
     /// or an officer asked for a redelivery) changes nothing.
     pub async fn event_delivered(&self, id: &str, attempt: i64) -> Result<(), StoreError> {
-        sqlx::query(
+        let delivered = sqlx::query(
             "UPDATE outbox_events SET status = 'delivered', delivered_at = $1, last_error = NULL
              WHERE id = $2 AND status = 'pending' AND attempts = $3",
         )
         .bind(Timestamp::now().to_stored())
         .bind(id)
-        .bind(attempt)
-        .execute(&self.pool)
-        .await?;
+        .bind(attempt);
+        self.write_one(delivered).await?;
         Ok(())
     }
 
@@ -317,7 +316,7 @@ impl Store {
             .bind(error)
             .bind(Timestamp::now().to_stored()),
         };
-        query.bind(id).bind(attempt).execute(&self.pool).await?;
+        self.write_one(query.bind(id).bind(attempt)).await?;
         Ok(())
     }
 

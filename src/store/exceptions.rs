@@ -214,6 +214,8 @@ impl Store {
         let lock = self.row_lock(" FOR UPDATE OF x");
         let before = exception_in_scope(&mut tx, scope, id, lock).await?;
         if before.resolved.is_some() {
+            // Perhaps by a batch-mate on SQLite: say so once it is committed.
+            tx.rollback().await?;
             return Err(StoreError::ExceptionResolved);
         }
         if let Some(payment_id) = decision.payment_id {
@@ -243,6 +245,7 @@ impl Store {
         )
         .await?;
         if !resolved {
+            tx.rollback().await?;
             return Err(StoreError::ExceptionResolved);
         }
         let agency_path = path_of(&mut tx, before.agency_code.as_ref().map(|c| c.as_str())).await?;

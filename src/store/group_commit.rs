@@ -17,6 +17,7 @@
 //! waiting never leaves it open.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
@@ -32,6 +33,16 @@ pub(super) struct Batch {
     /// Counts batches, so that a member knows whether its batch has ended.
     generation: u64,
     outcome: Option<watch::Sender<Outcome>>,
+    /// A turn began and has not yet ended its savepoint (or transaction
+    /// of its own). Seen by the next one to take the turn, it means the
+    /// holder vanished half way (its task dropped with its runtime): the
+    /// batch holds half a write and must be rolled back, never committed.
+    unfinished: bool,
+    /// When a batch last failed to open because another process held the
+    /// write lock past SQLite's busy timeout: the writers who were already
+    /// waiting for their turn then fail at once, as each would have on its
+    /// own, rather than each waiting the timeout out in turn.
+    locked_out_at: Option<Instant>,
 }
 
 #[derive(Clone)]
@@ -61,30 +72,52 @@ impl Writer {
         }
     }
 
+    /// Ends the open batch, if any, before the pool closes (which would
+    /// otherwise wait for its connection for good): what was left by a
+    /// writer that vanished half way is rolled back, the rest committed.
+    /// Writers still running are waited for, as they take their turns.
+    pub(super) async fn close(&self) {
+        let mut guard = self.batch.lock().await;
+        recover(&mut guard).await;
+        if guard.conn.is_some() {
+            drop(end(&mut guard, true).await);
+        }
+    }
+
     /// Waits for the turn to write, opens a batch if none is open, and
     /// starts this writer's savepoint in it.
     pub(super) async fn begin(&self) -> Result<Turn, sqlx::Error> {
-        let mut guard = self.batch.clone().lock_owned().await;
-        if guard.conn.is_none() {
-            let mut conn = self.pool.acquire().await?;
-            conn.execute("BEGIN IMMEDIATE").await?;
-            guard.conn = Some(conn);
-            guard.generation += 1;
-            guard.outcome = Some(watch::channel(None).0);
-        }
-        let started = match guard.conn.as_mut() {
-            Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
-            None => Err(sqlx::Error::PoolClosed),
-        };
-        if let Err(err) = started {
-            drop(end(&mut guard, false).await);
-            return Err(err);
-        }
-        Ok(Turn {
-            guard: Some(guard),
-            batch: self.batch.clone(),
-            alone: false,
-        })
+        let since = Instant::now();
+        let guard = self.batch.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        let batch = self.batch.clone();
+        // Done by a task of its own, which a caller that stops waiting
+        // cannot cut short between a statement and its bookkeeping (a
+        // connection back in the pool with `BEGIN IMMEDIATE` open would
+        // hold the write lock for good); a turn no one takes is dropped,
+        // which undoes it and leaves the batch to the others.
+        handed_over(tokio::spawn(async move {
+            let mut guard = guard;
+            recover(&mut guard).await;
+            if guard.conn.is_none() {
+                open(&mut guard, &pool, since).await?;
+            }
+            let started = match guard.conn.as_mut() {
+                Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
+                None => Err(sqlx::Error::PoolClosed),
+            };
+            if let Err(err) = started {
+                drop(end(&mut guard, false).await);
+                return Err(err);
+            }
+            guard.unfinished = true;
+            Ok(Turn {
+                guard: Some(guard),
+                batch,
+                alone: false,
+            })
+        }))
+        .await
     }
 
     /// Waits for the turn to write, commits the open batch if any, and
@@ -93,22 +126,81 @@ impl Writer {
     /// which as a savepoint would copy every page it changes to SQLite's
     /// statement journal.
     pub(super) async fn begin_alone(&self) -> Result<Turn, sqlx::Error> {
-        let mut guard = self.batch.clone().lock_owned().await;
-        if guard.conn.is_some() {
-            // Its members hear how it ended.
-            drop(end(&mut guard, true).await);
-        }
-        let mut conn = self.pool.acquire().await?;
-        conn.execute("BEGIN IMMEDIATE").await?;
-        guard.conn = Some(conn);
-        guard.generation += 1;
-        guard.outcome = Some(watch::channel(None).0);
-        Ok(Turn {
-            guard: Some(guard),
-            batch: self.batch.clone(),
-            alone: true,
-        })
+        let since = Instant::now();
+        let guard = self.batch.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        let batch = self.batch.clone();
+        // By a task of its own, as in `begin`.
+        handed_over(tokio::spawn(async move {
+            let mut guard = guard;
+            recover(&mut guard).await;
+            if guard.conn.is_some() {
+                // Its members hear how it ended.
+                drop(end(&mut guard, true).await);
+            }
+            open(&mut guard, &pool, since).await?;
+            guard.unfinished = true;
+            Ok(Turn {
+                guard: Some(guard),
+                batch,
+                alone: true,
+            })
+        }))
+        .await
     }
+}
+
+/// Opens a batch (or a transaction of a writer's own) on a connection of
+/// `pool`, for a writer waiting for its turn `since` then.
+async fn open(guard: &mut Batch, pool: &AnyPool, since: Instant) -> Result<(), sqlx::Error> {
+    if guard.locked_out_at.is_some_and(|at| since < at) {
+        return Err(sqlx::Error::Protocol(
+            "the database is locked by another process".into(),
+        ));
+    }
+    let mut conn = pool.acquire().await?;
+    if let Err(err) = conn.execute("BEGIN IMMEDIATE").await {
+        if is_busy(&err) {
+            guard.locked_out_at = Some(Instant::now());
+        }
+        return Err(err);
+    }
+    guard.locked_out_at = None;
+    guard.conn = Some(conn);
+    guard.generation += 1;
+    guard.outcome = Some(watch::channel(None).0);
+    guard.unfinished = false;
+    Ok(())
+}
+
+/// True when SQLite gave up waiting for a lock (`SQLITE_BUSY`, or one of
+/// its extended codes).
+fn is_busy(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i64>().ok())
+        .is_some_and(|code| code & 0xff == 5)
+}
+
+/// Rolls the open batch back if the last turn's holder vanished half way
+/// (see [`Batch::unfinished`]); its members hear so.
+async fn recover(guard: &mut Batch) {
+    if guard.unfinished && guard.conn.is_some() {
+        tracing::warn!("a write vanished half way: its batch is rolled back");
+        drop(end(guard, false).await);
+    }
+    guard.unfinished = false;
+}
+
+/// What a task that starts a turn handed over.
+async fn handed_over(
+    task: tokio::task::JoinHandle<Result<Turn, sqlx::Error>>,
+) -> Result<Turn, sqlx::Error> {
+    task.await.unwrap_or_else(|_| {
+        Err(sqlx::Error::Protocol(
+            "the write could not be started".into(),
+        ))
+    })
 }
 
 impl Turn {
@@ -128,20 +220,34 @@ impl Turn {
 
     /// Keeps (`keep`) or undoes this writer's work, gives up the turn, and
     /// waits until the batch is committed: the result is the batch's.
+    ///
+    /// The savepoint (or transaction) is ended by a task of its own, so a
+    /// caller that stops waiting (a client gone away) cannot leave it, and
+    /// the write lock with it, open.
     pub(super) async fn finish(mut self, keep: bool) -> Result<(), sqlx::Error> {
         let Some(mut guard) = self.guard.take() else {
             return Err(sqlx::Error::PoolClosed);
         };
         if self.alone {
-            return match end(&mut guard, keep).await {
-                Ok(()) => Ok(()),
-                Err(_) if !keep => Ok(()),
-                Err(why) => Err(sqlx::Error::Protocol(format!(
+            let ended = tokio::spawn(async move { end(&mut guard, keep).await }).await;
+            return match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) if !keep => Ok(()),
+                Ok(Err(why)) => Err(sqlx::Error::Protocol(format!(
                     "the transaction was not committed: {why}"
                 ))),
+                Err(_) => Err(sqlx::Error::Protocol(
+                    "the transaction was abandoned".into(),
+                )),
             };
         }
-        let outcome = leave(guard, self.batch.clone(), keep).await;
+        let batch = self.batch.clone();
+        let outcome = tokio::spawn(async move {
+            match leave(guard, batch, keep).await.await {
+                Ok(outcome) => outcome,
+                Err(_) => Err("the write batch was abandoned".to_owned()),
+            }
+        });
         match outcome.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => Err(sqlx::Error::Protocol(format!(
@@ -207,6 +313,7 @@ async fn leave(
         let why = err.to_string();
         return tokio::spawn(async move { Err(why) });
     }
+    guard.unfinished = false;
     let generation = guard.generation;
     let mut outcome = match &guard.outcome {
         Some(sender) => sender.subscribe(),
@@ -216,6 +323,7 @@ async fn leave(
     tokio::spawn(async move {
         {
             let mut guard = batch.lock_owned().await;
+            recover(&mut guard).await;
             if guard.generation == generation && guard.conn.is_some() {
                 drop(end(&mut guard, true).await);
             }
@@ -230,6 +338,7 @@ async fn leave(
 /// Commits (or rolls back) the open batch and tells its members; returns
 /// what it told them.
 async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
+    guard.unfinished = false;
     let Some(mut conn) = guard.conn.take() else {
         return Err("no open batch".to_owned());
     };
@@ -347,6 +456,185 @@ mod tests {
         assert!(duplicate.is_err());
         second.finish(false).await.unwrap();
         committed.await.unwrap().unwrap();
+        assert_eq!(rows(&writer).await, vec![1]);
+    }
+
+    /// A second connection to the same file, as another process (the CLI
+    /// importing) would have, waiting at most `busy_ms` for the lock.
+    async fn other_process(dir: &tempfile::TempDir, busy_ms: u64) -> AnyConnection {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let mut conn = AnyConnection::connect(&url).await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {busy_ms}"
+        )))
+        .await
+        .unwrap();
+        conn
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_dropped_while_waiting_for_the_lock_leaves_no_transaction_open() {
+        let (writer, dir) = writer().await;
+        let mut cli = other_process(&dir, 1_000).await;
+        cli.execute("BEGIN IMMEDIATE").await.unwrap();
+        // A request waits for the lock the import holds, and its client
+        // goes away.
+        let waiting = {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.begin().await.map(drop) })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        waiting.abort();
+        let _ = waiting.await;
+        cli.execute("COMMIT").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // No pooled connection was left holding the write lock.
+        cli.execute("BEGIN IMMEDIATE").await.unwrap();
+        cli.execute("COMMIT").await.unwrap();
+        for n in 0..8_i64 {
+            let mut turn = writer.begin().await.unwrap();
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(turn.conn_mut())
+                .await
+                .unwrap();
+            turn.finish(true).await.unwrap();
+        }
+        assert_eq!(rows(&writer).await, (0..8).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_or_rollback_its_caller_stops_waiting_for_still_ends_the_batch() {
+        use futures_util::FutureExt;
+        let (writer, dir) = writer().await;
+        for (n, keep) in [(1_i64, true), (2, false)] {
+            let mut turn = writer.begin().await.unwrap();
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(n)
+                .execute(turn.conn_mut())
+                .await
+                .unwrap();
+            // The client goes away while its request commits.
+            assert!(turn.finish(keep).now_or_never().is_none());
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // The batch was ended: another process can write.
+            let mut cli = other_process(&dir, 1_000).await;
+            cli.execute("BEGIN IMMEDIATE").await.unwrap();
+            cli.execute("COMMIT").await.unwrap();
+        }
+        assert_eq!(rows(&writer).await, vec![1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_turn_whose_holder_vanished_half_way_is_never_committed() {
+        let (writer, _dir) = writer().await;
+        let mut kept = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(kept.conn_mut())
+            .await
+            .unwrap();
+        let kept = tokio::spawn(kept.finish(true));
+        let mut vanished = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (2)")
+            .execute(vanished.conn_mut())
+            .await
+            .unwrap();
+        // Its task was dropped with its runtime (an actix worker stopped at
+        // shutdown): the turn goes, its savepoint is neither released nor
+        // rolled back, and no task is left to do it.
+        drop(vanished.guard.take());
+        drop(vanished);
+        // Half a write is never committed: the batch is rolled back, and
+        // its members hear so.
+        assert!(kept.await.unwrap().is_err());
+        let mut next = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (3)")
+            .execute(next.conn_mut())
+            .await
+            .unwrap();
+        next.finish(true).await.unwrap();
+        assert_eq!(rows(&writer).await, vec![3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_ends_a_batch_no_task_is_left_to_commit() {
+        let (writer, dir) = writer().await;
+        let mut turn = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(turn.conn_mut())
+            .await
+            .unwrap();
+        // Released, but its commit task was dropped with its runtime.
+        let guard = turn.guard.take().unwrap();
+        drop(turn);
+        let mut guard = guard;
+        guard.conn.as_mut().unwrap().execute(RELEASE).await.unwrap();
+        guard.unfinished = false;
+        drop(guard);
+        let pool = writer.pool.clone();
+        tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            writer.close().await;
+            pool.close().await;
+        })
+        .await
+        .expect("the pool closes");
+        let mut cli = other_process(&dir, 1_000).await;
+        let n: Vec<i64> = sqlx::query_scalar("SELECT n FROM t")
+            .fetch_all(&mut cli)
+            .await
+            .unwrap();
+        assert_eq!(n, vec![1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_queued_behind_another_process_holding_the_lock_fail_together() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 400").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let writer = Writer::new(pool);
+        // The CLI imports a long statement.
+        let mut cli = other_process(&dir, 1_000).await;
+        cli.execute("BEGIN IMMEDIATE").await.unwrap();
+        let started = std::time::Instant::now();
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.begin().await.map(drop) })
+            })
+            .collect();
+        for writer in writers {
+            assert!(writer.await.unwrap().is_err());
+        }
+        // Each waits about as long as SQLite's busy timeout, as each would
+        // on its own, not for every writer ahead of it to time out in turn.
+        let waited = started.elapsed();
+        assert!(
+            waited < std::time::Duration::from_millis(1_500),
+            "{waited:?}"
+        );
+        cli.execute("COMMIT").await.unwrap();
+        let mut turn = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (n) VALUES (1)")
+            .execute(turn.conn_mut())
+            .await
+            .unwrap();
+        turn.finish(true).await.unwrap();
         assert_eq!(rows(&writer).await, vec![1]);
     }
 }

@@ -242,6 +242,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -265,6 +268,23 @@ impl Store {
             Some(writer) => Write::Sqlite(writer.begin().await?),
             None => Write::Postgres(self.pool.begin().await?),
         }))
+    }
+
+    /// Runs one writing statement on its own. On SQLite it takes its turn
+    /// in the batch like any write of this process: straight on the pool it
+    /// would poll for the lock the open batch holds, and under steady load
+    /// give up with "database is locked".
+    async fn write_one(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, StoreError> {
+        if self.writer.is_none() {
+            return Ok(query.execute(&self.pool).await?);
+        }
+        let mut tx = self.begin_write().await?;
+        let done = query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Begins a large write (an import): on SQLite a transaction of its
@@ -311,4 +331,55 @@ fn json_column(
     let text: Option<String> = row.try_get(column)?;
     text.map(|t| serde_json::from_str(&t).map_err(StoreError::corrupt))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migrated store on a SQLite file that waits `busy_timeout_ms` for
+    /// the lock.
+    async fn sqlite_store(busy_timeout_ms: u64) -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{}/lephi.db", dir.path().display()).into(),
+            busy_timeout_ms,
+            ..DatabaseSettings::default()
+        };
+        let store = Store::connect(&settings).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    /// Every write of the process takes its turn: a single-statement write
+    /// that went straight to the pool would poll for the lock the open
+    /// batch holds, and under steady load give up with "database is
+    /// locked".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_single_statement_write_waits_for_its_turn_rather_than_the_lock() {
+        let (store, _dir) = sqlite_store(200).await;
+        // A batch stays open (the turn comes round slowly under load).
+        let batch = store.begin_write().await.unwrap();
+        let writes = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.event_delivered("evt_x", 1).await?;
+                store.event_failed("evt_x", 1, "503", None).await?;
+                store
+                    .check_attempt_again("att_x", 1, crate::domain::Timestamp::now())
+                    .await?;
+                store
+                    .attempt_started("att_x", "https://pay.example/x")
+                    .await?;
+                store.close_console_session("token").await?;
+                store
+                    .forget_idle_console_sessions(crate::domain::Timestamp::now())
+                    .await?;
+                Ok::<(), StoreError>(())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        batch.commit().await.unwrap();
+        writes.await.unwrap().unwrap();
+    }
 }

@@ -445,12 +445,13 @@ impl Store {
 
     /// Stores where the gateway sends the payer.
     pub async fn attempt_started(&self, id: &str, pay_url: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE payment_attempts SET pay_url = $1, updated_at = $2 WHERE id = $3")
-            .bind(pay_url)
-            .bind(Timestamp::now().to_stored())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE payment_attempts SET pay_url = $1, updated_at = $2 WHERE id = $3")
+                .bind(pay_url)
+                .bind(Timestamp::now().to_stored())
+                .bind(id),
+        )
+        .await?;
         Ok(())
     }
 
@@ -738,6 +739,9 @@ impl Store {
             _ => false,
         };
         if !recorded.new && !same_receipt {
+            // The payment that has the receipt number may be a batch-mate's:
+            // refuse once it is committed.
+            tx.rollback().await?;
             return Err(StoreError::ReceiptNumberTaken {
                 payment_id: recorded.payment.id,
             });

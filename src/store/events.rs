@@ -136,8 +136,8 @@ pub(super) async fn enqueue(
     enqueue_all(conn, vec![event], now).await
 }
 
-/// Writes several events to the outbox with one statement, in order (their
-/// ids, which the dispatcher sends them by, grow in the order given).
+/// Writes several events to the outbox with one statement; their ids grow
+/// in the order given.
 pub(super) async fn enqueue_all(
     conn: &mut AnyConnection,
     events: Vec<NewEvent<'_>>,

@@ -87,6 +87,19 @@ impl Writer {
     /// Waits for the turn to write, opens a batch if none is open, and
     /// starts this writer's savepoint in it.
     pub(super) async fn begin(&self) -> Result<Turn, sqlx::Error> {
+        self.take_turn(false).await
+    }
+
+    /// Waits for the turn to write, commits the open batch if any, and
+    /// begins a transaction of this writer's own, which holds the turn
+    /// until it ends: for a large write (a statement or register import),
+    /// which as a savepoint would copy every page it changes to SQLite's
+    /// statement journal.
+    pub(super) async fn begin_alone(&self) -> Result<Turn, sqlx::Error> {
+        self.take_turn(true).await
+    }
+
+    async fn take_turn(&self, alone: bool) -> Result<Turn, sqlx::Error> {
         let since = Instant::now();
         let guard = self.batch.clone().lock_owned().await;
         let pool = self.pool.clone();
@@ -99,51 +112,28 @@ impl Writer {
         handed_over(tokio::spawn(async move {
             let mut guard = guard;
             recover(&mut guard).await;
-            if guard.conn.is_none() {
-                open(&mut guard, &pool, since).await?;
-            }
-            let started = match guard.conn.as_mut() {
-                Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
-                None => Err(sqlx::Error::PoolClosed),
-            };
-            if let Err(err) = started {
-                drop(end(&mut guard, false).await);
-                return Err(err);
-            }
-            guard.unfinished = true;
-            Ok(Turn {
-                guard: Some(guard),
-                batch,
-                alone: false,
-            })
-        }))
-        .await
-    }
-
-    /// Waits for the turn to write, commits the open batch if any, and
-    /// begins a transaction of this writer's own, which holds the turn
-    /// until it ends: for a large write (a statement or register import),
-    /// which as a savepoint would copy every page it changes to SQLite's
-    /// statement journal.
-    pub(super) async fn begin_alone(&self) -> Result<Turn, sqlx::Error> {
-        let since = Instant::now();
-        let guard = self.batch.clone().lock_owned().await;
-        let pool = self.pool.clone();
-        let batch = self.batch.clone();
-        // By a task of its own, as in `begin`.
-        handed_over(tokio::spawn(async move {
-            let mut guard = guard;
-            recover(&mut guard).await;
-            if guard.conn.is_some() {
+            if alone && guard.conn.is_some() {
                 // Its members hear how it ended.
                 drop(end(&mut guard, true).await);
             }
-            open(&mut guard, &pool, since).await?;
+            if guard.conn.is_none() {
+                open(&mut guard, &pool, since).await?;
+            }
+            if !alone {
+                let started = match guard.conn.as_mut() {
+                    Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
+                    None => Err(sqlx::Error::PoolClosed),
+                };
+                if let Err(err) = started {
+                    drop(end(&mut guard, false).await);
+                    return Err(err);
+                }
+            }
             guard.unfinished = true;
             Ok(Turn {
                 guard: Some(guard),
                 batch,
-                alone: true,
+                alone,
             })
         }))
         .await

@@ -55,19 +55,9 @@ pub async fn issue_invoices(
 ) -> anyhow::Result<Vec<Issued>> {
     let issued: Vec<anyhow::Result<Issued>> = futures_util::stream::iter(0..count)
         .map(|i| async move {
-            let agency = i % target.agencies.len();
-            let dossier = format!("{run}-{i:07}");
-            let body = invoice_body(&target.agencies[agency].code, &dossier);
-            let answer = target
-                .http
-                .post(format!("{}/v1/invoices", target.base_url))
-                .bearer_auth(&target.system_key)
-                .header("Idempotency-Key", &dossier)
-                .json(&body)
-                .send()
-                .await?;
-            let answer = super::target::Answer::read(answer).await?;
-            let invoice = answer.ok_for("an invoice")?;
+            let (agency, invoice) = issue_invoice(target, run, i)
+                .await
+                .map_err(anyhow::Error::msg)?;
             Ok(Issued {
                 id: text(&invoice, "id")?,
                 payment_code: text(&invoice, "payment_code")?,
@@ -80,8 +70,33 @@ pub async fn issue_invoices(
     issued.into_iter().collect()
 }
 
+/// Issues invoice `i` of `run` through the API, with its dossier code as
+/// its idempotency key, at the target's `i`-th agency (round the list):
+/// the agency's index and the invoice, or why it was not issued.
+pub async fn issue_invoice(target: &Target, run: &str, i: usize) -> Result<(usize, Value), String> {
+    let agency = i % target.agencies.len();
+    let dossier = format!("{run}-{i:07}");
+    let response = target
+        .http
+        .post(format!("{}/v1/invoices", target.base_url))
+        .bearer_auth(&target.system_key)
+        .header("Idempotency-Key", &dossier)
+        .json(&invoice_body(&target.agencies[agency].code, &dossier))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    let invoice: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status == 201 && invoice["dossier_code"] == dossier.as_str() {
+        Ok((agency, invoice))
+    } else {
+        Err(format!("invoice: {status} {text}"))
+    }
+}
+
 /// An invoice request for `dossier` at `agency`, of two fee lines.
-pub fn invoice_body(agency: &str, dossier: &str) -> Value {
+fn invoice_body(agency: &str, dossier: &str) -> Value {
     json!({
         "dossier_code": dossier,
         "procedure_code": "1.004227",

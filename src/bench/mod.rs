@@ -20,7 +20,6 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
 
 use self::load::{Measured, Mode};
 pub use self::target::Backend;
@@ -287,27 +286,8 @@ async fn invoices(target: &Arc<Target>, run: &str, count: usize, mode: Mode) -> 
     let run = run.to_owned();
     load::drive(mode, count, move |i| {
         let target = target.clone();
-        let dossier = format!("{run}-{i:07}");
-        async move {
-            let agency = &target.agencies[i % target.agencies.len()].code;
-            let response = target
-                .http
-                .post(format!("{}/v1/invoices", target.base_url))
-                .bearer_auth(&target.system_key)
-                .header("Idempotency-Key", &dossier)
-                .json(&callbacks::invoice_body(agency, &dossier))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status().as_u16();
-            let text = response.text().await.map_err(|e| e.to_string())?;
-            let invoice: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if status == 201 && invoice["dossier_code"] == dossier.as_str() {
-                Ok(())
-            } else {
-                Err(format!("invoice: {status} {text}"))
-            }
-        }
+        let run = run.clone();
+        async move { callbacks::issue_invoice(&target, &run, i).await.map(drop) }
     })
     .await
 }

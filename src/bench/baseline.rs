@@ -13,11 +13,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::callbacks::{OWED, issue_invoices};
+use super::callbacks::{OWED, issue_invoices, start_attempt};
 use super::load::{Measured, Mode, drive};
 use super::target::{Backend, Target};
 
@@ -179,20 +178,8 @@ pub async fn run(
     let paying: Vec<anyhow::Result<Paying>> =
         futures_util::stream::iter(invoices.into_iter().enumerate())
             .map(|(i, invoice)| async move {
-                let attempt = target
-                    .send(
-                        reqwest::Method::POST,
-                        &format!("/v1/invoices/{}/attempts", invoice.id),
-                        &target.system_key,
-                        Some(&json!({ "channel": "vnpay" })),
-                    )
-                    .await?
-                    .ok_for("an attempt")?;
                 Ok(Paying {
-                    order_ref: attempt["order_ref"]
-                        .as_str()
-                        .context("an attempt without order_ref")?
-                        .to_owned(),
+                    order_ref: start_attempt(target, &invoice.id, "vnpay").await?,
                     txn: (first_txn + i as i64).to_string(),
                 })
             })

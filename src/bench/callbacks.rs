@@ -95,6 +95,21 @@ pub async fn issue_invoice(target: &Target, run: &str, i: usize) -> Result<(usiz
     }
 }
 
+/// Starts an attempt to pay invoice `id` on `channel` through the API;
+/// its order reference.
+pub async fn start_attempt(target: &Target, id: &str, channel: &str) -> anyhow::Result<String> {
+    let attempt = target
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/invoices/{id}/attempts"),
+            &target.system_key,
+            Some(&json!({ "channel": channel })),
+        )
+        .await?
+        .ok_for("an attempt")?;
+    text(&attempt, "order_ref")
+}
+
 /// An invoice request for `dossier` at `agency`, of two fee lines.
 fn invoice_body(agency: &str, dossier: &str) -> Value {
     json!({
@@ -150,16 +165,7 @@ pub async fn prepare(
                         let account = &target.agencies[invoice.agency].account_number;
                         return Ok(signer.sepay(txn, account, &invoice.payment_code));
                     }
-                    let attempt = target
-                        .send(
-                            reqwest::Method::POST,
-                            &format!("/v1/invoices/{}/attempts", invoice.id),
-                            &target.system_key,
-                            Some(&json!({ "channel": provider })),
-                        )
-                        .await?
-                        .ok_for("an attempt")?;
-                    let order_ref = text(&attempt, "order_ref")?;
+                    let order_ref = start_attempt(target, &invoice.id, provider).await?;
                     Ok(match provider {
                         "vnpay" => signer.vnpay(txn, &order_ref),
                         "momo" => signer.momo(txn, &order_ref),

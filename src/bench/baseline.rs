@@ -5,10 +5,11 @@
 //! on this machine, and every result is also shown as a ratio to it.
 //!
 //! The statements are those lephi runs for such a callback: find the
-//! attempt and lock its invoice, insert the payment, mark the attempt, pay
-//! the invoice, take the receipt number and write the receipt, then the
+//! attempt and lock its invoice, insert the payment, take the receipt
+//! number; then mark the attempt, pay the invoice, write the receipt, the
 //! payment's and the invoice's audit records (one statement) and events
-//! (one statement); commit.
+//! (one statement), which lephi sends PostgreSQL as one statement and
+//! SQLite one by one; commit.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +23,9 @@ use super::target::{Backend, Target};
 
 /// The callback's statements in transaction `$tx`, for one backend's
 /// driver (the same SQL on both; `$lock` locks the invoice row where the
-/// database locks rows).
+/// database locks rows; `$fused` sends the last five writes as one).
 macro_rules! pay {
-    ($tx:ident, $paying:expr, $lock:expr) => {{
+    ($tx:ident, $paying:expr, $lock:expr, $fused:expr) => {{
         let paying: &Paying = $paying;
         let e = |e: sqlx::Error| e.to_string();
         let now = crate::bench::baseline::now();
@@ -71,25 +72,6 @@ macro_rules! pay {
         .execute(&mut *$tx)
         .await
         .map_err(e)?;
-        sqlx::query(
-            "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
-             WHERE id = $2 AND status <> 'succeeded'",
-        )
-        .bind(&now)
-        .bind(&attempt_id)
-        .execute(&mut *$tx)
-        .await
-        .map_err(e)?;
-        sqlx::query(
-            "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3 WHERE id = $4 AND status = 'open'",
-        )
-        .bind(total)
-        .bind("paid")
-        .bind(&now)
-        .bind(&id)
-        .execute(&mut *$tx)
-        .await
-        .map_err(e)?;
         let number: i64 = sqlx::query_scalar(
             "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, 1)
              ON CONFLICT (agency_code, year) DO UPDATE SET last_number = receipt_series.last_number + 1
@@ -102,59 +84,69 @@ macro_rules! pay {
         .fetch_one(&mut *$tx)
         .await
         .map_err(e)?;
-        sqlx::query(
-            "INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
-                 symbol, issued_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(&payment_id)
-        .bind(&agency)
-        .bind(2026_i64)
-        .bind(number)
-        .bind("01BLP0-001")
-        .bind("AA-26E")
-        .bind(&now)
-        .execute(&mut *$tx)
-        .await
-        .map_err(e)?;
         let payment = json!({ "channel": "vnpay", "provider_txn_id": paying.txn, "amount": OWED,
             "invoice_id": id, "exception": null, "source": "callback" })
         .to_string();
         let invoice = json!({ "id": id, "payment_code": payment_code, "status": "paid",
             "total": total, "amount_paid": total, "dossier_code": dossier }).to_string();
         let request_id = uuid::Uuid::new_v4().to_string();
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10),
-                    ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-        )
-        .bind(&now).bind("callback:vnpay").bind("payment.recorded").bind("payment")
-        .bind(&payment_id).bind(&agency).bind(&path).bind(None::<String>).bind(&payment)
-        .bind(&request_id)
-        .bind(&now).bind("callback:vnpay").bind("invoice.paid").bind("invoice")
-        .bind(&id).bind(&agency).bind(&path).bind(&invoice).bind(&invoice)
-        .bind(&request_id)
-        .execute(&mut *$tx)
-        .await
-        .map_err(e)?;
-        sqlx::query(
-            "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5,
-                CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $2)
-                THEN 'pending' ELSE 'held' END, 0, $5),
-                    ($6, $7, $8, $9, $10,
-                CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $7)
-                THEN 'pending' ELSE 'held' END, 0, $10)",
-        )
-        .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
-        .bind(&agency).bind("payment.received").bind(&payment).bind(&now)
-        .bind(format!("evt_{}", uuid::Uuid::now_v7().simple()))
-        .bind(&agency).bind("invoice.paid").bind(&invoice).bind(&now)
-        .execute(&mut *$tx)
-        .await
-        .map_err(e)?;
+        let writes = [
+            crate::bench::baseline::MARK_ATTEMPT,
+            crate::bench::baseline::PAY_INVOICE,
+            crate::bench::baseline::INSERT_RECEIPT,
+            crate::bench::baseline::INSERT_AUDIT,
+            crate::bench::baseline::INSERT_EVENTS,
+        ];
+        // What lephi sends PostgreSQL as one statement, and SQLite one by one.
+        let (statements, offsets) = if $fused {
+            (vec![crate::bench::baseline::FUSED_WRITES.to_owned()], vec![0])
+        } else {
+            (writes.iter().map(|w| w.to_string()).collect(), vec![0, 2, 6, 14, 34])
+        };
+        use crate::bench::baseline::Value::{Int, Text};
+        let t = |v: &str| Text(Some(v.to_owned()));
+        let mut values = vec![
+            // The attempt: updated_at, id.
+            t(&now), t(&attempt_id),
+            // The invoice: amount_paid, status, updated_at, id.
+            Int(total), t("paid"), t(&now), t(&id),
+            // The receipt.
+            t(&id), t(&payment_id), t(&agency), Int(2026), Int(number), t("01BLP0-001"),
+            t("AA-26E"), t(&now),
+        ];
+        // The payment's and the invoice's audit records.
+        for (action, object_type, object_id, before, after) in [
+            ("payment.recorded", "payment", &payment_id, None, &payment),
+            ("invoice.paid", "invoice", &id, Some(&invoice), &invoice),
+        ] {
+            values.extend([
+                t(&now), t("callback:vnpay"), t(action), t(object_type), t(object_id),
+                t(&agency), t(&path), Text(before.cloned()), t(after), t(&request_id),
+            ]);
+        }
+        // The two events.
+        for (kind, body) in [("payment.received", &payment), ("invoice.paid", &invoice)] {
+            let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+            values.extend([t(&event_id), t(&agency), t(kind), t(body), t(&now)]);
+        }
+        let ends: Vec<usize> = offsets.iter().skip(1).copied().chain([values.len()]).collect();
+        for ((sql, start), end) in statements.iter().zip(offsets.iter().copied()).zip(ends) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for value in &values[start..end] {
+                query = match value {
+                    Int(int) => query.bind(*int),
+                    Text(text) => query.bind(text.clone()),
+                };
+            }
+            query.execute(&mut *$tx).await.map_err(e)?;
+        }
     }};
+}
+
+/// A value bound in the baseline's writes.
+enum Value {
+    Text(Option<String>),
+    Int(i64),
 }
 
 /// An invoice and the attempt the transaction pays it through.
@@ -213,7 +205,7 @@ pub async fn run(
                         .begin_with("BEGIN IMMEDIATE")
                         .await
                         .map_err(|e| e.to_string())?;
-                    pay!(tx, &paying[i], "");
+                    pay!(tx, &paying[i], "", false);
                     tx.commit().await.map_err(|e| e.to_string())
                 }
             })
@@ -230,7 +222,7 @@ pub async fn run(
                 let paying = paying.clone();
                 async move {
                     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-                    pay!(tx, &paying[i], " FOR UPDATE OF i");
+                    pay!(tx, &paying[i], " FOR UPDATE OF i", true);
                     tx.commit().await.map_err(|e| e.to_string())
                 }
             })
@@ -244,3 +236,46 @@ pub async fn run(
 pub(crate) fn now() -> String {
     crate::domain::Timestamp::now().to_stored()
 }
+
+const MARK_ATTEMPT: &str = "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
+     WHERE id = $2 AND status <> 'succeeded'";
+const PAY_INVOICE: &str = "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3
+     WHERE id = $4 AND status = 'open'";
+const INSERT_RECEIPT: &str = "INSERT INTO receipts (invoice_id, payment_id, agency_code, year,
+         number, form_number, symbol, issued_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor, action, object_type, object_id,
+         agency_code, agency_path, before_state, after_state, request_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10),
+            ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+const INSERT_EVENTS: &str = "INSERT INTO outbox_events (id, agency_code, type, payload,
+         created_at, status, attempts, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5,
+        CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $2)
+        THEN 'pending' ELSE 'held' END, 0, $5),
+            ($6, $7, $8, $9, $10,
+        CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $7)
+        THEN 'pending' ELSE 'held' END, 0, $10)";
+/// The five writes above as one statement, as lephi sends them to PostgreSQL.
+const FUSED_WRITES: &str = "WITH
+    w0 AS (UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
+        WHERE id = $2 AND status <> 'succeeded' RETURNING 1),
+    w1 AS (UPDATE invoices SET amount_paid = $3, status = $4, updated_at = $5
+        WHERE id = $6 AND status = 'open' RETURNING 1),
+    w2 AS (INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
+            symbol, issued_at)
+        VALUES ($7, $8, $9, $10, $11, $12, $13, $14) RETURNING 1),
+    w3 AS (INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code,
+            agency_path, before_state, after_state, request_id)
+        VALUES ($15, $16, $17, $18, $19, $20, $21, $22, $23, $24),
+               ($25, $26, $27, $28, $29, $30, $31, $32, $33, $34) RETURNING 1),
+    w4 AS (INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status,
+            attempts, next_attempt_at)
+        VALUES ($35, $36, $37, $38, $39,
+            CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $36)
+            THEN 'pending' ELSE 'held' END, 0, $39),
+               ($40, $41, $42, $43, $44,
+            CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $41)
+            THEN 'pending' ELSE 'held' END, 0, $44) RETURNING 1)
+    SELECT (SELECT count(*) FROM w0), (SELECT count(*) FROM w1), (SELECT count(*) FROM w2),
+        (SELECT count(*) FROM w3), (SELECT count(*) FROM w4)";

@@ -150,12 +150,18 @@ pub async fn create(
         key: &key,
         request_hash: &fingerprint,
     };
-    // A replay answers as the first request did, even once its
-    // `expires_at` has passed and the body would no longer be accepted.
-    if let Some(replay) = state.store.replay(&idempotent).await? {
-        return Ok(respond(replay));
-    }
-    let new = request.parse(&state, Timestamp::now())?;
+    // A key already used answers from the issuing transaction, which
+    // claims it first. A body refused now (its `expires_at` passed, say)
+    // may still be a replay, which answers as the first request did.
+    let new = match request.parse(&state, Timestamp::now()) {
+        Ok(new) => new,
+        Err(refused) => {
+            return match state.store.replay(&idempotent).await? {
+                Some(replay) => Ok(respond(replay)),
+                None => Err(refused),
+            };
+        }
+    };
     let created = state
         .store
         .create_invoice(

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use super::batch::Statement;
 use super::query::{Filtered, Value};
 use super::{Store, StoreError, json_column};
 use crate::domain::audit::{Actor, AuditRecord};
@@ -41,8 +42,18 @@ pub(super) async fn record_all(
     actor: &Actor,
     changes: &[Change<'_>],
 ) -> Result<(), StoreError> {
+    if let Some(statement) = insert(actor, changes) {
+        statement.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// The statement that records `changes`, in order, for a caller that
+/// writes it with others (see [`Batch`](super::batch::Batch)); `None` when
+/// there is nothing to record.
+pub(super) fn insert(actor: &Actor, changes: &[Change<'_>]) -> Option<Statement> {
     if changes.is_empty() {
-        return Ok(());
+        return None;
     }
     let rows: Vec<String> = (0..changes.len())
         .map(|row| {
@@ -50,16 +61,15 @@ pub(super) async fn record_all(
             format!("({})", columns.join(", "))
         })
         .collect();
-    let sql = format!(
+    let mut statement = Statement::new(format!(
         "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id)
          VALUES {}",
         rows.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    ));
     for change in changes {
-        query = query
+        statement = statement
             .bind(change.at.to_stored())
-            .bind(&actor.name)
+            .bind(actor.name.as_str())
             .bind(change.action)
             .bind(change.object_type)
             .bind(change.object_id)
@@ -69,8 +79,7 @@ pub(super) async fn record_all(
             .bind(change.after.as_ref().map(|v| v.to_string()))
             .bind(actor.request_id.as_deref());
     }
-    query.execute(conn).await?;
-    Ok(())
+    Some(statement)
 }
 
 #[derive(Debug, Clone, Default)]

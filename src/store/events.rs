@@ -8,6 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::agencies::path_of;
 use super::audit::{self, Change};
+use super::batch::Statement;
 use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
@@ -143,8 +144,18 @@ pub(super) async fn enqueue_all(
     events: Vec<NewEvent<'_>>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    if let Some(statement) = insert(events, now) {
+        statement.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// The statement that writes `events` to the outbox, their ids growing in
+/// the order given, for a caller that writes it with others (see
+/// [`Batch`](super::batch::Batch)); `None` when there are none.
+pub(super) fn insert(events: Vec<NewEvent<'_>>, now: Timestamp) -> Option<Statement> {
     if events.is_empty() {
-        return Ok(());
+        return None;
     }
     let rows: Vec<String> = (0..events.len())
         .map(|row| {
@@ -161,12 +172,11 @@ pub(super) async fn enqueue_all(
             )
         })
         .collect();
-    let sql = format!(
+    let mut statement = Statement::new(format!(
         "INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status, attempts, next_attempt_at)
          VALUES {}",
         rows.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    ));
     for event in events {
         let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
         let body = json!({
@@ -176,15 +186,14 @@ pub(super) async fn enqueue_all(
             "data": event.data,
         })
         .to_string();
-        query = query
+        statement = statement
             .bind(id)
             .bind(event.agency_code)
             .bind(event.event_type.as_str())
             .bind(body)
             .bind(now.to_stored());
     }
-    query.execute(conn).await?;
-    Ok(())
+    Some(statement)
 }
 
 /// Releases the held events of an agency that now has a webhook, in the

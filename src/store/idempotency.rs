@@ -4,6 +4,7 @@
 
 use sqlx::{AnyConnection, Row};
 
+use super::batch::Statement;
 use super::{Store, StoreError};
 use crate::domain::{IdempotencyKey, Timestamp};
 
@@ -44,14 +45,10 @@ pub(super) async fn claim(
     Ok(claimed.rows_affected() == 1)
 }
 
-/// Stores the answer of a claimed key, in the transaction that claimed it.
-pub(super) async fn answer(
-    conn: &mut AnyConnection,
-    request: &IdempotentRequest<'_>,
-    status: u16,
-    body: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
+/// The statement that stores the answer of a claimed key, in the
+/// transaction that claimed it.
+pub(super) fn answer(request: &IdempotentRequest<'_>, status: u16, body: &str) -> Statement {
+    Statement::new(
         "UPDATE idempotency_keys SET status_code = $1, response_body = $2
          WHERE api_key_id = $3 AND idempotency_key = $4",
     )
@@ -59,9 +56,6 @@ pub(super) async fn answer(
     .bind(body)
     .bind(request.api_key_id)
     .bind(request.key.as_str())
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 impl Store {

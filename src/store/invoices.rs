@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
+use super::batch::Batch;
 use super::idempotency::{self, Created, IdempotentRequest};
 use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, is_unique_violation, parse_time};
@@ -316,10 +317,11 @@ impl Store {
             }
             other => other?,
         };
-        audit::record(
-            &mut tx,
+        let body = render(&invoice);
+        let mut writes = Batch::new();
+        writes.extend(audit::insert(
             actor,
-            Change {
+            &[Change {
                 action: "invoice.created",
                 object_type: "invoice",
                 object_id: &invoice.id,
@@ -327,11 +329,10 @@ impl Store {
                 before: None,
                 after: audit::state(&AuditedInvoice::from(&invoice)),
                 at: now,
-            },
-        )
-        .await?;
-        let body = render(&invoice);
-        idempotency::answer(&mut tx, request, 201, &body).await?;
+            }],
+        ));
+        writes.push(idempotency::answer(request, 201, &body));
+        writes.execute(&mut tx, self.backend).await?;
         tx.commit().await?;
         Ok(Created {
             status: 201,

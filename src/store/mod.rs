@@ -7,6 +7,7 @@ mod agencies;
 mod api_keys;
 mod attempt_checks;
 mod audit;
+mod batch;
 mod checkout;
 mod console;
 mod dossiers;

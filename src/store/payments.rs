@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::{self, Change};
+use super::batch::{Batch, Part, Statement};
 use super::endpoints::bank_account_of;
 use super::events::{self, EventType, NewEvent};
 use super::exceptions::{self, Finding};
@@ -678,27 +679,47 @@ impl Store {
                     .filter(|_| !matched.wrong_account),
             ),
         };
+        // What is left to write needs back only row counts: one batch.
+        let mut writes = Batch::new();
         if let Some(attempt_id) = &payment.attempt_id {
-            sqlx::query(
-                "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
-                 WHERE id = $2 AND status <> 'succeeded'",
-            )
-            .bind(now.to_stored())
-            .bind(attempt_id)
-            .execute(&mut *tx)
-            .await?;
+            writes.push(
+                Statement::new(
+                    "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
+                     WHERE id = $2 AND status <> 'succeeded'",
+                )
+                .bind(now.to_stored())
+                .bind(attempt_id),
+            );
         }
         match (verdict, invoice) {
             (Ok(()), Some((invoice, path))) => {
-                let (paid_change, paid_event) =
-                    apply_to_invoice(tx, &self.receipts, &invoice, &path, &payment, now).await?;
-                audit::record_all(tx, actor, &[recorded_change, paid_change]).await?;
-                let events = std::iter::once(received_event).chain(paid_event).collect();
-                events::enqueue_all(tx, events, now).await?;
+                let applied = apply_to_invoice(
+                    tx,
+                    &mut writes,
+                    &self.receipts,
+                    &invoice,
+                    &path,
+                    &payment,
+                    now,
+                )
+                .await?;
+                writes.extend(audit::insert(actor, &[recorded_change, applied.change]));
+                let events = std::iter::once(received_event)
+                    .chain(applied.event)
+                    .collect();
+                writes.extend(events::insert(events, now));
+                let changed = writes.execute(tx, self.backend).await?;
+                if changed.rows(applied.invoice_updated) != 1 {
+                    // The invoice is locked and was open: this cannot
+                    // happen, and if it does the whole transaction is
+                    // abandoned.
+                    return Err(StoreError::corrupt("a locked open invoice was not open"));
+                }
             }
             (Err(kind), invoice) => {
-                audit::record(tx, actor, recorded_change).await?;
-                events::enqueue_all(tx, vec![received_event], now).await?;
+                writes.extend(audit::insert(actor, &[recorded_change]));
+                writes.extend(events::insert(vec![received_event], now));
+                writes.execute(tx, self.backend).await?;
                 let owed = invoice
                     .as_ref()
                     .and_then(|(i, _)| i.total.checked_sub(i.amount_paid));
@@ -748,7 +769,9 @@ impl Store {
         }
         let status = if recorded.new { 201 } else { 200 };
         let body = render(&recorded.payment);
-        idempotency::answer(&mut tx, request, status, &body).await?;
+        idempotency::answer(request, status, &body)
+            .execute(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(Created {
             status,
@@ -844,18 +867,27 @@ impl Store {
     }
 }
 
+/// What applying a payment to its invoice leaves to write: the invoice's
+/// audit record and, when paid, its `invoice.paid` event.
+struct Applied<'a> {
+    change: Change<'a>,
+    event: Option<NewEvent<'a>>,
+    /// The invoice's update in the batch, which must change one row.
+    invoice_updated: Part,
+}
+
 /// Adds a payment that settles what `invoice` owes, and marks it paid when
-/// covered, with its receipt (on `receipts`' forms). Returns the invoice's
-/// audit record and, when paid, its `invoice.paid` event, for the caller to
-/// write with the payment's.
+/// covered, with its receipt (on `receipts`' forms): the writes go to
+/// `writes`, and what the caller writes with the payment's comes back.
 async fn apply_to_invoice<'a>(
     conn: &mut AnyConnection,
+    writes: &mut Batch,
     receipts: &ReceiptPolicy,
     invoice: &'a Invoice,
     agency_path: &'a str,
     payment: &Payment,
     now: Timestamp,
-) -> Result<(Change<'a>, Option<NewEvent<'a>>), StoreError> {
+) -> Result<Applied<'a>, StoreError> {
     let amount_paid = invoice
         .amount_paid
         .checked_add(payment.amount)
@@ -865,22 +897,18 @@ async fn apply_to_invoice<'a>(
     } else {
         invoice.status
     };
-    let updated = sqlx::query(
-        "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3 WHERE id = $4 AND status = 'open'",
-    )
-    .bind(amount_paid.dong())
-    .bind(status.as_str())
-    .bind(now.to_stored())
-    .bind(&invoice.id)
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() != 1 {
-        // The invoice is locked and was open: this cannot happen, and if
-        // it does the whole transaction is abandoned.
-        return Err(StoreError::corrupt("a locked open invoice was not open"));
-    }
+    let invoice_updated = writes.push(
+        Statement::new(
+            "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3
+             WHERE id = $4 AND status = 'open'",
+        )
+        .bind(amount_paid.dong())
+        .bind(status.as_str())
+        .bind(now.to_stored())
+        .bind(&invoice.id),
+    );
     let receipt = if status == InvoiceStatus::Paid {
-        Some(super::receipts::issue(conn, receipts, invoice, payment, now).await?)
+        Some(super::receipts::issue(conn, writes, receipts, invoice, payment, now).await?)
     } else {
         None
     };
@@ -920,7 +948,11 @@ async fn apply_to_invoice<'a>(
             "paid_at": payment.paid_at.unwrap_or(now),
         }),
     });
-    Ok((change, event))
+    Ok(Applied {
+        change,
+        event,
+        invoice_updated,
+    })
 }
 
 /// Opens an exception for a payment that was not applied, with its event.

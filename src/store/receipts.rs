@@ -5,6 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::batch::{Batch, Statement};
 use super::{Store, StoreError, parse_time};
 use crate::domain::payment::Payment;
 use crate::domain::receipt::{
@@ -36,7 +37,8 @@ pub(super) fn receipt_from_row(row: &AnyRow, prefix: &str) -> Result<Option<Rece
 /// takes the next number of the agency's series for the year the receipt
 /// is made (in Vietnam: Decree 123/2020 ties the symbol's year to the
 /// receipt's, so a late callback of a 31 December payment never reopens a
-/// closed year's series) and records the receipt on the agency's form.
+/// closed year's series) and adds the receipt, on the agency's form, to
+/// `writes`.
 ///
 /// The series row is created or incremented by one upsert, which on
 /// PostgreSQL locks it until the transaction ends (so concurrent payments
@@ -46,6 +48,7 @@ pub(super) fn receipt_from_row(row: &AnyRow, prefix: &str) -> Result<Option<Rece
 /// the payment's whole transaction is refused rather than a number wrapping.
 pub(super) async fn issue(
     conn: &mut AnyConnection,
+    writes: &mut Batch,
     policy: &ReceiptPolicy,
     invoice: &Invoice,
     payment: &Payment,
@@ -78,21 +81,21 @@ pub(super) async fn issue(
         payment_id: payment.id.clone(),
         issued_at: now,
     };
-    sqlx::query(
-        "INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
-             symbol, issued_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&invoice.id)
-    .bind(&receipt.payment_id)
-    .bind(agency_code)
-    .bind(i64::from(year))
-    .bind(number.value())
-    .bind(&receipt.form_number)
-    .bind(&receipt.symbol)
-    .bind(now.to_stored())
-    .execute(&mut *conn)
-    .await?;
+    writes.push(
+        Statement::new(
+            "INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
+                 symbol, issued_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&invoice.id)
+        .bind(&receipt.payment_id)
+        .bind(agency_code)
+        .bind(i64::from(year))
+        .bind(number.value())
+        .bind(&receipt.form_number)
+        .bind(&receipt.symbol)
+        .bind(now.to_stored()),
+    );
     Ok(receipt)
 }
 

@@ -23,7 +23,8 @@ use super::target::{Backend, Target};
 
 /// The callback's statements in transaction `$tx`, for one backend's
 /// driver (the same SQL on both; `$lock` locks the invoice row where the
-/// database locks rows; `$fused` sends the last five writes as one).
+/// database locks rows; `$fused` sends the last five writes as one statement rather than one
+/// text of five).
 macro_rules! pay {
     ($tx:ident, $paying:expr, $lock:expr, $fused:expr) => {{
         let paying: &Paying = $paying;
@@ -90,19 +91,6 @@ macro_rules! pay {
         let invoice = json!({ "id": id, "payment_code": payment_code, "status": "paid",
             "total": total, "amount_paid": total, "dossier_code": dossier }).to_string();
         let request_id = uuid::Uuid::new_v4().to_string();
-        let writes = [
-            crate::bench::baseline::MARK_ATTEMPT,
-            crate::bench::baseline::PAY_INVOICE,
-            crate::bench::baseline::INSERT_RECEIPT,
-            crate::bench::baseline::INSERT_AUDIT,
-            crate::bench::baseline::INSERT_EVENTS,
-        ];
-        // What lephi sends PostgreSQL as one statement, and SQLite one by one.
-        let (statements, offsets) = if $fused {
-            (vec![crate::bench::baseline::FUSED_WRITES.to_owned()], vec![0])
-        } else {
-            (writes.iter().map(|w| w.to_string()).collect(), vec![0, 2, 6, 14, 34])
-        };
         use crate::bench::baseline::Value::{Int, Text};
         let t = |v: &str| Text(Some(v.to_owned()));
         let mut values = vec![
@@ -129,17 +117,15 @@ macro_rules! pay {
             let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
             values.extend([t(&event_id), t(&agency), t(kind), t(body), t(&now)]);
         }
-        let ends: Vec<usize> = offsets.iter().skip(1).copied().chain([values.len()]).collect();
-        for ((sql, start), end) in statements.iter().zip(offsets.iter().copied()).zip(ends) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for value in &values[start..end] {
-                query = match value {
-                    Int(int) => query.bind(*int),
-                    Text(text) => query.bind(text.clone()),
-                };
-            }
-            query.execute(&mut *$tx).await.map_err(e)?;
+        let sql = crate::bench::baseline::writes($fused);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            query = match value {
+                Int(int) => query.bind(int),
+                Text(text) => query.bind(text),
+            };
         }
+        query.execute(&mut *$tx).await.map_err(e)?;
     }};
 }
 
@@ -237,45 +223,48 @@ pub(crate) fn now() -> String {
     crate::domain::Timestamp::now().to_stored()
 }
 
+// The five writes that follow the payment, their placeholders numbered
+// through all five, as lephi batches them.
 const MARK_ATTEMPT: &str = "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
      WHERE id = $2 AND status <> 'succeeded'";
-const PAY_INVOICE: &str = "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3
-     WHERE id = $4 AND status = 'open'";
+const PAY_INVOICE: &str = "UPDATE invoices SET amount_paid = $3, status = $4, updated_at = $5
+     WHERE id = $6 AND status = 'open'";
 const INSERT_RECEIPT: &str = "INSERT INTO receipts (invoice_id, payment_id, agency_code, year,
          number, form_number, symbol, issued_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     VALUES ($7, $8, $9, $10, $11, $12, $13, $14)";
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor, action, object_type, object_id,
          agency_code, agency_path, before_state, after_state, request_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10),
-            ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+     VALUES ($15, $16, $17, $18, $19, $20, $21, $22, $23, $24),
+            ($25, $26, $27, $28, $29, $30, $31, $32, $33, $34)";
 const INSERT_EVENTS: &str = "INSERT INTO outbox_events (id, agency_code, type, payload,
          created_at, status, attempts, next_attempt_at)
-     VALUES ($1, $2, $3, $4, $5,
-        CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $2)
-        THEN 'pending' ELSE 'held' END, 0, $5),
-            ($6, $7, $8, $9, $10,
-        CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $7)
-        THEN 'pending' ELSE 'held' END, 0, $10)";
-/// The five writes above as one statement, as lephi sends them to PostgreSQL.
-const FUSED_WRITES: &str = "WITH
-    w0 AS (UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
-        WHERE id = $2 AND status <> 'succeeded' RETURNING 1),
-    w1 AS (UPDATE invoices SET amount_paid = $3, status = $4, updated_at = $5
-        WHERE id = $6 AND status = 'open' RETURNING 1),
-    w2 AS (INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
-            symbol, issued_at)
-        VALUES ($7, $8, $9, $10, $11, $12, $13, $14) RETURNING 1),
-    w3 AS (INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code,
-            agency_path, before_state, after_state, request_id)
-        VALUES ($15, $16, $17, $18, $19, $20, $21, $22, $23, $24),
-               ($25, $26, $27, $28, $29, $30, $31, $32, $33, $34) RETURNING 1),
-    w4 AS (INSERT INTO outbox_events (id, agency_code, type, payload, created_at, status,
-            attempts, next_attempt_at)
-        VALUES ($35, $36, $37, $38, $39,
-            CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $36)
-            THEN 'pending' ELSE 'held' END, 0, $39),
-               ($40, $41, $42, $43, $44,
-            CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $41)
-            THEN 'pending' ELSE 'held' END, 0, $44) RETURNING 1)
-    SELECT (SELECT count(*) FROM w0), (SELECT count(*) FROM w1), (SELECT count(*) FROM w2),
-        (SELECT count(*) FROM w3), (SELECT count(*) FROM w4)";
+     VALUES ($35, $36, $37, $38, $39,
+        CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $36)
+        THEN 'pending' ELSE 'held' END, 0, $39),
+            ($40, $41, $42, $43, $44,
+        CASE WHEN EXISTS (SELECT 1 FROM agency_webhooks w WHERE w.agency_code = $41)
+        THEN 'pending' ELSE 'held' END, 0, $44)";
+
+/// The five writes as lephi sends them: one statement on PostgreSQL (each
+/// write a part of its `WITH`), one text of five statements on SQLite.
+fn writes(fused: bool) -> String {
+    let writes = [
+        MARK_ATTEMPT,
+        PAY_INVOICE,
+        INSERT_RECEIPT,
+        INSERT_AUDIT,
+        INSERT_EVENTS,
+    ];
+    if !fused {
+        return writes.join(";\n");
+    }
+    let parts: Vec<String> = writes
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| format!("w{i} AS ({sql} RETURNING 1)"))
+        .collect();
+    let counts: Vec<String> = (0..writes.len())
+        .map(|i| format!("(SELECT count(*) FROM w{i})"))
+        .collect();
+    format!("WITH {} SELECT {}", parts.join(", "), counts.join(", "))
+}

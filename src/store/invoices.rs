@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
-use super::batch::Batch;
+use super::batch::{Batch, Statement};
 use super::idempotency::{self, Created, IdempotentRequest};
 use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, is_unique_violation, parse_time};
@@ -297,28 +297,45 @@ impl Store {
         scope: &Scope,
         request: &IdempotentRequest<'_>,
         new: &NewInvoice,
-        render: impl FnOnce(&Invoice) -> String,
+        render: impl Fn(&Invoice) -> String,
     ) -> Result<Created, StoreError> {
+        // The invoice is written with the batch that ends its transaction;
+        // a payment code already taken (a chance in 32^8 per draw while
+        // codes are few) abandons the transaction, to try a new one.
+        for _ in 0..8 {
+            if let Some(created) = self
+                .try_create_invoice(actor, scope, request, new, &render)
+                .await?
+            {
+                return Ok(created);
+            }
+        }
+        Err(StoreError::corrupt("no free payment code after 8 draws"))
+    }
+
+    /// [`Store::create_invoice`] with one draw of the payment code: `None`
+    /// when that code was taken, and nothing was written.
+    async fn try_create_invoice(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        request: &IdempotentRequest<'_>,
+        new: &NewInvoice,
+        render: &impl Fn(&Invoice) -> String,
+    ) -> Result<Option<Created>, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         if !idempotency::claim(&mut tx, request, now).await? {
             // Wait for the write that took the key to be committed.
             tx.rollback().await?;
-            return self.replay_taken(request).await;
+            return self.replay_taken(request).await.map(Some);
         }
         let agency = find_in_scope(&mut tx, scope, new.agency_code.as_str()).await?;
         close_stale_invoice_of_dossier(&mut tx, actor, &agency, &new.dossier_code, now).await?;
-        let invoice = match insert_invoice(&mut tx, new, &agency).await {
-            Err(StoreError::Database(err)) if is_unique_violation(&err) => {
-                // Another transaction opened an invoice for this dossier
-                // between our check and our insert.
-                tx.rollback().await?;
-                return Err(self.open_invoice_conflict(&agency, &new.dossier_code).await);
-            }
-            other => other?,
-        };
+        let invoice = invoice_to_issue(new, &agency);
         let body = render(&invoice);
         let mut writes = Batch::new();
+        let inserted = writes.push(insert_invoice(&invoice)?);
         writes.extend(audit::insert(
             actor,
             &[Change {
@@ -332,13 +349,27 @@ impl Store {
             }],
         ));
         writes.push(idempotency::answer(request, 201, &body));
-        writes.execute(&mut tx, self.backend).await?;
-        tx.commit().await?;
-        Ok(Created {
-            status: 201,
-            body,
-            created: true,
-        })
+        match writes.execute(&mut tx, self.backend).await {
+            Err(StoreError::Database(err)) if is_unique_violation(&err) => {
+                // Another transaction opened an invoice for this dossier
+                // between our check and our insert.
+                tx.rollback().await?;
+                Err(self.open_invoice_conflict(&agency, &new.dossier_code).await)
+            }
+            Err(err) => Err(err),
+            Ok(changed) if changed.rows(inserted) == 0 => {
+                tx.rollback().await?;
+                Ok(None)
+            }
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(Some(Created {
+                    status: 201,
+                    body,
+                    created: true,
+                }))
+            }
+        }
     }
 
     async fn open_invoice_conflict(&self, agency: &Agency, dossier_code: &str) -> StoreError {
@@ -508,59 +539,51 @@ impl Store {
     }
 }
 
-/// Inserts the invoice with a fresh payment code, drawing again in the
-/// unlikely case that the code is taken.
-async fn insert_invoice(
-    conn: &mut AnyConnection,
-    new: &NewInvoice,
-    agency: &Agency,
-) -> Result<Invoice, StoreError> {
+/// The invoice `new` asks for, with a fresh id and payment code.
+fn invoice_to_issue(new: &NewInvoice, agency: &Agency) -> Invoice {
     let now = new.issued_at;
-    let lines = serde_json::to_string(&new.lines).map_err(StoreError::corrupt)?;
-    for _ in 0..8 {
-        let invoice = Invoice {
-            id: uuid::Uuid::now_v7().to_string(),
-            payment_code: PaymentCode::generate(&mut rand::rng()),
-            status: InvoiceStatus::Open,
-            total: new.total,
-            amount_paid: Vnd::ZERO,
-            agency_code: agency.code.clone(),
-            dossier_code: new.dossier_code.clone(),
-            procedure_code: new.procedure_code.clone(),
-            procedure_name: new.procedure_name.clone(),
-            payer: new.payer.clone(),
-            lines: new.lines.clone(),
-            created_at: now,
-            expires_at: new.expires_at,
-            updated_at: now,
-            receipt: None,
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO invoices (id, payment_code, status, total, amount_paid, agency_code,
-                 dossier_code, procedure_code, procedure_name, payer_name, payer_id_number,
-                 payer_phone, payer_email, lines, created_at, expires_at, updated_at)
-             VALUES ($1, $2, 'open', $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)
-             ON CONFLICT (payment_code) DO NOTHING",
-        )
-        .bind(&invoice.id)
-        .bind(invoice.payment_code.as_str())
-        .bind(invoice.total.dong())
-        .bind(invoice.agency_code.as_str())
-        .bind(&invoice.dossier_code)
-        .bind(&invoice.procedure_code)
-        .bind(&invoice.procedure_name)
-        .bind(&invoice.payer.name)
-        .bind(invoice.payer.id_number.as_deref())
-        .bind(invoice.payer.phone.as_deref())
-        .bind(invoice.payer.email.as_deref())
-        .bind(&lines)
-        .bind(now.to_stored())
-        .bind(invoice.expires_at.to_stored())
-        .execute(&mut *conn)
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(invoice);
-        }
+    Invoice {
+        id: uuid::Uuid::now_v7().to_string(),
+        payment_code: PaymentCode::generate(&mut rand::rng()),
+        status: InvoiceStatus::Open,
+        total: new.total,
+        amount_paid: Vnd::ZERO,
+        agency_code: agency.code.clone(),
+        dossier_code: new.dossier_code.clone(),
+        procedure_code: new.procedure_code.clone(),
+        procedure_name: new.procedure_name.clone(),
+        payer: new.payer.clone(),
+        lines: new.lines.clone(),
+        created_at: now,
+        expires_at: new.expires_at,
+        updated_at: now,
+        receipt: None,
     }
-    Err(StoreError::corrupt("no free payment code after 8 draws"))
+}
+
+/// The statement that inserts `invoice`, which changes no row when its
+/// payment code is taken.
+fn insert_invoice(invoice: &Invoice) -> Result<Statement, StoreError> {
+    let lines = serde_json::to_string(&invoice.lines).map_err(StoreError::corrupt)?;
+    Ok(Statement::new(
+        "INSERT INTO invoices (id, payment_code, status, total, amount_paid, agency_code,
+             dossier_code, procedure_code, procedure_name, payer_name, payer_id_number,
+             payer_phone, payer_email, lines, created_at, expires_at, updated_at)
+         VALUES ($1, $2, 'open', $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)
+         ON CONFLICT (payment_code) DO NOTHING",
+    )
+    .bind(&invoice.id)
+    .bind(invoice.payment_code.as_str())
+    .bind(invoice.total.dong())
+    .bind(invoice.agency_code.as_str())
+    .bind(&invoice.dossier_code)
+    .bind(&invoice.procedure_code)
+    .bind(&invoice.procedure_name)
+    .bind(&invoice.payer.name)
+    .bind(invoice.payer.id_number.as_deref())
+    .bind(invoice.payer.phone.as_deref())
+    .bind(invoice.payer.email.as_deref())
+    .bind(lines)
+    .bind(invoice.created_at.to_stored())
+    .bind(invoice.expires_at.to_stored()))
 }

@@ -273,4 +273,98 @@ mod tests {
         );
         assert_eq!(values.len(), 3);
     }
+
+    /// A batch on a real database: each statement's row count comes back
+    /// in order, and a statement that fails fails the batch, whose
+    /// transaction then writes nothing.
+    async fn batch_counts_and_failure(url: &str, backend: Backend) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE notes (id TEXT PRIMARY KEY, n BIGINT NOT NULL, memo TEXT);
+             INSERT INTO notes (id, n) VALUES ('a', 1), ('b', 1), ('c', 2)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        let mut writes = Batch::new();
+        let updated = writes.push(
+            Statement::new("UPDATE notes SET n = $1, memo = $2 WHERE n = $3")
+                .bind(5_i64)
+                .bind(None::<String>)
+                .bind(1_i64),
+        );
+        let none = writes.push(Statement::new("UPDATE notes SET n = 0 WHERE id = $1").bind("z"));
+        let taken = writes.push(
+            Statement::new("INSERT INTO notes (id, n) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                .bind("c")
+                .bind(9_i64),
+        );
+        let added = writes.push(
+            Statement::new("INSERT INTO notes (id, n, memo) VALUES ($1, $2, '$1'), ($3, $2, $4)")
+                .bind("d")
+                .bind(7_i64)
+                .bind("e")
+                .bind(Some("memo")),
+        );
+        let changed = writes.execute(&mut tx, backend).await.unwrap();
+        assert_eq!(
+            [updated, none, taken, added].map(|part| changed.rows(part)),
+            [2, 0, 0, 2]
+        );
+        tx.commit().await.unwrap();
+        let rows: Vec<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT id, n, memo FROM notes ORDER BY id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let memo = |m: &str| Some(m.to_owned());
+        assert_eq!(
+            rows,
+            [
+                ("a".into(), 5, None),
+                ("b".into(), 5, None),
+                ("c".into(), 2, None),
+                ("d".into(), 7, memo("$1")),
+                ("e".into(), 7, memo("memo")),
+            ]
+        );
+
+        let mut tx = conn.begin().await.unwrap();
+        let mut writes = Batch::new();
+        writes.push(Statement::new("UPDATE notes SET n = 8 WHERE id = $1").bind("a"));
+        writes.push(Statement::new("INSERT INTO notes (id, n) VALUES ($1, 1)").bind("b"));
+        let refused = writes.execute(&mut tx, backend).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Database(e)) if super::super::is_unique_violation(e)),
+            "{:?}",
+            refused.err()
+        );
+        tx.rollback().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT n FROM notes WHERE id = 'a'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(n, 5);
+    }
+
+    #[tokio::test]
+    async fn a_batch_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/batch.db?mode=rwc", dir.path().display());
+        batch_counts_and_failure(&url, Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_on_postgres() {
+        use crate::bench::postgres::{Durability, Server};
+        let server = match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) => Server::at(&url),
+            Err(_) => Server::start(Durability::Relaxed).unwrap(),
+        };
+        let url = server.fresh_database_url("lephi_batch").await.unwrap();
+        batch_counts_and_failure(&url, Backend::Postgres).await;
+    }
 }

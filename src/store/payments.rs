@@ -17,14 +17,14 @@ use super::invoices::{
     AuditedInvoice, expire_if_due, invoice_in_scope, invoice_of_attempt, invoice_where,
 };
 use super::query::{Filtered, Listed, Value, page};
-use super::{Store, StoreError, parse_optional_time, parse_time};
+use super::{Backend, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::agency::BankAccount;
 use crate::domain::audit::Actor;
 use crate::domain::payment::{
     Attempt, AttemptStatus, Channel, ExceptionKind, ExceptionStatus, Payment, PaymentException,
     PaymentSource, Resolution, Resolved, classify,
 };
-use crate::domain::receipt::ReceiptPolicy;
+use crate::domain::receipt::{MAX_RECEIPT_NUMBER, ReceiptPolicy, vietnam_year};
 use crate::domain::settlement::local_day;
 use crate::domain::{AgencyCode, Invoice, InvoiceStatus, PaymentCode, Scope, Timestamp, Vnd};
 
@@ -321,6 +321,62 @@ pub(super) async fn payment_by_id(
     payment_from_row(&row)
 }
 
+const INSERT_PAYMENT: &str = "INSERT INTO payments (id, channel, provider_txn_id, amount,
+         invoice_id, attempt_id, agency_code, reference, exception_kind, source, paid_at,
+         recorded_at, recorded_by, collected_on, procedure_code)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (channel, provider_txn_id) DO NOTHING";
+
+/// On PostgreSQL: [`INSERT_PAYMENT`], and when it inserts, the next number
+/// of the receipt series of agency `$16` for year `$17` (none when the
+/// series has given `$18`), as `receipts::take_number` takes it.
+const INSERT_PAYMENT_TAKING_RECEIPT_NUMBER: &str = "WITH
+     p AS (INSERT INTO payments (id, channel, provider_txn_id, amount,
+             invoice_id, attempt_id, agency_code, reference, exception_kind, source, paid_at,
+             recorded_at, recorded_by, collected_on, procedure_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (channel, provider_txn_id) DO NOTHING RETURNING 1),
+     n AS (INSERT INTO receipt_series (agency_code, year, last_number)
+         SELECT $16, $17, 1 FROM p
+         ON CONFLICT (agency_code, year) DO UPDATE
+             SET last_number = receipt_series.last_number + 1
+             WHERE receipt_series.last_number < $18
+         RETURNING last_number)
+     SELECT (SELECT count(*) FROM p) AS inserted, (SELECT last_number FROM n) AS number";
+
+/// A payment's row, as [`INSERT_PAYMENT`] binds it.
+struct PaymentRow<'a> {
+    payment: &'a Payment,
+    recorded_by: &'a str,
+    collected_on: &'a str,
+    procedure_code: Option<&'a str>,
+}
+
+impl PaymentRow<'_> {
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        let payment = self.payment;
+        query
+            .bind(payment.id.clone())
+            .bind(payment.channel.as_str())
+            .bind(payment.provider_txn_id.clone())
+            .bind(payment.amount.dong())
+            .bind(payment.invoice_id.clone())
+            .bind(payment.attempt_id.clone())
+            .bind(payment.agency_code.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(payment.reference.clone())
+            .bind(payment.exception.map(ExceptionKind::as_str))
+            .bind(payment.source.as_str())
+            .bind(payment.paid_at.map(Timestamp::to_stored))
+            .bind(payment.recorded_at.to_stored())
+            .bind(self.recorded_by.to_owned())
+            .bind(self.collected_on.to_owned())
+            .bind(self.procedure_code.map(str::to_owned))
+    }
+}
+
 fn reference_of(paid_for: &PaymentFor<'_>) -> String {
     match paid_for {
         PaymentFor::Order(order_ref) => (*order_ref).to_owned(),
@@ -612,31 +668,46 @@ impl Store {
             paid_at: incoming.paid_at,
             recorded_at: now,
         };
-        let inserted = sqlx::query(
-            "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
-                 agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by,
-                 collected_on, procedure_code)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (channel, provider_txn_id) DO NOTHING",
-        )
-        .bind(&payment.id)
-        .bind(payment.channel.as_str())
-        .bind(&payment.provider_txn_id)
-        .bind(payment.amount.dong())
-        .bind(payment.invoice_id.as_deref())
-        .bind(payment.attempt_id.as_deref())
-        .bind(payment.agency_code.as_ref().map(AgencyCode::as_str))
-        .bind(&payment.reference)
-        .bind(payment.exception.map(ExceptionKind::as_str))
-        .bind(payment.source.as_str())
-        .bind(payment.paid_at.map(Timestamp::to_stored))
-        .bind(now.to_stored())
-        .bind(&actor.name)
-        .bind(local_day(payment.collected_at()))
-        .bind(invoice.as_ref().map(|(i, _)| i.procedure_code.as_str()))
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
+        // A payment that settles its invoice takes the invoice's receipt
+        // number: on PostgreSQL in the statement that inserts it, and only
+        // if it does; on SQLite, in process, with a statement of its own.
+        let settles = matches!((&verdict, &invoice), (Ok(()), Some(_)));
+        let receipt_series = match &invoice {
+            Some((invoice, _)) if settles && self.backend == Backend::Postgres => {
+                Some(invoice.agency_code.as_str())
+            }
+            _ => None,
+        };
+        let collected_on = local_day(payment.collected_at());
+        let procedure_code = invoice.as_ref().map(|(i, _)| i.procedure_code.as_str());
+        let values = PaymentRow {
+            payment: &payment,
+            recorded_by: &actor.name,
+            collected_on: &collected_on,
+            procedure_code,
+        };
+        let (inserted, taken) = match receipt_series {
+            Some(agency_code) => {
+                let row = values
+                    .bind(sqlx::query(INSERT_PAYMENT_TAKING_RECEIPT_NUMBER))
+                    .bind(agency_code)
+                    .bind(i64::from(vietnam_year(now)))
+                    .bind(MAX_RECEIPT_NUMBER)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let inserted: i64 = row.try_get("inserted")?;
+                let number: Option<i64> = row.try_get("number")?;
+                (inserted == 1, Some(super::receipts::Taken(number)))
+            }
+            None => {
+                let done = values
+                    .bind(sqlx::query(INSERT_PAYMENT))
+                    .execute(&mut *tx)
+                    .await?;
+                (done.rows_affected() == 1, None)
+            }
+        };
+        if !inserted {
             // Recorded before: answer with the payment as it was recorded.
             let existing = find_payment(tx, incoming.channel, incoming.provider_txn_id).await?;
             return Ok(Recorded {
@@ -697,9 +768,9 @@ impl Store {
                     tx,
                     &mut writes,
                     &self.receipts,
-                    &invoice,
-                    &path,
+                    (&invoice, &path),
                     &payment,
+                    taken,
                     now,
                 )
                 .await?;
@@ -877,15 +948,16 @@ struct Applied<'a> {
 }
 
 /// Adds a payment that settles what `invoice` owes, and marks it paid when
-/// covered, with its receipt (on `receipts`' forms): the writes go to
-/// `writes`, and what the caller writes with the payment's comes back.
+/// covered, with its receipt (on `receipts`' forms, numbered `taken` if the
+/// payment's insert took the number): the writes go to `writes`, and what
+/// the caller writes with the payment's comes back.
 async fn apply_to_invoice<'a>(
     conn: &mut AnyConnection,
     writes: &mut Batch,
     receipts: &ReceiptPolicy,
-    invoice: &'a Invoice,
-    agency_path: &'a str,
+    (invoice, agency_path): (&'a Invoice, &'a str),
     payment: &Payment,
+    taken: Option<super::receipts::Taken>,
     now: Timestamp,
 ) -> Result<Applied<'a>, StoreError> {
     let amount_paid = invoice
@@ -908,7 +980,13 @@ async fn apply_to_invoice<'a>(
         .bind(&invoice.id),
     );
     let receipt = if status == InvoiceStatus::Paid {
-        Some(super::receipts::issue(conn, writes, receipts, invoice, payment, now).await?)
+        let taken = match taken {
+            Some(taken) => taken,
+            None => super::receipts::take_number(conn, invoice, now).await?,
+        };
+        Some(super::receipts::issue(
+            writes, receipts, invoice, payment, taken, now,
+        )?)
     } else {
         None
     };

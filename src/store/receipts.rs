@@ -33,45 +33,63 @@ pub(super) fn receipt_from_row(row: &AnyRow, prefix: &str) -> Result<Option<Rece
     }))
 }
 
-/// Issues the receipt of `invoice`, which `payment` has just made paid:
-/// takes the next number of the agency's series for the year the receipt
-/// is made (in Vietnam: Decree 123/2020 ties the symbol's year to the
-/// receipt's, so a late callback of a 31 December payment never reopens a
-/// closed year's series) and adds the receipt, on the agency's form, to
-/// `writes`.
+/// A number taken from an agency's receipt series for the year: `None`
+/// when the series has given every number.
+pub(super) struct Taken(pub Option<i64>);
+
+/// Takes the next number of the agency's series for the year (in Vietnam)
+/// the receipt of `invoice` is made at `now`. Decree 123/2020 ties the
+/// symbol's year to the receipt's, so a late callback of a 31 December
+/// payment never reopens a closed year's series.
 ///
 /// The series row is created or incremented by one upsert, which on
 /// PostgreSQL locks it until the transaction ends (so concurrent payments
 /// take consecutive numbers) and on SQLite runs under the write lock the
 /// transaction already holds. A series that has given 9,999,999 numbers
-/// gives no more: the update's condition fails, no row comes back, and
-/// the payment's whole transaction is refused rather than a number wrapping.
-pub(super) async fn issue(
+/// gives no more: the update's condition fails and no row comes back.
+/// (On PostgreSQL a paying callback takes its number with the same upsert
+/// in the statement that inserts the payment: see `payments.rs`.)
+pub(super) async fn take_number(
     conn: &mut AnyConnection,
-    writes: &mut Batch,
-    policy: &ReceiptPolicy,
     invoice: &Invoice,
-    payment: &Payment,
     now: Timestamp,
-) -> Result<Receipt, StoreError> {
-    let year = vietnam_year(now);
-    let agency_code = invoice.agency_code.as_str();
+) -> Result<Taken, StoreError> {
     let taken: Option<i64> = sqlx::query_scalar(
         "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, 1)
          ON CONFLICT (agency_code, year) DO UPDATE SET last_number = receipt_series.last_number + 1
          WHERE receipt_series.last_number < $3
          RETURNING last_number",
     )
-    .bind(agency_code)
-    .bind(i64::from(year))
+    .bind(invoice.agency_code.as_str())
+    .bind(i64::from(vietnam_year(now)))
     .bind(MAX_RECEIPT_NUMBER)
     .fetch_optional(&mut *conn)
     .await?;
-    let full = || StoreError::ReceiptSeriesFull {
-        agency_code: agency_code.to_owned(),
-        year,
-    };
-    let number = taken.and_then(ReceiptNumber::new).ok_or_else(full)?;
+    Ok(Taken(taken))
+}
+
+/// Issues the receipt of `invoice`, which `payment` has just made paid,
+/// numbered `taken` (by [`take_number`] or with the payment's insert), on
+/// the agency's form: adds it to `writes`. A full series refuses the
+/// payment's whole transaction rather than a number wrapping.
+pub(super) fn issue(
+    writes: &mut Batch,
+    policy: &ReceiptPolicy,
+    invoice: &Invoice,
+    payment: &Payment,
+    taken: Taken,
+    now: Timestamp,
+) -> Result<Receipt, StoreError> {
+    let year = vietnam_year(now);
+    let agency_code = invoice.agency_code.as_str();
+    let number =
+        taken
+            .0
+            .and_then(ReceiptNumber::new)
+            .ok_or_else(|| StoreError::ReceiptSeriesFull {
+                agency_code: agency_code.to_owned(),
+                year,
+            })?;
     let form = policy.form_for(&invoice.agency_code);
     let receipt = Receipt {
         form_number: form.form_number.as_str().to_owned(),

@@ -98,10 +98,42 @@ pub struct SettlementLineFilter {
     pub limit: i64,
 }
 
-/// A payment a chunk's lines may settle, with whose it is.
+/// The payments a chunk's lines may settle, each once, with whose each
+/// is: the candidates side by side, as matching reads them.
+#[derive(Default)]
 struct Found {
-    candidate: Candidate,
-    agency: Option<(String, String)>,
+    candidates: Vec<Candidate>,
+    /// The agency's code and path of each candidate.
+    agencies: Vec<Option<(String, String)>>,
+    /// Each candidate's place, by payment id.
+    by_id: HashMap<String, usize>,
+}
+
+impl Found {
+    fn add(&mut self, candidate: Candidate, agency: Option<(String, String)>) {
+        match self.by_id.get(&candidate.payment_id) {
+            Some(&at) => {
+                self.candidates[at] = candidate;
+                self.agencies[at] = agency;
+            }
+            None => {
+                self.by_id
+                    .insert(candidate.payment_id.clone(), self.candidates.len());
+                self.candidates.push(candidate);
+                self.agencies.push(agency);
+            }
+        }
+    }
+
+    fn settling(&self, payment_id: &str) -> Option<Settling> {
+        let at = *self.by_id.get(payment_id)?;
+        let candidate = &self.candidates[at];
+        Some(Settling {
+            payment_id: candidate.payment_id.clone(),
+            amount: candidate.amount,
+            agency: self.agencies[at].clone(),
+        })
+    }
 }
 
 /// The payment a line settles, with its amount and agency.
@@ -111,16 +143,6 @@ struct Settling {
     amount: Vnd,
     /// The agency's code and path.
     agency: Option<(String, String)>,
-}
-
-impl From<&Found> for Settling {
-    fn from(found: &Found) -> Self {
-        Settling {
-            payment_id: found.candidate.payment_id.clone(),
-            amount: found.candidate.amount,
-            agency: found.agency.clone(),
-        }
-    }
 }
 
 /// A payment recovered from a line, and what the line turned out to be:
@@ -290,8 +312,7 @@ impl Store {
         summary: &mut SettlementSummary,
     ) -> Result<(), StoreError> {
         let (found, settled_refs) = candidates(tx, self.backend, import.channel, chunk).await?;
-        let candidates: Vec<Candidate> = found.values().map(|f| f.candidate.clone()).collect();
-        let decisions = match_lines(chunk, &candidates, &settled_refs);
+        let decisions = match_lines(chunk, &found.candidates, &settled_refs);
 
         // Stored lines give back the payments these lines name...
         for decision in &decisions {
@@ -328,10 +349,10 @@ impl Store {
                     payment_id,
                     ..
                 } => {
-                    let found = found
-                        .get(payment_id)
+                    let settling = found
+                        .settling(payment_id)
                         .ok_or_else(|| StoreError::corrupt("a matched payment was not found"))?;
-                    (*outcome, Settling::from(found))
+                    (*outcome, settling)
                 }
                 Decision::Missing | Decision::DuplicateOf(_) => {
                     let first = match decision {
@@ -884,9 +905,9 @@ async fn candidates(
     backend: Backend,
     channel: Channel,
     chunk: &[StatementLine],
-) -> Result<(HashMap<String, Found>, HashMap<String, String>), StoreError> {
+) -> Result<(Found, HashMap<String, String>), StoreError> {
     let txn_refs: Vec<&str> = distinct(chunk.iter().map(|l| l.txn_ref.as_str()));
-    let mut found = HashMap::new();
+    let mut found = Found::default();
     fetch_candidates(
         conn,
         backend,
@@ -898,8 +919,9 @@ async fn candidates(
     )
     .await?;
     let named: HashSet<&str> = found
-        .values()
-        .map(|f| f.candidate.provider_txn_id.as_str())
+        .candidates
+        .iter()
+        .map(|c| c.provider_txn_id.as_str())
         .collect();
     let unnamed: Vec<&StatementLine> = chunk
         .iter()
@@ -999,14 +1021,21 @@ async fn fetch_candidates(
     and: &str,
     channel: Channel,
     keys: &[&str],
-    found: &mut HashMap<String, Found>,
+    found: &mut Found,
 ) -> Result<(), StoreError> {
     if keys.is_empty() {
         return Ok(());
     }
+    // By id, the primary key alone finds them: SQLite, keeping no
+    // statistics, would rather read all the channel's payments by its
+    // index, so the channel is compared as an expression no index has.
+    let channel_is = match column {
+        "p.id" => "coalesce(p.channel, '') = $1",
+        _ => "p.channel = $1",
+    };
     let sql = format!(
         "SELECT {} {CANDIDATES_FROM}
-         WHERE p.channel = $1 AND {column} IN (SELECT e.value FROM {}){and}",
+         WHERE {channel_is} AND {column} IN (SELECT e.value FROM {}){and}",
         json_agg(backend, CANDIDATE_COLUMNS),
         json_texts(backend, "$2")
     );
@@ -1032,20 +1061,14 @@ async fn fetch_candidates(
             _ => None,
         };
         let candidate = Candidate {
-            payment_id: id.clone(),
+            payment_id: id,
             provider_txn_id,
             reference,
             payment_code,
             amount: Vnd::new(amount),
             settled_by,
         };
-        found.insert(
-            id,
-            Found {
-                candidate,
-                agency: agency_code.zip(path),
-            },
-        );
+        found.add(candidate, agency_code.zip(path));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use super::agencies::path_of;
 use super::audit::{self, Change};
 use super::exceptions::{self, Finding};
 use super::payments::{IncomingPayment, PaymentFor};
-use super::query::{Filtered, Listed, Placeholders, Value, page};
+use super::query::{Filtered, Listed, Value, page};
 use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, PaymentSource, Resolution};
@@ -25,8 +25,8 @@ use crate::providers::bank_transfer::find_payment_code;
 use crate::reconcile::Profile;
 use crate::reconcile::matching::{Candidate, Decision, StoredLine, match_lines};
 
-/// Lines matched per round: bounds memory and the placeholders of one
-/// insert (12 per line) below SQLite's and PostgreSQL's limits.
+/// Lines matched per round: bounds the memory a round holds (its lines,
+/// their candidates, and both as JSON text).
 const CHUNK: usize = 1_000;
 
 /// A statement file to import.
@@ -98,10 +98,42 @@ pub struct SettlementLineFilter {
     pub limit: i64,
 }
 
-/// A payment a chunk's lines may settle, with whose it is.
+/// The payments a chunk's lines may settle, each once, with whose each
+/// is: the candidates side by side, as matching reads them.
+#[derive(Default)]
 struct Found {
-    candidate: Candidate,
-    agency: Option<(String, String)>,
+    candidates: Vec<Candidate>,
+    /// The agency's code and path of each candidate.
+    agencies: Vec<Option<(String, String)>>,
+    /// Each candidate's place, by payment id.
+    by_id: HashMap<String, usize>,
+}
+
+impl Found {
+    fn add(&mut self, candidate: Candidate, agency: Option<(String, String)>) {
+        match self.by_id.get(&candidate.payment_id) {
+            Some(&at) => {
+                self.candidates[at] = candidate;
+                self.agencies[at] = agency;
+            }
+            None => {
+                self.by_id
+                    .insert(candidate.payment_id.clone(), self.candidates.len());
+                self.candidates.push(candidate);
+                self.agencies.push(agency);
+            }
+        }
+    }
+
+    fn settling(&self, payment_id: &str) -> Option<Settling> {
+        let at = *self.by_id.get(payment_id)?;
+        let candidate = &self.candidates[at];
+        Some(Settling {
+            payment_id: candidate.payment_id.clone(),
+            amount: candidate.amount,
+            agency: self.agencies[at].clone(),
+        })
+    }
 }
 
 /// The payment a line settles, with its amount and agency.
@@ -111,16 +143,6 @@ struct Settling {
     amount: Vnd,
     /// The agency's code and path.
     agency: Option<(String, String)>,
-}
-
-impl From<&Found> for Settling {
-    fn from(found: &Found) -> Self {
-        Settling {
-            payment_id: found.candidate.payment_id.clone(),
-            amount: found.candidate.amount,
-            agency: found.agency.clone(),
-        }
-    }
 }
 
 /// A payment recovered from a line, and what the line turned out to be:
@@ -290,8 +312,7 @@ impl Store {
         summary: &mut SettlementSummary,
     ) -> Result<(), StoreError> {
         let (found, settled_refs) = candidates(tx, self.backend, import.channel, chunk).await?;
-        let candidates: Vec<Candidate> = found.values().map(|f| f.candidate.clone()).collect();
-        let decisions = match_lines(chunk, &candidates, &settled_refs);
+        let decisions = match_lines(chunk, &found.candidates, &settled_refs);
 
         // Stored lines give back the payments these lines name...
         for decision in &decisions {
@@ -328,10 +349,10 @@ impl Store {
                     payment_id,
                     ..
                 } => {
-                    let found = found
-                        .get(payment_id)
+                    let settling = found
+                        .settling(payment_id)
                         .ok_or_else(|| StoreError::corrupt("a matched payment was not found"))?;
-                    (*outcome, Settling::from(found))
+                    (*outcome, settling)
                 }
                 Decision::Missing | Decision::DuplicateOf(_) => {
                     let first = match decision {
@@ -814,13 +835,65 @@ async fn account_in_scope(
     }
 }
 
-const SELECT_CANDIDATES: &str = "SELECT p.id, p.provider_txn_id, p.reference, p.amount,
-        p.agency_code, a.path, i.payment_code, s.file_id AS settled_in, s.line_no AS settled_line,
-        s.txn_ref AS settled_txn_ref
-     FROM payments p
+/// The columns of a candidate, in the order [`CandidateRow`] reads them.
+const CANDIDATE_COLUMNS: &str = "p.id, p.provider_txn_id, p.reference, p.amount, p.agency_code,
+    a.path, i.payment_code, s.file_id, s.line_no, s.txn_ref";
+
+const CANDIDATES_FROM: &str = "FROM payments p
      LEFT JOIN invoices i ON i.id = p.invoice_id
      LEFT JOIN agencies a ON a.code = p.agency_code
      LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'";
+
+/// A candidate as its query answers it: the payment's id, transaction id,
+/// reference, amount, agency code and path, invoice payment code, and
+/// the file, line number and transaction id of the line settling it.
+type CandidateRow = (
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// A list of text values bound as one JSON array, read as the rows of
+/// `e.value`: one placeholder whatever the list's length, so a query's
+/// text, and the statement the database prepared for it, is the same for
+/// every chunk.
+fn json_texts(backend: Backend, placeholder: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_each({placeholder}) AS e"),
+        Backend::Postgres => format!("json_array_elements_text({placeholder}::json) AS e(value)"),
+    }
+}
+
+/// Rows bound as one JSON array of arrays, read as `e.value->>0`, ….
+/// Both parse the text once into their binary form, which each field is
+/// then read from without parsing its row again.
+fn json_rows(backend: Backend, placeholder: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("jsonb_each({placeholder}) AS e"),
+        Backend::Postgres => format!("jsonb_array_elements({placeholder}::jsonb) AS e(value)"),
+    }
+}
+
+/// The rows of a query as one JSON array of arrays of `columns`: one row
+/// to hand over instead of one per candidate, each decoded on its own.
+fn json_agg(backend: Backend, columns: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_group_array(json_array({columns}))"),
+        // As text: the Any driver decodes no json.
+        Backend::Postgres => format!("json_agg(json_build_array({columns}))::text"),
+    }
+}
+
+fn json_list(values: &[&str]) -> Result<String, StoreError> {
+    serde_json::to_string(values).map_err(StoreError::corrupt)
+}
 
 /// The payments a chunk's lines may settle: those with a line's
 /// transaction id; those stored lines settled under a line's transaction
@@ -832,15 +905,23 @@ async fn candidates(
     backend: Backend,
     channel: Channel,
     chunk: &[StatementLine],
-) -> Result<(HashMap<String, Found>, HashMap<String, String>), StoreError> {
+) -> Result<(Found, HashMap<String, String>), StoreError> {
     let txn_refs: Vec<&str> = distinct(chunk.iter().map(|l| l.txn_ref.as_str()));
-    let mut found = HashMap::new();
-    let by_txn =
-        format!("{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.provider_txn_id IN ({{}})");
-    fetch_candidates(conn, backend, &by_txn, channel, &txn_refs, &mut found).await?;
+    let mut found = Found::default();
+    fetch_candidates(
+        conn,
+        backend,
+        "p.provider_txn_id",
+        "",
+        channel,
+        &txn_refs,
+        &mut found,
+    )
+    .await?;
     let named: HashSet<&str> = found
-        .values()
-        .map(|f| f.candidate.provider_txn_id.as_str())
+        .candidates
+        .iter()
+        .map(|c| c.provider_txn_id.as_str())
         .collect();
     let unnamed: Vec<&StatementLine> = chunk
         .iter()
@@ -851,26 +932,25 @@ async fn candidates(
     let keys = distinct(unnamed.iter().map(|l| l.txn_ref.as_str()));
     let mut settled_refs = HashMap::new();
     if !keys.is_empty() {
-        let mut placeholders = Placeholders::new(backend);
         let sql = format!(
             "SELECT l.txn_ref, l.payment_id FROM settlement_lines l
-             WHERE l.channel = {} AND l.txn_ref IN ({}) AND l.outcome <> 'duplicate_line'",
-            placeholders.next(),
-            placeholders.list(keys.len())
+             WHERE l.channel = $1 AND l.txn_ref IN (SELECT e.value FROM {})
+               AND l.outcome <> 'duplicate_line'",
+            json_texts(backend, "$2")
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.as_str());
-        for key in &keys {
-            query = query.bind(*key);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(channel.as_str())
+            .bind(json_list(&keys)?)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
             let payment_id: Option<String> = row.try_get("payment_id")?;
             if let Some(payment_id) = payment_id {
                 settled_refs.insert(row.try_get("txn_ref")?, payment_id);
             }
         }
         let ids = distinct(settled_refs.values().map(String::as_str));
-        let by_id = format!("{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.id IN ({{}})");
-        fetch_candidates(conn, backend, &by_id, channel, &ids, &mut found).await?;
+        fetch_candidates(conn, backend, "p.id", "", channel, &ids, &mut found).await?;
     }
 
     let unnamed = unnamed
@@ -888,22 +968,40 @@ async fn candidates(
                     .iter()
                     .filter_map(|l| l.payment_code.as_ref().map(|c| c.as_str())),
             );
-            let sql = format!(
-                "{SELECT_CANDIDATES} WHERE p.channel = {{}} AND i.payment_code IN ({{}}){unsettled}"
-            );
-            fetch_candidates(conn, backend, &sql, channel, &codes, &mut found).await?;
+            fetch_candidates(
+                conn,
+                backend,
+                "i.payment_code",
+                unsettled,
+                channel,
+                &codes,
+                &mut found,
+            )
+            .await?;
             let notes = distinct(uncoded.iter().map(|l| l.reference.as_str()));
-            let sql = format!(
-                "{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.reference IN ({{}}){unsettled}"
-            );
-            fetch_candidates(conn, backend, &sql, channel, &notes, &mut found).await?;
+            fetch_candidates(
+                conn,
+                backend,
+                "p.reference",
+                unsettled,
+                channel,
+                &notes,
+                &mut found,
+            )
+            .await?;
         }
         _ => {
             let references = distinct(unnamed.map(|l| l.reference.as_str()));
-            let sql = format!(
-                "{SELECT_CANDIDATES} WHERE p.channel = {{}} AND p.reference IN ({{}}){unsettled}"
-            );
-            fetch_candidates(conn, backend, &sql, channel, &references, &mut found).await?;
+            fetch_candidates(
+                conn,
+                backend,
+                "p.reference",
+                unsettled,
+                channel,
+                &references,
+                &mut found,
+            )
+            .await?;
         }
     }
     Ok((found, settled_refs))
@@ -914,37 +1012,47 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     values.filter(|v| seen.insert(*v)).collect()
 }
 
-/// Runs `sql`, whose first `{}` is the channel and second the list of
-/// `keys`, adding what it finds to `found`.
+/// Adds to `found` the payments of `channel` whose `column` is one of
+/// `keys` and that meet the further condition `and`.
 async fn fetch_candidates(
     conn: &mut AnyConnection,
     backend: Backend,
-    sql: &str,
+    column: &str,
+    and: &str,
     channel: Channel,
     keys: &[&str],
-    found: &mut HashMap<String, Found>,
+    found: &mut Found,
 ) -> Result<(), StoreError> {
     if keys.is_empty() {
         return Ok(());
     }
-    let mut placeholders = Placeholders::new(backend);
-    let sql = sql.replacen("{}", &placeholders.next(), 1).replacen(
-        "{}",
-        &placeholders.list(keys.len()),
-        1,
+    // By id, the primary key alone finds them: SQLite, keeping no
+    // statistics, would rather read all the channel's payments by its
+    // index, so the channel is compared as an expression no index has.
+    let channel_is = match column {
+        "p.id" => "coalesce(p.channel, '') = $1",
+        _ => "p.channel = $1",
+    };
+    let sql = format!(
+        "SELECT {} {CANDIDATES_FROM}
+         WHERE {channel_is} AND {column} IN (SELECT e.value FROM {}){and}",
+        json_agg(backend, CANDIDATE_COLUMNS),
+        json_texts(backend, "$2")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(channel.as_str());
-    for key in keys {
-        query = query.bind(*key);
-    }
-    for row in query.fetch_all(&mut *conn).await? {
-        let id: String = row.try_get("id")?;
-        let agency_code: Option<String> = row.try_get("agency_code")?;
-        let path: Option<String> = row.try_get("path")?;
-        let settled_in: Option<String> = row.try_get("settled_in")?;
-        let settled_line: Option<i64> = row.try_get("settled_line")?;
-        let settled_txn_ref: Option<String> = row.try_get("settled_txn_ref")?;
-        let settled_by = match (settled_in, settled_line, settled_txn_ref) {
+    let rows: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(channel.as_str())
+        .bind(json_list(keys)?)
+        .fetch_one(&mut *conn)
+        .await?;
+    let Some(rows) = rows else {
+        // PostgreSQL aggregates no rows to NULL.
+        return Ok(());
+    };
+    let rows: Vec<CandidateRow> = serde_json::from_str(&rows).map_err(StoreError::corrupt)?;
+    for row in rows {
+        let (id, provider_txn_id, reference, amount, agency_code, path, payment_code) =
+            (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
+        let settled_by = match (row.7, row.8, row.9) {
             (Some(file_id), Some(line_no), Some(txn_ref)) => Some(StoredLine {
                 file_id,
                 line_no,
@@ -953,25 +1061,34 @@ async fn fetch_candidates(
             _ => None,
         };
         let candidate = Candidate {
-            payment_id: id.clone(),
-            provider_txn_id: row.try_get("provider_txn_id")?,
-            reference: row.try_get("reference")?,
-            payment_code: row.try_get("payment_code")?,
-            amount: Vnd::new(row.try_get("amount")?),
+            payment_id: id,
+            provider_txn_id,
+            reference,
+            payment_code,
+            amount: Vnd::new(amount),
             settled_by,
         };
-        found.insert(
-            id,
-            Found {
-                candidate,
-                agency: agency_code.zip(path),
-            },
-        );
+        found.add(candidate, agency_code.zip(path));
     }
     Ok(())
 }
 
-/// Inserts a chunk's lines in one statement.
+/// A stored line's fields after its file and channel, as [`insert_lines`]
+/// binds them.
+type LineRow<'a> = (
+    i64,
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+    String,
+    String,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+);
+
+/// Inserts a chunk's lines in one statement, bound as one JSON value.
 async fn insert_lines(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -982,28 +1099,39 @@ async fn insert_lines(
     if settled.is_empty() {
         return Ok(());
     }
+    let rows: Vec<LineRow<'_>> = settled
+        .iter()
+        .map(|s| {
+            (
+                line_number(s.line),
+                s.line.txn_ref.as_str(),
+                s.line.reference.as_str(),
+                s.line.amount.dong(),
+                s.line.fee.dong(),
+                s.line.transaction_time.to_stored(),
+                format_day(s.line.settlement_date),
+                s.outcome.as_str(),
+                s.settling.payment_id.as_str(),
+                s.settling.agency.as_ref().map(|(code, _)| code.as_str()),
+            )
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).map_err(StoreError::corrupt)?;
     let sql = format!(
         "INSERT INTO settlement_lines (file_id, line_no, channel, txn_ref, reference, amount, fee,
-             transaction_time, settlement_date, outcome, payment_id, agency_code) VALUES {}",
-        Placeholders::new(backend).rows(settled.len(), 12)
+             transaction_time, settlement_date, outcome, payment_id, agency_code)
+         SELECT $1, CAST(e.value->>0 AS BIGINT), $2, e.value->>1, e.value->>2,
+             CAST(e.value->>3 AS BIGINT), CAST(e.value->>4 AS BIGINT), e.value->>5, e.value->>6,
+             e.value->>7, e.value->>8, e.value->>9
+         FROM {}",
+        json_rows(backend, "$3")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for s in settled {
-        query = query
-            .bind(file_id)
-            .bind(line_number(s.line))
-            .bind(channel.as_str())
-            .bind(&s.line.txn_ref)
-            .bind(&s.line.reference)
-            .bind(s.line.amount.dong())
-            .bind(s.line.fee.dong())
-            .bind(s.line.transaction_time.to_stored())
-            .bind(format_day(s.line.settlement_date))
-            .bind(s.outcome.as_str())
-            .bind(&s.settling.payment_id)
-            .bind(s.settling.agency.as_ref().map(|(code, _)| code.as_str()));
-    }
-    query.execute(conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(file_id)
+        .bind(channel.as_str())
+        .bind(rows)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -1022,13 +1150,12 @@ async fn clear_unsettled(
     }
     let sql = format!(
         "SELECT payment_id FROM payment_exceptions
-         WHERE kind = 'unsettled_payment' AND status = 'open' AND payment_id IN ({})",
-        Placeholders::new(backend).list(payment_ids.len())
+         WHERE kind = 'unsettled_payment' AND status = 'open'
+           AND payment_id IN (SELECT e.value FROM {})",
+        json_texts(backend, "$1")
     );
-    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-    for id in payment_ids {
-        query = query.bind(*id);
-    }
+    let query =
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(json_list(payment_ids)?);
     let unsettled = query.fetch_all(&mut *conn).await?;
     let note = format!("settled by statement {file_id}");
     for payment_id in &unsettled {

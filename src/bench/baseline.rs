@@ -234,26 +234,31 @@ pub(crate) fn now() -> String {
     crate::domain::Timestamp::now().to_stored()
 }
 
-const INSERT_PAYMENT: &str = "INSERT INTO payments (id, channel, provider_txn_id, amount,
+macro_rules! insert_payment {
+    () => {
+        "INSERT INTO payments (id, channel, provider_txn_id, amount,
          invoice_id, attempt_id, agency_code, reference, exception_kind, source, paid_at,
          recorded_at, recorded_by, collected_on, procedure_code)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-     ON CONFLICT (channel, provider_txn_id) DO NOTHING";
+     ON CONFLICT (channel, provider_txn_id) DO NOTHING"
+    };
+}
+
+const INSERT_PAYMENT: &str = insert_payment!();
 /// The payment's insert with the receipt number's upsert, as lephi sends
 /// them to PostgreSQL.
-const INSERT_PAYMENT_TAKING_NUMBER: &str = "WITH
-     p AS (INSERT INTO payments (id, channel, provider_txn_id, amount,
-             invoice_id, attempt_id, agency_code, reference, exception_kind, source, paid_at,
-             recorded_at, recorded_by, collected_on, procedure_code)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (channel, provider_txn_id) DO NOTHING RETURNING 1),
+const INSERT_PAYMENT_TAKING_NUMBER: &str = concat!(
+    "WITH p AS (",
+    insert_payment!(),
+    " RETURNING 1),
      n AS (INSERT INTO receipt_series (agency_code, year, last_number)
          SELECT $16, $17, 1 FROM p
          ON CONFLICT (agency_code, year) DO UPDATE
              SET last_number = receipt_series.last_number + 1
              WHERE receipt_series.last_number < $18
          RETURNING last_number)
-     SELECT (SELECT count(*) FROM p) AS inserted, (SELECT last_number FROM n) AS number";
+     SELECT (SELECT count(*) FROM p) AS inserted, (SELECT last_number FROM n) AS number"
+);
 
 // The five writes that follow the payment, their placeholders numbered
 // through all five, as lephi batches them.

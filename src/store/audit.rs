@@ -33,16 +33,7 @@ pub(super) async fn record(
     actor: &Actor,
     change: Change<'_>,
 ) -> Result<(), StoreError> {
-    record_all(conn, actor, &[change]).await
-}
-
-/// Records several changes, in order, with one statement.
-pub(super) async fn record_all(
-    conn: &mut AnyConnection,
-    actor: &Actor,
-    changes: &[Change<'_>],
-) -> Result<(), StoreError> {
-    if let Some(statement) = insert(actor, changes) {
+    if let Some(statement) = insert(actor, &[change]) {
         statement.execute(conn).await?;
     }
     Ok(())

@@ -137,23 +137,22 @@ impl Batch {
         use futures_util::TryStreamExt;
         use sqlx::{Executor, Row};
         let expected = self.statements.len();
-        let rows: Vec<u64> = match (backend, expected) {
-            (_, 0) => Vec::new(),
-            (_, 1) => {
-                let statement = self.statements.into_iter().next();
-                match statement {
-                    Some(statement) => vec![statement.execute(conn).await?],
-                    None => Vec::new(),
-                }
+        if expected <= 1 {
+            let mut rows = Vec::with_capacity(expected);
+            for statement in self.statements {
+                rows.push(statement.execute(conn).await?);
             }
-            (Backend::Postgres, _) => {
+            return Ok(Changed(rows));
+        }
+        let rows: Vec<u64> = match backend {
+            Backend::Postgres => {
                 let (sql, values) = combined(self.statements);
                 let row = query(sql, values).fetch_one(conn).await?;
                 (0..row.len())
                     .map(|i| row.try_get::<i64, _>(i).map(|n| n.unsigned_abs()))
                     .collect::<Result<_, _>>()?
             }
-            (Backend::Sqlite, _) => {
+            Backend::Sqlite => {
                 let (sql, values) = joined(self.statements);
                 conn.fetch_many(query(sql, values))
                     .try_filter_map(|step| async move { Ok(step.left()) })

@@ -134,17 +134,7 @@ pub(super) async fn enqueue(
         event_type,
         data,
     };
-    enqueue_all(conn, vec![event], now).await
-}
-
-/// Writes several events to the outbox with one statement; their ids grow
-/// in the order given.
-pub(super) async fn enqueue_all(
-    conn: &mut AnyConnection,
-    events: Vec<NewEvent<'_>>,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    if let Some(statement) = insert(events, now) {
+    if let Some(statement) = insert(vec![event], now) {
         statement.execute(conn).await?;
     }
     Ok(())

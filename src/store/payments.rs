@@ -17,6 +17,7 @@ use super::invoices::{
     AuditedInvoice, expire_if_due, invoice_in_scope, invoice_of_attempt, invoice_where,
 };
 use super::query::{Filtered, Listed, Value, page};
+use super::receipts::take_receipt_number;
 use super::{Backend, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::agency::BankAccount;
 use crate::domain::audit::Actor;
@@ -335,18 +336,13 @@ const INSERT_PAYMENT: &str = insert_payment!();
 
 /// On PostgreSQL: [`INSERT_PAYMENT`], and when it inserts, the next number
 /// of the receipt series of agency `$16` for year `$17` (none when the
-/// series has given `$18`), as `receipts::take_number` takes it.
+/// series has given `$18`), by the upsert `receipts::take_number` runs.
 const INSERT_PAYMENT_TAKING_RECEIPT_NUMBER: &str = concat!(
     "WITH p AS (",
     insert_payment!(),
-    " RETURNING 1),
-     n AS (INSERT INTO receipt_series (agency_code, year, last_number)
-         SELECT $16, $17, 1 FROM p
-         ON CONFLICT (agency_code, year) DO UPDATE
-             SET last_number = receipt_series.last_number + 1
-             WHERE receipt_series.last_number < $18
-         RETURNING last_number)
-     SELECT (SELECT count(*) FROM p) AS inserted, (SELECT last_number FROM n) AS number"
+    " RETURNING 1), n AS (",
+    take_receipt_number!("SELECT $16, $17, 1 FROM p", "$18"),
+    ") SELECT (SELECT count(*) FROM p) AS inserted, (SELECT last_number FROM n) AS number"
 );
 
 /// A payment's row, as [`INSERT_PAYMENT`] binds it.
@@ -357,28 +353,28 @@ struct PaymentRow<'a> {
     procedure_code: Option<&'a str>,
 }
 
-impl PaymentRow<'_> {
-    fn bind<'q>(
+impl<'a> PaymentRow<'a> {
+    fn bind(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        query: sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
         let payment = self.payment;
         query
-            .bind(payment.id.clone())
+            .bind(payment.id.as_str())
             .bind(payment.channel.as_str())
-            .bind(payment.provider_txn_id.clone())
+            .bind(payment.provider_txn_id.as_str())
             .bind(payment.amount.dong())
-            .bind(payment.invoice_id.clone())
-            .bind(payment.attempt_id.clone())
-            .bind(payment.agency_code.as_ref().map(|c| c.as_str().to_owned()))
-            .bind(payment.reference.clone())
+            .bind(payment.invoice_id.as_deref())
+            .bind(payment.attempt_id.as_deref())
+            .bind(payment.agency_code.as_ref().map(AgencyCode::as_str))
+            .bind(payment.reference.as_str())
             .bind(payment.exception.map(ExceptionKind::as_str))
             .bind(payment.source.as_str())
             .bind(payment.paid_at.map(Timestamp::to_stored))
             .bind(payment.recorded_at.to_stored())
-            .bind(self.recorded_by.to_owned())
-            .bind(self.collected_on.to_owned())
-            .bind(self.procedure_code.map(str::to_owned))
+            .bind(self.recorded_by)
+            .bind(self.collected_on)
+            .bind(self.procedure_code)
     }
 }
 
@@ -676,9 +672,8 @@ impl Store {
         // A payment that settles its invoice takes the invoice's receipt
         // number: on PostgreSQL in the statement that inserts it, and only
         // if it does; on SQLite, in process, with a statement of its own.
-        let settles = matches!((&verdict, &invoice), (Ok(()), Some(_)));
-        let receipt_series = match &invoice {
-            Some((invoice, _)) if settles && self.backend == Backend::Postgres => {
+        let receipt_series = match (&verdict, &invoice) {
+            (Ok(()), Some((invoice, _))) if self.backend == Backend::Postgres => {
                 Some(invoice.agency_code.as_str())
             }
             _ => None,

@@ -37,6 +37,25 @@ pub(super) fn receipt_from_row(row: &AnyRow, prefix: &str) -> Result<Option<Rece
 /// when the series has given every number.
 pub(super) struct Taken(pub Option<i64>);
 
+/// The upsert that takes the next number of a receipt series: `$row`
+/// gives the series' agency code, year and 1 (its first number), `$most`
+/// the placeholder of the last number a series may give. It returns no
+/// row once the series has given `$most`.
+macro_rules! take_receipt_number {
+    ($row:literal, $most:literal) => {
+        concat!(
+            "INSERT INTO receipt_series (agency_code, year, last_number) ",
+            $row,
+            " ON CONFLICT (agency_code, year) DO UPDATE
+                 SET last_number = receipt_series.last_number + 1
+                 WHERE receipt_series.last_number < ",
+            $most,
+            " RETURNING last_number"
+        )
+    };
+}
+pub(super) use take_receipt_number;
+
 /// Takes the next number of the agency's series for the year (in Vietnam)
 /// the receipt of `invoice` is made at `now`. Decree 123/2020 ties the
 /// symbol's year to the receipt's, so a late callback of a 31 December
@@ -54,17 +73,12 @@ pub(super) async fn take_number(
     invoice: &Invoice,
     now: Timestamp,
 ) -> Result<Taken, StoreError> {
-    let taken: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, 1)
-         ON CONFLICT (agency_code, year) DO UPDATE SET last_number = receipt_series.last_number + 1
-         WHERE receipt_series.last_number < $3
-         RETURNING last_number",
-    )
-    .bind(invoice.agency_code.as_str())
-    .bind(i64::from(vietnam_year(now)))
-    .bind(MAX_RECEIPT_NUMBER)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let taken: Option<i64> = sqlx::query_scalar(take_receipt_number!("VALUES ($1, $2, 1)", "$3"))
+        .bind(invoice.agency_code.as_str())
+        .bind(i64::from(vietnam_year(now)))
+        .bind(MAX_RECEIPT_NUMBER)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(Taken(taken))
 }
 

@@ -48,12 +48,12 @@ macro_rules! pay {
         .map_err(e)?;
         let (attempt_id, id, payment_code, agency, dossier, procedure, total, path) = invoice;
         let payment_id = uuid::Uuid::now_v7().to_string();
-        // On PostgreSQL the payment's insert takes the receipt number too;
-        // on SQLite the number is taken by a statement of its own.
+        // The payment's insert takes the receipt number too: in one
+        // statement on PostgreSQL, in one text of two on SQLite.
         let payment_sql = if $fused {
             crate::bench::baseline::INSERT_PAYMENT_TAKING_NUMBER
         } else {
-            crate::bench::baseline::INSERT_PAYMENT
+            crate::bench::baseline::INSERT_PAYMENT_THEN_NUMBER
         };
         let insert_payment = sqlx::query(payment_sql)
             .bind(&payment_id)
@@ -71,30 +71,27 @@ macro_rules! pay {
             .bind("callback:vnpay")
             .bind(&now[..10])
             .bind(&procedure);
-        let number: i64 = if $fused {
-            use sqlx::Row;
-            let row = insert_payment
-                .bind(&agency)
-                .bind(2026_i64)
-                .bind(9_999_999_i64)
-                .fetch_one(&mut *$tx)
-                .await
-                .map_err(e)?;
-            row.try_get(1).map_err(e)?
-        } else {
-            insert_payment.execute(&mut *$tx).await.map_err(e)?;
-            sqlx::query_scalar(
-                "INSERT INTO receipt_series (agency_code, year, last_number) VALUES ($1, $2, 1)
-                 ON CONFLICT (agency_code, year) DO UPDATE SET last_number = receipt_series.last_number + 1
-                 WHERE receipt_series.last_number < $3
-                 RETURNING last_number",
-            )
+        let insert_payment = insert_payment
             .bind(&agency)
             .bind(2026_i64)
-            .bind(9_999_999_i64)
-            .fetch_one(&mut *$tx)
-            .await
-            .map_err(e)?
+            .bind(9_999_999_i64);
+        let number: i64 = if $fused {
+            use sqlx::Row;
+            let row = insert_payment.fetch_one(&mut *$tx).await.map_err(e)?;
+            row.try_get(1).map_err(e)?
+        } else {
+            use futures_util::TryStreamExt;
+            use sqlx::{Executor, Row};
+            let steps: Vec<_> = (&mut *$tx)
+                .fetch_many(insert_payment)
+                .try_collect()
+                .await
+                .map_err(e)?;
+            let row = steps
+                .into_iter()
+                .find_map(|step| step.right())
+                .ok_or_else(|| "no receipt number was taken".to_owned())?;
+            row.try_get(0).map_err(e)?
         };
         let payment = json!({ "channel": "vnpay", "provider_txn_id": paying.txn, "amount": OWED,
             "invoice_id": id, "exception": null, "source": "callback" })
@@ -244,7 +241,18 @@ macro_rules! insert_payment {
     };
 }
 
-const INSERT_PAYMENT: &str = insert_payment!();
+/// The payment's insert with the receipt number's upsert, as lephi sends
+/// them to SQLite: two statements in one text.
+const INSERT_PAYMENT_THEN_NUMBER: &str = concat!(
+    insert_payment!(),
+    ";
+     INSERT INTO receipt_series (agency_code, year, last_number)
+         SELECT $16, $17, 1 WHERE changes() = 1
+         ON CONFLICT (agency_code, year) DO UPDATE
+             SET last_number = receipt_series.last_number + 1
+             WHERE receipt_series.last_number < $18
+         RETURNING last_number"
+);
 /// The payment's insert with the receipt number's upsert, as lephi sends
 /// them to PostgreSQL.
 const INSERT_PAYMENT_TAKING_NUMBER: &str = concat!(

@@ -345,6 +345,41 @@ const INSERT_PAYMENT_TAKING_RECEIPT_NUMBER: &str = concat!(
     ") SELECT (SELECT count(*) FROM p) AS inserted, (SELECT last_number FROM n) AS number"
 );
 
+/// On SQLite, the same as two statements sent together: the second takes
+/// the number only if the first inserted the payment (`changes()` counts
+/// the rows the statement before it changed).
+const INSERT_PAYMENT_THEN_RECEIPT_NUMBER: &str = concat!(
+    insert_payment!(),
+    ";\n",
+    take_receipt_number!("SELECT $16, $17, 1 WHERE changes() = 1", "$18"),
+);
+
+/// Runs [`INSERT_PAYMENT_THEN_RECEIPT_NUMBER`]: whether the payment was
+/// inserted, and the number it took.
+async fn inserted_then_number(
+    tx: &mut AnyConnection,
+    query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+) -> Result<(bool, Option<i64>), StoreError> {
+    use futures_util::TryStreamExt;
+    use sqlx::Executor;
+    let mut steps = tx.fetch_many(query);
+    let mut counts = Vec::with_capacity(2);
+    let mut number = None;
+    while let Some(step) = steps.try_next().await? {
+        match step {
+            sqlx::Either::Left(done) => counts.push(done.rows_affected()),
+            sqlx::Either::Right(row) => number = Some(row.try_get::<i64, _>("last_number")?),
+        }
+    }
+    match counts.as_slice() {
+        [inserted, _] => Ok((*inserted == 1, number)),
+        _ => Err(StoreError::corrupt(format!(
+            "a payment insert and its receipt number answered for {} statements",
+            counts.len()
+        ))),
+    }
+}
+
 /// A payment's row, as [`INSERT_PAYMENT`] binds it.
 struct PaymentRow<'a> {
     payment: &'a Payment,
@@ -670,12 +705,9 @@ impl Store {
             recorded_at: now,
         };
         // A payment that settles its invoice takes the invoice's receipt
-        // number: on PostgreSQL in the statement that inserts it, and only
-        // if it does; on SQLite, in process, with a statement of its own.
+        // number with the statement that inserts it, and only if it does.
         let receipt_series = match (&verdict, &invoice) {
-            (Ok(()), Some((invoice, _))) if self.backend == Backend::Postgres => {
-                Some(invoice.agency_code.as_str())
-            }
+            (Ok(()), Some((invoice, _))) => Some(invoice.agency_code.as_str()),
             _ => None,
         };
         let collected_on = local_day(payment.collected_at());
@@ -688,16 +720,24 @@ impl Store {
         };
         let (inserted, taken) = match receipt_series {
             Some(agency_code) => {
-                let row = values
-                    .bind(sqlx::query(INSERT_PAYMENT_TAKING_RECEIPT_NUMBER))
+                let sql = match self.backend {
+                    Backend::Postgres => INSERT_PAYMENT_TAKING_RECEIPT_NUMBER,
+                    Backend::Sqlite => INSERT_PAYMENT_THEN_RECEIPT_NUMBER,
+                };
+                let query = values
+                    .bind(sqlx::query(sql))
                     .bind(agency_code)
                     .bind(i64::from(vietnam_year(now)))
-                    .bind(MAX_RECEIPT_NUMBER)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let inserted: i64 = row.try_get("inserted")?;
-                let number: Option<i64> = row.try_get("number")?;
-                (inserted == 1, Some(super::receipts::Taken(number)))
+                    .bind(MAX_RECEIPT_NUMBER);
+                let (inserted, number) = match self.backend {
+                    Backend::Postgres => {
+                        let row = query.fetch_one(&mut *tx).await?;
+                        let inserted: i64 = row.try_get("inserted")?;
+                        (inserted == 1, row.try_get("number")?)
+                    }
+                    Backend::Sqlite => inserted_then_number(tx, query).await?,
+                };
+                (inserted, Some(super::receipts::Taken(number)))
             }
             None => {
                 let done = values

@@ -66,8 +66,8 @@ pub(super) use take_receipt_number;
 /// take consecutive numbers) and on SQLite runs under the write lock the
 /// transaction already holds. A series that has given 9,999,999 numbers
 /// gives no more: the update's condition fails and no row comes back.
-/// (On PostgreSQL a paying callback takes its number with the same upsert
-/// in the statement that inserts the payment: see `payments.rs`.)
+/// (A paying callback takes its number with the same upsert, sent with the
+/// statement that inserts the payment: see `payments.rs`.)
 pub(super) async fn take_number(
     conn: &mut AnyConnection,
     invoice: &Invoice,

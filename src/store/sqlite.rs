@@ -64,7 +64,10 @@ pub(super) fn prepare_url(url: &str) -> Result<String, StoreError> {
 }
 
 /// Write-ahead logging with a full sync on every commit, foreign keys
-/// enforced, and a bounded wait for the write lock.
+/// enforced, and a bounded wait for the write lock. Temporary data stays
+/// in memory: above all the statement journal of each writer's savepoint
+/// in the group-committed batch, which SQLite would otherwise write to a
+/// temporary file, page by page, as the writer changes them.
 pub(super) async fn configure_connection(
     conn: &mut AnyConnection,
     busy_timeout_ms: u64,
@@ -74,7 +77,8 @@ pub(super) async fn configure_connection(
          PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = FULL; \
          PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -65536;"
+         PRAGMA cache_size = -65536; \
+         PRAGMA temp_store = MEMORY;"
     )))
     .await?;
     Ok(())

@@ -47,9 +47,6 @@ pub(super) struct Batch {
     /// holder vanished half way (its task dropped with its runtime): the
     /// batch holds half a write and must be rolled back, never committed.
     unfinished: bool,
-    /// The batch's transaction has a savepoint open that nothing has
-    /// written in: the next writer's, started by the one before it.
-    savepoint_ready: bool,
     /// When a batch last failed to open because another process held the
     /// write lock past SQLite's busy timeout: the writers who were already
     /// waiting for their turn then fail at once, as each would have on its
@@ -73,8 +70,6 @@ pub(super) struct Turn {
 }
 
 const SAVEPOINT: &str = "SAVEPOINT lephi_write";
-#[cfg(test)]
-const RELEASE: &str = "RELEASE lephi_write";
 /// Ends a writer's savepoint, keeping its work, and starts the next one's.
 const RELEASE_AND_RESTART: &str = "RELEASE lephi_write; SAVEPOINT lephi_write";
 const ROLLBACK_TO: &str = "ROLLBACK TO lephi_write";
@@ -132,10 +127,14 @@ impl Writer {
                 // Its members hear how it ended.
                 drop(end(&mut guard, true).await);
             }
-            if guard.conn.is_none() {
+            // Between turns an open batch always has a savepoint open that
+            // nothing has written in, for the next writer: started with the
+            // batch, or by the writer before.
+            let opening = guard.conn.is_none();
+            if opening {
                 open(&mut guard, &pool, since).await?;
             }
-            if !alone && !guard.savepoint_ready {
+            if opening && !alone {
                 let started = match guard.conn.as_mut() {
                     Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
                     None => Err(sqlx::Error::PoolClosed),
@@ -146,7 +145,6 @@ impl Writer {
                 }
             }
             guard.unfinished = true;
-            guard.savepoint_ready = false;
             Ok(Turn {
                 guard: Some(guard),
                 batch,
@@ -181,7 +179,6 @@ async fn open(guard: &mut Batch, pool: &AnyPool, since: Instant) -> Result<(), s
     guard.generation += 1;
     guard.outcome = Some(watch::channel(None).0);
     guard.unfinished = false;
-    guard.savepoint_ready = false;
     Ok(())
 }
 
@@ -328,7 +325,6 @@ async fn leave(
         return tokio::spawn(async move { Err(why) });
     }
     guard.unfinished = false;
-    guard.savepoint_ready = true;
     let generation = guard.generation;
     let mut outcome = match &guard.outcome {
         Some(sender) => sender.subscribe(),
@@ -354,7 +350,6 @@ async fn leave(
 /// what it told them.
 async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
     guard.unfinished = false;
-    guard.savepoint_ready = false;
     let Some(mut conn) = guard.conn.take() else {
         return Err("no open batch".to_owned());
     };
@@ -591,7 +586,10 @@ mod tests {
         let guard = turn.guard.take().unwrap();
         drop(turn);
         let mut guard = guard;
-        guard.conn.as_mut().unwrap().execute(RELEASE).await.unwrap();
+        sqlx::raw_sql(RELEASE_AND_RESTART)
+            .execute(&mut **guard.conn.as_mut().unwrap())
+            .await
+            .unwrap();
         guard.unfinished = false;
         drop(guard);
         let pool = writer.pool.clone();

@@ -720,22 +720,24 @@ impl Store {
         };
         let (inserted, taken) = match receipt_series {
             Some(agency_code) => {
-                let sql = match self.backend {
-                    Backend::Postgres => INSERT_PAYMENT_TAKING_RECEIPT_NUMBER,
-                    Backend::Sqlite => INSERT_PAYMENT_THEN_RECEIPT_NUMBER,
+                let query = |sql| {
+                    values
+                        .bind(sqlx::query(sql))
+                        .bind(agency_code)
+                        .bind(i64::from(vietnam_year(now)))
+                        .bind(MAX_RECEIPT_NUMBER)
                 };
-                let query = values
-                    .bind(sqlx::query(sql))
-                    .bind(agency_code)
-                    .bind(i64::from(vietnam_year(now)))
-                    .bind(MAX_RECEIPT_NUMBER);
                 let (inserted, number) = match self.backend {
                     Backend::Postgres => {
-                        let row = query.fetch_one(&mut *tx).await?;
+                        let row = query(INSERT_PAYMENT_TAKING_RECEIPT_NUMBER)
+                            .fetch_one(&mut *tx)
+                            .await?;
                         let inserted: i64 = row.try_get("inserted")?;
                         (inserted == 1, row.try_get("number")?)
                     }
-                    Backend::Sqlite => inserted_then_number(tx, query).await?,
+                    Backend::Sqlite => {
+                        inserted_then_number(tx, query(INSERT_PAYMENT_THEN_RECEIPT_NUMBER)).await?
+                    }
                 };
                 (inserted, Some(super::receipts::Taken(number)))
             }

@@ -1,8 +1,10 @@
 //! Agencies and their tree.
 
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+
+use super::conn::Conn;
 
 use super::audit::{self, Change};
 use super::{Store, StoreError, parse_time};
@@ -40,7 +42,7 @@ pub struct AgencyImportSummary {
 }
 
 pub(super) async fn find_agency(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     code: &str,
 ) -> Result<Option<Agency>, StoreError> {
     let row = sqlx::query(concat!(select_agencies!(), " WHERE code = $1"))
@@ -52,7 +54,7 @@ pub(super) async fn find_agency(
 
 /// The agency `code` if it exists and lies in `scope`.
 pub(super) async fn find_in_scope(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     scope: &Scope,
     code: &str,
 ) -> Result<Agency, StoreError> {
@@ -64,7 +66,7 @@ pub(super) async fn find_in_scope(
 
 /// Inserts `new` under its parent (which must be in `scope`), with its audit record.
 async fn insert_agency(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     scope: &Scope,
     new: &NewAgency,
@@ -138,7 +140,7 @@ impl Store {
         new: &NewAgency,
     ) -> Result<Agency, StoreError> {
         let mut tx = self.begin_write().await?;
-        let agency = insert_agency(&mut tx, actor, scope, new, Timestamp::now()).await?;
+        let agency = insert_agency(&mut tx.conn(), actor, scope, new, Timestamp::now()).await?;
         tx.commit().await?;
         Ok(agency)
     }
@@ -167,7 +169,7 @@ impl Store {
                     message: format!("agency {} appears twice", new.code),
                 });
             }
-            match find_agency(&mut tx, new.code.as_str()).await? {
+            match find_agency(&mut tx.conn(), new.code.as_str()).await? {
                 None => pending.push(row),
                 Some(existing) => {
                     if !scope.contains(&existing) {
@@ -193,14 +195,14 @@ impl Store {
                         .bind(&new.name)
                         .bind(now.to_stored())
                         .bind(new.code.as_str())
-                        .execute(&mut *tx)
+                        .execute(&mut tx.conn())
                         .await?;
                     let renamed = Agency {
                         name: new.name.clone(),
                         ..existing.clone()
                     };
                     audit::record(
-                        &mut tx,
+                        &mut tx.conn(),
                         actor,
                         Change {
                             action: "agency.renamed",
@@ -230,7 +232,7 @@ impl Store {
                     waiting.push(row);
                     continue;
                 }
-                insert_agency(&mut tx, actor, scope, new, now)
+                insert_agency(&mut tx.conn(), actor, scope, new, now)
                     .await
                     .map_err(|err| StoreError::ImportRefused {
                         line: *line,
@@ -266,13 +268,13 @@ impl Store {
     /// The agency `code`, if it lies in `scope`.
     pub async fn get_agency(&self, scope: &Scope, code: &str) -> Result<Agency, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        find_in_scope(&mut conn, scope, code).await
+        find_in_scope(&mut Conn::from(&mut *conn), scope, code).await
     }
 }
 
 /// The path of agency `code`, if it is one.
 pub(super) async fn path_of(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     code: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     let Some(code) = code else {

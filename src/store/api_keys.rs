@@ -125,7 +125,7 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let agency = match &new.agency_code {
-            Some(code) => Some(find_in_scope(&mut tx, scope, code.as_str()).await?),
+            Some(code) => Some(find_in_scope(&mut tx.conn(), scope, code.as_str()).await?),
             None if new.role != Role::Admin => {
                 return Err(StoreError::Invalid(ValidationError::new(
                     "agency_code",
@@ -160,10 +160,10 @@ impl Store {
         .bind(new.hash.as_str())
         .bind(&record.prefix)
         .bind(now.to_stored())
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "api_key.created",
@@ -195,7 +195,7 @@ impl Store {
         ))
         .bind(id)
         .bind(scope.path_prefix())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx.conn())
         .await?
         .ok_or(StoreError::NotFound)?;
         let before = key_from_row(&row)?;
@@ -209,13 +209,13 @@ impl Store {
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now.to_stored())
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut tx.conn())
                 .await?;
         if revoked.rows_affected() == 0 {
             // Another transaction revoked it first, and recorded it.
             let row = sqlx::query(concat!(select_keys!(), " WHERE k.id = $1"))
                 .bind(id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx.conn())
                 .await?;
             tx.rollback().await?;
             return key_from_row(&row);
@@ -227,10 +227,10 @@ impl Store {
         let agency_path: Option<String> =
             sqlx::query_scalar("SELECT path FROM agencies WHERE code = $1")
                 .bind(before.agency_code.as_ref().map(AgencyCode::as_str))
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx.conn())
                 .await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "api_key.revoked",

@@ -76,7 +76,7 @@ impl Store {
         for channel in channels {
             query = query.bind(channel.as_str());
         }
-        let rows = query.fetch_all(&mut *tx).await?;
+        let rows = query.fetch_all(&mut tx.conn()).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get("id")?;
@@ -85,7 +85,7 @@ impl Store {
             )
             .bind(until.to_stored())
             .bind(&id)
-            .execute(&mut *tx)
+            .execute(&mut tx.conn())
             .await?;
             let channel: String = row.try_get("channel")?;
             claimed.push(AttemptToCheck {
@@ -145,7 +145,7 @@ impl Store {
         )
         .bind(id)
         .bind(check)
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         if stopped.rows_affected() != 1 {
             tx.commit().await?;
@@ -159,7 +159,7 @@ impl Store {
              WHERE t.id = $1",
         )
         .bind(id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx.conn())
         .await?;
         let invoice_id: String = row.try_get("invoice_id")?;
         let channel: String = row.try_get("channel")?;
@@ -170,7 +170,7 @@ impl Store {
         let path: String = row.try_get("path")?;
         let kind = ExceptionKind::UnconfirmedAttempt;
         let raised = exceptions::raise(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             &Finding {
                 kind,
@@ -190,7 +190,7 @@ impl Store {
         )
         .await?;
         super::audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             super::audit::Change {
                 action: "attempt.unconfirmed",

@@ -2,7 +2,9 @@
 //! never updated or deleted (triggers refuse both on either backend).
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
+
+use super::conn::Conn;
 
 use super::batch::Statement;
 use super::query::{Filtered, Value};
@@ -29,7 +31,7 @@ pub(super) fn state(value: &impl Serialize) -> Option<serde_json::Value> {
 
 /// Records one change, in the caller's transaction.
 pub(super) async fn record(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     change: Change<'_>,
 ) -> Result<(), StoreError> {

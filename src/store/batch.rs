@@ -10,7 +10,7 @@
 //! depends on another's effect. Foreign keys are checked at the end of the
 //! statement, so a part may refer to a row another part inserts.
 
-use sqlx::AnyConnection;
+use super::conn::Conn;
 use sqlx::any::AnyArguments;
 
 use super::{Backend, StoreError};
@@ -85,7 +85,7 @@ impl Statement {
     }
 
     /// Runs the statement alone; returns the rows it changed.
-    pub async fn execute(self, conn: &mut AnyConnection) -> Result<u64, StoreError> {
+    pub async fn execute(self, conn: &mut Conn<'_>) -> Result<u64, StoreError> {
         let done = query(self.sql, self.values).execute(conn).await?;
         Ok(done.rows_affected())
     }
@@ -131,7 +131,7 @@ impl Batch {
     /// statement changed.
     pub async fn execute(
         self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn<'_>,
         backend: Backend,
     ) -> Result<Changed, StoreError> {
         use futures_util::TryStreamExt;
@@ -276,18 +276,16 @@ mod tests {
     /// A batch on a real database: each statement's row count comes back
     /// in order, and a statement that fails fails the batch, whose
     /// transaction then writes nothing.
-    async fn batch_counts_and_failure(url: &str, backend: Backend) {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    async fn batch_counts_and_failure(conn: &mut Conn<'_>, backend: Backend) {
+        use sqlx::Executor;
         sqlx::raw_sql(
             "CREATE TABLE notes (id TEXT PRIMARY KEY, n BIGINT NOT NULL, memo TEXT);
              INSERT INTO notes (id, n) VALUES ('a', 1), ('b', 1), ('c', 2)",
         )
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .await
         .unwrap();
-        let mut tx = conn.begin().await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
         let mut writes = Batch::new();
         let updated = writes.push(
             Statement::new("UPDATE notes SET n = $1, memo = $2 WHERE n = $3")
@@ -308,15 +306,15 @@ mod tests {
                 .bind("e")
                 .bind(Some("memo")),
         );
-        let changed = writes.execute(&mut tx, backend).await.unwrap();
+        let changed = writes.execute(conn, backend).await.unwrap();
         assert_eq!(
             [updated, none, taken, added].map(|part| changed.rows(part)),
             [2, 0, 0, 2]
         );
-        tx.commit().await.unwrap();
+        conn.execute("COMMIT").await.unwrap();
         let rows: Vec<(String, i64, Option<String>)> =
             sqlx::query_as("SELECT id, n, memo FROM notes ORDER BY id")
-                .fetch_all(&mut conn)
+                .fetch_all(&mut *conn)
                 .await
                 .unwrap();
         let memo = |m: &str| Some(m.to_owned());
@@ -331,29 +329,45 @@ mod tests {
             ]
         );
 
-        let mut tx = conn.begin().await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
         let mut writes = Batch::new();
         writes.push(Statement::new("UPDATE notes SET n = 8 WHERE id = $1").bind("a"));
         writes.push(Statement::new("INSERT INTO notes (id, n) VALUES ($1, 1)").bind("b"));
-        let refused = writes.execute(&mut tx, backend).await;
+        let refused = writes.execute(conn, backend).await;
         assert!(
             matches!(&refused, Err(StoreError::Database(e)) if super::super::is_unique_violation(e)),
             "{:?}",
             refused.err()
         );
-        tx.rollback().await.unwrap();
+        conn.execute("ROLLBACK").await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT n FROM notes WHERE id = 'a'")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await
             .unwrap();
         assert_eq!(n, 5);
+    }
+
+    async fn connect(url: &str) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(url).await.unwrap()
     }
 
     #[tokio::test]
     async fn a_batch_on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/batch.db?mode=rwc", dir.path().display());
-        batch_counts_and_failure(&url, Backend::Sqlite).await;
+        let mut conn = connect(&url).await;
+        batch_counts_and_failure(&mut Conn::from(&mut conn), Backend::Sqlite).await;
+    }
+
+    /// The same on the SQLite writers' own connection.
+    #[tokio::test]
+    async fn a_batch_on_the_sqlite_writers_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            super::super::direct::DirectSqlite::open(&dir.path().join("batch.db"), "").unwrap();
+        batch_counts_and_failure(&mut Conn::Direct(&mut conn), Backend::Sqlite).await;
     }
 
     #[tokio::test]
@@ -364,6 +378,7 @@ mod tests {
             Err(_) => Server::start(Durability::Relaxed).unwrap(),
         };
         let url = server.fresh_database_url("lephi_batch").await.unwrap();
-        batch_counts_and_failure(&url, Backend::Postgres).await;
+        let mut conn = connect(&url).await;
+        batch_counts_and_failure(&mut Conn::from(&mut conn), Backend::Postgres).await;
     }
 }

@@ -5,6 +5,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::conn::Conn;
 use super::invoices::invoice_where;
 use super::{Store, StoreError, parse_time};
 use crate::domain::payment::{Attempt, AttemptStatus, Channel};
@@ -46,8 +47,13 @@ impl Store {
         code: &PaymentCode,
     ) -> Result<Option<CheckoutInvoice>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let Some((invoice, _)) =
-            invoice_where(&mut conn, "payment_code", code.as_str(), "").await?
+        let Some((invoice, _)) = invoice_where(
+            &mut Conn::from(&mut *conn),
+            "payment_code",
+            code.as_str(),
+            "",
+        )
+        .await?
         else {
             return Ok(None);
         };

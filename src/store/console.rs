@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::api_keys::principal_from_row;
 use super::audit::{self, Change};
+use super::conn::Conn;
 use super::payments::payment_from_row;
 use super::query::{Filtered, Listed, Value, page};
 use super::{Principal, Store, StoreError};
@@ -102,14 +103,14 @@ impl Store {
         .bind(token_hash)
         .bind(&principal.key_id)
         .bind(now.to_stored())
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         let agency = match &principal.scope {
             Scope::All => None,
             Scope::Subtree { code, path } => Some((code.as_str(), path.as_str())),
         };
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             &Actor::key(&principal.key_id, request_id),
             Change {
                 action: "console.signed_in",
@@ -251,8 +252,12 @@ impl Store {
             Some(code) if search.agency_only => {
                 self.scope_to(query, scope, None).await?;
                 let mut conn = self.pool.acquire().await?;
-                let agency =
-                    super::agencies::find_in_scope(&mut conn, scope, code.as_str()).await?;
+                let agency = super::agencies::find_in_scope(
+                    &mut Conn::from(&mut *conn),
+                    scope,
+                    code.as_str(),
+                )
+                .await?;
                 query.and("p.agency_code = {}", Value::Text(agency.code.to_string()));
             }
             code => self.scope_to(query, scope, code.as_ref()).await?,

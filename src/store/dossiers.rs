@@ -9,7 +9,9 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::conn::Conn;
 
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
@@ -172,7 +174,7 @@ fn reconciled_from_row(row: &AnyRow) -> Result<ReconciledDossier, StoreError> {
 
 /// The dossiers of `agency` with the codes `codes`, as stored, one query per batch.
 async fn stored_dossiers(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     agency: &str,
     codes: &[&str],
@@ -199,7 +201,7 @@ async fn stored_dossiers(
 
 /// Inserts `dossiers`, or updates them where listed before, in batches.
 async fn upsert(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     dossiers: &[&Dossier],
     now: Timestamp,
@@ -234,7 +236,7 @@ async fn upsert(
 
 /// The outcomes of the dossiers of `agency` with the codes `codes`.
 async fn count_outcomes(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     agency: &str,
     codes: &[&str],
@@ -264,7 +266,7 @@ async fn count_outcomes(
 /// Clears the open `unknown_dossier` exceptions whose dossier the
 /// register now lists; returns how many.
 async fn clear_registered(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<usize, StoreError> {
@@ -307,7 +309,7 @@ type Span = (String, String, String);
 /// dossier the register does not list and that has not been raised
 /// before; returns how many were raised.
 async fn raise_unknown(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     actor: &Actor,
     spans: &[Span],
@@ -435,7 +437,7 @@ impl Store {
         // refused is on the first line naming an agency out of reach.
         let mut agencies = Vec::with_capacity(by_agency.len());
         for (code, rows) in &by_agency {
-            match find_in_scope(&mut tx, scope, code).await {
+            match find_in_scope(&mut tx.conn(), scope, code).await {
                 Ok(agency) => agencies.push(agency),
                 Err(StoreError::AgencyNotFound(_)) => {
                     return Err(StoreError::ImportRefused {
@@ -461,7 +463,7 @@ impl Store {
             let dossier_codes: Vec<&str> =
                 rows.iter().map(|(_, d)| d.dossier_code.as_str()).collect();
             let stored: HashMap<String, Dossier> =
-                stored_dossiers(&mut tx, self.backend, agency, &dossier_codes)
+                stored_dossiers(&mut tx.conn(), self.backend, agency, &dossier_codes)
                     .await?
                     .into_iter()
                     .map(|d| (d.dossier_code.clone(), d))
@@ -480,21 +482,22 @@ impl Store {
                     }
                 }
             }
-            upsert(&mut tx, self.backend, &changed, now).await?;
+            upsert(&mut tx.conn(), self.backend, &changed, now).await?;
             let days = rows.iter().map(|(_, d)| local_day(d.received_at));
             let first = days.clone().min().unwrap_or_default();
             let last = days.max().unwrap_or_default();
             spans.push((agency.to_string(), first, last));
         }
 
-        summary.unknown_dossier_exceptions_cleared = clear_registered(&mut tx, actor, now).await?;
+        summary.unknown_dossier_exceptions_cleared =
+            clear_registered(&mut tx.conn(), actor, now).await?;
         summary.unknown_dossier_exceptions =
-            raise_unknown(&mut tx, self.backend, actor, &spans, now).await?;
+            raise_unknown(&mut tx.conn(), self.backend, actor, &spans, now).await?;
         for (agency, rows) in &by_agency {
             let dossier_codes: Vec<&str> =
                 rows.iter().map(|(_, d)| d.dossier_code.as_str()).collect();
             count_outcomes(
-                &mut tx,
+                &mut tx.conn(),
                 self.backend,
                 agency,
                 &dossier_codes,
@@ -505,7 +508,7 @@ impl Store {
 
         let ancestor = common_ancestor(&agencies);
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "dossiers.imported",
@@ -542,7 +545,7 @@ impl Store {
         );
         if let Some(code) = &filter.agency_code {
             let mut conn = self.pool.acquire().await?;
-            let agency = find_in_scope(&mut conn, scope, code.as_str()).await?;
+            let agency = find_in_scope(&mut Conn::from(&mut *conn), scope, code.as_str()).await?;
             query.and(
                 "substr(a.path, 1, length({})) = {}",
                 Value::Text(agency.path),

@@ -2,7 +2,9 @@
 //! its events go (its webhook).
 
 use serde_json::json;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
+
+use super::conn::Conn;
 
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
@@ -22,7 +24,7 @@ pub struct Webhook {
 }
 
 pub(super) async fn bank_account_of(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     agency_code: &str,
 ) -> Result<Option<BankAccount>, StoreError> {
     let row = sqlx::query(
@@ -44,7 +46,7 @@ pub(super) async fn bank_account_of(
 /// Takes a row lock on agency `code` on PostgreSQL (`clause` is the
 /// `FOR ...` strength); nothing on SQLite, whose writers are serialised.
 pub(super) async fn lock_agency(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     store: &Store,
     code: &str,
     clause: &'static str,
@@ -71,8 +73,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let agency = find_in_scope(&mut tx, scope, code).await?;
-        let before = bank_account_of(&mut tx, code).await?;
+        let agency = find_in_scope(&mut tx.conn(), scope, code).await?;
+        let before = bank_account_of(&mut tx.conn(), code).await?;
         sqlx::query(
             "INSERT INTO agency_bank_accounts (agency_code, bank_bin, account_number, account_name, updated_at)
              VALUES ($1, $2, $3, $4, $5)
@@ -85,10 +87,10 @@ impl Store {
         .bind(&account.account_number)
         .bind(&account.account_name)
         .bind(now.to_stored())
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "agency.bank_account_set",
@@ -112,8 +114,8 @@ impl Store {
         code: &str,
     ) -> Result<Option<BankAccount>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        find_in_scope(&mut conn, scope, code).await?;
-        bank_account_of(&mut conn, code).await
+        find_in_scope(&mut Conn::from(&mut *conn), scope, code).await?;
+        bank_account_of(&mut Conn::from(&mut *conn), code).await
     }
 
     /// Sets the webhook of agency `code` (in `scope`). The secret is never
@@ -128,17 +130,17 @@ impl Store {
     ) -> Result<Webhook, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let agency = find_in_scope(&mut tx, scope, code).await?;
+        let agency = find_in_scope(&mut tx.conn(), scope, code).await?;
         // Lock the agency, so that no transaction writing one of its events
         // (which holds a key-share lock on it, through the event's or the
         // payment's foreign key) runs between our release of its held
         // events and our commit: such an event is either seen by the
         // release or sees the webhook. SQLite's write lock does the same.
-        lock_agency(&mut tx, self, code, " FOR UPDATE").await?;
+        lock_agency(&mut tx.conn(), self, code, " FOR UPDATE").await?;
         let before: Option<String> =
             sqlx::query_scalar("SELECT url FROM agency_webhooks WHERE agency_code = $1")
                 .bind(code)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx.conn())
                 .await?;
         sqlx::query(
             "INSERT INTO agency_webhooks (agency_code, url, secret, updated_at) VALUES ($1, $2, $3, $4)
@@ -149,12 +151,12 @@ impl Store {
         .bind(url.as_str())
         .bind(secret.expose())
         .bind(now.to_stored())
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         // Events kept while the agency had no webhook go out now.
-        super::events::release_held(&mut tx, code).await?;
+        super::events::release_held(&mut tx.conn(), code).await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "agency.webhook_set",

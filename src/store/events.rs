@@ -3,8 +3,10 @@
 
 use serde::Serialize;
 use serde_json::json;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+
+use super::conn::Conn;
 
 use super::agencies::path_of;
 use super::audit::{self, Change};
@@ -123,7 +125,7 @@ pub(super) struct NewEvent<'a> {
 /// whose foreign key holds a key-share lock on the agency: a webhook set at
 /// the same time waits for this transaction (see `Store::set_webhook`).
 pub(super) async fn enqueue(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     agency_code: Option<&str>,
     event_type: EventType,
     data: serde_json::Value,
@@ -188,10 +190,7 @@ pub(super) fn insert(events: Vec<NewEvent<'_>>, now: Timestamp) -> Option<Statem
 
 /// Releases the held events of an agency that now has a webhook, in the
 /// caller's transaction.
-pub(super) async fn release_held(
-    conn: &mut AnyConnection,
-    agency_code: &str,
-) -> Result<(), StoreError> {
+pub(super) async fn release_held(conn: &mut Conn<'_>, agency_code: &str) -> Result<(), StoreError> {
     // Each event keeps its creation time as its first due time, so the
     // dispatcher sends them in the order they happened.
     sqlx::query(
@@ -251,7 +250,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now.to_stored())
             .bind(limit)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx.conn())
             .await?;
         let mut due = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -261,7 +260,7 @@ impl Store {
             )
             .bind(until.to_stored())
             .bind(&id)
-            .execute(&mut *tx)
+            .execute(&mut tx.conn())
             .await?;
             let secret: String = row.try_get("secret")?;
             due.push(DueEvent {
@@ -335,14 +334,15 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(scope.path_prefix())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx.conn())
             .await?
             .ok_or(StoreError::NotFound)?;
         let event = event_from_row(&row)?;
         if let Some(code) = &event.agency_code {
             // As an event's insert does through its foreign key, so that a
             // webhook being set now either sees this event held or is seen.
-            super::endpoints::lock_agency(&mut tx, self, code.as_str(), " FOR KEY SHARE").await?;
+            super::endpoints::lock_agency(&mut tx.conn(), self, code.as_str(), " FOR KEY SHARE")
+                .await?;
         }
         // An event being delivered right now keeps its lease: it is sent
         // again when the lease ends, never twice at once.
@@ -357,19 +357,23 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now.to_stored())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx.conn())
             .await?;
         let row = sqlx::query("SELECT status, next_attempt_at FROM outbox_events WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx.conn())
             .await?;
         let status: String = row.try_get("status")?;
         let status = EventStatus::parse(&status)
             .ok_or_else(|| StoreError::corrupt(format!("event status {status:?}")))?;
         let next_attempt_at = parse_time(&row, "next_attempt_at")?;
-        let path = path_of(&mut tx, event.agency_code.as_ref().map(|c| c.as_str())).await?;
+        let path = path_of(
+            &mut tx.conn(),
+            event.agency_code.as_ref().map(|c| c.as_str()),
+        )
+        .await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "event.redelivery_requested",

@@ -4,7 +4,9 @@
 //! the decision and never edits a payment.
 
 use serde_json::json;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
+
+use super::conn::Conn;
 
 use super::agencies::path_of;
 use super::audit::{self, Change};
@@ -38,7 +40,7 @@ pub(super) struct Finding<'a> {
 /// (`unsettled_payment`, `unknown_dossier`) is raised once: returns
 /// `None` when it was raised before.
 pub(super) async fn raise(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     finding: &Finding<'_>,
     now: Timestamp,
@@ -111,7 +113,7 @@ pub(super) async fn raise(
 /// Clears the open `kind` finding about payment `payment_id`, if any, as
 /// `resolution`: what it found no longer holds.
 pub(super) async fn clear(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     kind: ExceptionKind,
     payment_id: &str,
@@ -157,7 +159,7 @@ pub(super) async fn clear(
 
 /// Resolves open exception `id`; false when it was not open.
 async fn mark_resolved(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     id: &str,
     resolution: Resolution,
@@ -197,7 +199,7 @@ impl Store {
         id: &str,
     ) -> Result<PaymentException, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        exception_in_scope(&mut conn, scope, id, "").await
+        exception_in_scope(&mut Conn::from(&mut *conn), scope, id, "").await
     }
 
     /// Records an officer's decision on open exception `id` (in `scope`),
@@ -212,7 +214,7 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let lock = self.row_lock(" FOR UPDATE OF x");
-        let before = exception_in_scope(&mut tx, scope, id, lock).await?;
+        let before = exception_in_scope(&mut tx.conn(), scope, id, lock).await?;
         if before.resolved.is_some() {
             // Perhaps by a batch-mate on SQLite: say so once it is committed.
             tx.rollback().await?;
@@ -225,7 +227,7 @@ impl Store {
             )
             .bind(payment_id)
             .bind(scope.path_prefix())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx.conn())
             .await?;
             if in_scope.is_none() {
                 return Err(StoreError::Invalid(ValidationError::new(
@@ -235,7 +237,7 @@ impl Store {
             }
         }
         let resolved = mark_resolved(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             id,
             decision.resolution,
@@ -248,9 +250,13 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::ExceptionResolved);
         }
-        let agency_path = path_of(&mut tx, before.agency_code.as_ref().map(|c| c.as_str())).await?;
+        let agency_path = path_of(
+            &mut tx.conn(),
+            before.agency_code.as_ref().map(|c| c.as_str()),
+        )
+        .await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "exception.resolved",
@@ -272,14 +278,14 @@ impl Store {
             },
         )
         .await?;
-        let after = exception_in_scope(&mut tx, scope, id, "").await?;
+        let after = exception_in_scope(&mut tx.conn(), scope, id, "").await?;
         tx.commit().await?;
         Ok(after)
     }
 }
 
 async fn exception_in_scope(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     scope: &Scope,
     id: &str,
     lock: &str,

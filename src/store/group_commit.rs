@@ -20,12 +20,16 @@
 //! others. The batch is ended by a task of its own, so a caller that stops
 //! waiting never leaves it open.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+
+use super::conn::Conn;
+use super::direct::DirectSqlite;
 
 /// How a batch ended: `None` while it is open.
 type Outcome = Option<Result<(), String>>;
@@ -33,12 +37,12 @@ type Outcome = Option<Result<(), String>>;
 /// The open batch, if any, behind the turn to write.
 #[derive(Default)]
 pub(super) struct Batch {
-    conn: Option<PoolConnection<Any>>,
-    /// The writers' own connection while no batch is open, kept out of
-    /// the pool: no other connection writes through it, so its page cache
-    /// stays valid from one batch to the next (a connection that sees
-    /// another's commit in the WAL drops its whole cache).
-    home: Option<PoolConnection<Any>>,
+    conn: Option<Open>,
+    /// The writers' own connection while no batch is open. No other
+    /// connection writes through it, so its page cache stays valid from
+    /// one batch to the next (a connection that sees another's commit in
+    /// the WAL drops its whole cache).
+    home: Option<DirectSqlite>,
     /// Counts batches, so that a member knows whether its batch has ended.
     generation: u64,
     outcome: Option<watch::Sender<Outcome>>,
@@ -54,9 +58,36 @@ pub(super) struct Batch {
     locked_out_at: Option<Instant>,
 }
 
+/// What the open transaction runs on.
+enum Open {
+    /// A batch: the writers' own connection, whose statements run on the
+    /// writer's thread (short ones, in turn).
+    Batch(DirectSqlite),
+    /// A transaction of a writer's own (an import): a pool connection,
+    /// whose long statements run on its own thread.
+    Alone(PoolConnection<Any>),
+}
+
+impl Open {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Open::Batch(conn) => Conn::Direct(conn),
+            Open::Alone(conn) => Conn::Any(conn),
+        }
+    }
+}
+
+/// Where the writers' own connection opens its file, and how.
+struct Home {
+    path: PathBuf,
+    /// The pragmas every connection of the store runs first.
+    settings: String,
+}
+
 #[derive(Clone)]
 pub(super) struct Writer {
     pool: AnyPool,
+    home: Arc<Home>,
     batch: Arc<Mutex<Batch>>,
 }
 
@@ -69,15 +100,20 @@ pub(super) struct Turn {
     alone: bool,
 }
 
-const SAVEPOINT: &str = "SAVEPOINT lephi_write";
+/// Opens a batch with the first writer's savepoint.
+const BEGIN_WITH_SAVEPOINT: &str = "BEGIN IMMEDIATE; SAVEPOINT lephi_write";
 /// Ends a writer's savepoint, keeping its work, and starts the next one's.
 const RELEASE_AND_RESTART: &str = "RELEASE lephi_write; SAVEPOINT lephi_write";
 const ROLLBACK_TO: &str = "ROLLBACK TO lephi_write";
 
 impl Writer {
-    pub(super) fn new(pool: AnyPool) -> Writer {
+    /// Writers on the database file at `path`, whose own connection runs
+    /// `settings` (the pragmas of every connection of the store) first;
+    /// transactions of their own take a connection of `pool`.
+    pub(super) fn new(pool: AnyPool, path: PathBuf, settings: String) -> Writer {
         Writer {
             pool,
+            home: Arc::new(Home { path, settings }),
             batch: Arc::new(Mutex::new(Batch::default())),
         }
     }
@@ -113,13 +149,12 @@ impl Writer {
     async fn take_turn(&self, alone: bool) -> Result<Turn, sqlx::Error> {
         let since = Instant::now();
         let guard = self.batch.clone().lock_owned().await;
-        let pool = self.pool.clone();
-        let batch = self.batch.clone();
+        let writer = self.clone();
         // Done by a task of its own, which a caller that stops waiting
         // cannot cut short between a statement and its bookkeeping (a
-        // connection back in the pool with `BEGIN IMMEDIATE` open would
-        // hold the write lock for good); a turn no one takes is dropped,
-        // which undoes it and leaves the batch to the others.
+        // connection with `BEGIN IMMEDIATE` open would hold the write lock
+        // for good); a turn no one takes is dropped, which undoes it and
+        // leaves the batch to the others.
         handed_over(tokio::spawn(async move {
             let mut guard = guard;
             recover(&mut guard).await;
@@ -130,56 +165,92 @@ impl Writer {
             // Between turns an open batch always has a savepoint open that
             // nothing has written in, for the next writer: started with the
             // batch, or by the writer before.
-            let opening = guard.conn.is_none();
-            if opening {
-                open(&mut guard, &pool, since).await?;
-            }
-            if opening && !alone {
-                let started = match guard.conn.as_mut() {
-                    Some(conn) => conn.execute(SAVEPOINT).await.map(|_| ()),
-                    None => Err(sqlx::Error::PoolClosed),
-                };
-                if let Err(err) = started {
-                    drop(end(&mut guard, false).await);
-                    return Err(err);
-                }
+            if guard.conn.is_none() {
+                writer.open(&mut guard, since, alone).await?;
             }
             guard.unfinished = true;
             Ok(Turn {
                 guard: Some(guard),
-                batch,
+                batch: writer.batch,
                 alone,
             })
         }))
         .await
     }
-}
 
-/// Opens a batch (or a transaction of a writer's own) on a connection of
-/// `pool`, for a writer waiting for its turn `since` then.
-async fn open(guard: &mut Batch, pool: &AnyPool, since: Instant) -> Result<(), sqlx::Error> {
-    if guard.locked_out_at.is_some_and(|at| since < at) {
-        return Err(sqlx::Error::Protocol(
-            "the database is locked by another process".into(),
-        ));
-    }
-    let mut conn = match guard.home.take() {
-        Some(conn) => conn,
-        None => pool.acquire().await?,
-    };
-    if let Err(err) = conn.execute("BEGIN IMMEDIATE").await {
-        if is_busy(&err) {
-            guard.locked_out_at = Some(Instant::now());
-            guard.home = Some(conn);
+    /// Opens a batch, with the first writer's savepoint, on the writers'
+    /// own connection; or a transaction of a writer's own on a connection
+    /// of the pool. For a writer waiting for its turn `since` then.
+    async fn open(
+        &self,
+        guard: &mut Batch,
+        since: Instant,
+        alone: bool,
+    ) -> Result<(), sqlx::Error> {
+        if guard.locked_out_at.is_some_and(|at| since < at) {
+            return Err(sqlx::Error::Protocol(
+                "the database is locked by another process".into(),
+            ));
         }
-        return Err(err);
+        let opened = if alone {
+            let mut conn = self.pool.acquire().await?;
+            match conn.execute("BEGIN IMMEDIATE").await {
+                Ok(_) => Ok(Open::Alone(conn)),
+                Err(err) => Err(err),
+            }
+        } else {
+            // Opening the file and waiting for the write lock may take a
+            // while: not on the writer's thread.
+            let home = guard.home.take();
+            let at = self.home.clone();
+            let begun = tokio::task::spawn_blocking(move || {
+                let mut conn = match home {
+                    Some(conn) => conn,
+                    None => DirectSqlite::open(&at.path, &at.settings).map_err(|e| (e, None))?,
+                };
+                match conn.run(BEGIN_WITH_SAVEPOINT, None) {
+                    Ok(_) => Ok(conn),
+                    Err(err) => Err((err, Some(conn))),
+                }
+            })
+            .await
+            .unwrap_or_else(|_| {
+                Err((
+                    sqlx::Error::Protocol("the batch could not be opened".into()),
+                    None,
+                ))
+            });
+            match begun {
+                Ok(conn) => Ok(Open::Batch(conn)),
+                Err((err, conn)) => {
+                    if let Some(mut conn) = conn {
+                        // Only the savepoint can have failed after the
+                        // lock was taken: give the lock back.
+                        if conn.run("ROLLBACK", None).is_ok() || is_busy(&err) {
+                            guard.home = Some(conn);
+                        }
+                    }
+                    Err(err)
+                }
+            }
+        };
+        match opened {
+            Ok(open) => {
+                guard.locked_out_at = None;
+                guard.conn = Some(open);
+                guard.generation += 1;
+                guard.outcome = Some(watch::channel(None).0);
+                guard.unfinished = false;
+                Ok(())
+            }
+            Err(err) => {
+                if is_busy(&err) {
+                    guard.locked_out_at = Some(Instant::now());
+                }
+                Err(err)
+            }
+        }
     }
-    guard.locked_out_at = None;
-    guard.conn = Some(conn);
-    guard.generation += 1;
-    guard.outcome = Some(watch::channel(None).0);
-    guard.unfinished = false;
-    Ok(())
 }
 
 /// True when SQLite gave up waiting for a lock (`SQLITE_BUSY`, or one of
@@ -213,18 +284,13 @@ async fn handed_over(
 }
 
 impl Turn {
-    pub(super) fn conn(&self) -> &AnyConnection {
-        self.guard
-            .as_ref()
-            .and_then(|guard| guard.conn.as_deref())
-            .expect("a turn holds the open batch until it ends")
-    }
-
-    pub(super) fn conn_mut(&mut self) -> &mut AnyConnection {
+    /// The connection this turn's statements run on.
+    pub(super) fn conn(&mut self) -> Conn<'_> {
         self.guard
             .as_mut()
-            .and_then(|guard| guard.conn.as_deref_mut())
+            .and_then(|guard| guard.conn.as_mut())
             .expect("a turn holds the open batch until it ends")
+            .conn()
     }
 
     /// Keeps (`keep`) or undoes this writer's work, gives up the turn, and
@@ -291,8 +357,10 @@ impl Drop for Turn {
             Err(_) => {
                 // No runtime to undo the savepoint on: close the connection,
                 // which rolls the whole batch back; its members hear so.
-                if let Some(conn) = guard.conn.take() {
-                    drop(conn.detach());
+                match guard.conn.take() {
+                    Some(Open::Alone(conn)) => drop(conn.detach()),
+                    Some(Open::Batch(conn)) => drop(conn),
+                    None => {}
                 }
                 guard.outcome.take();
             }
@@ -311,12 +379,17 @@ async fn leave(
     // Either way a savepoint is left open for the next writer: a new one,
     // or this one rolled back to, which stays open and holds nothing.
     let ended = match guard.conn.as_mut() {
-        Some(conn) if keep => sqlx::raw_sql(RELEASE_AND_RESTART)
-            .execute(&mut **conn)
-            .await
-            .map(|_| ()),
-        Some(conn) => conn.execute(ROLLBACK_TO).await.map(|_| ()),
-        None => Err(sqlx::Error::PoolClosed),
+        Some(Open::Batch(conn)) => conn
+            .run(
+                if keep {
+                    RELEASE_AND_RESTART
+                } else {
+                    ROLLBACK_TO
+                },
+                None,
+            )
+            .map(drop),
+        Some(Open::Alone(_)) | None => Err(sqlx::Error::PoolClosed),
     };
     if let Err(err) = ended {
         // The batch is in a state no one can vouch for: undo it all.
@@ -350,33 +423,42 @@ async fn leave(
 /// what it told them.
 async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
     guard.unfinished = false;
-    let Some(mut conn) = guard.conn.take() else {
-        return Err("no open batch".to_owned());
-    };
-    let result = conn
-        .execute(if commit { "COMMIT" } else { "ROLLBACK" })
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    let result = match (commit, result) {
-        (true, Ok(())) => {
-            guard.home = Some(conn);
-            Ok(())
-        }
-        (true, Err(why)) => {
-            if conn.execute("ROLLBACK").await.is_err() {
+    let verb = if commit { "COMMIT" } else { "ROLLBACK" };
+    let result = match guard.conn.take() {
+        None => return Err("no open batch".to_owned()),
+        Some(Open::Alone(mut conn)) => {
+            let result = conn
+                .execute(verb)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string());
+            if result.is_err() && conn.execute("ROLLBACK").await.is_err() {
                 drop(conn.detach());
             }
-            Err(why)
+            result
         }
-        (false, Ok(())) => {
-            guard.home = Some(conn);
-            Err("the write batch was rolled back".to_owned())
+        Some(Open::Batch(mut conn)) => {
+            // The commit waits for the disk: not on the writer's thread.
+            let ended = tokio::task::spawn_blocking(move || {
+                let result = conn.run(verb, None).map(drop).map_err(|e| e.to_string());
+                // A connection that cannot roll back is closed, which does.
+                let reusable = result.is_ok() || conn.run("ROLLBACK", None).is_ok();
+                (reusable.then_some(conn), result)
+            })
+            .await;
+            match ended {
+                Ok((conn, result)) => {
+                    guard.home = conn;
+                    result
+                }
+                Err(_) => Err("the batch's connection was lost".to_owned()),
+            }
         }
-        (false, Err(why)) => {
-            drop(conn.detach());
-            Err(why)
-        }
+    };
+    let result = match (commit, result) {
+        (true, result) => result,
+        (false, Ok(())) => Err("the write batch was rolled back".to_owned()),
+        (false, Err(why)) => Err(why),
     };
     if let Some(sender) = guard.outcome.take() {
         sender.send_replace(Some(result.clone()));
@@ -401,7 +483,8 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        (Writer::new(pool), dir)
+        let writer = Writer::new(pool, dir.path().join("t.db"), String::new());
+        (writer, dir)
     }
 
     async fn rows(writer: &Writer) -> Vec<i64> {
@@ -421,7 +504,7 @@ mod tests {
                     let mut turn = writer.begin().await.unwrap();
                     sqlx::query("INSERT INTO t (n) VALUES ($1)")
                         .bind(n)
-                        .execute(turn.conn_mut())
+                        .execute(&mut turn.conn())
                         .await
                         .unwrap();
                     match n % 3 {
@@ -449,7 +532,7 @@ mod tests {
             let mut turn = writer.begin().await.unwrap();
             sqlx::query("INSERT INTO t (n) VALUES ($1)")
                 .bind(n)
-                .execute(turn.conn_mut())
+                .execute(&mut turn.conn())
                 .await
                 .unwrap();
             turn.finish(true).await.unwrap();
@@ -462,13 +545,13 @@ mod tests {
         let (writer, _dir) = writer().await;
         let mut first = writer.begin().await.unwrap();
         sqlx::query("INSERT INTO t (n) VALUES (1)")
-            .execute(first.conn_mut())
+            .execute(&mut first.conn())
             .await
             .unwrap();
         let committed = tokio::spawn(first.finish(true));
         let mut second = writer.begin().await.unwrap();
         let duplicate = sqlx::query("INSERT INTO t (n) VALUES (1)")
-            .execute(second.conn_mut())
+            .execute(&mut second.conn())
             .await;
         assert!(duplicate.is_err());
         second.finish(false).await.unwrap();
@@ -478,10 +561,10 @@ mod tests {
 
     /// A second connection to the same file, as another process (the CLI
     /// importing) would have, waiting at most `busy_ms` for the lock.
-    async fn other_process(dir: &tempfile::TempDir, busy_ms: u64) -> AnyConnection {
+    async fn other_process(dir: &tempfile::TempDir, busy_ms: u64) -> sqlx::AnyConnection {
         use sqlx::Connection;
         let url = format!("sqlite://{}/t.db", dir.path().display());
-        let mut conn = AnyConnection::connect(&url).await.unwrap();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         conn.execute(sqlx::AssertSqlSafe(format!(
             "PRAGMA busy_timeout = {busy_ms}"
         )))
@@ -513,7 +596,7 @@ mod tests {
             let mut turn = writer.begin().await.unwrap();
             sqlx::query("INSERT INTO t (n) VALUES ($1)")
                 .bind(n)
-                .execute(turn.conn_mut())
+                .execute(&mut turn.conn())
                 .await
                 .unwrap();
             turn.finish(true).await.unwrap();
@@ -529,7 +612,7 @@ mod tests {
             let mut turn = writer.begin().await.unwrap();
             sqlx::query("INSERT INTO t (n) VALUES ($1)")
                 .bind(n)
-                .execute(turn.conn_mut())
+                .execute(&mut turn.conn())
                 .await
                 .unwrap();
             // The client goes away while its request commits.
@@ -548,13 +631,20 @@ mod tests {
         let (writer, _dir) = writer().await;
         let mut kept = writer.begin().await.unwrap();
         sqlx::query("INSERT INTO t (n) VALUES (1)")
-            .execute(kept.conn_mut())
+            .execute(&mut kept.conn())
             .await
             .unwrap();
+        // The next writer is waiting for its turn when the first one
+        // finishes, so it writes in the same batch.
+        let next = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.begin().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let kept = tokio::spawn(kept.finish(true));
-        let mut vanished = writer.begin().await.unwrap();
+        let mut vanished = next.await.unwrap().unwrap();
         sqlx::query("INSERT INTO t (n) VALUES (2)")
-            .execute(vanished.conn_mut())
+            .execute(&mut vanished.conn())
             .await
             .unwrap();
         // Its task was dropped with its runtime (an actix worker stopped at
@@ -567,7 +657,7 @@ mod tests {
         assert!(kept.await.unwrap().is_err());
         let mut next = writer.begin().await.unwrap();
         sqlx::query("INSERT INTO t (n) VALUES (3)")
-            .execute(next.conn_mut())
+            .execute(&mut next.conn())
             .await
             .unwrap();
         next.finish(true).await.unwrap();
@@ -579,15 +669,19 @@ mod tests {
         let (writer, dir) = writer().await;
         let mut turn = writer.begin().await.unwrap();
         sqlx::query("INSERT INTO t (n) VALUES (1)")
-            .execute(turn.conn_mut())
+            .execute(&mut turn.conn())
             .await
             .unwrap();
         // Released, but its commit task was dropped with its runtime.
         let guard = turn.guard.take().unwrap();
         drop(turn);
         let mut guard = guard;
-        sqlx::raw_sql(RELEASE_AND_RESTART)
-            .execute(&mut **guard.conn.as_mut().unwrap())
+        guard
+            .conn
+            .as_mut()
+            .unwrap()
+            .conn()
+            .execute(RELEASE_AND_RESTART)
             .await
             .unwrap();
         guard.unfinished = false;
@@ -627,7 +721,11 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let writer = Writer::new(pool);
+        let writer = Writer::new(
+            pool,
+            dir.path().join("t.db"),
+            "PRAGMA busy_timeout = 400".to_owned(),
+        );
         // The CLI imports a long statement.
         let mut cli = other_process(&dir, 1_000).await;
         cli.execute("BEGIN IMMEDIATE").await.unwrap();
@@ -651,7 +749,7 @@ mod tests {
         cli.execute("COMMIT").await.unwrap();
         let mut turn = writer.begin().await.unwrap();
         sqlx::query("INSERT INTO t (n) VALUES (1)")
-            .execute(turn.conn_mut())
+            .execute(&mut turn.conn())
             .await
             .unwrap();
         turn.finish(true).await.unwrap();

@@ -2,7 +2,9 @@
 //! that creates, and stores its answer there, so that a retry (even a
 //! concurrent one) gets the same answer and creates nothing.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
+
+use super::conn::Conn;
 
 use super::batch::Statement;
 use super::{Store, StoreError};
@@ -28,7 +30,7 @@ pub struct Created {
 /// Claims the key. A concurrent request with the same key waits here until
 /// this transaction ends, then finds the key taken: `false`.
 pub(super) async fn claim(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     request: &IdempotentRequest<'_>,
     now: Timestamp,
 ) -> Result<bool, StoreError> {

@@ -2,8 +2,10 @@
 //! status only moving forward.
 
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+
+use super::conn::Conn;
 
 use super::agencies::find_in_scope;
 use super::audit::{self, Change};
@@ -106,7 +108,7 @@ pub(super) fn invoice_from_row(row: &AnyRow) -> Result<Invoice, StoreError> {
 /// Returns the invoice as it now is, or `None` if another transaction moved
 /// it first.
 async fn leave_open(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     invoice: &Invoice,
     agency_path: &str,
@@ -154,7 +156,7 @@ async fn leave_open(
 /// Stores the invoice's expiry if it is open and past it, so that no
 /// reader or writer acts on a stale `open`.
 pub(super) async fn expire_if_due(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     invoice: Invoice,
     agency_path: &str,
@@ -180,7 +182,7 @@ pub(super) async fn expire_if_due(
 
 /// The invoice with its status as now stored, after another transaction
 /// moved it out of `open` first.
-async fn current_status(conn: &mut AnyConnection, invoice: Invoice) -> Result<Invoice, StoreError> {
+async fn current_status(conn: &mut Conn<'_>, invoice: Invoice) -> Result<Invoice, StoreError> {
     let status: String = sqlx::query_scalar("SELECT status FROM invoices WHERE id = $1")
         .bind(&invoice.id)
         .fetch_one(conn)
@@ -193,7 +195,7 @@ async fn current_status(conn: &mut AnyConnection, invoice: Invoice) -> Result<In
 /// The row of invoice `id` if it lies in `scope`; `lock` is appended as the
 /// row-locking clause (empty on SQLite, where the write lock is already held).
 pub(super) async fn invoice_in_scope(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     scope: &Scope,
     id: &str,
     lock: &str,
@@ -213,7 +215,7 @@ pub(super) async fn invoice_in_scope(
 /// The invoice whose `column` equals `value`, with its agency's path;
 /// `lock` is appended as the row-locking clause.
 pub(super) async fn invoice_where(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     column: &'static str,
     value: &str,
     lock: &str,
@@ -230,7 +232,7 @@ pub(super) async fn invoice_where(
 /// The invoice of the attempt `order_ref` on `channel`, with the attempt's
 /// id and the agency's path, in one query (a callback's first read).
 pub(super) async fn invoice_of_attempt(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     channel: &str,
     order_ref: &str,
     lock: &str,
@@ -261,7 +263,7 @@ pub(super) async fn invoice_of_attempt(
 /// Expires the dossier's open invoice if it is past its expiry, then
 /// refuses if an open one remains.
 async fn close_stale_invoice_of_dossier(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     agency: &Agency,
     dossier_code: &str,
@@ -325,13 +327,14 @@ impl Store {
     ) -> Result<Option<Created>, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        if !idempotency::claim(&mut tx, request, now).await? {
+        if !idempotency::claim(&mut tx.conn(), request, now).await? {
             // Wait for the write that took the key to be committed.
             tx.rollback().await?;
             return self.replay_taken(request).await.map(Some);
         }
-        let agency = find_in_scope(&mut tx, scope, new.agency_code.as_str()).await?;
-        close_stale_invoice_of_dossier(&mut tx, actor, &agency, &new.dossier_code, now).await?;
+        let agency = find_in_scope(&mut tx.conn(), scope, new.agency_code.as_str()).await?;
+        close_stale_invoice_of_dossier(&mut tx.conn(), actor, &agency, &new.dossier_code, now)
+            .await?;
         let invoice = invoice_to_issue(new, &agency);
         let body = render(&invoice);
         let mut writes = Batch::new();
@@ -349,7 +352,7 @@ impl Store {
             }],
         ));
         writes.push(idempotency::answer(request, 201, &body));
-        match writes.execute(&mut tx, self.backend).await {
+        match writes.execute(&mut tx.conn(), self.backend).await {
             Err(StoreError::Database(err)) if is_unique_violation(&err) => {
                 // Another transaction opened an invoice for this dossier
                 // between our check and our insert.
@@ -391,7 +394,7 @@ impl Store {
     /// expiry reads as expired.
     pub async fn get_invoice(&self, scope: &Scope, id: &str) -> Result<Invoice, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let row = invoice_in_scope(&mut conn, scope, id, "").await?;
+        let row = invoice_in_scope(&mut Conn::from(&mut *conn), scope, id, "").await?;
         let invoice = invoice_from_row(&row)?;
         let now = Timestamp::now();
         Ok(Invoice {
@@ -414,7 +417,8 @@ impl Store {
         );
         if let Some(agency_code) = &filter.agency_code {
             let mut conn = self.pool.acquire().await?;
-            let agency = find_in_scope(&mut conn, scope, agency_code.as_str()).await?;
+            let agency =
+                find_in_scope(&mut Conn::from(&mut *conn), scope, agency_code.as_str()).await?;
             query.and(
                 "substr(a.path, 1, length({})) = {}",
                 Value::Text(agency.path),
@@ -466,17 +470,17 @@ impl Store {
         // On PostgreSQL, lock the row so that concurrent cancels (or the
         // expiry task) wait and then see the status this one leaves.
         let lock = self.row_lock(" FOR UPDATE OF i");
-        let row = invoice_in_scope(&mut tx, scope, id, lock).await?;
+        let row = invoice_in_scope(&mut tx.conn(), scope, id, lock).await?;
         let agency_path: String = row.try_get("agency_path")?;
         let invoice = invoice_from_row(&row)?;
-        let invoice = expire_if_due(&mut tx, actor, invoice, &agency_path, now).await?;
+        let invoice = expire_if_due(&mut tx.conn(), actor, invoice, &agency_path, now).await?;
         if let Err(refused) = invoice.status.cancel() {
             // Keep a stored expiry even though the cancel is refused.
             tx.commit().await?;
             return Err(refused.into());
         }
         match leave_open(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             &invoice,
             &agency_path,
@@ -490,7 +494,7 @@ impl Store {
                 Ok(cancelled)
             }
             None => {
-                let moved = current_status(&mut tx, invoice).await?;
+                let moved = current_status(&mut tx.conn(), invoice).await?;
                 Err(match moved.status.cancel() {
                     Err(refused) => refused.into(),
                     Ok(_) => StoreError::corrupt("an open invoice could not be cancelled"),
@@ -514,14 +518,14 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now.to_stored())
             .bind(limit)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx.conn())
             .await?;
         let mut expired = 0;
         for row in &rows {
             let agency_path: String = row.try_get("agency_path")?;
             let invoice = invoice_from_row(row)?;
             if leave_open(
-                &mut tx,
+                &mut tx.conn(),
                 &actor,
                 &invoice,
                 &agency_path,

@@ -9,7 +9,9 @@ mod attempt_checks;
 mod audit;
 mod batch;
 mod checkout;
+mod conn;
 mod console;
+mod direct;
 mod dossiers;
 mod endpoints;
 mod events;
@@ -33,6 +35,8 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Transaction};
+
+use conn::Conn;
 
 pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
@@ -161,22 +165,12 @@ impl WriteTx {
     }
 }
 
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
-
-    fn deref(&self) -> &sqlx::AnyConnection {
-        match &self.0 {
-            Write::Postgres(tx) => tx,
-            Write::Sqlite(turn) => turn.conn(),
-        }
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+impl WriteTx {
+    /// The connection the transaction's statements run on.
+    fn conn(&mut self) -> Conn<'_> {
         match &mut self.0 {
-            Write::Postgres(tx) => tx,
-            Write::Sqlite(turn) => turn.conn_mut(),
+            Write::Postgres(tx) => Conn::Any(tx),
+            Write::Sqlite(turn) => turn.conn(),
         }
     }
 }
@@ -209,7 +203,14 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let writer = (backend == Backend::Sqlite).then(|| group_commit::Writer::new(pool.clone()));
+        let writer = match backend {
+            Backend::Sqlite => Some(group_commit::Writer::new(
+                pool.clone(),
+                sqlite::file_of(&url)?,
+                sqlite::settings(busy_timeout_ms),
+            )),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
@@ -283,7 +284,7 @@ impl Store {
             return Ok(query.execute(&self.pool).await?);
         }
         let mut tx = self.begin_write().await?;
-        let done = query.execute(&mut *tx).await?;
+        let done = query.execute(&mut tx.conn()).await?;
         tx.commit().await?;
         Ok(done)
     }

@@ -4,8 +4,10 @@
 
 use serde::Serialize;
 use serde_json::json;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+
+use super::conn::Conn;
 
 use super::audit::{self, Change};
 use super::batch::{Batch, Part, Statement};
@@ -200,7 +202,7 @@ struct Matched {
 /// the invoice serialises every payment for it, so that two providers
 /// paying at once see each other.
 async fn match_payment(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     lock: &str,
     channel: Channel,
     paid_for: &PaymentFor<'_>,
@@ -275,7 +277,7 @@ async fn match_payment(
 
 /// The one agency that receives transfers on `account_number`, if exactly one does.
 async fn agency_of_account(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     account_number: &str,
 ) -> Result<Option<(AgencyCode, String)>, StoreError> {
     let rows = sqlx::query(
@@ -295,7 +297,7 @@ async fn agency_of_account(
 }
 
 async fn find_payment(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     channel: Channel,
     provider_txn_id: &str,
 ) -> Result<Payment, StoreError> {
@@ -309,10 +311,7 @@ async fn find_payment(
 }
 
 /// The payment with id `id`.
-pub(super) async fn payment_by_id(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Payment, StoreError> {
+pub(super) async fn payment_by_id(conn: &mut Conn<'_>, id: &str) -> Result<Payment, StoreError> {
     let sql = format!("{SELECT_PAYMENTS} WHERE p.id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -357,7 +356,7 @@ const INSERT_PAYMENT_THEN_RECEIPT_NUMBER: &str = concat!(
 /// Runs [`INSERT_PAYMENT_THEN_RECEIPT_NUMBER`]: whether the payment was
 /// inserted, and the number it took.
 async fn inserted_then_number(
-    tx: &mut AnyConnection,
+    tx: &mut Conn<'_>,
     query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
 ) -> Result<(bool, Option<i64>), StoreError> {
     use futures_util::TryStreamExt;
@@ -439,7 +438,7 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let row = invoice_in_scope(
-            &mut tx,
+            &mut tx.conn(),
             scope,
             invoice_id,
             self.row_lock(" FOR UPDATE OF i"),
@@ -447,14 +446,14 @@ impl Store {
         .await?;
         let agency_path: String = row.try_get("agency_path")?;
         let invoice = super::invoices::invoice_from_row(&row)?;
-        let invoice = expire_if_due(&mut tx, actor, invoice, &agency_path, now).await?;
+        let invoice = expire_if_due(&mut tx.conn(), actor, invoice, &agency_path, now).await?;
         if invoice.status != InvoiceStatus::Open {
             tx.commit().await?;
             return Err(StoreError::InvoiceNotOpen(invoice.status));
         }
         let bank_account = match channel {
             Channel::BankTransfer => Some(
-                bank_account_of(&mut tx, invoice.agency_code.as_str())
+                bank_account_of(&mut tx.conn(), invoice.agency_code.as_str())
                     .await?
                     .ok_or_else(|| StoreError::ChannelUnavailable {
                         channel,
@@ -507,10 +506,10 @@ impl Store {
         .bind(&attempt.order_ref)
         .bind(amount.dong())
         .bind(now.to_stored())
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "attempt.opened",
@@ -567,7 +566,7 @@ impl Store {
         )
         .bind(channel.as_str())
         .bind(order_ref)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx.conn())
         .await?;
         let Some(row) = row else {
             return Ok(false);
@@ -584,11 +583,11 @@ impl Store {
         .bind(message)
         .bind(now.to_stored())
         .bind(&attempt_id)
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         if failed.rows_affected() == 1 {
             audit::record(
-                &mut tx,
+                &mut tx.conn(),
                 actor,
                 Change {
                     action: "attempt.failed",
@@ -634,7 +633,7 @@ impl Store {
         incoming: &IncomingPayment<'_>,
     ) -> Result<Recorded, StoreError> {
         let mut tx = self.begin_write().await?;
-        let recorded = self.record_in(&mut tx, actor, incoming).await?;
+        let recorded = self.record_in(&mut tx.conn(), actor, incoming).await?;
         if recorded.new {
             tx.commit().await?;
         } else {
@@ -647,7 +646,7 @@ impl Store {
     /// payment was recorded before, nothing is written.
     pub(super) async fn record_in(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         actor: &Actor,
         incoming: &IncomingPayment<'_>,
     ) -> Result<Recorded, StoreError> {
@@ -858,12 +857,12 @@ impl Store {
         render: impl FnOnce(&Payment) -> String,
     ) -> Result<Created, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !idempotency::claim(&mut tx, request, Timestamp::now()).await? {
+        if !idempotency::claim(&mut tx.conn(), request, Timestamp::now()).await? {
             // Wait for the write that took the key to be committed.
             tx.rollback().await?;
             return self.replay_taken(request).await;
         }
-        let recorded = self.record_in(&mut tx, actor, incoming).await?;
+        let recorded = self.record_in(&mut tx.conn(), actor, incoming).await?;
         let same_receipt = match incoming.paid_for {
             PaymentFor::Invoice { id, .. } => {
                 recorded.payment.invoice_id.as_deref() == Some(id)
@@ -883,7 +882,7 @@ impl Store {
         let status = if recorded.new { 201 } else { 200 };
         let body = render(&recorded.payment);
         idempotency::answer(request, status, &body)
-            .execute(&mut tx)
+            .execute(&mut tx.conn())
             .await?;
         tx.commit().await?;
         Ok(Created {
@@ -923,7 +922,7 @@ impl Store {
         id: &str,
     ) -> Result<Vec<Payment>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        invoice_in_scope(&mut conn, scope, id, "").await?;
+        invoice_in_scope(&mut Conn::from(&mut *conn), scope, id, "").await?;
         let sql = format!("{SELECT_PAYMENTS} WHERE p.invoice_id = $1 ORDER BY p.id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -970,7 +969,9 @@ impl Store {
         );
         if let Some(code) = agency_code {
             let mut conn = self.pool.acquire().await?;
-            let agency = super::agencies::find_in_scope(&mut conn, scope, code.as_str()).await?;
+            let agency =
+                super::agencies::find_in_scope(&mut Conn::from(&mut *conn), scope, code.as_str())
+                    .await?;
             query.and(
                 "substr(a.path, 1, length({})) = {}",
                 Value::Text(agency.path),
@@ -994,7 +995,7 @@ struct Applied<'a> {
 /// payment's insert took the number): the writes go to `writes`, and what
 /// the caller writes with the payment's comes back.
 async fn apply_to_invoice<'a>(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     writes: &mut Batch,
     receipts: &ReceiptPolicy,
     (invoice, agency_path): (&'a Invoice, &'a str),
@@ -1077,7 +1078,7 @@ async fn apply_to_invoice<'a>(
 
 /// Opens an exception for a payment that was not applied, with its event.
 async fn open_exception(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     payment: &Payment,
     kind: ExceptionKind,

@@ -2,8 +2,10 @@
 //! (in Vietnam) it is receipted, given once, in the transaction of the
 //! payment that makes the invoice paid.
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+
+use super::conn::Conn;
 
 use super::batch::{Batch, Statement};
 use super::{Store, StoreError, parse_time};
@@ -69,7 +71,7 @@ pub(super) use take_receipt_number;
 /// (A paying callback takes its number with the same upsert, sent with the
 /// statement that inserts the payment: see `payments.rs`.)
 pub(super) async fn take_number(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     invoice: &Invoice,
     now: Timestamp,
 ) -> Result<Taken, StoreError> {
@@ -140,6 +142,6 @@ impl Store {
     /// The payment that made a receipted invoice paid.
     pub async fn receipt_payment(&self, receipt: &Receipt) -> Result<Payment, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        super::payments::payment_by_id(&mut conn, &receipt.payment_id).await
+        super::payments::payment_by_id(&mut Conn::from(&mut *conn), &receipt.payment_id).await
     }
 }

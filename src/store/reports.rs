@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::conn::Conn;
 use super::query::Placeholders;
 use super::{Backend, Store, StoreError};
 use crate::domain::payment::Channel;
@@ -144,7 +145,14 @@ impl Store {
         let agency = match &query.agency_code {
             Some(code) => {
                 let mut conn = self.pool.acquire().await?;
-                Some(super::agencies::find_in_scope(&mut conn, scope, code.as_str()).await?)
+                Some(
+                    super::agencies::find_in_scope(
+                        &mut Conn::from(&mut *conn),
+                        scope,
+                        code.as_str(),
+                    )
+                    .await?,
+                )
             }
             None => None,
         };

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+
+use super::conn::Conn;
 
 use super::agencies::path_of;
 use super::audit::{self, Change};
@@ -193,7 +195,7 @@ impl Store {
             // payment unsettled and both settle it.
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(STATEMENT_LOCK + channel_index(file.channel))
-                .execute(&mut *tx)
+                .execute(&mut tx.conn())
                 .await?;
             // The lines this transaction inserts are in no statistics, so
             // the planner takes the growing table for empty and would scan
@@ -202,11 +204,11 @@ impl Store {
                 "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
                  SET LOCAL enable_mergejoin = off",
             )
-            .execute(&mut *tx)
+            .execute(&mut tx.conn())
             .await?;
         }
         if let Some(number) = file.account_number {
-            account_in_scope(&mut tx, scope, number).await?;
+            account_in_scope(&mut tx.conn(), scope, number).await?;
         }
         let inserted = sqlx::query(
             "INSERT INTO settlement_files (id, channel, profile, sha256, account_number,
@@ -220,7 +222,7 @@ impl Store {
         .bind(file.account_number)
         .bind(now.to_stored())
         .bind(&actor.name)
-        .execute(&mut *tx)
+        .execute(&mut tx.conn())
         .await?;
         if inserted.rows_affected() == 0 {
             let summary: Option<String> = sqlx::query_scalar(
@@ -228,7 +230,7 @@ impl Store {
             )
             .bind(file.channel.as_str())
             .bind(&sha256)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx.conn())
             .await?;
             let summary = summary
                 .ok_or_else(|| StoreError::corrupt("an imported statement has no summary"))?;
@@ -273,20 +275,20 @@ impl Store {
             if chunk.is_empty() {
                 break;
             }
-            self.settle_chunk(&mut tx, &import, &chunk, &mut summary)
+            self.settle_chunk(&mut tx.conn(), &import, &chunk, &mut summary)
                 .await?;
         }
-        self.find_unsettled(&mut tx, &import, file.settlement_days, &mut summary)
+        self.find_unsettled(&mut tx.conn(), &import, file.settlement_days, &mut summary)
             .await?;
         let summary_json = serde_json::to_string(&summary).map_err(StoreError::corrupt)?;
         sqlx::query("UPDATE settlement_files SET line_count = $1, summary = $2 WHERE id = $3")
             .bind(i64::try_from(summary.lines).unwrap_or(i64::MAX))
             .bind(&summary_json)
             .bind(&id)
-            .execute(&mut *tx)
+            .execute(&mut tx.conn())
             .await?;
         audit::record(
-            &mut tx,
+            &mut tx.conn(),
             actor,
             Change {
                 action: "settlement.imported",
@@ -306,7 +308,7 @@ impl Store {
     /// Matches and stores one chunk of lines.
     async fn settle_chunk(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         import: &Import<'_>,
         chunk: &[StatementLine],
         summary: &mut SettlementSummary,
@@ -444,7 +446,7 @@ impl Store {
     /// `missing_payment` for it.
     async fn recover_payment(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         import: &Import<'_>,
         file_id: &str,
         line: &StatementLine,
@@ -532,7 +534,7 @@ impl Store {
     /// recovers it. So the outcome does not depend on which came first.
     async fn rematch_stored_line(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         import: &Import<'_>,
         from: &StoredLine,
         summary: &mut SettlementSummary,
@@ -609,7 +611,7 @@ impl Store {
     /// latest day is each agency's own.
     async fn find_unsettled(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         import: &Import<'_>,
         settlement_days: u32,
         summary: &mut SettlementSummary,
@@ -663,7 +665,7 @@ impl Store {
     /// settles.
     async fn raise_unsettled(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut Conn<'_>,
         import: &Import<'_>,
         agency_code: Option<&str>,
         cutoff: &str,
@@ -814,7 +816,7 @@ fn outside_scope(line: &StatementLine) -> StoreError {
 
 /// The account a bank statement is of must be one of an agency in scope.
 async fn account_in_scope(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     scope: &Scope,
     account_number: &str,
 ) -> Result<(), StoreError> {
@@ -901,7 +903,7 @@ fn json_list(values: &[&str]) -> Result<String, StoreError> {
 /// with the reference (or, for a bank line, the payment code) of a line
 /// that named none. A few queries, whatever the chunk's size.
 async fn candidates(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     channel: Channel,
     chunk: &[StatementLine],
@@ -1015,7 +1017,7 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 /// Adds to `found` the payments of `channel` whose `column` is one of
 /// `keys` and that meet the further condition `and`.
 async fn fetch_candidates(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     column: &str,
     and: &str,
@@ -1090,7 +1092,7 @@ type LineRow<'a> = (
 
 /// Inserts a chunk's lines in one statement, bound as one JSON value.
 async fn insert_lines(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     channel: Channel,
     file_id: &str,
@@ -1138,7 +1140,7 @@ async fn insert_lines(
 /// Clears the `unsettled_payment` findings of payments a line now
 /// settles. One query finds them.
 async fn clear_unsettled(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     actor: &Actor,
     payment_ids: &[&str],

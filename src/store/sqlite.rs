@@ -1,8 +1,10 @@
 //! What SQLite needs that PostgreSQL does not: a file created on first
 //! start, and the pragmas that make it durable and safe to share.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, Executor};
 
 use super::StoreError;
@@ -63,23 +65,43 @@ pub(super) fn prepare_url(url: &str) -> Result<String, StoreError> {
     })
 }
 
+/// The database file a SQLite URL names. Every connection of the store,
+/// the writers' own among them, opens the same file: a database in memory
+/// would be a different one for each.
+pub(super) fn file_of(url: &str) -> Result<PathBuf, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || url.contains("mode=memory")
+    {
+        return Err(StoreError::Migration(
+            "lephi keeps its SQLite database in a file: name one in the URL".to_owned(),
+        ));
+    }
+    Ok(path.to_path_buf())
+}
+
 /// Write-ahead logging with a full sync on every commit, foreign keys
 /// enforced, and a bounded wait for the write lock. Temporary data stays
 /// in memory: above all the statement journal of each writer's savepoint
 /// in the group-committed batch, which SQLite would otherwise write to a
 /// temporary file, page by page, as the writer changes them.
-pub(super) async fn configure_connection(
-    conn: &mut AnyConnection,
-    busy_timeout_ms: u64,
-) -> Result<(), sqlx::Error> {
-    conn.execute(sqlx::AssertSqlSafe(format!(
+pub(super) fn settings(busy_timeout_ms: u64) -> String {
+    format!(
         "PRAGMA busy_timeout = {busy_timeout_ms}; \
          PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = FULL; \
          PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -65536; \
          PRAGMA temp_store = MEMORY;"
-    )))
-    .await?;
+    )
+}
+
+/// Runs [`settings`] on a connection of the pool.
+pub(super) async fn configure_connection(
+    conn: &mut AnyConnection,
+    busy_timeout_ms: u64,
+) -> Result<(), sqlx::Error> {
+    conn.execute(sqlx::AssertSqlSafe(settings(busy_timeout_ms)))
+        .await?;
     Ok(())
 }

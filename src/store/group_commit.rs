@@ -5,10 +5,10 @@
 //! take turns (a fair queue, not SQLite's sleep-and-poll busy wait), and
 //! run as savepoints inside one open transaction, a **batch**: each writer
 //! does its work, releases its savepoint and gives the turn to the next.
-//! The next one's savepoint is started in the same round trip as the
-//! release (or is the one an undone writer rolled back to, which stays
-//! open), so that a turn costs the connection's thread one hand-off
-//! fewer.
+//! The next one's savepoint is started with the release (or is the one an
+//! undone writer rolled back to, which stays open). A batch runs on the
+//! writers' own connection, whose statements run on the writer's thread
+//! (see [`super::direct`]): a turn waits for nothing but the turn itself.
 //! When the turn comes round to a member of the open batch again, no one
 //! who was waiting when it wrote is left, and it commits the batch: one
 //! disk flush for everyone who wrote meanwhile.
@@ -148,7 +148,19 @@ impl Writer {
 
     async fn take_turn(&self, alone: bool) -> Result<Turn, sqlx::Error> {
         let since = Instant::now();
-        let guard = self.batch.clone().lock_owned().await;
+        let mut guard = self.batch.clone().lock_owned().await;
+        // Most turns find a batch open, with a savepoint ready for them,
+        // and nothing to wait for: the turn is taken at once, with no await
+        // between the lock and the turn that a caller who stops waiting
+        // could leave it half taken at.
+        if !alone && !guard.unfinished && matches!(guard.conn, Some(Open::Batch(_))) {
+            guard.unfinished = true;
+            return Ok(Turn {
+                guard: Some(guard),
+                batch: self.batch.clone(),
+                alone,
+            });
+        }
         let writer = self.clone();
         // Done by a task of its own, which a caller that stops waiting
         // cannot cut short between a statement and its bookkeeping (a
@@ -316,13 +328,10 @@ impl Turn {
                 )),
             };
         }
-        let batch = self.batch.clone();
-        let outcome = tokio::spawn(async move {
-            match leave(guard, batch, keep).await.await {
-                Ok(outcome) => outcome,
-                Err(_) => Err("the write batch was abandoned".to_owned()),
-            }
-        });
+        // The savepoint ends, and the turn passes on, before the first
+        // await (the batch's connection answers at once), so a caller who
+        // stops waiting for the batch to commit leaves nothing half done.
+        let outcome = leave(guard, self.batch.clone(), keep).await;
         match outcome.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => Err(sqlx::Error::Protocol(format!(

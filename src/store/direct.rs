@@ -36,6 +36,9 @@ pub(super) struct DirectSqlite {
     db: NonNull<ffi::sqlite3>,
     /// Each text's statements, prepared once.
     cache: HashMap<String, Vec<Prepared>>,
+    /// The frames in the write-ahead log after this connection's last
+    /// commit, when it keeps count (see [`DirectSqlite::count_wal_frames`]).
+    wal_frames: Option<Box<c_int>>,
 }
 
 // SAFETY: SQLite is built thread-safe (SQLITE_THREADSAFE=1, serialized),
@@ -86,6 +89,7 @@ impl DirectSqlite {
         let mut conn = DirectSqlite {
             db,
             cache: HashMap::new(),
+            wal_frames: None,
         };
         if status != ffi::SQLITE_OK {
             return Err(conn.error(status));
@@ -94,6 +98,26 @@ impl DirectSqlite {
         unsafe { ffi::sqlite3_extended_result_codes(db.as_ptr(), 1) };
         conn.run(settings, None)?;
         Ok(conn)
+    }
+
+    /// Keeps count of the frames in the write-ahead log after each commit
+    /// instead of checkpointing it: the log is then left to be
+    /// checkpointed by another connection (the commit that crosses SQLite's
+    /// threshold would otherwise copy the log into the database, and wait
+    /// for the disk, before it returns).
+    pub(super) fn count_wal_frames(&mut self) {
+        let frames = self.wal_frames.insert(Box::new(0));
+        let at: *mut c_int = &mut **frames;
+        // SAFETY: the hook writes through `at`, which lives (boxed, never
+        // moved) as long as the connection; the hook is called only on the
+        // thread running this connection's commit.
+        unsafe { ffi::sqlite3_wal_hook(self.db.as_ptr(), Some(frames_after_commit), at.cast()) };
+    }
+
+    /// The frames in the write-ahead log after this connection's last
+    /// commit, if it counts them.
+    pub(super) fn wal_frames(&self) -> Option<c_int> {
+        self.wal_frames.as_deref().copied()
     }
 
     /// Runs every statement of `sql`, binding `arguments` to their
@@ -256,6 +280,18 @@ impl DirectSqlite {
         };
         sqlx::Error::Database(Box::new(SqliteFailure { code, message }))
     }
+}
+
+/// SQLite's write-ahead log hook: keeps the count of frames in the log.
+unsafe extern "C" fn frames_after_commit(
+    at: *mut std::ffi::c_void,
+    _db: *mut ffi::sqlite3,
+    _name: *const std::ffi::c_char,
+    frames: c_int,
+) -> c_int {
+    // SAFETY: `at` is the connection's boxed count (see `count_wal_frames`).
+    unsafe { *at.cast::<c_int>() = frames };
+    ffi::SQLITE_OK
 }
 
 impl Drop for DirectSqlite {

@@ -56,6 +56,8 @@ pub(super) struct Batch {
     /// waiting for their turn then fail at once, as each would have on its
     /// own, rather than each waiting the timeout out in turn.
     locked_out_at: Option<Instant>,
+    /// The database file, and who checkpoints its log.
+    file: Option<Arc<Home>>,
 }
 
 /// What the open transaction runs on.
@@ -77,12 +79,25 @@ impl Open {
     }
 }
 
-/// Where the writers' own connection opens its file, and how.
+/// Where the writers' own connection opens its file, and how; and the
+/// connection that checkpoints the file's write-ahead log.
 struct Home {
     path: PathBuf,
     /// The pragmas every connection of the store runs first.
     settings: String,
+    /// Copies the log into the database off the writers' turn (see
+    /// [`checkpoint_if_due`]).
+    checkpointer: std::sync::Mutex<Option<DirectSqlite>>,
+    checkpointing: std::sync::atomic::AtomicBool,
 }
+
+/// The log's length, in frames (pages), past which a commit has it
+/// checkpointed: SQLite's own default.
+const CHECKPOINT_FRAMES: std::ffi::c_int = 1000;
+/// How many times [`CHECKPOINT_FRAMES`] the log may grow to while the
+/// checkpointer is behind, before a commit checkpoints it itself.
+const LOG_BOUND: std::ffi::c_int = 4;
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 
 #[derive(Clone)]
 pub(super) struct Writer {
@@ -111,10 +126,19 @@ impl Writer {
     /// `settings` (the pragmas of every connection of the store) first;
     /// transactions of their own take a connection of `pool`.
     pub(super) fn new(pool: AnyPool, path: PathBuf, settings: String) -> Writer {
+        let home = Arc::new(Home {
+            path,
+            settings,
+            checkpointer: std::sync::Mutex::new(None),
+            checkpointing: std::sync::atomic::AtomicBool::new(false),
+        });
         Writer {
             pool,
-            home: Arc::new(Home { path, settings }),
-            batch: Arc::new(Mutex::new(Batch::default())),
+            batch: Arc::new(Mutex::new(Batch {
+                file: Some(home.clone()),
+                ..Batch::default()
+            })),
+            home,
         }
     }
 
@@ -218,7 +242,12 @@ impl Writer {
             let begun = tokio::task::spawn_blocking(move || {
                 let mut conn = match home {
                     Some(conn) => conn,
-                    None => DirectSqlite::open(&at.path, &at.settings).map_err(|e| (e, None))?,
+                    None => {
+                        let mut conn =
+                            DirectSqlite::open(&at.path, &at.settings).map_err(|e| (e, None))?;
+                        conn.count_wal_frames();
+                        conn
+                    }
                 };
                 match conn.run(BEGIN_WITH_SAVEPOINT, None) {
                     Ok(_) => Ok(conn),
@@ -428,6 +457,39 @@ async fn leave(
     })
 }
 
+/// Checkpoints the log, passively and on a connection of its own, once it
+/// holds `frames` past [`CHECKPOINT_FRAMES`]: the writers go on while it
+/// copies the log into the database and waits for the disk, instead of
+/// waiting for the commit that crossed the threshold to do it. The next
+/// writer after a full checkpoint starts the log again from its beginning.
+fn checkpoint_if_due(file: &Arc<Home>, frames: std::ffi::c_int) {
+    use std::sync::atomic::Ordering;
+    if frames < CHECKPOINT_FRAMES || file.checkpointing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let file = file.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut checkpointer = file
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let done = match checkpointer.as_mut() {
+            Some(conn) => conn.run(CHECKPOINT, None).map(drop),
+            None => DirectSqlite::open(&file.path, &file.settings).and_then(|mut conn| {
+                let done = conn.run(CHECKPOINT, None).map(drop);
+                *checkpointer = Some(conn);
+                done
+            }),
+        };
+        if let Err(err) = done {
+            // The next commit past the threshold tries again.
+            tracing::warn!(error = %err, "the write-ahead log could not be checkpointed");
+            checkpointer.take();
+        }
+        file.checkpointing.store(false, Ordering::Release);
+    });
+}
+
 /// Commits (or rolls back) the open batch and tells its members; returns
 /// what it told them.
 async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
@@ -450,6 +512,16 @@ async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
             // The commit waits for the disk: not on the writer's thread.
             let ended = tokio::task::spawn_blocking(move || {
                 let result = conn.run(verb, None).map(drop).map_err(|e| e.to_string());
+                if result.is_ok()
+                    && conn
+                        .wal_frames()
+                        .is_some_and(|frames| frames >= CHECKPOINT_FRAMES * LOG_BOUND)
+                {
+                    // The checkpointer has not kept up with the writers:
+                    // this commit checkpoints the log before they go on, as
+                    // SQLite's own would, so that it starts again.
+                    drop(conn.run(CHECKPOINT, None));
+                }
                 // A connection that cannot roll back is closed, which does.
                 let reusable = result.is_ok() || conn.run("ROLLBACK", None).is_ok();
                 (reusable.then_some(conn), result)
@@ -457,6 +529,10 @@ async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
             .await;
             match ended {
                 Ok((conn, result)) => {
+                    let frames = conn.as_ref().and_then(DirectSqlite::wal_frames);
+                    if let (Some(frames), Some(file)) = (frames, &guard.file) {
+                        checkpoint_if_due(file, frames);
+                    }
                     guard.home = conn;
                     result
                 }
@@ -763,5 +839,60 @@ mod tests {
             .unwrap();
         turn.finish(true).await.unwrap();
         assert_eq!(rows(&writer).await, vec![1]);
+    }
+
+    /// Writers fill the log well past the checkpoint threshold: it is
+    /// copied into the database by the checkpointer as they go, and never
+    /// grows much past its bound.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_checkpointed_as_writers_go_and_stays_bounded() {
+        let (writer, dir) = writer().await;
+        sqlx::raw_sql("CREATE TABLE pages (n INTEGER PRIMARY KEY, page BLOB NOT NULL)")
+            .execute(&writer.pool)
+            .await
+            .unwrap();
+        let most = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let tasks: Vec<_> = (0..8_i64)
+            .map(|task| {
+                let writer = writer.clone();
+                let most = most.clone();
+                tokio::spawn(async move {
+                    for n in 0..300 {
+                        let mut turn = writer.begin().await.unwrap();
+                        // About a page each.
+                        sqlx::query("INSERT INTO pages (n, page) VALUES ($1, randomblob(3000))")
+                            .bind(task * 1_000 + n)
+                            .execute(&mut turn.conn())
+                            .await
+                            .unwrap();
+                        turn.finish(true).await.unwrap();
+                        let frames = writer
+                            .batch
+                            .lock()
+                            .await
+                            .home
+                            .as_ref()
+                            .and_then(DirectSqlite::wal_frames);
+                        most.fetch_max(frames.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+            .fetch_one(&writer.pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 2_400);
+        let most = most.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            most > 0 && most < CHECKPOINT_FRAMES * LOG_BOUND + 200,
+            "{most} frames"
+        );
+        // The pages are in the database file itself, not only in its log.
+        let size = std::fs::metadata(dir.path().join("t.db")).unwrap().len();
+        assert!(size > 1_000 * 4_096, "{size} bytes");
     }
 }

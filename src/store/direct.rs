@@ -38,12 +38,13 @@ pub(super) struct DirectSqlite {
     cache: HashMap<String, Vec<Prepared>>,
     /// The frames in the write-ahead log after this connection's last
     /// commit, when it keeps count (see [`DirectSqlite::count_wal_frames`]).
-    wal_frames: Option<Box<c_int>>,
+    wal_frames: Option<NonNull<c_int>>,
 }
 
-// SAFETY: SQLite is built thread-safe (SQLITE_THREADSAFE=1, serialized),
-// and a `DirectSqlite` is used by one thread at a time: every use needs
-// `&mut`.
+// SAFETY: SQLite is built thread-safe (SQLITE_THREADSAFE=1), and the
+// connection is opened in multi-thread mode (`SQLITE_OPEN_NOMUTEX`): it may
+// move between threads as long as two never use it at once, which `&mut`
+// (and the type not being `Sync`) guarantees.
 unsafe impl Send for DirectSqlite {}
 
 impl fmt::Debug for DirectSqlite {
@@ -106,18 +107,29 @@ impl DirectSqlite {
     /// threshold would otherwise copy the log into the database, and wait
     /// for the disk, before it returns).
     pub(super) fn count_wal_frames(&mut self) {
-        let frames = self.wal_frames.insert(Box::new(0));
-        let at: *mut c_int = &mut **frames;
-        // SAFETY: the hook writes through `at`, which lives (boxed, never
-        // moved) as long as the connection; the hook is called only on the
-        // thread running this connection's commit.
-        unsafe { ffi::sqlite3_wal_hook(self.db.as_ptr(), Some(frames_after_commit), at.cast()) };
+        if self.wal_frames.is_some() {
+            return;
+        }
+        let at = NonNull::from(Box::leak(Box::new(0)));
+        self.wal_frames = Some(at);
+        // SAFETY: the hook writes through `at`, which is freed only after
+        // the connection is closed (see `Drop`); the hook is called only by
+        // this connection's commits, which `&mut self` keeps to one thread.
+        unsafe {
+            ffi::sqlite3_wal_hook(
+                self.db.as_ptr(),
+                Some(frames_after_commit),
+                at.as_ptr().cast(),
+            )
+        };
     }
 
     /// The frames in the write-ahead log after this connection's last
     /// commit, if it counts them.
     pub(super) fn wal_frames(&self) -> Option<c_int> {
-        self.wal_frames.as_deref().copied()
+        // SAFETY: the count lives as long as the connection; the hook that
+        // writes it runs only inside this connection's calls.
+        self.wal_frames.map(|at| unsafe { *at.as_ptr() })
     }
 
     /// Runs every statement of `sql`, binding `arguments` to their
@@ -130,6 +142,10 @@ impl DirectSqlite {
         sql: &str,
         arguments: Option<AnyArguments>,
     ) -> Result<Vec<Step>, sqlx::Error> {
+        if sql.contains('\0') {
+            // SQLite would stop reading there, and the rest run apart.
+            return Err(sqlx::Error::Protocol("the SQL text holds a NUL".into()));
+        }
         let values = arguments.map(|a| a.values.0).unwrap_or_default();
         let mut steps = Vec::new();
         let mut next = 0;
@@ -150,7 +166,7 @@ impl DirectSqlite {
             let (statement, used) = match self.prepare(&sql.as_bytes()[at..]) {
                 Ok(prepared) => prepared,
                 Err(error) => {
-                    finalize(statements);
+                    drop(statements);
                     return Err(error);
                 }
             };
@@ -160,14 +176,12 @@ impl DirectSqlite {
             let outcome = self.step_through(&statement, &values, &mut next, &mut steps);
             statements.push(statement);
             if let Err(error) = outcome {
-                finalize(statements);
+                drop(statements);
                 return Err(error);
             }
         }
         if self.cache.len() >= CACHED_TEXTS {
-            for (_, statements) in self.cache.drain() {
-                finalize(statements);
-            }
+            self.cache.clear();
         }
         self.cache.insert(sql.to_owned(), statements);
         Ok(steps)
@@ -237,7 +251,15 @@ impl DirectSqlite {
         loop {
             // SAFETY: as above.
             match unsafe { ffi::sqlite3_step(stmt) } {
-                ffi::SQLITE_ROW => steps.push(Either::Right(statement.row()?)),
+                ffi::SQLITE_ROW => match statement.row() {
+                    Ok(row) => steps.push(Either::Right(row)),
+                    Err(error) => {
+                        // SAFETY: as above; a reset statement holds no
+                        // snapshot of the database.
+                        unsafe { ffi::sqlite3_reset(stmt) };
+                        return Err(error);
+                    }
+                },
                 ffi::SQLITE_DONE => {
                     // SAFETY: the connection is open.
                     let (changes, last) = unsafe {
@@ -296,19 +318,24 @@ unsafe extern "C" fn frames_after_commit(
 
 impl Drop for DirectSqlite {
     fn drop(&mut self) {
-        for (_, statements) in self.cache.drain() {
-            finalize(statements);
-        }
-        // SAFETY: every statement is finalized; an open transaction is
-        // rolled back as the connection closes.
+        // Every statement is finalized first, or the connection would not
+        // close.
+        self.cache.clear();
+        // SAFETY: no statement is left; an open transaction is rolled back
+        // as the connection closes.
         unsafe { ffi::sqlite3_close(self.db.as_ptr()) };
+        if let Some(at) = self.wal_frames.take() {
+            // SAFETY: leaked in `count_wal_frames`; the connection that
+            // wrote through it is closed.
+            drop(unsafe { Box::from_raw(at.as_ptr()) });
+        }
     }
 }
 
-fn finalize(statements: Vec<Prepared>) {
-    for statement in statements {
+impl Drop for Prepared {
+    fn drop(&mut self) {
         // SAFETY: the statement is live and used no more.
-        unsafe { ffi::sqlite3_finalize(statement.stmt.as_ptr()) };
+        unsafe { ffi::sqlite3_finalize(self.stmt.as_ptr()) };
     }
 }
 
@@ -703,5 +730,8 @@ mod tests {
         };
         assert!(err.to_string().contains("syntax error"), "{err}");
         assert!(conn.run("SELECT 1", None).is_ok());
+        // A text SQLite would read only up to a NUL is refused whole.
+        assert!(conn.run("SELECT 1;\0DELETE FROM t", None).is_err());
+        assert_eq!(conn.run("SELECT id FROM t", None).unwrap().len(), 3);
     }
 }

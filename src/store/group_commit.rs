@@ -153,6 +153,10 @@ impl Writer {
             drop(end(&mut guard, true).await);
         }
         guard.home.take();
+        // A checkpoint still running keeps its connection until it ends.
+        if let Ok(mut checkpointer) = self.home.checkpointer.try_lock() {
+            checkpointer.take();
+        }
     }
 
     /// Waits for the turn to write, opens a batch if none is open, and
@@ -430,10 +434,14 @@ async fn leave(
         Some(Open::Alone(_)) | None => Err(sqlx::Error::PoolClosed),
     };
     if let Err(err) = ended {
-        // The batch is in a state no one can vouch for: undo it all.
-        drop(end(&mut guard, false).await);
+        // The batch is in a state no one can vouch for: undo it all, in a
+        // task of its own, so that its members hear so even if this
+        // caller stops waiting.
         let why = err.to_string();
-        return tokio::spawn(async move { Err(why) });
+        return tokio::spawn(async move {
+            drop(end(&mut guard, false).await);
+            Err(why)
+        });
     }
     guard.unfinished = false;
     let generation = guard.generation;
@@ -467,26 +475,34 @@ fn checkpoint_if_due(file: &Arc<Home>, frames: std::ffi::c_int) {
     if frames < CHECKPOINT_FRAMES || file.checkpointing.swap(true, Ordering::AcqRel) {
         return;
     }
-    let file = file.clone();
+    /// Lets the next commit past the threshold start a checkpoint however
+    /// this one ends (even if it never runs, its runtime stopping).
+    struct Done(Arc<Home>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            self.0.checkpointing.store(false, Ordering::Release);
+        }
+    }
+    let done = Done(file.clone());
     tokio::task::spawn_blocking(move || {
+        let file = &done.0;
         let mut checkpointer = file
             .checkpointer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let done = match checkpointer.as_mut() {
+        let checkpointed = match checkpointer.as_mut() {
             Some(conn) => conn.run(CHECKPOINT, None).map(drop),
             None => DirectSqlite::open(&file.path, &file.settings).and_then(|mut conn| {
-                let done = conn.run(CHECKPOINT, None).map(drop);
+                let checkpointed = conn.run(CHECKPOINT, None).map(drop);
                 *checkpointer = Some(conn);
-                done
+                checkpointed
             }),
         };
-        if let Err(err) = done {
+        if let Err(err) = checkpointed {
             // The next commit past the threshold tries again.
             tracing::warn!(error = %err, "the write-ahead log could not be checkpointed");
             checkpointer.take();
         }
-        file.checkpointing.store(false, Ordering::Release);
     });
 }
 

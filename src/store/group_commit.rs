@@ -35,7 +35,6 @@ use super::direct::DirectSqlite;
 type Outcome = Option<Result<(), String>>;
 
 /// The open batch, if any, behind the turn to write.
-#[derive(Default)]
 pub(super) struct Batch {
     conn: Option<Open>,
     /// The writers' own connection while no batch is open. No other
@@ -57,7 +56,7 @@ pub(super) struct Batch {
     /// own, rather than each waiting the timeout out in turn.
     locked_out_at: Option<Instant>,
     /// The database file, and who checkpoints its log.
-    file: Option<Arc<Home>>,
+    file: Arc<Database>,
 }
 
 /// What the open transaction runs on.
@@ -81,7 +80,7 @@ impl Open {
 
 /// Where the writers' own connection opens its file, and how; and the
 /// connection that checkpoints the file's write-ahead log.
-struct Home {
+struct Database {
     path: PathBuf,
     /// The pragmas every connection of the store runs first.
     settings: String,
@@ -89,6 +88,13 @@ struct Home {
     /// [`checkpoint_if_due`]).
     checkpointer: std::sync::Mutex<Option<DirectSqlite>>,
     checkpointing: std::sync::atomic::AtomicBool,
+}
+
+impl Database {
+    /// A new connection to the file, with the store's settings.
+    fn connect(&self) -> Result<DirectSqlite, sqlx::Error> {
+        DirectSqlite::open(&self.path, &self.settings)
+    }
 }
 
 /// The log's length, in frames (pages), past which a commit has it
@@ -102,7 +108,6 @@ const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 #[derive(Clone)]
 pub(super) struct Writer {
     pool: AnyPool,
-    home: Arc<Home>,
     batch: Arc<Mutex<Batch>>,
 }
 
@@ -126,7 +131,7 @@ impl Writer {
     /// `settings` (the pragmas of every connection of the store) first;
     /// transactions of their own take a connection of `pool`.
     pub(super) fn new(pool: AnyPool, path: PathBuf, settings: String) -> Writer {
-        let home = Arc::new(Home {
+        let file = Arc::new(Database {
             path,
             settings,
             checkpointer: std::sync::Mutex::new(None),
@@ -135,10 +140,14 @@ impl Writer {
         Writer {
             pool,
             batch: Arc::new(Mutex::new(Batch {
-                file: Some(home.clone()),
-                ..Batch::default()
+                conn: None,
+                home: None,
+                generation: 0,
+                outcome: None,
+                unfinished: false,
+                locked_out_at: None,
+                file,
             })),
-            home,
         }
     }
 
@@ -154,7 +163,7 @@ impl Writer {
         }
         guard.home.take();
         // A checkpoint still running keeps its connection until it ends.
-        if let Ok(mut checkpointer) = self.home.checkpointer.try_lock() {
+        if let Ok(mut checkpointer) = guard.file.checkpointer.try_lock() {
             checkpointer.take();
         }
     }
@@ -242,13 +251,12 @@ impl Writer {
             // Opening the file and waiting for the write lock may take a
             // while: not on the writer's thread.
             let home = guard.home.take();
-            let at = self.home.clone();
+            let file = guard.file.clone();
             let begun = tokio::task::spawn_blocking(move || {
                 let mut conn = match home {
                     Some(conn) => conn,
                     None => {
-                        let mut conn =
-                            DirectSqlite::open(&at.path, &at.settings).map_err(|e| (e, None))?;
+                        let mut conn = file.connect().map_err(|e| (e, None))?;
                         conn.count_wal_frames();
                         conn
                     }
@@ -470,14 +478,14 @@ async fn leave(
 /// copies the log into the database and waits for the disk, instead of
 /// waiting for the commit that crossed the threshold to do it. The next
 /// writer after a full checkpoint starts the log again from its beginning.
-fn checkpoint_if_due(file: &Arc<Home>, frames: std::ffi::c_int) {
+fn checkpoint_if_due(file: &Arc<Database>, frames: std::ffi::c_int) {
     use std::sync::atomic::Ordering;
     if frames < CHECKPOINT_FRAMES || file.checkpointing.swap(true, Ordering::AcqRel) {
         return;
     }
     /// Lets the next commit past the threshold start a checkpoint however
     /// this one ends (even if it never runs, its runtime stopping).
-    struct Done(Arc<Home>);
+    struct Done(Arc<Database>);
     impl Drop for Done {
         fn drop(&mut self) {
             self.0.checkpointing.store(false, Ordering::Release);
@@ -492,7 +500,7 @@ fn checkpoint_if_due(file: &Arc<Home>, frames: std::ffi::c_int) {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let checkpointed = match checkpointer.as_mut() {
             Some(conn) => conn.run(CHECKPOINT, None).map(drop),
-            None => DirectSqlite::open(&file.path, &file.settings).and_then(|mut conn| {
+            None => file.connect().and_then(|mut conn| {
                 let checkpointed = conn.run(CHECKPOINT, None).map(drop);
                 *checkpointer = Some(conn);
                 checkpointed
@@ -546,8 +554,8 @@ async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
             match ended {
                 Ok((conn, result)) => {
                     let frames = conn.as_ref().and_then(DirectSqlite::wal_frames);
-                    if let (Some(frames), Some(file)) = (frames, &guard.file) {
-                        checkpoint_if_due(file, frames);
+                    if let Some(frames) = frames {
+                        checkpoint_if_due(&guard.file, frames);
                     }
                     guard.home = conn;
                     result

@@ -163,9 +163,7 @@ impl WriteTx {
             Write::Sqlite(turn) => turn.finish(false).await,
         }
     }
-}
 
-impl WriteTx {
     /// The connection the transaction's statements run on.
     fn conn(&mut self) -> Conn<'_> {
         match &mut self.0 {

@@ -71,7 +71,12 @@ pub(super) fn prepare_url(url: &str) -> Result<String, StoreError> {
 pub(super) fn file_of(url: &str) -> Result<PathBuf, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?;
     let path = options.get_filename();
-    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || url.contains("mode=memory")
+    // sqlx names a database in memory `file:sqlx-in-memory-N`.
+    let name = path.to_string_lossy();
+    if name.is_empty()
+        || name == ":memory:"
+        || name.starts_with("file:sqlx-in-memory")
+        || url.contains("mode=memory")
     {
         return Err(StoreError::Migration(
             "lephi keeps its SQLite database in a file: name one in the URL".to_owned(),
@@ -104,4 +109,25 @@ pub(super) async fn configure_connection(
     conn.execute(sqlx::AssertSqlSafe(settings(busy_timeout_ms)))
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_in_memory_is_refused_with_a_reason() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://lephi.db?mode=memory",
+        ] {
+            let err = file_of(url).unwrap_err();
+            assert!(err.to_string().contains("in a file"), "{url}: {err}");
+        }
+        assert_eq!(
+            file_of("sqlite://data/lephi.db?mode=rwc").unwrap(),
+            PathBuf::from("data/lephi.db")
+        );
+    }
 }

@@ -31,6 +31,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "console",
         sql: include_str!("../../migrations/postgres/0005_console.sql"),
     },
+    Migration {
+        version: 6,
+        name: "settlement_references",
+        sql: include_str!("../../migrations/postgres/0006_settlement_references.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -36,6 +36,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "console",
         sql: include_str!("../../migrations/sqlite/0005_console.sql"),
     },
+    Migration {
+        version: 6,
+        name: "settlement_references",
+        sql: include_str!("../../migrations/sqlite/0006_settlement_references.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

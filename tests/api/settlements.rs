@@ -4,6 +4,7 @@
 //! result; a file imported twice adds nothing; bad files are refused whole.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use lephi::domain::Role;
 use serde_json::{Value, json};
@@ -22,6 +23,7 @@ on_both_backends!(
     a_statement_settling_another_agencys_payments_is_refused,
     officers_resolve_exceptions_once_and_in_scope,
     a_statement_is_imported_from_the_command_line,
+    a_line_names_only_what_exists_and_nothing_it_names_goes_away,
     a_finance_officer_closes_the_month,
 );
 
@@ -721,11 +723,11 @@ async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {
     assert_eq!(actions, ["exception.resolved", "exception.opened"]);
 }
 
-async fn a_statement_is_imported_from_the_command_line(backend: Backend) {
-    let app = spawn_payments_app(backend).await;
-    let order_ref = &paid_by_vnpay(&app, "HS-1", "6601").await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("vnpay-2026-10-02.csv");
+/// Pays one invoice through VNPay (transaction 6601) and writes its
+/// statement, of one line, to `dir`.
+async fn one_paid_and_its_statement(app: &PaymentsApp, dir: &std::path::Path) -> PathBuf {
+    let order_ref = &paid_by_vnpay(app, "HS-1", "6601").await;
+    let file = dir.join("vnpay-2026-10-02.csv");
     std::fs::write(
         &file,
         csv(&[format!(
@@ -733,6 +735,13 @@ async fn a_statement_is_imported_from_the_command_line(backend: Backend) {
         )]),
     )
     .unwrap();
+    file
+}
+
+async fn a_statement_is_imported_from_the_command_line(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_paid_and_its_statement(&app, dir.path()).await;
     let path = file.to_str().unwrap();
     let args = ["settlement", "import", "--channel", "vnpay", path];
     let (ok, out, err) = lephi(&app.app.database_url, &args);
@@ -759,6 +768,73 @@ async fn a_statement_is_imported_from_the_command_line(backend: Backend) {
     let unknown = ["settlement", "import", "--channel", "cash", path];
     let (ok, _, err) = lephi(&app.app.database_url, &unknown);
     assert!(!ok && err.contains("--channel"), "{err}");
+}
+
+/// A stored line names its statement, its payment and the payment's
+/// agency: a line naming any that does not exist is refused, inserted or
+/// changed, and none of them can be deleted or take another key.
+async fn a_line_names_only_what_exists_and_nothing_it_names_goes_away(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_paid_and_its_statement(&app, dir.path()).await;
+    let args = ["settlement", "import", "--channel", "vnpay"];
+    let (ok, _, err) = lephi(
+        &app.app.database_url,
+        &[&args[..], &[file.to_str().unwrap()]].concat(),
+    );
+    assert!(ok, "{err}");
+    let pool = app.app.raw_pool().await;
+    let (file_id, payment_id, agency): (String, String, String) =
+        sqlx::query_as("SELECT file_id, payment_id, agency_code FROM settlement_lines")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let line = |file: &str, payment: &str, agency: &str| {
+        format!(
+            "INSERT INTO settlement_lines (file_id, line_no, channel, txn_ref, reference, amount,
+                 fee, transaction_time, settlement_date, outcome, payment_id, agency_code)
+             VALUES ('{file}', 9, 'vnpay', '6609', 'X', 1, 0, '2026-10-01T03:00:00Z',
+                 '2026-10-02', 'duplicate_line', '{payment}', '{agency}')"
+        )
+    };
+    let refused = [
+        line("no-such-file", &payment_id, &agency),
+        line(&file_id, "no-such-payment", &agency),
+        line(&file_id, &payment_id, "NO.SUCH"),
+        "UPDATE settlement_lines SET payment_id = 'no-such-payment'".to_owned(),
+        "UPDATE settlement_lines SET agency_code = 'NO.SUCH'".to_owned(),
+        "UPDATE settlement_lines SET file_id = 'no-such-file'".to_owned(),
+        format!("DELETE FROM payments WHERE id = '{payment_id}'"),
+        format!("DELETE FROM agencies WHERE code = '{agency}'"),
+        format!("DELETE FROM settlement_files WHERE id = '{file_id}'"),
+        format!("UPDATE payments SET id = 'another' WHERE id = '{payment_id}'"),
+        format!("UPDATE agencies SET code = 'ANOTHER' WHERE code = '{agency}'"),
+        format!("UPDATE settlement_files SET id = 'another' WHERE id = '{file_id}'"),
+    ];
+    for sql in &refused {
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .execute(&pool)
+            .await;
+        assert!(done.is_err(), "{sql}");
+    }
+    // A line naming what exists is taken, as the import writes them.
+    sqlx::query(sqlx::AssertSqlSafe(line(&file_id, &payment_id, &agency)))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let kept: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM settlement_lines l
+                 JOIN settlement_files f ON f.id = l.file_id
+                 JOIN payments p ON p.id = l.payment_id
+                 JOIN agencies a ON a.code = l.agency_code),
+                (SELECT COUNT(*) FROM payments), (SELECT COUNT(*) FROM settlement_files),
+                (SELECT COUNT(*) FROM agencies WHERE code = $1)",
+    )
+    .bind(&agency)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, (2, 1, 1, 1));
 }
 
 /// The whole month, as a finance officer does it: the statements, the

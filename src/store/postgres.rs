@@ -36,6 +36,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "settlement_references",
         sql: include_str!("../../migrations/postgres/0006_settlement_references.sql"),
     },
+    Migration {
+        version: 7,
+        name: "settled_through",
+        sql: include_str!("../../migrations/postgres/0007_settled_through.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -267,6 +267,7 @@ impl Store {
         };
         let mut lines = profile.read(file.bytes).map_err(refused)?;
         let mut chunk = Vec::with_capacity(CHUNK);
+        let mut settled_through = None;
         loop {
             chunk.clear();
             for line in lines.by_ref().take(CHUNK) {
@@ -275,9 +276,19 @@ impl Store {
             if chunk.is_empty() {
                 break;
             }
+            settled_through = chunk
+                .iter()
+                .map(|l| l.settlement_date)
+                .chain(settled_through)
+                .max();
             self.settle_chunk(&mut tx.conn(), &import, &chunk, &mut summary)
                 .await?;
         }
+        sqlx::query("UPDATE settlement_files SET settled_through = $1 WHERE id = $2")
+            .bind(settled_through.map(format_day))
+            .bind(&id)
+            .execute(&mut tx.conn())
+            .await?;
         self.find_unsettled(&mut tx.conn(), &import, file.settlement_days, &mut summary)
             .await?;
         let summary_json = serde_json::to_string(&summary).map_err(StoreError::corrupt)?;
@@ -628,7 +639,7 @@ impl Store {
             }
             _ => {
                 let latest: Option<String> = sqlx::query_scalar(
-                    "SELECT max(settlement_date) FROM settlement_lines WHERE channel = $1",
+                    "SELECT max(settled_through) FROM settlement_files WHERE channel = $1",
                 )
                 .bind(import.channel.as_str())
                 .fetch_one(&mut *tx)
@@ -837,14 +848,29 @@ async fn account_in_scope(
     }
 }
 
-/// The columns of a candidate, in the order [`CandidateRow`] reads them.
-const CANDIDATE_COLUMNS: &str = "p.id, p.provider_txn_id, p.reference, p.amount, p.agency_code,
-    a.path, i.payment_code, s.file_id, s.line_no, s.txn_ref";
+/// The columns of a candidate, in the order [`CandidateRow`] reads them,
+/// with its invoice's payment code in the middle.
+const CANDIDATE_COLUMNS: (&str, &str) = (
+    "p.id, p.provider_txn_id, p.reference, p.amount, p.agency_code, a.path",
+    "s.file_id, s.line_no, s.txn_ref",
+);
 
 const CANDIDATES_FROM: &str = "FROM payments p
-     LEFT JOIN invoices i ON i.id = p.invoice_id
      LEFT JOIN agencies a ON a.code = p.agency_code
      LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'";
+
+/// A candidate's payment code, and the join that finds it: only a bank
+/// transfer's line names an invoice by its payment code, so for any other
+/// channel there is no invoice to look up.
+fn payment_code_of(channel: Channel) -> (&'static str, &'static str) {
+    match channel {
+        Channel::BankTransfer => (
+            "i.payment_code",
+            "LEFT JOIN invoices i ON i.id = p.invoice_id",
+        ),
+        _ => ("NULL", ""),
+    }
+}
 
 /// A candidate as its query answers it: the payment's id, transaction id,
 /// reference, amount, agency code and path, invoice payment code, and
@@ -1035,10 +1061,12 @@ async fn fetch_candidates(
         "p.id" => "coalesce(p.channel, '') = $1",
         _ => "p.channel = $1",
     };
+    let (payment_code, invoices) = payment_code_of(channel);
+    let (before, after) = CANDIDATE_COLUMNS;
     let sql = format!(
-        "SELECT {} {CANDIDATES_FROM}
+        "SELECT {} {CANDIDATES_FROM} {invoices}
          WHERE {channel_is} AND {column} IN (SELECT e.value FROM {}){and}",
-        json_agg(backend, CANDIDATE_COLUMNS),
+        json_agg(backend, &format!("{before}, {payment_code}, {after}")),
         json_texts(backend, "$2")
     );
     let rows: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))

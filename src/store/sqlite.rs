@@ -41,6 +41,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "settlement_references",
         sql: include_str!("../../migrations/sqlite/0006_settlement_references.sql"),
     },
+    Migration {
+        version: 7,
+        name: "settled_through",
+        sql: include_str!("../../migrations/sqlite/0007_settled_through.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

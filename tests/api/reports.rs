@@ -324,13 +324,15 @@ async fn pay(
 async fn settle(app: &PaymentsApp, file: &str, channel: &str, lines: &[(&str, &str, &str)]) {
     let pool = app.app.raw_pool().await;
     sqlx::query(
-        "INSERT INTO settlement_files (id, channel, profile, sha256, line_count, imported_at, imported_by)
-         VALUES ($1, $2, 'test', $3, $4, '2025-12-03T01:00:00.000000Z', 'test')",
+        "INSERT INTO settlement_files (id, channel, profile, sha256, line_count, settled_through,
+             imported_at, imported_by)
+         VALUES ($1, $2, 'test', $3, $4, $5, '2025-12-03T01:00:00.000000Z', 'test')",
     )
     .bind(file)
     .bind(channel)
     .bind(format!("sha-{file}"))
     .bind(lines.len() as i64)
+    .bind(lines.iter().map(|(_, day, _)| *day).max())
     .execute(&pool)
     .await
     .unwrap();

@@ -797,25 +797,60 @@ async fn a_line_names_only_what_exists_and_nothing_it_names_goes_away(backend: B
                  '2026-10-02', 'duplicate_line', '{payment}', '{agency}')"
         )
     };
+    // Each refused, with the reason the rule gives: a line's references
+    // by a foreign key (SQLite) or the statement's check (PostgreSQL);
+    // the rest by the rule itself, whatever else names the row.
+    let reference = match backend {
+        Backend::Sqlite => "FOREIGN KEY constraint failed",
+        Backend::Postgres => "does not exist",
+    };
     let refused = [
-        line("no-such-file", &payment_id, &agency),
-        line(&file_id, "no-such-payment", &agency),
-        line(&file_id, &payment_id, "NO.SUCH"),
-        "UPDATE settlement_lines SET payment_id = 'no-such-payment'".to_owned(),
-        "UPDATE settlement_lines SET agency_code = 'NO.SUCH'".to_owned(),
-        "UPDATE settlement_lines SET file_id = 'no-such-file'".to_owned(),
-        format!("DELETE FROM payments WHERE id = '{payment_id}'"),
-        format!("DELETE FROM agencies WHERE code = '{agency}'"),
-        format!("DELETE FROM settlement_files WHERE id = '{file_id}'"),
-        format!("UPDATE payments SET id = 'another' WHERE id = '{payment_id}'"),
-        format!("UPDATE agencies SET code = 'ANOTHER' WHERE code = '{agency}'"),
-        format!("UPDATE settlement_files SET id = 'another' WHERE id = '{file_id}'"),
+        (line("no-such-file", &payment_id, &agency), reference),
+        (line(&file_id, "no-such-payment", &agency), reference),
+        (line(&file_id, &payment_id, "NO.SUCH"), reference),
+        (
+            "UPDATE settlement_lines SET payment_id = 'no-such-payment'".to_owned(),
+            reference,
+        ),
+        (
+            "UPDATE settlement_lines SET agency_code = 'NO.SUCH'".to_owned(),
+            reference,
+        ),
+        (
+            "UPDATE settlement_lines SET file_id = 'no-such-file'".to_owned(),
+            reference,
+        ),
+        (
+            format!("DELETE FROM payments WHERE id = '{payment_id}'"),
+            "payments are never deleted",
+        ),
+        (
+            format!("DELETE FROM agencies WHERE code = '{agency}'"),
+            "agencies are never deleted",
+        ),
+        (
+            format!("DELETE FROM settlement_files WHERE id = '{file_id}'"),
+            "settlement_files are never deleted",
+        ),
+        (
+            format!("UPDATE payments SET id = 'another' WHERE id = '{payment_id}'"),
+            "payments keep their key",
+        ),
+        (
+            format!("UPDATE agencies SET code = 'ANOTHER' WHERE code = '{agency}'"),
+            "agencies keep their key",
+        ),
+        (
+            format!("UPDATE settlement_files SET id = 'another' WHERE id = '{file_id}'"),
+            "settlement_files keep their key",
+        ),
     ];
-    for sql in &refused {
+    for (sql, reason) in &refused {
         let done = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .execute(&pool)
             .await;
-        assert!(done.is_err(), "{sql}");
+        let err = done.expect_err(sql).to_string();
+        assert!(err.contains(reason), "{sql}: {err}");
     }
     // A line naming what exists is taken, as the import writes them.
     sqlx::query(sqlx::AssertSqlSafe(line(&file_id, &payment_id, &agency)))

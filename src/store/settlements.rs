@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use futures_util::future;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -105,14 +106,14 @@ pub struct SettlementLineFilter {
 #[derive(Default)]
 struct Found {
     candidates: Vec<Candidate>,
-    /// The agency's code and path of each candidate.
-    agencies: Vec<Option<(String, String)>>,
+    /// The agency code of each candidate.
+    agencies: Vec<Option<String>>,
     /// Each candidate's place, by payment id.
     by_id: HashMap<String, usize>,
 }
 
 impl Found {
-    fn add(&mut self, candidate: Candidate, agency: Option<(String, String)>) {
+    fn add(&mut self, candidate: Candidate, agency: Option<String>) {
         match self.by_id.get(&candidate.payment_id) {
             Some(&at) => {
                 self.candidates[at] = candidate;
@@ -127,14 +128,57 @@ impl Found {
         }
     }
 
-    fn settling(&self, payment_id: &str) -> Option<Settling> {
+    fn settling(&self, payment_id: &str, paths: &AgencyPaths) -> Option<Settling> {
         let at = *self.by_id.get(payment_id)?;
         let candidate = &self.candidates[at];
+        let agency = self.agencies[at].as_ref().and_then(|code| {
+            let path = paths.0.get(code)?;
+            Some((code.clone(), path.clone()))
+        });
         Some(Settling {
             payment_id: candidate.payment_id.clone(),
             amount: candidate.amount,
-            agency: self.agencies[at].clone(),
+            agency,
         })
+    }
+}
+
+/// The path of each agency an import's payments belong to, read once per
+/// agency: a statement's lines are of a few agencies, and joining each
+/// candidate to its agency read the same row for every line.
+#[derive(Default)]
+struct AgencyPaths(HashMap<String, String>);
+
+impl AgencyPaths {
+    /// Reads, in one query, the paths of the agencies of `found` not read
+    /// before.
+    async fn learn(
+        &mut self,
+        conn: &mut Conn<'_>,
+        backend: Backend,
+        found: &Found,
+    ) -> Result<(), StoreError> {
+        let codes = distinct(
+            found
+                .agencies
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .filter(|code| !self.0.contains_key(*code)),
+        );
+        if codes.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT code, path FROM agencies WHERE code IN (SELECT e.value FROM {})",
+            json_texts(backend, "$1")
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(json_list(&codes)?)
+            .fetch_all(&mut *conn)
+            .await?;
+        self.0.extend(rows);
+        Ok(())
     }
 }
 
@@ -266,23 +310,38 @@ impl Store {
             message: err.reason,
         };
         let mut lines = profile.read(file.bytes).map_err(refused)?;
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut settled_through = None;
-        loop {
-            chunk.clear();
+        let mut read_chunk = |into: &mut Vec<StatementLine>| {
+            into.clear();
             for line in lines.by_ref().take(CHUNK) {
-                chunk.push(line.map_err(refused)?);
+                into.push(line.map_err(refused)?);
             }
-            if chunk.is_empty() {
-                break;
-            }
+            Ok::<_, StoreError>(())
+        };
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut next = Vec::with_capacity(CHUNK);
+        read_chunk(&mut chunk)?;
+        let mut settled_through = None;
+        let mut paths = AgencyPaths::default();
+        while !chunk.is_empty() {
             settled_through = chunk
                 .iter()
                 .map(|l| l.settlement_date)
                 .chain(settled_through)
                 .max();
-            self.settle_chunk(&mut tx.conn(), &import, &chunk, &mut summary)
+            // The next chunk is read while the database stores this one.
+            let read_next = || read_chunk(&mut next);
+            let chunk_read = self
+                .settle_chunk(
+                    &mut tx.conn(),
+                    &import,
+                    &chunk,
+                    &mut paths,
+                    &mut summary,
+                    read_next,
+                )
                 .await?;
+            chunk_read?;
+            std::mem::swap(&mut chunk, &mut next);
         }
         sqlx::query("UPDATE settlement_files SET settled_through = $1 WHERE id = $2")
             .bind(settled_through.map(format_day))
@@ -316,15 +375,19 @@ impl Store {
         Ok(Imported { summary, new: true })
     }
 
-    /// Matches and stores one chunk of lines.
-    async fn settle_chunk(
+    /// Matches and stores one chunk of lines, and answers with what
+    /// `meanwhile` did while the database was storing them.
+    async fn settle_chunk<T>(
         &self,
         tx: &mut Conn<'_>,
         import: &Import<'_>,
         chunk: &[StatementLine],
+        paths: &mut AgencyPaths,
         summary: &mut SettlementSummary,
-    ) -> Result<(), StoreError> {
-        let (found, settled_refs) = candidates(tx, self.backend, import.channel, chunk).await?;
+        meanwhile: impl FnOnce() -> T,
+    ) -> Result<T, StoreError> {
+        let (found, settled_refs) =
+            candidates(tx, self.backend, import.channel, chunk, paths).await?;
         let decisions = match_lines(chunk, &found.candidates, &settled_refs);
 
         // Stored lines give back the payments these lines name...
@@ -363,7 +426,7 @@ impl Store {
                     ..
                 } => {
                     let settling = found
-                        .settling(payment_id)
+                        .settling(payment_id, paths)
                         .ok_or_else(|| StoreError::corrupt("a matched payment was not found"))?;
                     (*outcome, settling)
                 }
@@ -394,7 +457,13 @@ impl Store {
                 settling,
             });
         }
-        insert_lines(tx, self.backend, import.channel, import.file_id, &settled).await?;
+        // The insert is sent before `meanwhile` runs, and runs with it.
+        let (inserted, meanwhile) = future::join(
+            insert_lines(tx, self.backend, import.channel, import.file_id, &settled),
+            async { meanwhile() },
+        )
+        .await;
+        inserted?;
 
         let mut newly_settled = Vec::new();
         for s in &settled {
@@ -449,7 +518,7 @@ impl Store {
             import.now,
         )
         .await?;
-        Ok(())
+        Ok(meanwhile)
     }
 
     /// Records the payment a line settles that no callback reported,
@@ -851,12 +920,11 @@ async fn account_in_scope(
 /// The columns of a candidate, in the order [`CandidateRow`] reads them,
 /// with its invoice's payment code in the middle.
 const CANDIDATE_COLUMNS: (&str, &str) = (
-    "p.id, p.provider_txn_id, p.reference, p.amount, p.agency_code, a.path",
+    "p.id, p.provider_txn_id, p.reference, p.amount, p.agency_code",
     "s.file_id, s.line_no, s.txn_ref",
 );
 
 const CANDIDATES_FROM: &str = "FROM payments p
-     LEFT JOIN agencies a ON a.code = p.agency_code
      LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'";
 
 /// A candidate's payment code, and the join that finds it: only a bank
@@ -873,14 +941,13 @@ fn payment_code_of(channel: Channel) -> (&'static str, &'static str) {
 }
 
 /// A candidate as its query answers it: the payment's id, transaction id,
-/// reference, amount, agency code and path, invoice payment code, and
-/// the file, line number and transaction id of the line settling it.
+/// reference, amount, agency code, invoice payment code, and the file,
+/// line number and transaction id of the line settling it.
 type CandidateRow = (
     String,
     String,
     String,
     i64,
-    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -933,6 +1000,7 @@ async fn candidates(
     backend: Backend,
     channel: Channel,
     chunk: &[StatementLine],
+    paths: &mut AgencyPaths,
 ) -> Result<(Found, HashMap<String, String>), StoreError> {
     let txn_refs: Vec<&str> = distinct(chunk.iter().map(|l| l.txn_ref.as_str()));
     let mut found = Found::default();
@@ -1032,6 +1100,7 @@ async fn candidates(
             .await?;
         }
     }
+    paths.learn(conn, backend, &found).await?;
     Ok((found, settled_refs))
 }
 
@@ -1080,9 +1149,9 @@ async fn fetch_candidates(
     };
     let rows: Vec<CandidateRow> = serde_json::from_str(&rows).map_err(StoreError::corrupt)?;
     for row in rows {
-        let (id, provider_txn_id, reference, amount, agency_code, path, payment_code) =
-            (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
-        let settled_by = match (row.7, row.8, row.9) {
+        let (id, provider_txn_id, reference, amount, agency_code, payment_code) =
+            (row.0, row.1, row.2, row.3, row.4, row.5);
+        let settled_by = match (row.6, row.7, row.8) {
             (Some(file_id), Some(line_no), Some(txn_ref)) => Some(StoredLine {
                 file_id,
                 line_no,
@@ -1098,7 +1167,7 @@ async fn fetch_candidates(
             amount: Vnd::new(amount),
             settled_by,
         };
-        found.add(candidate, agency_code.zip(path));
+        found.add(candidate, agency_code);
     }
     Ok(())
 }

@@ -433,6 +433,16 @@ async fn a_bad_statement_is_refused_whole_with_its_line_number(backend: Backend)
             3,
             "",
         ),
+        // A bad line past the first thousand, read while the lines before
+        // it are being stored.
+        (
+            csv(&(0..1_200)
+                .map(|n| format!("8{n:05},R-{n},1000,0,2026-10-01T10:00:00+07:00,2026-10-02"))
+                .chain(["88888,X,abc,0,2026-10-01T10:00:00+07:00,2026-10-02".to_owned()])
+                .collect::<Vec<_>>()),
+            1_202,
+            "amount",
+        ),
     ];
     for (file, line, words) in cases {
         let answer = import(&app, "vnpay", file).await;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use time::Date;
 
 use super::conn::Conn;
 
@@ -343,20 +344,25 @@ impl Store {
             chunk_read?;
             std::mem::swap(&mut chunk, &mut next);
         }
-        sqlx::query("UPDATE settlement_files SET settled_through = $1 WHERE id = $2")
-            .bind(settled_through.map(format_day))
-            .bind(&id)
-            .execute(&mut tx.conn())
-            .await?;
-        self.find_unsettled(&mut tx.conn(), &import, file.settlement_days, &mut summary)
-            .await?;
+        self.find_unsettled(
+            &mut tx.conn(),
+            &import,
+            settled_through,
+            file.settlement_days,
+            &mut summary,
+        )
+        .await?;
         let summary_json = serde_json::to_string(&summary).map_err(StoreError::corrupt)?;
-        sqlx::query("UPDATE settlement_files SET line_count = $1, summary = $2 WHERE id = $3")
-            .bind(i64::try_from(summary.lines).unwrap_or(i64::MAX))
-            .bind(&summary_json)
-            .bind(&id)
-            .execute(&mut tx.conn())
-            .await?;
+        sqlx::query(
+            "UPDATE settlement_files SET line_count = $1, summary = $2, settled_through = $3
+             WHERE id = $4",
+        )
+        .bind(i64::try_from(summary.lines).unwrap_or(i64::MAX))
+        .bind(&summary_json)
+        .bind(settled_through.map(format_day))
+        .bind(&id)
+        .execute(&mut tx.conn())
+        .await?;
         audit::record(
             &mut tx.conn(),
             actor,
@@ -693,31 +699,39 @@ impl Store {
         &self,
         tx: &mut Conn<'_>,
         import: &Import<'_>,
+        settled_through: Option<Date>,
         settlement_days: u32,
         summary: &mut SettlementSummary,
     ) -> Result<(), StoreError> {
-        let latest: Vec<(Option<String>, Option<String>)> = match import.channel {
+        let latest: Vec<(Option<String>, Option<Date>)> = match import.channel {
             Channel::BankTransfer => {
-                sqlx::query_as(
+                let latest: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
                     "SELECT agency_code, max(settlement_date) FROM settlement_lines
                      WHERE channel = $1 AND agency_code IS NOT NULL GROUP BY agency_code",
                 )
                 .bind(import.channel.as_str())
                 .fetch_all(&mut *tx)
-                .await?
+                .await?;
+                latest
+                    .into_iter()
+                    .map(|(agency, day)| (agency, day.as_deref().and_then(parse_day)))
+                    .collect()
             }
             _ => {
-                let latest: Option<String> = sqlx::query_scalar(
+                // The statements imported before, and this one, whose
+                // latest day is written with its summary.
+                let before: Option<String> = sqlx::query_scalar(
                     "SELECT max(settled_through) FROM settlement_files WHERE channel = $1",
                 )
                 .bind(import.channel.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
-                vec![(None, latest)]
+                let before = before.as_deref().and_then(parse_day);
+                vec![(None, before.max(settled_through))]
             }
         };
         for (agency_code, latest) in latest {
-            let Some(latest) = latest.as_deref().and_then(parse_day) else {
+            let Some(latest) = latest else {
                 continue;
             };
             let Some(cutoff) = latest.checked_sub(time::Duration::days(settlement_days.into()))

@@ -129,14 +129,23 @@ impl Found {
         }
     }
 
-    fn settling(&self, payment_id: &str, paths: &AgencyPaths) -> Option<Settling> {
-        let at = *self.by_id.get(payment_id)?;
+    /// The payment `payment_id` a line settles, with its agency's path.
+    fn settling(&self, payment_id: &str, paths: &AgencyPaths) -> Result<Settling, StoreError> {
+        let at = *self
+            .by_id
+            .get(payment_id)
+            .ok_or_else(|| StoreError::corrupt("a matched payment was not found"))?;
         let candidate = &self.candidates[at];
-        let agency = self.agencies[at].as_ref().and_then(|code| {
-            let path = paths.0.get(code)?;
-            Some((code.clone(), path.clone()))
-        });
-        Some(Settling {
+        let agency = match &self.agencies[at] {
+            Some(code) => {
+                let path = paths.0.get(code).ok_or_else(|| {
+                    StoreError::corrupt(format!("payment {payment_id}'s agency was not found"))
+                })?;
+                Some((code.clone(), path.clone()))
+            }
+            None => None,
+        };
+        Ok(Settling {
             payment_id: candidate.payment_id.clone(),
             amount: candidate.amount,
             agency,
@@ -392,8 +401,8 @@ impl Store {
         summary: &mut SettlementSummary,
         meanwhile: impl FnOnce() -> T,
     ) -> Result<T, StoreError> {
-        let (found, settled_refs) =
-            candidates(tx, self.backend, import.channel, chunk, paths).await?;
+        let (found, settled_refs) = candidates(tx, self.backend, import.channel, chunk).await?;
+        paths.learn(tx, self.backend, &found).await?;
         let decisions = match_lines(chunk, &found.candidates, &settled_refs);
 
         // Stored lines give back the payments these lines name...
@@ -430,12 +439,7 @@ impl Store {
                     outcome,
                     payment_id,
                     ..
-                } => {
-                    let settling = found
-                        .settling(payment_id, paths)
-                        .ok_or_else(|| StoreError::corrupt("a matched payment was not found"))?;
-                    (*outcome, settling)
-                }
+                } => (*outcome, found.settling(payment_id, paths)?),
                 Decision::Missing | Decision::DuplicateOf(_) => {
                     let first = match decision {
                         Decision::DuplicateOf(first) => *first,
@@ -463,7 +467,10 @@ impl Store {
                 settling,
             });
         }
-        // The insert is sent before `meanwhile` runs, and runs with it.
+        // The insert is polled first, so it is on its way when `meanwhile`
+        // runs: on SQLite the connection's thread inserts meanwhile; on
+        // PostgreSQL whatever the first poll sent (all of it once the
+        // statement is prepared, unless the socket's buffer fills) does.
         let (inserted, meanwhile) = future::join(
             insert_lines(tx, self.backend, import.channel, import.file_id, &settled),
             async { meanwhile() },
@@ -1014,7 +1021,6 @@ async fn candidates(
     backend: Backend,
     channel: Channel,
     chunk: &[StatementLine],
-    paths: &mut AgencyPaths,
 ) -> Result<(Found, HashMap<String, String>), StoreError> {
     let txn_refs: Vec<&str> = distinct(chunk.iter().map(|l| l.txn_ref.as_str()));
     let mut found = Found::default();
@@ -1114,7 +1120,6 @@ async fn candidates(
             .await?;
         }
     }
-    paths.learn(conn, backend, &found).await?;
     Ok((found, settled_refs))
 }
 

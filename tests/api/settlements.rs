@@ -619,6 +619,38 @@ async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backe
     assert_eq!(answer.status, 422, "{}", answer.text);
     assert_eq!(answer.json()["details"]["line"], 2);
     assert_eq!(app.app.count("settlement_lines").await, 0);
+    // Lines of no agency (each recovers a payment nobody reported) are
+    // the P.D2 officer's to import; P.D1's payment is refused wherever it
+    // comes: first met past the first thousand lines, or first, ahead of
+    // a bad line in a later chunk.
+    let unknown = |n: usize| format!("9{n:05},R-{n},1000,0,2026-10-01T10:00:00+07:00,2026-10-02");
+    let paid = format!("5551,{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-02");
+    let late: Vec<String> = (0..1_050).map(unknown).chain([paid.clone()]).collect();
+    let early: Vec<String> = [paid.clone()]
+        .into_iter()
+        .chain((0..1_100).map(unknown))
+        .chain(["99999,X,abc,0,2026-10-01T10:00:00+07:00,2026-10-02".to_owned()])
+        .collect();
+    for (lines, line) in [(late, 1_052), (early, 2)] {
+        let answer = app
+            .app
+            .post_raw(
+                "/v1/settlements?channel=vnpay",
+                &other,
+                csv(&lines),
+                &[("Content-Type", "text/csv")],
+            )
+            .await;
+        assert_eq!(answer.status, 422, "{}", answer.text);
+        assert_eq!(answer.json()["details"]["line"], line, "{}", answer.text);
+        assert!(
+            answer.text.contains("outside your scope"),
+            "{}",
+            answer.text
+        );
+        assert_eq!(app.app.count("settlement_lines").await, 0);
+        assert_eq!(app.app.count("payments").await, 1);
+    }
     // P.D1's officer may.
     let own = app.app.key(Role::Finance, "P.D1").await;
     let answer = app

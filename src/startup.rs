@@ -80,6 +80,7 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)?;
         let address = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new()?);
+        metrics.watch_writes(&store)?;
         let webhook_policy = settings.webhook_policy();
         let public_url = settings.public_url(address);
         // With the sandbox on, lephi's own providers talk to the sandbox at

@@ -7,13 +7,18 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 use tracing_actix_web::RequestId;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{LogFormat, LogSettings};
 use crate::startup::AppState;
+use crate::store::Store;
 
 /// Installs the global log subscriber. Calling it twice is harmless: the
 /// second call keeps the first subscriber.
@@ -122,6 +127,34 @@ impl Metrics {
         })
     }
 
+    /// Counts, on SQLite, the writers' committed batches of `store` (see
+    /// [`crate::store::BatchStats`]); nothing on PostgreSQL.
+    pub fn watch_writes(&self, store: &Store) -> Result<(), prometheus::Error> {
+        if store.write_batches().is_none() {
+            return Ok(());
+        }
+        self.registry.register(Box::new(WriteBatches {
+            store: store.clone(),
+            batches: IntCounter::new(
+                "lephi_sqlite_write_batches_total",
+                "SQLite write batches committed, each with one flush to disk",
+            )?,
+            writes: IntCounter::new(
+                "lephi_sqlite_batched_writes_total",
+                "Writes (one transaction each) in the committed SQLite write batches",
+            )?,
+            log_pages: IntCounter::new(
+                "lephi_sqlite_log_pages_total",
+                "Pages the SQLite write batches' commits wrote to the write-ahead log",
+            )?,
+            commit_seconds: Counter::new(
+                "lephi_sqlite_commit_seconds_total",
+                "Time the SQLite write batches' commits took, writing the log and flushing it",
+            )?,
+            scraping: std::sync::Mutex::new(()),
+        }))
+    }
+
     /// The registry's metrics in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -129,6 +162,57 @@ impl Metrics {
             tracing::error!(error = %err, "metrics could not be encoded");
         }
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The SQLite writers' committed batches, read from the store when the
+/// metrics are gathered.
+struct WriteBatches {
+    store: Store,
+    batches: IntCounter,
+    writes: IntCounter,
+    log_pages: IntCounter,
+    commit_seconds: Counter,
+    /// Two gatherings at once set the counters one after the other.
+    scraping: std::sync::Mutex<()>,
+}
+
+impl Collector for WriteBatches {
+    fn desc(&self) -> Vec<&Desc> {
+        [
+            self.batches.desc(),
+            self.writes.desc(),
+            self.log_pages.desc(),
+            self.commit_seconds.desc(),
+        ]
+        .concat()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let Some(stats) = self.store.write_batches() else {
+            return Vec::new();
+        };
+        let _scraping = self
+            .scraping
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (counter, value) in [
+            (&self.batches, stats.batches),
+            (&self.writes, stats.writes),
+            (&self.log_pages, stats.log_pages),
+        ] {
+            counter.reset();
+            counter.inc_by(value);
+        }
+        self.commit_seconds.reset();
+        self.commit_seconds.inc_by(stats.commit_seconds);
+        [
+            self.batches.collect(),
+            self.writes.collect(),
+            self.log_pages.collect(),
+            self.commit_seconds.collect(),
+        ]
+        .concat()
     }
 }
 

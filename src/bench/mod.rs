@@ -83,6 +83,59 @@ pub struct Options {
 struct Row {
     workload: &'static str,
     measured: Measured,
+    /// On SQLite, how its writers' batches went during the workload.
+    batches: Option<Batches>,
+}
+
+/// The SQLite writers' batch counters of the lephi measured (see
+/// `lephi_sqlite_*` in its `/metrics`), or how much they grew.
+#[derive(Debug, Clone, Copy)]
+struct Batches {
+    batches: f64,
+    writes: f64,
+    log_pages: f64,
+    commit_seconds: f64,
+}
+
+impl Batches {
+    /// The counters now; `None` when lephi shows none (on PostgreSQL).
+    async fn read(target: &Target) -> Option<Batches> {
+        let url = format!("{}/metrics", target.base_url);
+        let text = target.http.get(url).send().await.ok()?.text().await.ok()?;
+        let series = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|value| value.trim().parse::<f64>().ok())
+        };
+        Some(Batches {
+            batches: series("lephi_sqlite_write_batches_total")?,
+            writes: series("lephi_sqlite_batched_writes_total")?,
+            log_pages: series("lephi_sqlite_log_pages_total")?,
+            commit_seconds: series("lephi_sqlite_commit_seconds_total")?,
+        })
+    }
+
+    fn since(self, before: Batches) -> Batches {
+        Batches {
+            batches: self.batches - before.batches,
+            writes: self.writes - before.writes,
+            log_pages: self.log_pages - before.log_pages,
+            commit_seconds: self.commit_seconds - before.commit_seconds,
+        }
+    }
+}
+
+/// Runs `workload`'s load and reads the SQLite writers' batch counters
+/// around it.
+async fn measured<F>(target: &Target, load: F) -> (Measured, Option<Batches>)
+where
+    F: std::future::Future<Output = Measured>,
+{
+    let before = Batches::read(target).await;
+    let measured = load.await;
+    let after = Batches::read(target).await;
+    let batches = before.zip(after).map(|(before, after)| after.since(before));
+    (measured, batches)
 }
 
 pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
@@ -173,6 +226,7 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
                 rows.push(Row {
                     workload: "baseline",
                     measured,
+                    batches: None,
                 });
             }
             Workload::Callbacks => {
@@ -188,22 +242,31 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
                 let all = Arc::new(prepared.callbacks);
                 let count = all.len();
                 let sending = target.clone();
-                let measured = load::drive(mode, count, move |i| {
-                    let target = sending.clone();
-                    let all = all.clone();
-                    async move { callbacks::send(&target, &all[i]).await }
-                })
+                let (measured, batches) = measured(
+                    &target,
+                    load::drive(mode, count, move |i| {
+                        let target = sending.clone();
+                        let all = all.clone();
+                        async move { callbacks::send(&target, &all[i]).await }
+                    }),
+                )
                 .await;
                 rows.push(Row {
                     workload: "callbacks",
                     measured,
+                    batches,
                 });
             }
             Workload::Invoices => {
-                let measured = invoices(&target, &format!("{run}-inv"), options.count, mode).await;
+                let (measured, batches) = measured(
+                    &target,
+                    invoices(&target, &format!("{run}-inv"), options.count, mode),
+                )
+                .await;
                 rows.push(Row {
                     workload: "invoices",
                     measured,
+                    batches,
                 });
             }
             Workload::Reconcile | Workload::All => {}
@@ -350,5 +413,20 @@ fn print_rows(rows: &[Row]) {
         for why in &m.failures {
             println!("           failed: {why}");
         }
+    }
+    for row in rows {
+        let Some(b) = row.batches.filter(|b| b.batches > 0.0) else {
+            continue;
+        };
+        println!(
+            "{:<10} SQLite commits: {:.0} batches of {:.1} writes, {:.1} log pages per write, \
+             {:.2} ms per commit, committing {:.0}% of the time",
+            row.workload,
+            b.batches,
+            b.writes / b.batches,
+            b.log_pages / b.writes.max(1.0),
+            b.commit_seconds * 1000.0 / b.batches,
+            b.commit_seconds / row.measured.elapsed.as_secs_f64().max(1e-9) * 100.0,
+        );
     }
 }

@@ -132,6 +132,28 @@ impl DirectSqlite {
         self.wal_frames.map(|at| unsafe { *at.as_ptr() })
     }
 
+    /// The pages this connection has written to the write-ahead log since
+    /// it was last asked (SQLite's `SQLITE_DBSTATUS_CACHE_WRITE`, which
+    /// this resets).
+    pub(super) fn take_pages_written(&mut self) -> u64 {
+        let (mut current, mut highest) = (0, 0);
+        // SAFETY: `db` is open; SQLite writes the two counts.
+        let status = unsafe {
+            ffi::sqlite3_db_status(
+                self.db.as_ptr(),
+                ffi::SQLITE_DBSTATUS_CACHE_WRITE,
+                &mut current,
+                &mut highest,
+                1,
+            )
+        };
+        if status == ffi::SQLITE_OK {
+            u64::try_from(current).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
     /// Runs every statement of `sql`, binding `arguments` to their
     /// placeholders, and returns each one's rows and then its row count, as
     /// sqlx's own SQLite driver does. Each statement is prepared once it

@@ -22,6 +22,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
@@ -57,6 +58,8 @@ pub(super) struct Batch {
     locked_out_at: Option<Instant>,
     /// The database file, and who checkpoints its log.
     file: Arc<Database>,
+    /// Writers who have taken a turn in the open batch.
+    writes: u64,
 }
 
 /// What the open transaction runs on.
@@ -88,14 +91,53 @@ struct Database {
     /// [`checkpoint_if_due`]).
     checkpointer: std::sync::Mutex<Option<DirectSqlite>>,
     checkpointing: std::sync::atomic::AtomicBool,
+    /// What the committed batches have done.
+    committed: Committed,
+}
+
+/// What the committed batches have done since the writers started.
+#[derive(Default)]
+struct Committed {
+    batches: AtomicU64,
+    writes: AtomicU64,
+    log_pages: AtomicU64,
+    nanos: AtomicU64,
+}
+
+/// What the SQLite writers' committed batches have done since the store
+/// opened: how many writers share a commit, how many pages of the log each
+/// write costs, and how long the commits (which every writer waits for)
+/// take. Shown by `/metrics` and by `lephi bench`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchStats {
+    /// Batches committed.
+    pub batches: u64,
+    /// Writes (each writer's savepoint, kept or undone) in those batches.
+    pub writes: u64,
+    /// Pages their commits wrote to the write-ahead log.
+    pub log_pages: u64,
+    /// Time spent committing them: writing the log and flushing it to disk.
+    pub commit_seconds: f64,
 }
 
 impl Database {
-    /// A new connection to the file, with the store's settings.
+    /// A new connection to the file, with the store's settings and the
+    /// writers' own (see [`WRITER_SETTINGS`]).
     fn connect(&self) -> Result<DirectSqlite, sqlx::Error> {
-        DirectSqlite::open(&self.path, &self.settings)
+        let settings = self.settings.trim_end().trim_end_matches(';');
+        DirectSqlite::open(&self.path, &format!("{settings}; {WRITER_SETTINGS}"))
     }
 }
+
+/// The writers' connection (and the checkpointer's) keeps a small page
+/// cache and reads the database file through a memory map. A commit that
+/// follows a B-tree page split scans its connection's whole page cache
+/// (SQLite renumbers split pages through the page at the 1 GiB mark, and
+/// then drops every cached page past the database's end, scanning for
+/// them): with 64 MiB cached that scan took about a quarter of every
+/// batch's commit, which all its writers wait for. Pages the smaller
+/// cache no longer holds are read from the map, without a copy.
+const WRITER_SETTINGS: &str = "PRAGMA cache_size = -4096; PRAGMA mmap_size = 2147418112;";
 
 /// The log's length, in frames (pages), past which a commit has it
 /// checkpointed: SQLite's own default.
@@ -109,6 +151,8 @@ const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 pub(super) struct Writer {
     pool: AnyPool,
     batch: Arc<Mutex<Batch>>,
+    /// The database file, shared with the batch.
+    file: Arc<Database>,
 }
 
 /// A writer's turn: its savepoint in the open batch, or a transaction of
@@ -136,9 +180,11 @@ impl Writer {
             settings,
             checkpointer: std::sync::Mutex::new(None),
             checkpointing: std::sync::atomic::AtomicBool::new(false),
+            committed: Committed::default(),
         });
         Writer {
             pool,
+            file: file.clone(),
             batch: Arc::new(Mutex::new(Batch {
                 conn: None,
                 home: None,
@@ -147,6 +193,7 @@ impl Writer {
                 unfinished: false,
                 locked_out_at: None,
                 file,
+                writes: 0,
             })),
         }
     }
@@ -165,6 +212,17 @@ impl Writer {
         // A checkpoint still running keeps its connection until it ends.
         if let Ok(mut checkpointer) = guard.file.checkpointer.try_lock() {
             checkpointer.take();
+        }
+    }
+
+    /// What the committed batches have done so far.
+    pub(super) fn stats(&self) -> BatchStats {
+        let committed = &self.file.committed;
+        BatchStats {
+            batches: committed.batches.load(Ordering::Relaxed),
+            writes: committed.writes.load(Ordering::Relaxed),
+            log_pages: committed.log_pages.load(Ordering::Relaxed),
+            commit_seconds: committed.nanos.load(Ordering::Relaxed) as f64 / 1e9,
         }
     }
 
@@ -192,6 +250,7 @@ impl Writer {
         // could leave it half taken at.
         if !alone && !guard.unfinished && matches!(guard.conn, Some(Open::Batch(_))) {
             guard.unfinished = true;
+            guard.writes += 1;
             return Ok(Turn {
                 guard: Some(guard),
                 batch: self.batch.clone(),
@@ -218,6 +277,9 @@ impl Writer {
                 writer.open(&mut guard, since, alone).await?;
             }
             guard.unfinished = true;
+            if !alone {
+                guard.writes += 1;
+            }
             Ok(Turn {
                 guard: Some(guard),
                 batch: writer.batch,
@@ -294,6 +356,7 @@ impl Writer {
                 guard.generation += 1;
                 guard.outcome = Some(watch::channel(None).0);
                 guard.unfinished = false;
+                guard.writes = 0;
                 Ok(())
             }
             Err(err) => {
@@ -479,7 +542,6 @@ async fn leave(
 /// waiting for the commit that crossed the threshold to do it. The next
 /// writer after a full checkpoint starts the log again from its beginning.
 fn checkpoint_if_due(file: &Arc<Database>, frames: std::ffi::c_int) {
-    use std::sync::atomic::Ordering;
     if frames < CHECKPOINT_FRAMES || file.checkpointing.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -535,7 +597,12 @@ async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
         Some(Open::Batch(mut conn)) => {
             // The commit waits for the disk: not on the writer's thread.
             let ended = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
                 let result = conn.run(verb, None).map(drop).map_err(|e| e.to_string());
+                let took = started.elapsed();
+                // Counted here whether kept or not, so that the next batch
+                // starts from nothing.
+                let log_pages = conn.take_pages_written();
                 if result.is_ok()
                     && conn
                         .wal_frames()
@@ -548,11 +615,19 @@ async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
                 }
                 // A connection that cannot roll back is closed, which does.
                 let reusable = result.is_ok() || conn.run("ROLLBACK", None).is_ok();
-                (reusable.then_some(conn), result)
+                (reusable.then_some(conn), result, took, log_pages)
             })
             .await;
             match ended {
-                Ok((conn, result)) => {
+                Ok((conn, result, took, log_pages)) => {
+                    if commit && result.is_ok() {
+                        let committed = &guard.file.committed;
+                        committed.batches.fetch_add(1, Ordering::Relaxed);
+                        committed.writes.fetch_add(guard.writes, Ordering::Relaxed);
+                        committed.log_pages.fetch_add(log_pages, Ordering::Relaxed);
+                        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+                        committed.nanos.fetch_add(nanos, Ordering::Relaxed);
+                    }
                     let frames = conn.as_ref().and_then(DirectSqlite::wal_frames);
                     if let Some(frames) = frames {
                         checkpoint_if_due(&guard.file, frames);
@@ -632,6 +707,54 @@ mod tests {
         writer.begin().await.unwrap().finish(false).await.unwrap();
         let kept: Vec<i64> = (0..200).filter(|n| n % 3 == 0).collect();
         assert_eq!(rows(&writer).await, kept);
+    }
+
+    async fn insert(turn: &mut Turn, n: i64) {
+        sqlx::query("INSERT INTO t (n) VALUES ($1)")
+            .bind(n)
+            .execute(&mut turn.conn())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_batches_are_counted_with_their_writes_log_pages_and_time() {
+        let (writer, _dir) = writer().await;
+        assert_eq!(writer.stats(), BatchStats::default());
+        // One writer at a time: a batch each, kept or undone.
+        for n in 0..6_i64 {
+            let mut turn = writer.begin().await.unwrap();
+            insert(&mut turn, n).await;
+            turn.finish(n % 2 == 0).await.unwrap();
+        }
+        // A transaction of its own is no batch.
+        let mut alone = writer.begin_alone().await.unwrap();
+        insert(&mut alone, 100).await;
+        alone.finish(true).await.unwrap();
+        let one_by_one = writer.stats();
+        assert_eq!((one_by_one.batches, one_by_one.writes), (6, 6));
+        // Each kept insert changed a page, which its commit wrote.
+        assert!(one_by_one.log_pages >= 3, "{one_by_one:?}");
+        assert!(one_by_one.commit_seconds > 0.0, "{one_by_one:?}");
+
+        let tasks: Vec<_> = (0..100_i64)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    let mut turn = writer.begin().await.unwrap();
+                    insert(&mut turn, 1000 + n).await;
+                    turn.finish(true).await.unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let together = writer.stats();
+        assert_eq!(together.writes - one_by_one.writes, 100);
+        let batches = together.batches - one_by_one.batches;
+        assert!((1..=100).contains(&batches), "{together:?}");
+        assert!(together.log_pages > one_by_one.log_pages, "{together:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

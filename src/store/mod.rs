@@ -48,6 +48,7 @@ pub use dossiers::{DossierFilter, DossierImportSummary, ReconciledDossier};
 pub use endpoints::Webhook;
 pub use events::{DueEvent, Event, EventFilter, EventStatus, EventType};
 pub use exceptions::Decision;
+pub use group_commit::BatchStats;
 pub use idempotency::{Created, IdempotentRequest};
 pub use invoices::InvoiceFilter;
 pub use migrate::AppliedMigration;
@@ -233,6 +234,12 @@ impl Store {
     /// Applies the pending migrations of this backend.
     pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, StoreError> {
         migrate::run(self).await
+    }
+
+    /// On SQLite, what its writers' committed batches have done since the
+    /// store opened; nothing on PostgreSQL.
+    pub fn write_batches(&self) -> Option<BatchStats> {
+        self.writer.as_ref().map(group_commit::Writer::stats)
     }
 
     /// Checks that the database answers.

@@ -20,6 +20,7 @@ use crate::payments::{sepay_auth, sepay_transfer, vnpay_ipn};
 
 on_both_backends!(
     a_signed_vnpay_ipn_pays_the_invoice_and_its_replay_answers_02,
+    the_sqlite_write_batches_are_counted_in_metrics,
     a_vnpay_ipn_with_any_signed_parameter_changed_answers_97_and_stores_nothing,
     a_vnpay_ipn_with_a_wrong_or_missing_hash_answers_97,
     malformed_vnpay_ipns_answer_99_or_97_and_never_5xx,
@@ -449,6 +450,59 @@ async fn a_signed_vnpay_ipn_pays_the_invoice_and_its_replay_answers_02(backend: 
     );
     assert_paid_once(&app, &id, "vnpay", "14422574").await;
     assert_refused_counts(&app, "vnpay", 0, 0).await;
+}
+
+/// The SQLite writers' batch counters as `/metrics` shows them, in the
+/// order batches, writes, log pages, commit seconds; `None` for a series
+/// it does not show.
+async fn write_batches(app: &PaymentsApp) -> [Option<f64>; 4] {
+    let metrics = app
+        .app
+        .request(reqwest::Method::GET, "/metrics", None, None, &[])
+        .await;
+    assert_eq!(metrics.status, 200, "{}", metrics.text);
+    [
+        "lephi_sqlite_write_batches_total ",
+        "lephi_sqlite_batched_writes_total ",
+        "lephi_sqlite_log_pages_total ",
+        "lephi_sqlite_commit_seconds_total ",
+    ]
+    .map(|series| {
+        metrics
+            .text
+            .lines()
+            .find_map(|line| line.strip_prefix(series))
+            .map(|n| n.trim().parse().expect("a counter value"))
+    })
+}
+
+async fn the_sqlite_write_batches_are_counted_in_metrics(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let (id, order_ref) = invoice_with_attempt(&app, "HS-1", "vnpay").await;
+    let before = write_batches(&app).await;
+    let ipn = vnpay_ipn(&order_ref, OWED, "14422574", "00");
+    // One paying callback, then two replays that write nothing.
+    for code in ["00", "02", "02"] {
+        assert_eq!(
+            vnpay_code(&send(&app, "vnpay", &Callback::get(&ipn)).await),
+            code
+        );
+    }
+    assert_paid_once(&app, &id, "vnpay", "14422574").await;
+    let after = write_batches(&app).await;
+    match backend {
+        Backend::Sqlite => {
+            let [batches, writes, log_pages, seconds] =
+                std::array::from_fn(|i| after[i].unwrap() - before[i].unwrap());
+            // Each callback is a write (the replays undone), and waited for
+            // its batch's commit; the outbox's dispatcher may write too.
+            assert!(writes >= 3.0, "{before:?} {after:?}");
+            assert!((1.0..=writes).contains(&batches), "{before:?} {after:?}");
+            assert!(log_pages >= 1.0, "{before:?} {after:?}");
+            assert!(seconds > 0.0, "{before:?} {after:?}");
+        }
+        Backend::Postgres => assert_eq!(before, [None; 4]),
+    }
 }
 
 async fn a_vnpay_ipn_with_any_signed_parameter_changed_answers_97_and_stores_nothing(

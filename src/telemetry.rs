@@ -137,11 +137,11 @@ impl Metrics {
             store: store.clone(),
             batches: IntCounter::new(
                 "lephi_sqlite_write_batches_total",
-                "SQLite write batches committed, each with one flush to disk",
+                "SQLite write batches committed, each in one commit",
             )?,
             writes: IntCounter::new(
                 "lephi_sqlite_batched_writes_total",
-                "Writes (one transaction each) in the committed SQLite write batches",
+                "Writes (each a savepoint, kept or undone) in the committed SQLite write batches",
             )?,
             log_pages: IntCounter::new(
                 "lephi_sqlite_log_pages_total",
@@ -189,13 +189,15 @@ impl Collector for WriteBatches {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let Some(stats) = self.store.write_batches() else {
-            return Vec::new();
-        };
+        // Read under the lock, so that a later gathering never shows an
+        // earlier count.
         let _scraping = self
             .scraping
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(stats) = self.store.write_batches() else {
+            return Vec::new();
+        };
         for (counter, value) in [
             (&self.batches, stats.batches),
             (&self.writes, stats.writes),

@@ -25,6 +25,7 @@ use self::load::{Measured, Mode};
 pub use self::target::Backend;
 use self::target::{Remote, Start, Target};
 use crate::config::Settings;
+use crate::store::BatchStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Workload {
@@ -84,57 +85,51 @@ struct Row {
     workload: &'static str,
     measured: Measured,
     /// On SQLite, how its writers' batches went during the workload.
-    batches: Option<Batches>,
+    batches: Option<BatchStats>,
 }
 
-/// The SQLite writers' batch counters of the lephi measured (see
-/// `lephi_sqlite_*` in its `/metrics`), or how much they grew.
-#[derive(Debug, Clone, Copy)]
-struct Batches {
-    batches: f64,
-    writes: f64,
-    log_pages: f64,
-    commit_seconds: f64,
+/// The SQLite writers' batch counters of the lephi measured, from the
+/// `lephi_sqlite_*` series of its `/metrics`; `None` when it shows none
+/// (on PostgreSQL).
+async fn read_batches(target: &Target) -> Option<BatchStats> {
+    let url = format!("{}/metrics", target.base_url);
+    let text = target.http.get(url).send().await.ok()?.text().await.ok()?;
+    let series = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::trim)
+    };
+    let count = |name: &str| series(name)?.parse::<u64>().ok();
+    Some(BatchStats {
+        batches: count("lephi_sqlite_write_batches_total")?,
+        writes: count("lephi_sqlite_batched_writes_total")?,
+        log_pages: count("lephi_sqlite_log_pages_total")?,
+        commit_seconds: series("lephi_sqlite_commit_seconds_total")?.parse().ok()?,
+    })
 }
 
-impl Batches {
-    /// The counters now; `None` when lephi shows none (on PostgreSQL).
-    async fn read(target: &Target) -> Option<Batches> {
-        let url = format!("{}/metrics", target.base_url);
-        let text = target.http.get(url).send().await.ok()?.text().await.ok()?;
-        let series = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-                .and_then(|value| value.trim().parse::<f64>().ok())
-        };
-        Some(Batches {
-            batches: series("lephi_sqlite_write_batches_total")?,
-            writes: series("lephi_sqlite_batched_writes_total")?,
-            log_pages: series("lephi_sqlite_log_pages_total")?,
-            commit_seconds: series("lephi_sqlite_commit_seconds_total")?,
-        })
-    }
-
-    fn since(self, before: Batches) -> Batches {
-        Batches {
-            batches: self.batches - before.batches,
-            writes: self.writes - before.writes,
-            log_pages: self.log_pages - before.log_pages,
-            commit_seconds: self.commit_seconds - before.commit_seconds,
-        }
+/// How much the counters grew from `before` to `after`.
+fn batches_since(before: BatchStats, after: BatchStats) -> BatchStats {
+    BatchStats {
+        batches: after.batches.saturating_sub(before.batches),
+        writes: after.writes.saturating_sub(before.writes),
+        log_pages: after.log_pages.saturating_sub(before.log_pages),
+        commit_seconds: after.commit_seconds - before.commit_seconds,
     }
 }
 
 /// Runs `workload`'s load and reads the SQLite writers' batch counters
 /// around it.
-async fn measured<F>(target: &Target, load: F) -> (Measured, Option<Batches>)
+async fn measured<F>(target: &Target, load: F) -> (Measured, Option<BatchStats>)
 where
     F: std::future::Future<Output = Measured>,
 {
-    let before = Batches::read(target).await;
+    let before = read_batches(target).await;
     let measured = load.await;
-    let after = Batches::read(target).await;
-    let batches = before.zip(after).map(|(before, after)| after.since(before));
+    let after = read_batches(target).await;
+    let batches = before
+        .zip(after)
+        .map(|(before, after)| batches_since(before, after));
     (measured, batches)
 }
 
@@ -415,17 +410,18 @@ fn print_rows(rows: &[Row]) {
         }
     }
     for row in rows {
-        let Some(b) = row.batches.filter(|b| b.batches > 0.0) else {
+        let Some(b) = row.batches.filter(|b| b.batches > 0) else {
             continue;
         };
+        let (batches, writes) = (b.batches as f64, b.writes as f64);
         println!(
             "{:<10} SQLite commits: {:.0} batches of {:.1} writes, {:.1} log pages per write, \
              {:.2} ms per commit, committing {:.0}% of the time",
             row.workload,
-            b.batches,
-            b.writes / b.batches,
-            b.log_pages / b.writes.max(1.0),
-            b.commit_seconds * 1000.0 / b.batches,
+            batches,
+            writes / batches,
+            b.log_pages as f64 / writes.max(1.0),
+            b.commit_seconds * 1000.0 / batches,
             b.commit_seconds / row.measured.elapsed.as_secs_f64().max(1e-9) * 100.0,
         );
     }

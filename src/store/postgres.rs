@@ -41,6 +41,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "settled_through",
         sql: include_str!("../../migrations/postgres/0007_settled_through.sql"),
     },
+    Migration {
+        version: 8,
+        name: "fewer_pages_per_payment",
+        sql: include_str!("../../migrations/postgres/0008_fewer_pages_per_payment.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

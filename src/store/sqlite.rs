@@ -46,6 +46,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "settled_through",
         sql: include_str!("../../migrations/sqlite/0007_settled_through.sql"),
     },
+    Migration {
+        version: 8,
+        name: "fewer_pages_per_payment",
+        sql: include_str!("../../migrations/sqlite/0008_fewer_pages_per_payment.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

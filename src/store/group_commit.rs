@@ -655,6 +655,12 @@ mod tests {
     use super::*;
 
     async fn writer() -> (Writer, tempfile::TempDir) {
+        writer_with("", "").await
+    }
+
+    /// A writer on a new file with table `t`, `schema` and the writers'
+    /// connection `settings`.
+    async fn writer_with(schema: &str, settings: &str) -> (Writer, tempfile::TempDir) {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
@@ -663,11 +669,13 @@ mod tests {
             .connect(&url)
             .await
             .unwrap();
-        sqlx::raw_sql("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let writer = Writer::new(pool, dir.path().join("t.db"), String::new());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); {schema}"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let writer = Writer::new(pool, dir.path().join("t.db"), settings.to_owned());
         (writer, dir)
     }
 
@@ -755,6 +763,32 @@ mod tests {
         let batches = together.batches - one_by_one.batches;
         assert!((1..=100).contains(&batches), "{together:?}");
         assert!(together.log_pages > one_by_one.log_pages, "{together:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_whose_commit_fails_is_undone_told_and_not_counted() {
+        // A reference checked at commit fails the commit itself.
+        let (writer, _dir) = writer_with(
+            "CREATE TABLE child (n INTEGER REFERENCES t (n) DEFERRABLE INITIALLY DEFERRED)",
+            "PRAGMA foreign_keys = ON",
+        )
+        .await;
+        let mut turn = writer.begin().await.unwrap();
+        insert(&mut turn, 1).await;
+        sqlx::query("INSERT INTO child (n) VALUES (2)")
+            .execute(&mut turn.conn())
+            .await
+            .unwrap();
+        let failed = turn.finish(true).await.unwrap_err();
+        assert!(failed.to_string().contains("FOREIGN KEY"), "{failed}");
+        assert_eq!(rows(&writer).await, Vec::<i64>::new());
+        assert_eq!(writer.stats(), BatchStats::default());
+        // The writers go on, and what they keep is counted.
+        let mut turn = writer.begin().await.unwrap();
+        insert(&mut turn, 3).await;
+        turn.finish(true).await.unwrap();
+        assert_eq!(rows(&writer).await, vec![3]);
+        assert_eq!((writer.stats().batches, writer.stats().writes), (1, 1));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,17 @@ pub(super) struct Batch {
     writes: u64,
 }
 
+impl Batch {
+    /// Marks a turn taken, unfinished until it ends, and counts it as one
+    /// of the open batch's writes unless it has a transaction of its own.
+    fn take_turn(&mut self, alone: bool) {
+        self.unfinished = true;
+        if !alone {
+            self.writes += 1;
+        }
+    }
+}
+
 /// What the open transaction runs on.
 enum Open {
     /// A batch: the writers' own connection, whose statements run on the
@@ -249,8 +260,7 @@ impl Writer {
         // between the lock and the turn that a caller who stops waiting
         // could leave it half taken at.
         if !alone && !guard.unfinished && matches!(guard.conn, Some(Open::Batch(_))) {
-            guard.unfinished = true;
-            guard.writes += 1;
+            guard.take_turn(alone);
             return Ok(Turn {
                 guard: Some(guard),
                 batch: self.batch.clone(),
@@ -276,10 +286,7 @@ impl Writer {
             if guard.conn.is_none() {
                 writer.open(&mut guard, since, alone).await?;
             }
-            guard.unfinished = true;
-            if !alone {
-                guard.writes += 1;
-            }
+            guard.take_turn(alone);
             Ok(Turn {
                 guard: Some(guard),
                 batch: writer.batch,

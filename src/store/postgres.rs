@@ -46,6 +46,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "fewer_pages_per_payment",
         sql: include_str!("../../migrations/postgres/0008_fewer_pages_per_payment.sql"),
     },
+    Migration {
+        version: 9,
+        name: "unsettled_checked",
+        sql: include_str!("../../migrations/postgres/0009_unsettled_checked.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

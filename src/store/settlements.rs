@@ -353,22 +353,26 @@ impl Store {
             chunk_read?;
             std::mem::swap(&mut chunk, &mut next);
         }
-        self.find_unsettled(
-            &mut tx.conn(),
-            &import,
-            settled_through,
-            file.settlement_days,
-            &mut summary,
-        )
-        .await?;
+        let checked_before = self
+            .find_unsettled(
+                &mut tx.conn(),
+                &import,
+                settled_through,
+                file.settlement_days,
+                &mut summary,
+            )
+            .await?;
         let summary_json = serde_json::to_string(&summary).map_err(StoreError::corrupt)?;
         sqlx::query(
-            "UPDATE settlement_files SET line_count = $1, summary = $2, settled_through = $3
-             WHERE id = $4",
+            "UPDATE settlement_files SET line_count = $1, summary = $2, settled_through = $3,
+                 checked_scope = $4, checked_before = $5
+             WHERE id = $6",
         )
         .bind(i64::try_from(summary.lines).unwrap_or(i64::MAX))
         .bind(&summary_json)
         .bind(settled_through.map(format_day))
+        .bind(checked_before.as_ref().map(|_| scope.path_prefix()))
+        .bind(checked_before)
         .bind(&id)
         .execute(&mut tx.conn())
         .await?;
@@ -701,7 +705,9 @@ impl Store {
     /// channel's days before the latest day a statement settled: a
     /// finding that depends on what was imported, not on the order. A
     /// bank statement covers one account, so for bank transfers the
-    /// latest day is each agency's own.
+    /// latest day is each agency's own. Answers the cutoff day before
+    /// which every payment in scope has now been checked, when there is
+    /// one and it is the channel's (not each agency's).
     async fn find_unsettled(
         &self,
         tx: &mut Conn<'_>,
@@ -709,56 +715,89 @@ impl Store {
         settled_through: Option<Date>,
         settlement_days: u32,
         summary: &mut SettlementSummary,
-    ) -> Result<(), StoreError> {
-        let latest: Vec<(Option<String>, Option<Date>)> = match import.channel {
-            Channel::BankTransfer => {
-                let latest: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-                    "SELECT agency_code, max(settlement_date) FROM settlement_lines
-                     WHERE channel = $1 AND agency_code IS NOT NULL GROUP BY agency_code",
-                )
-                .bind(import.channel.as_str())
-                .fetch_all(&mut *tx)
-                .await?;
-                latest
-                    .into_iter()
-                    .map(|(agency, day)| (agency, day.as_deref().and_then(parse_day)))
-                    .collect()
-            }
-            _ => {
-                // The statements imported before, and this one, whose
-                // latest day is written with its summary.
-                let before: Option<String> = sqlx::query_scalar(
-                    "SELECT max(settled_through) FROM settlement_files WHERE channel = $1",
-                )
-                .bind(import.channel.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-                let before = before.as_deref().and_then(parse_day);
-                vec![(None, before.max(settled_through))]
-            }
+    ) -> Result<Option<String>, StoreError> {
+        let cutoff_of = |latest: Date| {
+            latest
+                .checked_sub(time::Duration::days(settlement_days.into()))
+                .map(|cutoff| {
+                    let why = format!(
+                        "in no statement settled up to {}, {settlement_days} days allowed",
+                        format_day(latest)
+                    );
+                    (format_day(cutoff), why)
+                })
         };
-        for (agency_code, latest) in latest {
-            let Some(latest) = latest else {
-                continue;
-            };
-            let Some(cutoff) = latest.checked_sub(time::Duration::days(settlement_days.into()))
-            else {
-                continue;
-            };
-            self.raise_unsettled(
-                tx,
-                import,
-                agency_code.as_deref(),
-                &format_day(cutoff),
-                &format!(
-                    "in no statement settled up to {}, {settlement_days} days allowed",
-                    format_day(latest)
-                ),
-                summary,
+        if import.channel == Channel::BankTransfer {
+            let latest: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT agency_code, max(settlement_date) FROM settlement_lines
+                 WHERE channel = $1 AND agency_code IS NOT NULL GROUP BY agency_code",
             )
+            .bind(import.channel.as_str())
+            .fetch_all(&mut *tx)
             .await?;
+            for (agency_code, latest) in latest {
+                let Some((cutoff, why)) = latest.as_deref().and_then(parse_day).and_then(cutoff_of)
+                else {
+                    continue;
+                };
+                let unchecked = Unchecked::Before(&cutoff);
+                let agency = agency_code.as_deref();
+                self.raise_unsettled(tx, import, agency, unchecked, &why, summary)
+                    .await?;
+            }
+            return Ok(None);
         }
-        Ok(())
+        // The statements imported before, and this one, whose latest day
+        // is written with its summary.
+        let before: Option<String> = sqlx::query_scalar(
+            "SELECT max(settled_through) FROM settlement_files WHERE channel = $1",
+        )
+        .bind(import.channel.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let latest = before.as_deref().and_then(parse_day).max(settled_through);
+        let Some((cutoff, why)) = latest.and_then(cutoff_of) else {
+            return Ok(None);
+        };
+        // The last import of the channel that saw every agency this one
+        // sees checked every payment of theirs collected before its
+        // cutoff; what it found settled stays so, what it raised stays
+        // raised. Left to check: the payments collected since its cutoff,
+        // and those recorded since it ran (a payment can be recorded days
+        // after it was collected), with an hour to spare for transactions
+        // still open then and for clocks that differ.
+        let checked: Option<(String, String)> = sqlx::query_as(
+            "SELECT checked_before, imported_at FROM settlement_files
+             WHERE channel = $1 AND checked_before IS NOT NULL
+               AND substr($2, 1, length(checked_scope)) = checked_scope
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(import.channel.as_str())
+        .bind(import.scope.path_prefix())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let since = checked.and_then(|(checked_before, imported_at)| {
+            let ran = Timestamp::parse_rfc3339(&imported_at)?;
+            let recorded_from = first_id_recorded_at(ran.plus(-time::Duration::hours(1))?);
+            Some((checked_before, recorded_from))
+        });
+        match &since {
+            None => {
+                let unchecked = Unchecked::Before(&cutoff);
+                self.raise_unsettled(tx, import, None, unchecked, &why, summary)
+                    .await?;
+            }
+            Some((checked_before, recorded_from)) => {
+                let collected = Unchecked::Between(checked_before, &cutoff);
+                self.raise_unsettled(tx, import, None, collected, &why, summary)
+                    .await?;
+                let upto = checked_before.min(&cutoff);
+                let recorded = Unchecked::RecordedSince(upto, recorded_from);
+                self.raise_unsettled(tx, import, None, recorded, &why, summary)
+                    .await?;
+            }
+        }
+        Ok(Some(cutoff))
     }
 
     /// Raises `unsettled_payment` for the payments of the channel (and of
@@ -769,7 +808,7 @@ impl Store {
         tx: &mut Conn<'_>,
         import: &Import<'_>,
         agency_code: Option<&str>,
-        cutoff: &str,
+        unchecked: Unchecked<'_>,
         why: &str,
         summary: &mut SettlementSummary,
     ) -> Result<(), StoreError> {
@@ -777,12 +816,32 @@ impl Store {
             "SELECT p.id, p.amount, p.invoice_id, p.agency_code, a.path, p.collected_on
              FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code",
         );
+        let channel = Value::Text(import.channel.as_str().to_owned());
+        let day = |day: &str| Value::Text(day.to_owned());
+        match unchecked {
+            Unchecked::Before(cutoff) => {
+                query
+                    .and("p.channel = {}", channel)
+                    .and("p.collected_on < {}", day(cutoff));
+            }
+            Unchecked::Between(from, cutoff) => {
+                query
+                    .and("p.channel = {}", channel)
+                    .and("p.collected_on >= {}", day(from))
+                    .and("p.collected_on < {}", day(cutoff));
+            }
+            Unchecked::RecordedSince(cutoff, first_id) => {
+                // Found by their ids alone, the payments recorded since:
+                // the channel and the day are compared as expressions no
+                // index has, which would otherwise read every day before
+                // the cutoff.
+                query
+                    .and("coalesce(p.channel, '') = {}", channel)
+                    .and("coalesce(p.collected_on, '') < {}", day(cutoff))
+                    .and("p.id >= {}", Value::Text(first_id.to_owned()));
+            }
+        }
         query
-            .and(
-                "p.channel = {}",
-                Value::Text(import.channel.as_str().to_owned()),
-            )
-            .and("p.collected_on < {}", Value::Text(cutoff.to_owned()))
             .and(
                 "substr(coalesce(a.path, '/'), 1, length({})) = {}",
                 Value::Text(import.scope.path_prefix().to_owned()),
@@ -889,6 +948,31 @@ impl Store {
             l.line_no.to_string()
         })
     }
+}
+
+/// Which payments of a channel an import checks for being unsettled.
+#[derive(Clone, Copy)]
+enum Unchecked<'a> {
+    /// Every one collected before the cutoff day.
+    Before(&'a str),
+    /// Those collected from the first day (an earlier import's cutoff)
+    /// until the cutoff.
+    Between(&'a str, &'a str),
+    /// Those collected before the cutoff day and recorded since a time,
+    /// given as the least id of a payment recorded then.
+    RecordedSince(&'a str, &'a str),
+}
+
+/// The least id a payment recorded at `at` or later can have: a payment's
+/// id is a UUIDv7, whose text begins with its time in milliseconds.
+fn first_id_recorded_at(at: Timestamp) -> String {
+    let millis = at.as_datetime().unix_timestamp_nanos() / 1_000_000;
+    let millis = u64::try_from(millis).unwrap_or(0) & 0xffff_ffff_ffff;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        millis >> 16,
+        millis & 0xffff
+    )
 }
 
 /// An arbitrary constant naming the statement import locks, one per channel.
@@ -1318,4 +1402,35 @@ fn line_from_row(row: &AnyRow) -> Result<SettledLine, StoreError> {
             .try_get::<Option<String>, _>("agency_code")?
             .map(AgencyCode::from_stored),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_id_of_a_time_is_no_greater_than_any_payment_id_of_then_or_later() {
+        let at = Timestamp::parse_rfc3339("2026-11-29T10:00:00.123456Z").unwrap();
+        let first = first_id_recorded_at(at);
+        let time = at.as_datetime();
+        let seconds = u64::try_from(time.unix_timestamp()).unwrap();
+        let id_at = |seconds: u64, nanos: u32| {
+            uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos))
+                .to_string()
+        };
+        // The same millisecond, and later.
+        for (s, n) in [
+            (seconds, 123_000_000),
+            (seconds, 124_000_000),
+            (seconds + 86_400, 0),
+        ] {
+            let id = id_at(s, n);
+            assert!(first <= id, "{first} > {id}");
+        }
+        // A millisecond earlier, and a day earlier.
+        for (s, n) in [(seconds, 122_000_000), (seconds - 86_400, 0)] {
+            let id = id_at(s, n);
+            assert!(first > id, "{first} <= {id}");
+        }
+    }
 }

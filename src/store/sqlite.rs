@@ -51,6 +51,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "fewer_pages_per_payment",
         sql: include_str!("../../migrations/sqlite/0008_fewer_pages_per_payment.sql"),
     },
+    Migration {
+        version: 9,
+        name: "unsettled_checked",
+        sql: include_str!("../../migrations/sqlite/0009_unsettled_checked.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

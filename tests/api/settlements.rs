@@ -20,6 +20,9 @@ on_both_backends!(
     a_bad_statement_is_refused_whole_with_its_line_number,
     a_bank_statement_matches_transfers_by_payment_code_and_amount,
     a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it,
+    a_payment_recorded_after_an_import_is_still_checked_by_the_next,
+    an_import_for_fewer_agencies_leaves_the_others_to_be_checked,
+    a_payment_checked_too_early_is_checked_again_once_overdue,
     a_statement_settling_another_agencys_payments_is_refused,
     officers_resolve_exceptions_once_and_in_scope,
     a_statement_is_imported_from_the_command_line,
@@ -568,16 +571,7 @@ async fn a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it(bac
     let answer = import(&app, "vnpay", later).await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     assert!(answer.json()["unsettled_payments"].as_i64().unwrap() >= 1);
-    let unsettled = app
-        .app
-        .get(
-            "/v1/exceptions?kind=unsettled_payment&status=open&limit=100",
-            &app.finance_key,
-        )
-        .await
-        .json();
-    let count_before = unsettled["items"].as_array().unwrap().len();
-    assert!(count_before >= 1);
+    assert!(!unsettled_payments(&app).await.is_empty());
     // ...then its own day's statement, imported late, settles it.
     let own = csv(&[format!(
         "{},{},650000,0,2026-10-01T10:00:00+07:00,2026-10-02",
@@ -597,6 +591,148 @@ async fn a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it(bac
     let items = resolved["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{resolved}");
     assert_eq!(items[0]["resolution"]["resolution"], "settled_later");
+}
+
+/// A line settling `txn` (order `order_ref`, paid on 1 October) on
+/// October's day `day`.
+fn settled_on(txn: &str, order_ref: &str, day: u32) -> String {
+    format!("{txn},{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-{day:02}")
+}
+
+/// The open `unsettled_payment` findings, by payment id.
+async fn unsettled_payments(app: &PaymentsApp) -> Vec<String> {
+    let listed = app
+        .app
+        .get(
+            "/v1/exceptions?kind=unsettled_payment&status=open&limit=100",
+            &app.finance_key,
+        )
+        .await
+        .json();
+    let mut ids: Vec<String> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["payment_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn payment_of_txn(app: &PaymentsApp, txn: &str) -> String {
+    let pool = app.app.raw_pool().await;
+    let id: String = sqlx::query_scalar("SELECT id FROM payments WHERE provider_txn_id = $1")
+        .bind(txn)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    id
+}
+
+/// Imports `file` with `key` and checks that it found `unsettled`
+/// payments unsettled.
+async fn imported_finding(app: &PaymentsApp, key: &str, file: Vec<u8>, unsettled: i64) {
+    let answer = app
+        .app
+        .post_raw(
+            "/v1/settlements?channel=vnpay",
+            key,
+            file,
+            &[("Content-Type", "text/csv")],
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(
+        answer.json()["unsettled_payments"],
+        unsettled,
+        "{}",
+        answer.text
+    );
+}
+
+async fn a_payment_recorded_after_an_import_is_still_checked_by_the_next(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let key = &app.finance_key;
+    let settled = paid_by_vnpay(&app, "HS-1", "5551").await;
+    // Settled through 20 October: every payment collected before the 18th
+    // is checked, and this one is settled.
+    imported_finding(&app, key, csv(&[settled_on("5551", &settled, 20)]), 0).await;
+    // Recorded only now, though collected on 1 October (its callback came
+    // late, or a status query found it): long before the first
+    // statement's cutoff, and after that statement was checked.
+    paid_by_vnpay(&app, "HS-2", "5552").await;
+    let next = paid_by_vnpay(&app, "HS-3", "5553").await;
+    imported_finding(&app, key, csv(&[settled_on("5553", &next, 21)]), 1).await;
+    assert_eq!(
+        unsettled_payments(&app).await,
+        vec![payment_of_txn(&app, "5552").await]
+    );
+    // The next statement finds nothing new to raise.
+    imported_finding(&app, key, csv(&[settled_on("5553", &next, 22)]), 0).await;
+}
+
+async fn an_import_for_fewer_agencies_leaves_the_others_to_be_checked(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let own = paid_by_vnpay(&app, "HS-1", "6661").await;
+    // A P.D2 payment recorded in October (as of a month of callbacks), so
+    // long before the imports that no hour to spare takes it in.
+    let id = recorded_long_ago(&app, "P.D2", "6662", 1).await;
+    // A P.D1 officer's statement checks P.D1's payments only.
+    let district = app.app.key(Role::Finance, "P.D1").await;
+    imported_finding(&app, &district, csv(&[settled_on("6661", &own, 20)]), 0).await;
+    // The province's next statement checks P.D2's, which no statement
+    // settled.
+    let next = paid_by_vnpay(&app, "HS-2", "6663").await;
+    let file = csv(&[settled_on("6663", &next, 21)]);
+    imported_finding(&app, &app.finance_key, file, 1).await;
+    assert_eq!(unsettled_payments(&app).await, vec![id]);
+}
+
+async fn a_payment_checked_too_early_is_checked_again_once_overdue(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let key = &app.finance_key;
+    // Collected and recorded on 19 October, long before the imports.
+    let id = recorded_long_ago(&app, "P.D1", "7772", 19).await;
+    let first = paid_by_vnpay(&app, "HS-1", "7771").await;
+    // Settled through the 20th, with two days allowed: the 19th's
+    // payment is not overdue yet.
+    imported_finding(&app, key, csv(&[settled_on("7771", &first, 20)]), 0).await;
+    // Settled through the 23rd: now it is.
+    let next = paid_by_vnpay(&app, "HS-2", "7773").await;
+    imported_finding(&app, key, csv(&[settled_on("7773", &next, 23)]), 1).await;
+    assert_eq!(unsettled_payments(&app).await, vec![id]);
+}
+
+/// Writes a VNPay payment of `agency`'s, transaction `txn`, collected and
+/// recorded on October's day `day` (its id of that time, as lephi's own
+/// ids are); answers its id.
+async fn recorded_long_ago(app: &PaymentsApp, agency: &str, txn: &str, day: u8) -> String {
+    let at = time::Date::from_calendar_date(2026, time::Month::October, day)
+        .unwrap()
+        .with_hms(3, 0, 0)
+        .unwrap()
+        .assume_utc();
+    let seconds = u64::try_from(at.unix_timestamp()).unwrap();
+    let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0));
+    let stored = format!("2026-10-{day:02}T03:00:00.000000Z");
+    let pool = app.app.raw_pool().await;
+    sqlx::query(
+        "INSERT INTO payments (id, channel, provider_txn_id, amount, agency_code, reference,
+             source, paid_at, recorded_at, recorded_by, collected_on)
+         VALUES ($1, 'vnpay', $2, 650000, $3, $4, 'callback', $5, $5, 'callback:vnpay', $6)",
+    )
+    .bind(id.to_string())
+    .bind(txn)
+    .bind(agency)
+    .bind(format!("ORDER-{txn}"))
+    .bind(&stored)
+    .bind(&stored[..10])
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    id.to_string()
 }
 
 async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backend) {

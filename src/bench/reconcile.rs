@@ -7,7 +7,9 @@
 //! million through callbacks would take the bench minutes), in the order
 //! they were collected; the statement is generated in the canonical
 //! profile, one line per payment, listed by transaction time as providers
-//! list them, each hundred lines shuffled among themselves.
+//! list them, each hundred lines shuffled among themselves. Then the next
+//! day's statement, of the next day's payments, is imported on top: its
+//! time shows what a month of history costs each later import.
 
 use std::io::Write;
 use std::path::Path;
@@ -25,12 +27,17 @@ use crate::domain::Timestamp;
 pub struct Imported {
     pub lines: usize,
     pub elapsed: Duration,
+    /// How long the next day's statement took, on top of it.
+    pub next_day: Duration,
     /// Peak resident memory of the importing process, in bytes.
     pub peak_memory: u64,
     pub summary: String,
 }
 
 const AGENCY: &str = "RECON";
+/// Payments collected the day after the month, and the lines of their
+/// statement.
+pub const NEXT_DAY: usize = 1_000;
 
 /// Fills a fresh database at `database_url` with `lines` payments, writes
 /// their statement to `dir`, imports it, and checks that every line
@@ -69,9 +76,39 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
     }
     let file = dir.join("statement.csv");
     write_statement(&file, lines)?;
+    let (elapsed, peak_memory, month) = import(&lephi, database_url, &file)?;
+    check(&pool, lines).await?;
 
+    let next = dir.join("next-day.csv");
+    write_next_day(&next)?;
+    let (next_day, _, _) = import(&lephi, database_url, &next)?;
+    check(&pool, lines + NEXT_DAY).await?;
+    pool.close().await;
+    Ok(Imported {
+        lines,
+        elapsed,
+        next_day,
+        peak_memory,
+        summary: String::from_utf8_lossy(&month.stdout).trim().to_owned(),
+    })
+}
+
+/// Imports the VNPay statement `file` as a finance officer does, in a
+/// process of its own; answers how long it took, its peak resident
+/// memory, and what it printed.
+///
+/// The peak is the process's own high-water mark, read from `/proc`
+/// while it runs: what `getrusage` says of a child includes the bench's
+/// own peak, which a child started by `vfork` inherits.
+fn import(
+    lephi: &Path,
+    database_url: &str,
+    file: &Path,
+) -> anyhow::Result<(Duration, u64, std::process::Output)> {
+    use std::io::Read;
+    use std::process::Stdio;
     let started = Instant::now();
-    let import = Command::new(&lephi)
+    let mut child = Command::new(lephi)
         .args([
             "settlement",
             "import",
@@ -80,38 +117,87 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
             "--profile",
             "canonical",
         ])
-        .arg(&file)
+        .arg(file)
         .env("LEPHI__DATABASE__URL", database_url)
         .env("LEPHI__LOG__LEVEL", "warn")
-        .output()?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Read as it is written, so that a child with much to say never
+    // waits on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                drop(pipe.read_to_end(&mut text));
+            }
+            text
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_memory = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        peak_memory = peak_memory.max(high_water_mark(&status_file).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(5));
+    };
     let elapsed = started.elapsed();
-    let peak_memory = peak_memory_of_children();
-    if !import.status.success() {
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
         bail!(
             "lephi settlement import: {}",
-            String::from_utf8_lossy(&import.stderr)
+            String::from_utf8_lossy(&stderr)
         );
     }
+    let output = std::process::Output {
+        status,
+        stdout,
+        stderr,
+    };
+    Ok((elapsed, peak_memory, output))
+}
+
+/// A running process's peak resident memory so far, in bytes (`VmHWM` of
+/// its `/proc/PID/status`).
+fn high_water_mark(status_file: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(status_file).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Checks that `lines` lines matched their payments, and nothing else was
+/// found.
+async fn check(pool: &sqlx::AnyPool, lines: usize) -> anyhow::Result<()> {
     let matched: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM settlement_lines WHERE outcome = 'matched' AND payment_id IS NOT NULL",
     )
-    .fetch_one(&pool)
+    .fetch_one(pool)
     .await?;
     let exceptions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_exceptions")
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await?;
-    pool.close().await;
     if matched != lines as i64 || exceptions != 0 {
         bail!(
             "INVARIANTS BROKEN: {matched} of {lines} lines matched their payment, {exceptions} exceptions raised"
         );
     }
-    Ok(Imported {
-        lines,
-        elapsed,
-        peak_memory,
-        summary: String::from_utf8_lossy(&import.stdout).trim().to_owned(),
-    })
+    Ok(())
 }
 
 /// The day and time payment `n` of `count` was collected: in order, spread
@@ -131,6 +217,30 @@ fn paid_at(n: usize, count: usize) -> (String, String) {
     )
 }
 
+/// Payment `n` of the month's `count`: its day, time, transaction id and
+/// order reference.
+fn month_payment(n: usize, count: usize) -> (String, String, usize, String) {
+    let (day, at) = paid_at(n, count);
+    (day, at, 20_000_000 + n, format!("REF{n:08}"))
+}
+
+/// Payment `n` of the next day's (29 November).
+fn next_day_payment(n: usize) -> (String, String, usize, String) {
+    let second = n * 86_400 / NEXT_DAY;
+    let at = format!(
+        "2026-11-29T{:02}:{:02}:{:02}Z",
+        second / 3600,
+        second / 60 % 60,
+        second % 60
+    );
+    (
+        "2026-11-29".to_owned(),
+        at,
+        30_000_000 + n,
+        format!("NEXT{n:08}"),
+    )
+}
+
 async fn insert_payments(pool: &sqlx::AnyPool, count: usize) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query(
@@ -143,33 +253,37 @@ async fn insert_payments(pool: &sqlx::AnyPool, count: usize) -> anyhow::Result<(
     .execute(&mut *tx)
     .await
     .context("the bench agency")?;
-    const ROWS: usize = 500;
-    let mut n = 0;
-    while n < count {
-        let rows = ROWS.min(count - n);
+    let payments: Vec<_> = (0..count)
+        .map(|n| month_payment(n, count))
+        .chain((0..NEXT_DAY).map(next_day_payment))
+        .collect();
+    for rows in payments.chunks(500) {
         let mut sql = String::from(
             "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
                  agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by,
                  collected_on, procedure_code) VALUES ",
         );
-        for i in n..n + rows {
-            let (day, at) = paid_at(i, count);
-            let at = Timestamp::parse_rfc3339(&at)
-                .context("a bench payment time")?
-                .to_stored();
-            if i > n {
+        for (i, (day, at, txn, reference)) in rows.iter().enumerate() {
+            let at = Timestamp::parse_rfc3339(at).context("a bench payment time")?;
+            // Recorded as it was paid: its id is of that time, as lephi's.
+            let time = at.as_datetime();
+            let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                u64::try_from(time.unix_timestamp()).context("a bench payment time")?,
+                time.nanosecond(),
+            ));
+            let at = at.to_stored();
+            if i > 0 {
                 sql.push(',');
             }
             sql.push_str(&format!(
-                "('bench-{i:08}', 'vnpay', '{txn}', {OWED}, NULL, NULL, '{AGENCY}', 'REF{i:08}', NULL,
-                  'callback', '{at}', '{at}', 'bench', '{day}', '1.004227')",
-                txn = 20_000_000 + i
+                "('{id}', 'vnpay', '{txn}', {OWED}, NULL, NULL, '{AGENCY}', '{reference}', NULL,
+                  'callback', '{at}', '{at}', 'bench', '{day}', '1.004227')"
             ));
         }
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *tx)
             .await?;
-        n += rows;
     }
     tx.commit().await?;
     Ok(())
@@ -189,27 +303,28 @@ fn write_statement(file: &Path, count: usize) -> anyhow::Result<()> {
         "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date"
     )?;
     for i in order {
-        let (day, at) = paid_at(i, count);
+        let (day, at, txn, reference) = month_payment(i, count);
         let settled = (day[8..].parse::<u32>().unwrap_or(1) + rng.random_range(1..=2)).min(30);
         writeln!(
             out,
-            "{},REF{i:08},{OWED},1650,{at},2026-11-{settled:02}",
-            20_000_000 + i
+            "{txn},{reference},{OWED},1650,{at},2026-11-{settled:02}"
         )?;
     }
     out.flush()?;
     Ok(())
 }
 
-/// The largest peak resident memory of the child processes waited for.
-fn peak_memory_of_children() -> u64 {
-    // SAFETY: getrusage writes into the struct given, which lives here.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } == 0;
-    if ok {
-        // Linux reports kilobytes.
-        u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024
-    } else {
-        0
+/// The next day's statement: its payments, settled on 1 December.
+fn write_next_day(file: &Path) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+    writeln!(
+        out,
+        "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date"
+    )?;
+    for n in 0..NEXT_DAY {
+        let (_, at, txn, reference) = next_day_payment(n);
+        writeln!(out, "{txn},{reference},{OWED},1650,{at},2026-12-01")?;
     }
+    out.flush()?;
+    Ok(())
 }

@@ -60,4 +60,16 @@ async fn the_bench_runs_every_workload_and_checks_the_invariants(backend: Backen
     );
     assert!(out.contains("3000 lines in"), "{out}");
     assert!(out.contains("every line matched its payment"), "{out}");
+    // The import's own peak memory, read while it ran.
+    let peak: f64 = out
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|mib| mib.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory:\n{out}"));
+    assert!(peak > 1.0, "{out}");
+    assert!(
+        out.contains("the next day's statement on top, 1000 lines:"),
+        "{out}"
+    );
 }

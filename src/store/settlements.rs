@@ -776,9 +776,11 @@ impl Store {
         .bind(import.scope.path_prefix())
         .fetch_optional(&mut *tx)
         .await?;
+        // The latest to start is as good a starting point as any that
+        // covers this scope: each one's record holds on its own.
         let since = checked.and_then(|(checked_before, imported_at)| {
             let ran = Timestamp::parse_rfc3339(&imported_at)?;
-            let recorded_from = first_id_recorded_at(ran.plus(-time::Duration::hours(1))?);
+            let recorded_from = first_id_recorded_at(ran.plus(-RECORDING_SLACK)?);
             Some((checked_before, recorded_from))
         });
         match &since {
@@ -788,11 +790,18 @@ impl Store {
                     .await?;
             }
             Some((checked_before, recorded_from)) => {
-                let collected = Unchecked::Between(checked_before, &cutoff);
+                let collected = Unchecked::Between {
+                    from: checked_before,
+                    before: &cutoff,
+                };
                 self.raise_unsettled(tx, import, None, collected, &why, summary)
                     .await?;
-                let upto = checked_before.min(&cutoff);
-                let recorded = Unchecked::RecordedSince(upto, recorded_from);
+                // A cutoff earlier than the last (more days allowed now)
+                // leaves what lies between them not yet overdue.
+                let recorded = Unchecked::RecordedSince {
+                    before: checked_before.min(&cutoff),
+                    first_id: recorded_from,
+                };
                 self.raise_unsettled(tx, import, None, recorded, &why, summary)
                     .await?;
             }
@@ -801,7 +810,7 @@ impl Store {
     }
 
     /// Raises `unsettled_payment` for the payments of the channel (and of
-    /// `agency_code`, if given) collected before `cutoff` that no line
+    /// `agency_code`, if given) among the `unchecked` ones that no line
     /// settles.
     async fn raise_unsettled(
         &self,
@@ -824,20 +833,20 @@ impl Store {
                     .and("p.channel = {}", channel)
                     .and("p.collected_on < {}", day(cutoff));
             }
-            Unchecked::Between(from, cutoff) => {
+            Unchecked::Between { from, before } => {
                 query
                     .and("p.channel = {}", channel)
                     .and("p.collected_on >= {}", day(from))
-                    .and("p.collected_on < {}", day(cutoff));
+                    .and("p.collected_on < {}", day(before));
             }
-            Unchecked::RecordedSince(cutoff, first_id) => {
+            Unchecked::RecordedSince { before, first_id } => {
                 // Found by their ids alone, the payments recorded since:
-                // the channel and the day are compared as expressions no
-                // index has, which would otherwise read every day before
-                // the cutoff.
+                // the channel and the day (never NULL) are wrapped in
+                // `coalesce` only so that no index is used for them, which
+                // would read every day before the cutoff.
                 query
                     .and("coalesce(p.channel, '') = {}", channel)
-                    .and("coalesce(p.collected_on, '') < {}", day(cutoff))
+                    .and("coalesce(p.collected_on, '') < {}", day(before))
                     .and("p.id >= {}", Value::Text(first_id.to_owned()));
             }
         }
@@ -955,13 +964,20 @@ impl Store {
 enum Unchecked<'a> {
     /// Every one collected before the cutoff day.
     Before(&'a str),
-    /// Those collected from the first day (an earlier import's cutoff)
-    /// until the cutoff.
-    Between(&'a str, &'a str),
-    /// Those collected before the cutoff day and recorded since a time,
-    /// given as the least id of a payment recorded then.
-    RecordedSince(&'a str, &'a str),
+    /// Those collected from a day (an earlier import's cutoff) until
+    /// the cutoff.
+    Between { from: &'a str, before: &'a str },
+    /// Those collected before a day and recorded since a time, given as
+    /// the least id of a payment recorded then.
+    RecordedSince { before: &'a str, first_id: &'a str },
 }
+
+/// How long before an import ran a payment recorded then may have been
+/// given its id: for a transaction still open while the import read, and
+/// for the clocks of lephi processes sharing a database. A payment whose
+/// transaction stays open longer, or whose process's clock is further
+/// behind, is checked only by the next import that checks in full.
+const RECORDING_SLACK: time::Duration = time::Duration::hours(1);
 
 /// The least id a payment recorded at `at` or later can have: a payment's
 /// id is a UUIDv7, whose text begins with its time in milliseconds.

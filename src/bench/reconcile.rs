@@ -76,7 +76,7 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
     }
     let file = dir.join("statement.csv");
     write_statement(&file, lines)?;
-    let (elapsed, peak_memory, month) = import(&lephi, database_url, &file)?;
+    let (elapsed, peak_memory, summary) = import(&lephi, database_url, &file)?;
     check(&pool, lines).await?;
 
     let next = dir.join("next-day.csv");
@@ -89,13 +89,13 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
         elapsed,
         next_day,
         peak_memory,
-        summary: String::from_utf8_lossy(&month.stdout).trim().to_owned(),
+        summary,
     })
 }
 
 /// Imports the VNPay statement `file` as a finance officer does, in a
 /// process of its own; answers how long it took, its peak resident
-/// memory, and what it printed.
+/// memory, and the summary it printed.
 ///
 /// The peak is the process's own high-water mark, read from `/proc`
 /// while it runs: what `getrusage` says of a child includes the bench's
@@ -104,8 +104,7 @@ fn import(
     lephi: &Path,
     database_url: &str,
     file: &Path,
-) -> anyhow::Result<(Duration, u64, std::process::Output)> {
-    use std::io::Read;
+) -> anyhow::Result<(Duration, u64, String)> {
     use std::process::Stdio;
     let started = Instant::now();
     let mut child = Command::new(lephi)
@@ -123,29 +122,8 @@ fn import(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    // Read as it is written, so that a child with much to say never
-    // waits on a full pipe.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            if let Some(mut pipe) = pipe {
-                drop(pipe.read_to_end(&mut text));
-            }
-            text
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak_memory = 0;
     let status = loop {
@@ -164,12 +142,20 @@ fn import(
             String::from_utf8_lossy(&stderr)
         );
     }
-    let output = std::process::Output {
-        status,
-        stdout,
-        stderr,
-    };
-    Ok((elapsed, peak_memory, output))
+    let summary = String::from_utf8_lossy(&stdout).trim().to_owned();
+    Ok((elapsed, peak_memory, summary))
+}
+
+/// Reads `pipe` to its end on a thread of its own, as it is written, so
+/// that a child with much to say never waits on a full pipe.
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(mut pipe) = pipe {
+            drop(pipe.read_to_end(&mut text));
+        }
+        text
+    })
 }
 
 /// A running process's peak resident memory so far, in bytes (`VmHWM` of

@@ -12,10 +12,20 @@ on_both_backends!(
 );
 
 pub fn lephi(database_url: &str, args: &[&str]) -> (bool, String, String) {
+    lephi_with(database_url, args, &[])
+}
+
+/// Runs the `lephi` binary on `database_url` with `env` added.
+pub fn lephi_with(
+    database_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_lephi"))
         .args(args)
         .env("LEPHI__DATABASE__URL", database_url)
         .env("LEPHI__LOG__LEVEL", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("lephi runs");
     (

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use lephi::domain::Role;
 use serde_json::{Value, json};
 
-use crate::cli::lephi;
+use crate::cli::{lephi, lephi_with};
 use crate::helpers::{Backend, PaymentsApp, spawn_payments_app};
 use crate::on_both_backends;
 use crate::payments::{rsp_code, sepay_auth, sepay_transfer, vnpay_attempt, vnpay_ipn_paid_at};
@@ -23,6 +23,7 @@ on_both_backends!(
     a_payment_recorded_after_an_import_is_still_checked_by_the_next,
     an_import_for_fewer_agencies_leaves_the_others_to_be_checked,
     a_payment_checked_too_early_is_checked_again_once_overdue,
+    more_days_allowed_leave_a_payment_recorded_since_for_later,
     a_statement_settling_another_agencys_payments_is_refused,
     officers_resolve_exceptions_once_and_in_scope,
     a_statement_is_imported_from_the_command_line,
@@ -704,6 +705,67 @@ async fn a_payment_checked_too_early_is_checked_again_once_overdue(backend: Back
     assert_eq!(unsettled_payments(&app).await, vec![id]);
 }
 
+/// Allowed more days than the import before, an import leaves the
+/// payments collected between the two cutoffs to a later one, though they
+/// were recorded since the import before: they are not overdue yet.
+async fn more_days_allowed_leave_a_payment_recorded_since_for_later(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = paid_by_vnpay(&app, "HS-1", "8881").await;
+    // Settled through the 20th, two days allowed: checked before the 18th.
+    imported_allowing(&app, dir.path(), 2, &[settled_on("8881", &first, 20)]);
+    // Collected on the 17th; its callback comes only now.
+    let (_, attempt) = vnpay_attempt(&app, "HS-2").await;
+    let late = attempt["order_ref"].as_str().unwrap();
+    let ipn = vnpay_ipn_paid_at(late, FEE, "8882", "00", "20261017100000");
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    // Settled through the 21st, five days allowed: the 17th's payment has
+    // until the 22nd.
+    let next = paid_by_vnpay(&app, "HS-3", "8883").await;
+    imported_allowing(&app, dir.path(), 5, &[settled_on("8883", &next, 21)]);
+    assert_eq!(unsettled_payments(&app).await, Vec::<String>::new());
+    // Settled through the 23rd: now it is overdue.
+    imported_allowing(&app, dir.path(), 5, &[settled_on("8883", &next, 23)]);
+    assert_eq!(
+        unsettled_payments(&app).await,
+        vec![payment_of_txn(&app, "8882").await]
+    );
+}
+
+/// Imports a VNPay statement of `lines` from the command line, with
+/// `days` allowed for settling.
+fn imported_allowing(app: &PaymentsApp, dir: &std::path::Path, days: u32, lines: &[String]) {
+    let days = days.to_string();
+    let env = [(
+        "LEPHI__RECONCILIATION__SETTLEMENT_DAYS__VNPAY",
+        days.as_str(),
+    )];
+    imported_from_command_line(app, &dir.join("vnpay.csv"), lines, &env);
+}
+
+/// Writes a VNPay statement of `lines` to `file` and imports it from the
+/// command line, with `env` added.
+fn imported_from_command_line(
+    app: &PaymentsApp,
+    file: &std::path::Path,
+    lines: &[String],
+    env: &[(&str, &str)],
+) {
+    std::fs::write(file, csv(lines)).unwrap();
+    let args = [
+        "settlement",
+        "import",
+        "--channel",
+        "vnpay",
+        file.to_str().unwrap(),
+    ];
+    let (ok, _, err) = lephi_with(&app.app.database_url, &args, env);
+    assert!(ok, "{err}");
+}
+
 /// Writes a VNPay payment of `agency`'s, transaction `txn`, collected and
 /// recorded on October's day `day` (its id of that time, as lephi's own
 /// ids are); answers its id.
@@ -1083,16 +1145,7 @@ async fn a_finance_officer_closes_the_month(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     for (day, lines) in statement_days(&planted) {
         let file = dir.path().join(format!("vnpay-2026-10-{day:02}.csv"));
-        std::fs::write(&file, csv(&lines)).unwrap();
-        let args = [
-            "settlement",
-            "import",
-            "--channel",
-            "vnpay",
-            file.to_str().unwrap(),
-        ];
-        let (ok, _, err) = lephi(&app.app.database_url, &args);
-        assert!(ok, "{err}");
+        imported_from_command_line(&app, &file, &lines, &[]);
     }
 
     // The register: every dossier of the month, from the API.

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::cli::lephi_with;
 use crate::helpers::{
     Backend, PaymentsApp, Response, TestApp, database_url, invoice_body, spawn_payments_app,
     spawn_payments_app_with, with_providers,
@@ -673,26 +674,10 @@ async fn a_slow_receiver_holds_up_only_its_own_events(backend: Backend) {
     assert_eq!(held.len(), 2, "P.D1's events are still being delivered");
 }
 
-/// Runs the `lephi` binary on `database_url` with `env` added.
-fn lephi(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lephi"))
-        .args(args)
-        .env("LEPHI__DATABASE__URL", database_url)
-        .env("LEPHI__LOG__LEVEL", "warn")
-        .envs(env.iter().copied())
-        .output()
-        .expect("lephi runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 async fn the_command_line_sets_a_webhook_and_prints_its_secret(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(backend, dir.path()).await;
-    let (ok, _, err) = lephi(&url, &["migrate"], &[]);
+    let (ok, _, err) = lephi_with(&url, &["migrate"], &[]);
     assert!(ok, "{err}");
     let list = dir.path().join("agencies.csv");
     std::fs::write(
@@ -700,12 +685,12 @@ async fn the_command_line_sets_a_webhook_and_prints_its_secret(backend: Backend)
         "code,name,level,parent_code\nH26,Tỉnh Hưng Yên,province,\n",
     )
     .unwrap();
-    let (ok, _, err) = lephi(&url, &["agencies", "import", list.to_str().unwrap()], &[]);
+    let (ok, _, err) = lephi_with(&url, &["agencies", "import", list.to_str().unwrap()], &[]);
     assert!(ok, "{err}");
 
     let hook = "http://127.0.0.1:9/hooks/lephi";
     let loopback = [("LEPHI__SERVER__ALLOW_LOOPBACK_WEBHOOKS", "true")];
-    let (ok, out, err) = lephi(
+    let (ok, out, err) = lephi_with(
         &url,
         &["agencies", "webhook", "H26", "--url", hook],
         &loopback,
@@ -723,7 +708,7 @@ async fn the_command_line_sets_a_webhook_and_prints_its_secret(backend: Backend)
         .expect("base64");
     assert!((24..=64).contains(&key.len()), "{secret}");
 
-    let (ok, out, err) = lephi(
+    let (ok, out, err) = lephi_with(
         &url,
         &[
             "agencies", "webhook", "H26", "--url", hook, "--secret", SECRET,
@@ -733,15 +718,15 @@ async fn the_command_line_sets_a_webhook_and_prints_its_secret(backend: Backend)
     assert!(ok, "{err}");
     assert!(out.contains(&format!("secret: {SECRET}")), "{out}");
     // Loopback is off unless the settings allow it; unknown agencies and bad secrets fail.
-    let (ok, _, err) = lephi(&url, &["agencies", "webhook", "H26", "--url", hook], &[]);
+    let (ok, _, err) = lephi_with(&url, &["agencies", "webhook", "H26", "--url", hook], &[]);
     assert!(!ok && err.contains("url"), "{err}");
-    let (ok, _, _) = lephi(
+    let (ok, _, _) = lephi_with(
         &url,
         &["agencies", "webhook", "NOPE", "--url", hook],
         &loopback,
     );
     assert!(!ok);
-    let (ok, _, err) = lephi(
+    let (ok, _, err) = lephi_with(
         &url,
         &[
             "agencies", "webhook", "H26", "--url", hook, "--secret", "whsec_x",

@@ -163,9 +163,10 @@ const CHECKPOINT_FRAMES: std::ffi::c_int = 250;
 /// checkpointer is behind, before a commit checkpoints it itself: 4,000
 /// frames.
 const LOG_BOUND: std::ffi::c_int = 16;
-/// The checkpointer's thread's nice value: the lowest CPU priority. It
-/// copies pages no one waits for, and the requests it shares the cores
-/// with do; a checkpointer left behind lets the log grow only to its
+/// The checkpointer's thread's nice value: the lowest CPU priority. No
+/// request waits for its copying (only for its flush, which a smaller
+/// checkpoint keeps short), and the requests it shares the cores with
+/// do; a checkpointer left behind lets the log grow only to its
 /// bound, where a commit checkpoints it itself.
 #[cfg(target_os = "linux")]
 const CHECKPOINTER_NICE: libc::c_int = 19;
@@ -577,18 +578,27 @@ fn checkpoint_if_due(file: &Arc<Database>, frames: std::ffi::c_int) {
 }
 
 /// Starts the thread that checkpoints `file`'s log each time it is woken,
-/// at the lowest CPU priority; it ends with the store (when the sender
-/// answered, kept by the file, is dropped).
+/// at the lowest CPU priority; it ends when the file's last holder drops
+/// it, and with it the sender answered here.
 fn start_checkpointer(file: std::sync::Weak<Database>) -> std::sync::mpsc::Sender<()> {
     let (due, woken) = std::sync::mpsc::channel::<()>();
     let started = std::thread::Builder::new()
         .name("wal-checkpoint".to_owned())
         .spawn(move || {
+            /// Lets the next commit past the threshold wake the thread
+            /// however its checkpoint ends, a panic included (the thread
+            /// is then gone, and the wake-up fails and says so).
+            struct Done(Arc<Database>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.checkpointing.store(false, Ordering::Release);
+                }
+            }
             lower_this_threads_priority();
             while woken.recv().is_ok() {
                 let Some(file) = file.upgrade() else { break };
-                checkpoint(&file);
-                file.checkpointing.store(false, Ordering::Release);
+                let done = Done(file);
+                checkpoint(&done.0);
             }
         });
     if let Err(err) = started {

@@ -151,6 +151,14 @@ impl Metrics {
                 "lephi_sqlite_commit_seconds_total",
                 "Time the SQLite write batches' commits took, writing the log and flushing it",
             )?,
+            checkpoints: IntCounter::new(
+                "lephi_sqlite_checkpoints_total",
+                "Checkpoints of the SQLite write-ahead log by the checkpointer's thread",
+            )?,
+            checkpoints_at_bound: IntCounter::new(
+                "lephi_sqlite_checkpoints_at_bound_total",
+                "Checkpoints a commit ran itself, the write-ahead log having reached its bound",
+            )?,
             scraping: std::sync::Mutex::new(()),
         }))
     }
@@ -173,6 +181,8 @@ struct WriteBatches {
     writes: IntCounter,
     log_pages: IntCounter,
     commit_seconds: Counter,
+    checkpoints: IntCounter,
+    checkpoints_at_bound: IntCounter,
     /// Two gatherings at once set the counters one after the other.
     scraping: std::sync::Mutex<()>,
 }
@@ -184,6 +194,8 @@ impl Collector for WriteBatches {
             self.writes.desc(),
             self.log_pages.desc(),
             self.commit_seconds.desc(),
+            self.checkpoints.desc(),
+            self.checkpoints_at_bound.desc(),
         ]
         .concat()
     }
@@ -202,6 +214,8 @@ impl Collector for WriteBatches {
             (&self.batches, stats.batches),
             (&self.writes, stats.writes),
             (&self.log_pages, stats.log_pages),
+            (&self.checkpoints, stats.checkpoints),
+            (&self.checkpoints_at_bound, stats.checkpoints_at_bound),
         ] {
             counter.reset();
             counter.inc_by(value);
@@ -213,6 +227,8 @@ impl Collector for WriteBatches {
             self.writes.collect(),
             self.log_pages.collect(),
             self.commit_seconds.collect(),
+            self.checkpoints.collect(),
+            self.checkpoints_at_bound.collect(),
         ]
         .concat()
     }

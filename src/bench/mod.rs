@@ -105,6 +105,8 @@ async fn read_batches(target: &Target) -> Option<BatchStats> {
         writes: count("lephi_sqlite_batched_writes_total")?,
         log_pages: count("lephi_sqlite_log_pages_total")?,
         commit_seconds: series("lephi_sqlite_commit_seconds_total")?.parse().ok()?,
+        checkpoints: count("lephi_sqlite_checkpoints_total")?,
+        checkpoints_at_bound: count("lephi_sqlite_checkpoints_at_bound_total")?,
     })
 }
 
@@ -115,6 +117,10 @@ fn batches_since(before: BatchStats, after: BatchStats) -> BatchStats {
         writes: after.writes.saturating_sub(before.writes),
         log_pages: after.log_pages.saturating_sub(before.log_pages),
         commit_seconds: after.commit_seconds - before.commit_seconds,
+        checkpoints: after.checkpoints.saturating_sub(before.checkpoints),
+        checkpoints_at_bound: after
+            .checkpoints_at_bound
+            .saturating_sub(before.checkpoints_at_bound),
     }
 }
 
@@ -434,13 +440,16 @@ fn print_rows(rows: &[Row]) {
         let (batches, writes) = (b.batches as f64, b.writes as f64);
         println!(
             "{:<10} SQLite commits: {:.0} batches of {:.1} writes, {:.1} log pages per write, \
-             {:.2} ms per commit, committing {:.0}% of the time",
+             {:.2} ms per commit, committing {:.0}% of the time; {} checkpoints, \
+             {} by commits at the log's bound",
             row.workload,
             batches,
             writes / batches,
             b.log_pages as f64 / writes.max(1.0),
             b.commit_seconds * 1000.0 / batches,
             b.commit_seconds / row.measured.elapsed.as_secs_f64().max(1e-9) * 100.0,
+            b.checkpoints,
+            b.checkpoints_at_bound,
         );
     }
 }

@@ -104,6 +104,9 @@ struct Database {
     checkpointing: std::sync::atomic::AtomicBool,
     /// Wakes the checkpointer's thread, once it is started.
     checkpoint_due: std::sync::OnceLock<std::sync::mpsc::Sender<()>>,
+    /// Set when the writers close: the checkpointer then opens no
+    /// connection to the file again.
+    closed: std::sync::atomic::AtomicBool,
     /// What the committed batches have done.
     committed: Committed,
 }
@@ -115,6 +118,8 @@ struct Committed {
     writes: AtomicU64,
     log_pages: AtomicU64,
     nanos: AtomicU64,
+    checkpoints: AtomicU64,
+    checkpoints_at_bound: AtomicU64,
 }
 
 /// What the SQLite writers' committed batches have done since the store
@@ -131,6 +136,11 @@ pub struct BatchStats {
     pub log_pages: u64,
     /// Time spent committing them: writing the log and flushing it to disk.
     pub commit_seconds: f64,
+    /// Checkpoints of the log by the checkpointer's thread.
+    pub checkpoints: u64,
+    /// Checkpoints a commit ran itself, the log having reached its bound
+    /// with the checkpointer behind.
+    pub checkpoints_at_bound: u64,
 }
 
 impl Database {
@@ -206,6 +216,7 @@ impl Writer {
             checkpointer: std::sync::Mutex::new(None),
             checkpointing: std::sync::atomic::AtomicBool::new(false),
             checkpoint_due: std::sync::OnceLock::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             committed: Committed::default(),
         });
         Writer {
@@ -227,7 +238,10 @@ impl Writer {
     /// Ends the open batch, if any, before the pool closes (which would
     /// otherwise wait for its connection for good): what was left by a
     /// writer that vanished half way is rolled back, the rest committed.
-    /// Writers still running are waited for, as they take their turns.
+    /// Writers still running are waited for, as they take their turns. A
+    /// checkpoint running is waited for too, and its connection closed;
+    /// the checkpointer's thread opens none again, and ends when the
+    /// file's last holder drops it.
     pub(super) async fn close(&self) {
         let mut guard = self.batch.lock().await;
         recover(&mut guard).await;
@@ -235,10 +249,17 @@ impl Writer {
             drop(end(&mut guard, true).await);
         }
         guard.home.take();
-        // A checkpoint still running keeps its connection until it ends.
-        if let Ok(mut checkpointer) = guard.file.checkpointer.try_lock() {
-            checkpointer.take();
-        }
+        // A checkpoint still running is waited for; none after it opens
+        // the file again.
+        guard.file.closed.store(true, Ordering::Release);
+        let file = guard.file.clone();
+        let closed = tokio::task::spawn_blocking(move || {
+            file.checkpointer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        });
+        drop(closed.await);
     }
 
     /// What the committed batches have done so far.
@@ -249,6 +270,8 @@ impl Writer {
             writes: committed.writes.load(Ordering::Relaxed),
             log_pages: committed.log_pages.load(Ordering::Relaxed),
             commit_seconds: committed.nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            checkpoints: committed.checkpoints.load(Ordering::Relaxed),
+            checkpoints_at_bound: committed.checkpoints_at_bound.load(Ordering::Relaxed),
         }
     }
 
@@ -627,24 +650,92 @@ fn lower_this_threads_priority() {
 }
 
 /// Checkpoints `file`'s log passively on the checkpointer's connection,
-/// opening it first if need be.
+/// opening it first if need be; once the writers have closed, only
+/// closes the connection.
 fn checkpoint(file: &Database) {
     let mut checkpointer = file
         .checkpointer
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if file.closed.load(Ordering::Acquire) {
+        checkpointer.take();
+        return;
+    }
     let checkpointed = match checkpointer.as_mut() {
-        Some(conn) => conn.run(CHECKPOINT, None).map(drop),
+        Some(conn) => checkpoint_on(conn),
         None => file.connect().and_then(|mut conn| {
-            let checkpointed = conn.run(CHECKPOINT, None).map(drop);
+            let checkpointed = checkpoint_on(&mut conn);
             *checkpointer = Some(conn);
             checkpointed
         }),
     };
-    if let Err(err) = checkpointed {
-        // The next commit past the threshold tries again.
-        tracing::warn!(error = %err, "the write-ahead log could not be checkpointed");
-        checkpointer.take();
+    match checkpointed {
+        Ok(Checkpoint::Done) => {
+            file.committed.checkpoints.fetch_add(1, Ordering::Relaxed);
+        }
+        // Another process's checkpoint: the next commit past the
+        // threshold wakes this one again.
+        Ok(Checkpoint::Busy) => {}
+        Err(err) => {
+            // The next commit past the threshold tries again.
+            tracing::warn!(error = %err, "the write-ahead log could not be checkpointed");
+            checkpointer.take();
+        }
+    }
+}
+
+/// The checkpointer has not kept up with the writers: the commit that
+/// finds the log at its bound checkpoints it itself, on its own
+/// connection, before the writers go on (as SQLite's own checkpoint
+/// would), so that the log starts again. It first waits for a checkpoint
+/// the checkpointer's thread is running: SQLite lets one connection
+/// checkpoint at a time, and answers the others "busy" having copied
+/// nothing.
+fn checkpoint_at_bound(file: &Database, conn: &mut DirectSqlite) {
+    let _checkpointer = file
+        .checkpointer
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match checkpoint_on(conn) {
+        Ok(Checkpoint::Done) => {
+            file.committed
+                .checkpoints_at_bound
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Checkpoint::Busy) => {
+            tracing::debug!("another process is checkpointing the write-ahead log");
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the write-ahead log could not be checkpointed");
+        }
+    }
+}
+
+/// How a passive checkpoint went.
+#[derive(Debug, PartialEq)]
+enum Checkpoint {
+    /// It copied what it could into the database: every frame, unless a
+    /// reader still needed some.
+    Done,
+    /// Another connection was checkpointing, and it copied nothing.
+    Busy,
+}
+
+/// Checkpoints the log passively on `conn`. SQLite answers a row of three
+/// numbers, the first of which says whether another connection's
+/// checkpoint kept this one from running.
+fn checkpoint_on(conn: &mut DirectSqlite) -> Result<Checkpoint, sqlx::Error> {
+    let steps = conn.run(CHECKPOINT, None)?;
+    let busy = steps.iter().find_map(|step| match step {
+        sqlx::Either::Right(row) => sqlx::Row::try_get::<i64, _>(row, 0).ok(),
+        sqlx::Either::Left(_) => None,
+    });
+    match busy {
+        Some(0) => Ok(Checkpoint::Done),
+        Some(_) => Ok(Checkpoint::Busy),
+        None => Err(sqlx::Error::Protocol(
+            "the checkpoint answered no row".into(),
+        )),
     }
 }
 
@@ -667,6 +758,7 @@ async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
             result
         }
         Some(Open::Batch(mut conn)) => {
+            let file = guard.file.clone();
             // The commit waits for the disk: not on the writer's thread.
             let ended = tokio::task::spawn_blocking(move || {
                 let started = Instant::now();
@@ -680,10 +772,7 @@ async fn end(guard: &mut Batch, commit: bool) -> Result<(), String> {
                         .wal_frames()
                         .is_some_and(|frames| frames >= CHECKPOINT_FRAMES * LOG_BOUND)
                 {
-                    // The checkpointer has not kept up with the writers:
-                    // this commit checkpoints the log before they go on, as
-                    // SQLite's own would, so that it starts again.
-                    drop(conn.run(CHECKPOINT, None));
+                    checkpoint_at_bound(&file, &mut conn);
                 }
                 // A connection that cannot roll back is closed, which does.
                 let reusable = result.is_ok() || conn.run("ROLLBACK", None).is_ok();
@@ -1144,8 +1233,96 @@ mod tests {
             most > 0 && most < CHECKPOINT_FRAMES * LOG_BOUND + 200,
             "{most} frames"
         );
+        // The checkpointer's thread did checkpoint (at the lowest priority
+        // it may only get round to it once the writers are done).
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while writer.stats().checkpoints == 0 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(writer.stats().checkpoints > 0, "{:?}", writer.stats());
         // The pages are in the database file itself, not only in its log.
         let size = std::fs::metadata(dir.path().join("t.db")).unwrap().len();
         assert!(size > 1_000 * 4_096, "{size} bytes");
+    }
+
+    /// Appends about `pages` pages to the log in one write.
+    async fn write_pages(writer: &Writer, n: i64, pages: i64) {
+        let mut turn = writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO pages (n, page) VALUES ($1, randomblob($2))")
+            .bind(n)
+            .bind(pages * 4_096)
+            .execute(&mut turn.conn())
+            .await
+            .unwrap();
+        turn.finish(true).await.unwrap();
+    }
+
+    async fn log_frames(writer: &Writer) -> std::ffi::c_int {
+        let batch = writer.batch.lock().await;
+        batch
+            .home
+            .as_ref()
+            .and_then(DirectSqlite::wal_frames)
+            .unwrap()
+    }
+
+    /// The commit that finds the log at its bound while the checkpointer's
+    /// thread is checkpointing waits for it, then copies the rest of the
+    /// log itself (rather than being told "busy" and going on with the
+    /// log past its bound).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_at_the_log_bound_waits_for_a_running_checkpoint_then_copies_the_rest() {
+        let (writer, _dir) =
+            writer_with("CREATE TABLE pages (n INTEGER PRIMARY KEY, page BLOB)", "").await;
+        // As if the thread were mid-checkpoint, until told to end.
+        let (locked, end_it) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let running = std::thread::spawn({
+            let file = writer.file.clone();
+            move || {
+                let _checkpointer = file.checkpointer.lock().unwrap();
+                locked.0.send(()).unwrap();
+                end_it.1.recv().unwrap();
+            }
+        });
+        locked.1.recv().unwrap();
+        let past_the_bound = tokio::spawn({
+            let writer = writer.clone();
+            async move { write_pages(&writer, 1, i64::from(CHECKPOINT_FRAMES * LOG_BOUND)).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!past_the_bound.is_finished(), "the commit did not wait");
+        end_it.0.send(()).unwrap();
+        running.join().unwrap();
+        past_the_bound.await.unwrap();
+        assert_eq!(
+            writer.stats().checkpoints_at_bound,
+            1,
+            "{:?}",
+            writer.stats()
+        );
+        // Everything was copied: the next write starts the log again.
+        write_pages(&writer, 2, 1).await;
+        let frames = log_frames(&writer).await;
+        assert!(frames < 10, "{frames} frames");
+    }
+
+    /// Once the writers are closed, a checkpointer woken late (its thread
+    /// at the lowest priority) closes its connection instead of opening
+    /// the file again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_after_the_writers_close_leaves_no_connection_open() {
+        let (writer, _dir) =
+            writer_with("CREATE TABLE pages (n INTEGER PRIMARY KEY, page BLOB)", "").await;
+        write_pages(&writer, 1, i64::from(CHECKPOINT_FRAMES)).await;
+        checkpoint(&writer.file);
+        assert!(writer.file.checkpointer.lock().unwrap().is_some());
+        let checkpoints = writer.stats().checkpoints;
+        assert!(checkpoints >= 1, "{:?}", writer.stats());
+
+        writer.close().await;
+        assert!(writer.file.checkpointer.lock().unwrap().is_none());
+        checkpoint(&writer.file);
+        assert!(writer.file.checkpointer.lock().unwrap().is_none());
+        assert_eq!(writer.stats().checkpoints, checkpoints);
     }
 }

@@ -453,9 +453,10 @@ async fn a_signed_vnpay_ipn_pays_the_invoice_and_its_replay_answers_02(backend: 
 }
 
 /// The SQLite writers' batch counters as `/metrics` shows them, in the
-/// order batches, writes, log pages, commit seconds; `None` for a series
-/// it does not show.
-async fn write_batches(app: &PaymentsApp) -> [Option<f64>; 4] {
+/// order batches, writes, log pages, commit seconds, checkpoints by the
+/// checkpointer, checkpoints by commits at the log's bound; `None` for a
+/// series it does not show.
+async fn write_batches(app: &PaymentsApp) -> [Option<f64>; 6] {
     let metrics = app
         .app
         .request(reqwest::Method::GET, "/metrics", None, None, &[])
@@ -466,6 +467,8 @@ async fn write_batches(app: &PaymentsApp) -> [Option<f64>; 4] {
         "lephi_sqlite_batched_writes_total ",
         "lephi_sqlite_log_pages_total ",
         "lephi_sqlite_commit_seconds_total ",
+        "lephi_sqlite_checkpoints_total ",
+        "lephi_sqlite_checkpoints_at_bound_total ",
     ]
     .map(|series| {
         metrics
@@ -492,7 +495,9 @@ async fn the_sqlite_write_batches_are_counted_in_metrics(backend: Backend) {
     let after = write_batches(&app).await;
     match backend {
         Backend::Sqlite => {
-            let [batches, writes, log_pages, seconds] =
+            // The checkpoints are shown too (how many depends on how long
+            // the log already was).
+            let [batches, writes, log_pages, seconds, _, _] =
                 std::array::from_fn(|i| after[i].unwrap() - before[i].unwrap());
             // Each callback is a write (the replays undone), and waited for
             // its batch's commit; the outbox's dispatcher may write too.
@@ -501,7 +506,7 @@ async fn the_sqlite_write_batches_are_counted_in_metrics(backend: Backend) {
             assert!(log_pages >= 1.0, "{before:?} {after:?}");
             assert!(seconds > 0.0, "{before:?} {after:?}");
         }
-        Backend::Postgres => assert_eq!(before, [None; 4]),
+        Backend::Postgres => assert_eq!(before, [None; 6]),
     }
 }
 

@@ -237,6 +237,12 @@ impl From<StoreError> for ApiError {
                 format!("line {line}: {message}; nothing was imported"),
             )
             .with_details(json!({ "line": line, "reason": message })),
+            StoreError::ImportedInWiderScope => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "this statement was imported before by a key of a wider scope than this one; \
+                 only such a key sees its summary",
+            ),
             StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,

@@ -143,7 +143,7 @@ pub async fn list(
     let cursor = query_text("cursor", query.cursor)?;
     let page = state
         .store
-        .list_settlements(cursor.as_deref(), page_limit(query.limit)?)
+        .list_settlements(caller.scope(), cursor.as_deref(), page_limit(query.limit)?)
         .await?;
     Ok(super::page_of(&page, |summary| summary))
 }
@@ -155,7 +155,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(OFFICERS)?;
     let id = path_id("the statement", &id)?;
-    let summary = state.store.get_settlement(id).await?;
+    let summary = state.store.get_settlement(caller.scope(), id).await?;
     Ok(HttpResponse::Ok().json(summary))
 }
 

@@ -110,6 +110,8 @@ pub enum StoreError {
     Invalid(#[from] ValidationError),
     #[error("line {line}: {message}")]
     ImportRefused { line: usize, message: String },
+    #[error("the statement was imported by a key of a wider scope than this one")]
+    ImportedInWiderScope,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]

@@ -51,6 +51,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "unsettled_checked",
         sql: include_str!("../../migrations/postgres/0009_unsettled_checked.sql"),
     },
+    Migration {
+        version: 10,
+        name: "statement_scope",
+        sql: include_str!("../../migrations/postgres/0010_statement_scope.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -266,8 +266,8 @@ impl Store {
         }
         let inserted = sqlx::query(
             "INSERT INTO settlement_files (id, channel, profile, sha256, account_number,
-                 imported_at, imported_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, sha256) DO NOTHING",
+                 imported_at, imported_by, imported_scope)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (channel, sha256) DO NOTHING",
         )
         .bind(&id)
         .bind(file.channel.as_str())
@@ -276,16 +276,22 @@ impl Store {
         .bind(file.account_number)
         .bind(now.to_stored())
         .bind(&actor.name)
+        .bind(scope.path_prefix())
         .execute(&mut tx.conn())
         .await?;
         if inserted.rows_affected() == 0 {
-            let summary: Option<String> = sqlx::query_scalar(
-                "SELECT summary FROM settlement_files WHERE channel = $1 AND sha256 = $2",
+            let (summary, imported_scope): (Option<String>, String) = sqlx::query_as(
+                "SELECT summary, imported_scope FROM settlement_files
+                 WHERE channel = $1 AND sha256 = $2",
             )
             .bind(file.channel.as_str())
             .bind(&sha256)
             .fetch_one(&mut tx.conn())
             .await?;
+            if !imported_scope.starts_with(scope.path_prefix()) {
+                // Its summary counts lines of agencies this key does not see.
+                return Err(StoreError::ImportedInWiderScope);
+            }
             let summary = summary
                 .ok_or_else(|| StoreError::corrupt("an imported statement has no summary"))?;
             return Ok(Imported {
@@ -898,9 +904,11 @@ impl Store {
         Ok(())
     }
 
-    /// Imported statements, newest first.
+    /// Statements imported by keys in `scope` (whose summaries count
+    /// only lines `scope` sees), newest first.
     pub async fn list_settlements(
         &self,
+        scope: &Scope,
         after_id: Option<&str>,
         limit: i64,
     ) -> Result<Listed<SettlementSummary>, StoreError> {
@@ -909,18 +917,30 @@ impl Store {
         let mut query = Filtered::new("SELECT id, summary FROM settlement_files");
         query
             .and_fixed("summary IS NOT NULL")
+            .and(
+                "substr(imported_scope, 1, length({})) = {}",
+                Value::Text(scope.path_prefix().to_owned()),
+            )
             .newest_first("id", after_id, limit);
         let rows = query.build().fetch_all(&self.pool).await?;
         page(&rows, limit, summary_from_row, |s| s.id.clone())
     }
 
-    /// An imported statement's summary.
-    pub async fn get_settlement(&self, id: &str) -> Result<SettlementSummary, StoreError> {
-        let row = sqlx::query("SELECT id, summary FROM settlement_files WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+    /// The summary of a statement imported by a key in `scope`.
+    pub async fn get_settlement(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<SettlementSummary, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, summary FROM settlement_files
+             WHERE id = $1 AND substr(imported_scope, 1, length($2)) = $2",
+        )
+        .bind(id)
+        .bind(scope.path_prefix())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         summary_from_row(&row)
     }
 
@@ -932,7 +952,8 @@ impl Store {
         file_id: &str,
         filter: &SettlementLineFilter,
     ) -> Result<Listed<SettledLine>, StoreError> {
-        self.get_settlement(file_id).await?;
+        // Whoever imported it: its lines are shown by their agencies.
+        self.get_settlement(&Scope::All, file_id).await?;
         let mut query = Filtered::new(
             "SELECT l.file_id, l.line_no, l.channel, l.txn_ref, l.reference, l.amount, l.fee,
                     l.transaction_time, l.settlement_date, l.outcome, l.payment_id, l.agency_code

@@ -56,6 +56,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "unsettled_checked",
         sql: include_str!("../../migrations/sqlite/0009_unsettled_checked.sql"),
     },
+    Migration {
+        version: 10,
+        name: "statement_scope",
+        sql: include_str!("../../migrations/sqlite/0010_statement_scope.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

@@ -25,6 +25,7 @@ on_both_backends!(
     a_payment_checked_too_early_is_checked_again_once_overdue,
     more_days_allowed_leave_a_payment_recorded_since_for_later,
     a_statement_settling_another_agencys_payments_is_refused,
+    a_statements_summary_is_seen_only_by_keys_whose_scope_covers_its_importers,
     officers_resolve_exceptions_once_and_in_scope,
     a_statement_is_imported_from_the_command_line,
     a_line_names_only_what_exists_and_nothing_it_names_goes_away,
@@ -869,6 +870,98 @@ async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backe
         .get(&format!("/v1/settlements/{id}/lines"), &other)
         .await;
     assert_eq!(seen.json()["items"].as_array().unwrap().len(), 0);
+}
+
+/// The ids of the statements `key` lists.
+async fn listed_statements(app: &PaymentsApp, key: &str) -> Vec<String> {
+    let listed = app.app.get("/v1/settlements?limit=100", key).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    listed.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn import_as(app: &PaymentsApp, key: &str, file: Vec<u8>) -> crate::helpers::Response {
+    app.app
+        .post_raw(
+            "/v1/settlements?channel=vnpay",
+            key,
+            file,
+            &[("Content-Type", "text/csv")],
+        )
+        .await
+}
+
+/// A summary counts every line of its file: a key sees it only when its
+/// scope covers the scope of the key that imported it. Each line is
+/// still shown to the keys that see its agency.
+async fn a_statements_summary_is_seen_only_by_keys_whose_scope_covers_its_importers(
+    backend: Backend,
+) {
+    let app = spawn_payments_app(backend).await;
+    let d1_ref = paid_by_vnpay(&app, "HS-1", "5551").await;
+    let d1 = app.app.key(Role::Finance, "P.D1").await;
+    let d2 = app.app.key(Role::Finance, "P.D2").await;
+    let other_province = app.app.key(Role::Finance, "Q").await;
+    let province = &app.finance_key;
+    let admin = &app.app.admin_key;
+
+    // Imported by P.D1's officer: seen by P.D1, P and the admin.
+    let own = csv(&[settled_on("5551", &d1_ref, 2)]);
+    let imported = import_as(&app, &d1, own.clone()).await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+    let id = imported.json()["id"].as_str().unwrap().to_owned();
+    for key in [&d1, province, admin] {
+        assert_eq!(listed_statements(&app, key).await, vec![id.clone()]);
+        let got = app.app.get(&format!("/v1/settlements/{id}"), key).await;
+        assert_eq!(got.status, 200, "{}", got.text);
+        assert_eq!(got.json()["outcomes"]["matched"], 1, "{}", got.text);
+    }
+    // Not by the other district, nor the other province: not listed, not
+    // found, and the same file sent again is refused, changing nothing.
+    for key in [&d2, &other_province] {
+        assert!(listed_statements(&app, key).await.is_empty());
+        let got = app.app.get(&format!("/v1/settlements/{id}"), key).await;
+        assert_eq!(got.status, 404, "{}", got.text);
+        assert_eq!(got.json()["code"], "not_found");
+        let again = import_as(&app, key, own.clone()).await;
+        assert_eq!(again.status, 403, "{}", again.text);
+        assert_eq!(again.json()["code"], "forbidden", "{}", again.text);
+        assert!(again.text.contains("wider scope"), "{}", again.text);
+    }
+    assert_eq!(app.app.count("settlement_files").await, 1);
+    // Its importer gets the first import's summary back.
+    let again = import_as(&app, &d1, own).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json()["already_imported"], true);
+
+    // Imported by the province's officer: P.D1's officer does not see the
+    // summary, which counts a line that is not P.D1's (one naming no
+    // invoice), but sees its own line.
+    let d1_again = paid_by_vnpay(&app, "HS-3", "5553").await;
+    let both = csv(&[
+        settled_on("5553", &d1_again, 3),
+        "5552,R-UNKNOWN,1000,0,2026-10-01T10:00:00+07:00,2026-10-03".to_owned(),
+    ]);
+    let imported = import_as(&app, province, both).await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+    let wide = imported.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(imported.json()["lines"], 2, "{}", imported.text);
+    assert_eq!(listed_statements(&app, &d1).await, vec![id.clone()]);
+    let got = app.app.get(&format!("/v1/settlements/{wide}"), &d1).await;
+    assert_eq!(got.status, 404, "{}", got.text);
+    let lines = app
+        .app
+        .get(&format!("/v1/settlements/{wide}/lines"), &d1)
+        .await;
+    assert_eq!(lines.status, 200, "{}", lines.text);
+    let lines = lines.json()["items"].as_array().unwrap().clone();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["txn_ref"], "5553");
+    assert_eq!(listed_statements(&app, province).await, vec![wide, id]);
 }
 
 async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {

@@ -24,6 +24,7 @@ on_both_backends!(
     line_order_across_a_chunk_boundary_does_not_change_outcomes,
     a_bank_statement_of_one_account_keeps_another_agencys_invoice_as_wrong_account,
     payments_recorded_before_reconciliation_get_their_day_and_procedure,
+    statements_imported_before_scopes_were_kept_get_the_scope_their_import_checked,
 );
 
 /// One file, two orders: the 1,000-line chunks make line order matter.
@@ -370,12 +371,15 @@ async fn a_bank_statement_of_one_account_keeps_another_agencys_invoice_as_wrong_
     assert_eq!(gateway.status, 400, "{}", gateway.text);
 }
 
-/// A database from before reconciliation, with payments in it: migrating
-/// gives each payment the Vietnamese day it was collected on (its paid
-/// time, unless after it was recorded) and its invoice's procedure.
-async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = crate::helpers::database_url(backend, dir.path()).await;
+/// A database at `last` of the migrations in this tree, as a deployment
+/// of that version left it, holding the rows `data` inserts: its URL.
+async fn database_migrated_through(
+    backend: Backend,
+    dir: &std::path::Path,
+    last: i64,
+    data: String,
+) -> String {
+    let url = crate::helpers::database_url(backend, dir).await;
     let folder = match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -402,12 +406,19 @@ async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(bac
     .execute(&pool)
     .await
     .unwrap();
-    for (version, name) in [(1, "foundation"), (2, "payments")] {
-        let file = format!(
-            "{}/migrations/{folder}/{version:04}_{name}.sql",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let sql = std::fs::read_to_string(file).unwrap();
+    let folder = format!("{}/migrations/{folder}", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    for file in files {
+        let (version, name) = file.trim_end_matches(".sql").split_once('_').unwrap();
+        let version: i64 = version.parse().unwrap();
+        if version > last {
+            break;
+        }
+        let sql = std::fs::read_to_string(format!("{folder}/{file}")).unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
             .execute(&pool)
             .await
@@ -423,8 +434,41 @@ async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(bac
         .await
         .unwrap();
     }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(data))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    url
+}
+
+/// Migrates the database at `url` with lephi's own runner: the first
+/// migration it applied, and the rows `query` reads after.
+async fn migrate_and_read<T>(url: &str, query: &'static str) -> (Option<i64>, Vec<T>)
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let store = lephi::store::Store::connect(&lephi::config::DatabaseSettings {
+        url: secrecy::SecretString::from(url.to_owned()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let applied = store.migrate().await.unwrap();
+    store.close().await;
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let rows = sqlx::query_as(query).fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    (applied.first().map(|m| m.version), rows)
+}
+
+/// A database from before reconciliation, with payments in it: migrating
+/// gives each payment the Vietnamese day it was collected on (its paid
+/// time, unless after it was recorded) and its invoice's procedure.
+async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
     let at = "2026-11-01T00:00:00.000000Z";
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+    let data = format!(
         "INSERT INTO agencies VALUES ('P', 'Tinh', 'province', NULL, '/P/', '{at}', '{at}');
          INSERT INTO invoices (id, payment_code, status, total, amount_paid, agency_code, dossier_code,
              procedure_code, procedure_name, payer_name, lines, created_at, expires_at, updated_at)
@@ -436,29 +480,15 @@ async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(bac
                  '2026-11-30T16:59:59.999999Z', '2026-11-30T17:00:02.000000Z', 'x'),
                 ('p2', 'vnpay', 't2', 650000, NULL, NULL, 'o2', 'callback',
                  '2026-12-05T00:00:00.000000Z', '2026-11-30T17:00:02.000000Z', 'x');"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-
-    let store = lephi::store::Store::connect(&lephi::config::DatabaseSettings {
-        url: secrecy::SecretString::from(url.clone()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let applied = store.migrate().await.unwrap();
+    );
+    let url = database_migrated_through(backend, dir.path(), 2, data).await;
+    let (first, rows): (_, Vec<(String, String, Option<String>)>) = migrate_and_read(
+        &url,
+        "SELECT id, collected_on, procedure_code FROM payments ORDER BY id",
+    )
+    .await;
     // 0003 fills in what this test is about; later migrations follow it.
-    assert_eq!(applied.first().map(|m| m.version), Some(3), "{applied:?}");
-    store.close().await;
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let rows: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT id, collected_on, procedure_code FROM payments ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
+    assert_eq!(first, Some(3));
     assert_eq!(
         rows,
         [
@@ -466,6 +496,36 @@ async fn payments_recorded_before_reconciliation_get_their_day_and_procedure(bac
             ("p1".into(), "2026-11-30".into(), Some("1.004227".into())),
             // A paid time after the recording is not believed.
             ("p2".into(), "2026-12-01".into(), None),
+        ]
+    );
+}
+
+/// Statements imported before each import's scope was kept: migrating
+/// gives each the scope its import checked, and the others the whole
+/// service's (seen by unscoped keys only).
+async fn statements_imported_before_scopes_were_kept_get_the_scope_their_import_checked(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let at = "2026-11-01T00:00:00.000000Z";
+    let data = format!(
+        "INSERT INTO settlement_files (id, channel, profile, sha256, line_count, summary,
+             imported_at, imported_by, checked_scope, checked_before)
+         VALUES ('by-district', 'vnpay', 'vnpay', 'a', 0, '{{}}', '{at}', 'k1', '/P/D1/', '{at}'),
+                ('unscoped', 'momo', 'momo', 'b', 0, '{{}}', '{at}', 'cli', NULL, NULL);"
+    );
+    let url = database_migrated_through(backend, dir.path(), 9, data).await;
+    let (first, rows): (_, Vec<(String, String)>) = migrate_and_read(
+        &url,
+        "SELECT id, imported_scope FROM settlement_files ORDER BY id",
+    )
+    .await;
+    assert_eq!(first, Some(10));
+    assert_eq!(
+        rows,
+        [
+            ("by-district".into(), "/P/D1/".into()),
+            ("unscoped".into(), "/".into()),
         ]
     );
 }

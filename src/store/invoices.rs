@@ -289,6 +289,16 @@ async fn close_stale_invoice_of_dossier(
     Ok(())
 }
 
+/// What one try at issuing an invoice came to.
+enum Issued {
+    /// Issued now, or answered again for a key already used.
+    Created(Created),
+    /// The payment code drawn was taken.
+    CodeTaken,
+    /// The dossier has an open invoice at this agency.
+    DossierHasOpenInvoice(Agency),
+}
+
 impl Store {
     /// Issues an invoice, once per idempotency key. `render` makes the
     /// response body from the stored invoice; it is kept with the key so
@@ -301,22 +311,35 @@ impl Store {
         new: &NewInvoice,
         render: impl Fn(&Invoice) -> String,
     ) -> Result<Created, StoreError> {
-        // The invoice is written with the batch that ends its transaction;
-        // a payment code already taken (a chance in 32^8 per draw while
-        // codes are few) abandons the transaction, to try a new one.
+        // The invoice is written with the batch that ends its transaction.
+        // A payment code already taken (a chance in 32^8 per draw while
+        // codes are few) abandons the transaction, to try a new one. So
+        // does an open invoice of the same dossier, which the insert finds
+        // by its unique index: if it is past its expiry, it is expired and
+        // the invoice issued; if not, the request is refused.
+        let mut expired_one = false;
         for _ in 0..8 {
-            if let Some(created) = self
+            match self
                 .try_create_invoice(actor, scope, request, new, &render)
                 .await?
             {
-                return Ok(created);
+                Issued::Created(created) => return Ok(created),
+                Issued::CodeTaken => {}
+                Issued::DossierHasOpenInvoice(agency) if !expired_one => {
+                    self.close_stale_invoice(actor, &agency, &new.dossier_code)
+                        .await?;
+                    expired_one = true;
+                }
+                Issued::DossierHasOpenInvoice(agency) => {
+                    return Err(self.open_invoice_conflict(&agency, &new.dossier_code).await);
+                }
             }
         }
         Err(StoreError::corrupt("no free payment code after 8 draws"))
     }
 
-    /// [`Store::create_invoice`] with one draw of the payment code: `None`
-    /// when that code was taken, and nothing was written.
+    /// [`Store::create_invoice`] with one draw of the payment code. Nothing
+    /// is written unless the invoice is created.
     async fn try_create_invoice(
         &self,
         actor: &Actor,
@@ -324,17 +347,15 @@ impl Store {
         request: &IdempotentRequest<'_>,
         new: &NewInvoice,
         render: &impl Fn(&Invoice) -> String,
-    ) -> Result<Option<Created>, StoreError> {
+    ) -> Result<Issued, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         if !idempotency::claim(&mut tx.conn(), request, now).await? {
             // Wait for the write that took the key to be committed.
             tx.rollback().await?;
-            return self.replay_taken(request).await.map(Some);
+            return self.replay_taken(request).await.map(Issued::Created);
         }
         let agency = find_in_scope(&mut tx.conn(), scope, new.agency_code.as_str()).await?;
-        close_stale_invoice_of_dossier(&mut tx.conn(), actor, &agency, &new.dossier_code, now)
-            .await?;
         let invoice = invoice_to_issue(new, &agency);
         let body = render(&invoice);
         let mut writes = Batch::new();
@@ -353,26 +374,46 @@ impl Store {
         ));
         writes.push(idempotency::answer(request, 201, &body));
         match writes.execute(&mut tx.conn(), self.backend).await {
+            // The dossier's open invoice, by its unique index.
             Err(StoreError::Database(err)) if is_unique_violation(&err) => {
-                // Another transaction opened an invoice for this dossier
-                // between our check and our insert.
                 tx.rollback().await?;
-                Err(self.open_invoice_conflict(&agency, &new.dossier_code).await)
+                Ok(Issued::DossierHasOpenInvoice(agency))
             }
             Err(err) => Err(err),
             Ok(changed) if changed.rows(inserted) == 0 => {
                 tx.rollback().await?;
-                Ok(None)
+                Ok(Issued::CodeTaken)
             }
             Ok(_) => {
                 tx.commit().await?;
-                Ok(Some(Created {
+                Ok(Issued::Created(Created {
                     status: 201,
                     body,
                     created: true,
                 }))
             }
         }
+    }
+
+    /// Expires the dossier's open invoice if it is past its expiry; refuses
+    /// if it is not.
+    async fn close_stale_invoice(
+        &self,
+        actor: &Actor,
+        agency: &Agency,
+        dossier_code: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        close_stale_invoice_of_dossier(
+            &mut tx.conn(),
+            actor,
+            agency,
+            dossier_code,
+            Timestamp::now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn open_invoice_conflict(&self, agency: &Agency, dossier_code: &str) -> StoreError {

@@ -18,6 +18,7 @@ on_both_backends!(
     lists_with_filters_and_cursor,
     cancels_only_open_invoices,
     expired_invoices_never_read_as_open,
+    a_dossiers_invoice_past_its_expiry_gives_way_to_the_next,
     concurrent_cancels_cancel_once,
     times_out_of_range_are_refused,
     the_background_task_stores_expiries,
@@ -487,6 +488,49 @@ async fn expired_invoices_never_read_as_open(backend: Backend) {
         .create_invoice(&key, "e2", &invoice_body("P.D1", "HS-013"))
         .await;
     assert_eq!(next.status, 201);
+}
+
+/// An invoice past its expiry, still stored as open (no read, no
+/// background pass since), does not block the dossier's next invoice: the
+/// next one stores its expiry, once, and is issued. One not yet due does.
+async fn a_dossiers_invoice_past_its_expiry_gives_way_to_the_next(backend: Backend) {
+    let (app, key) = setup(backend).await;
+    let expires_at = lephi::domain::Timestamp::now()
+        .plus(time::Duration::milliseconds(1500))
+        .unwrap();
+    let mut body = invoice_body("P.D1", "HS-014");
+    body["expires_at"] = json!(expires_at.to_stored());
+    let first = app.create_invoice(&key, "f1", &body).await.json();
+    let first_id = first["id"].as_str().unwrap();
+    let early = app
+        .create_invoice(&key, "f2", &invoice_body("P.D1", "HS-014"))
+        .await;
+    assert_eq!(early.status, 409, "{}", early.text);
+    assert_eq!(early.json()["details"]["invoice_id"], first_id);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+
+    // The key refused before was not spent: it issues the invoice now.
+    let next = app
+        .create_invoice(&key, "f2", &invoice_body("P.D1", "HS-014"))
+        .await;
+    assert_eq!(next.status, 201, "{}", next.text);
+    assert_eq!(next.json()["status"], "open");
+    assert_eq!(app.count("invoices").await, 2);
+    let expiries = app
+        .get(
+            &format!("/v1/audit?object_id={first_id}&action=invoice.expired"),
+            &app.admin_key,
+        )
+        .await
+        .json();
+    assert_eq!(expiries["items"].as_array().unwrap().len(), 1);
+    assert_eq!(app.store.expire_due_invoices(100).await.unwrap(), 0);
+    // The new invoice, not due, blocks the one after it.
+    let after = app
+        .create_invoice(&key, "f3", &invoice_body("P.D1", "HS-014"))
+        .await;
+    assert_eq!(after.status, 409, "{}", after.text);
+    assert_eq!(after.json()["details"]["invoice_id"], next.json()["id"]);
 }
 
 async fn concurrent_cancels_cancel_once(backend: Backend) {

@@ -316,8 +316,8 @@ impl Store {
         // codes are few) abandons the transaction, to try a new one. So
         // does an open invoice of the same dossier, which the insert finds
         // by its unique index: if it is past its expiry, it is expired and
-        // the invoice issued; if not, the request is refused.
-        let mut expired_one = false;
+        // the invoice issued; if not, the request is refused with its id;
+        // if it was paid or cancelled since, the dossier is free again.
         for _ in 0..8 {
             match self
                 .try_create_invoice(actor, scope, request, new, &render)
@@ -325,17 +325,13 @@ impl Store {
             {
                 Issued::Created(created) => return Ok(created),
                 Issued::CodeTaken => {}
-                Issued::DossierHasOpenInvoice(agency) if !expired_one => {
+                Issued::DossierHasOpenInvoice(agency) => {
                     self.close_stale_invoice(actor, &agency, &new.dossier_code)
                         .await?;
-                    expired_one = true;
-                }
-                Issued::DossierHasOpenInvoice(agency) => {
-                    return Err(self.open_invoice_conflict(&agency, &new.dossier_code).await);
                 }
             }
         }
-        Err(StoreError::corrupt("no free payment code after 8 draws"))
+        Err(StoreError::corrupt("no invoice issued after 8 tries"))
     }
 
     /// [`Store::create_invoice`] with one draw of the payment code. Nothing
@@ -396,7 +392,7 @@ impl Store {
     }
 
     /// Expires the dossier's open invoice if it is past its expiry; refuses
-    /// if it is not.
+    /// with its id if it is not. With none open, does nothing.
     async fn close_stale_invoice(
         &self,
         actor: &Actor,
@@ -414,21 +410,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn open_invoice_conflict(&self, agency: &Agency, dossier_code: &str) -> StoreError {
-        let open: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
-            "SELECT id FROM invoices WHERE agency_code = $1 AND dossier_code = $2 AND status = 'open'",
-        )
-        .bind(agency.code.as_str())
-        .bind(dossier_code)
-        .fetch_optional(&self.pool)
-        .await;
-        match open {
-            Ok(Some(invoice_id)) => StoreError::DossierHasOpenInvoice { invoice_id },
-            Ok(None) => StoreError::Corrupt("unique violation without an open invoice".into()),
-            Err(err) => err.into(),
-        }
     }
 
     /// The invoice `id`, if it lies in `scope`; an open invoice past its

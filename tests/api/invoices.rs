@@ -20,6 +20,7 @@ on_both_backends!(
     expired_invoices_never_read_as_open,
     a_dossiers_invoice_past_its_expiry_gives_way_to_the_next,
     concurrent_cancels_cancel_once,
+    a_dossier_invoiced_while_its_invoice_is_cancelled_gets_one_answer,
     times_out_of_range_are_refused,
     the_background_task_stores_expiries,
 );
@@ -567,6 +568,61 @@ async fn concurrent_cancels_cancel_once(backend: Backend) {
         .await
         .json();
     assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+}
+
+/// A dossier's invoice cancelled while the dossier system asks for a new
+/// one: each request is answered 201 or 409 with the open invoice (never
+/// an error), and the dossier never has two open invoices.
+async fn a_dossier_invoiced_while_its_invoice_is_cancelled_gets_one_answer(backend: Backend) {
+    let (app, key) = setup(backend).await;
+    let app = std::sync::Arc::new(app);
+    let body = invoice_body("P.D1", "HS-015");
+    let first = app.create_invoice(&key, "r-0", &body).await;
+    let mut open_id = first.json()["id"].as_str().unwrap().to_owned();
+    for round in 1..=12 {
+        let cancel = {
+            let (app, key, id) = (app.clone(), key.clone(), open_id.clone());
+            tokio::spawn(async move {
+                app.post(&format!("/v1/invoices/{id}/cancel"), &key, &json!({}))
+                    .await
+            })
+        };
+        let mut creates = Vec::new();
+        for n in 0..3 {
+            let (app, key, body) = (app.clone(), key.clone(), body.clone());
+            creates.push(tokio::spawn(async move {
+                app.create_invoice(&key, &format!("r-{round}-{n}"), &body)
+                    .await
+            }));
+        }
+        assert_eq!(cancel.await.unwrap().status, 200);
+        let mut issued = Vec::new();
+        for create in creates {
+            let response = create.await.unwrap();
+            match response.status {
+                201 => issued.push(response.json()["id"].as_str().unwrap().to_owned()),
+                409 => assert_eq!(response.code(), "dossier_has_open_invoice"),
+                _ => panic!("round {round}: {} {}", response.status, response.text),
+            }
+        }
+        let open = app
+            .get("/v1/invoices?dossier_code=HS-015&status=open", &key)
+            .await
+            .json();
+        let open = open["items"].as_array().unwrap();
+        assert!(issued.len() <= 1, "round {round}: {issued:?}");
+        assert_eq!(open.len(), issued.len(), "round {round}");
+        open_id = match issued.pop() {
+            Some(id) => id,
+            None => app
+                .create_invoice(&key, &format!("r-{round}"), &body)
+                .await
+                .json()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        };
+    }
 }
 
 async fn times_out_of_range_are_refused(backend: Backend) {

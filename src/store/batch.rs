@@ -335,7 +335,8 @@ mod tests {
         writes.push(Statement::new("INSERT INTO notes (id, n) VALUES ($1, 1)").bind("b"));
         let refused = writes.execute(conn, backend).await;
         assert!(
-            matches!(&refused, Err(StoreError::Database(e)) if super::super::is_unique_violation(e)),
+            matches!(&refused, Err(StoreError::Database(e))
+                if e.as_database_error().is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)),
             "{:?}",
             refused.err()
         );

@@ -12,7 +12,7 @@ use super::audit::{self, Change};
 use super::batch::{Batch, Statement};
 use super::idempotency::{self, Created, IdempotentRequest};
 use super::query::{Filtered, Listed, Value, page};
-use super::{Store, StoreError, is_unique_violation, parse_time};
+use super::{Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::invoice::{FeeLine, Payer};
 use crate::domain::receipt::Receipt;
@@ -293,10 +293,9 @@ async fn close_stale_invoice_of_dossier(
 enum Issued {
     /// Issued now, or answered again for a key already used.
     Created(Created),
-    /// The payment code drawn was taken.
-    CodeTaken,
-    /// The dossier has an open invoice at this agency.
-    DossierHasOpenInvoice(Agency),
+    /// Not inserted: the payment code drawn was taken, or the dossier has
+    /// an open invoice at this agency.
+    NotInserted(Agency),
 }
 
 impl Store {
@@ -312,20 +311,20 @@ impl Store {
         render: impl Fn(&Invoice) -> String,
     ) -> Result<Created, StoreError> {
         // The invoice is written with the batch that ends its transaction.
-        // A payment code already taken (a chance in 32^8 per draw while
-        // codes are few) abandons the transaction, to try a new one. So
-        // does an open invoice of the same dossier, which the insert finds
-        // by its unique index: if it is past its expiry, it is expired and
-        // the invoice issued; if not, the request is refused with its id;
-        // if it was paid or cancelled since, the dossier is free again.
+        // Its insert does nothing if the payment code drawn is taken (a
+        // chance in 32^8 per draw while codes are few) or if the dossier
+        // has an open invoice, which the insert finds by its unique index;
+        // the transaction is then abandoned. An open invoice past its
+        // expiry is expired, and the invoice issued; one not due refuses
+        // the request with its id; with none (the code was taken, or the
+        // open one was paid or cancelled since), a new code is drawn.
         for _ in 0..8 {
             match self
                 .try_create_invoice(actor, scope, request, new, &render)
                 .await?
             {
                 Issued::Created(created) => return Ok(created),
-                Issued::CodeTaken => {}
-                Issued::DossierHasOpenInvoice(agency) => {
+                Issued::NotInserted(agency) => {
                     self.close_stale_invoice(actor, &agency, &new.dossier_code)
                         .await?;
                 }
@@ -370,15 +369,10 @@ impl Store {
         ));
         writes.push(idempotency::answer(request, 201, &body));
         match writes.execute(&mut tx.conn(), self.backend).await {
-            // The dossier's open invoice, by its unique index.
-            Err(StoreError::Database(err)) if is_unique_violation(&err) => {
-                tx.rollback().await?;
-                Ok(Issued::DossierHasOpenInvoice(agency))
-            }
             Err(err) => Err(err),
             Ok(changed) if changed.rows(inserted) == 0 => {
                 tx.rollback().await?;
-                Ok(Issued::CodeTaken)
+                Ok(Issued::NotInserted(agency))
             }
             Ok(_) => {
                 tx.commit().await?;
@@ -588,7 +582,8 @@ fn invoice_to_issue(new: &NewInvoice, agency: &Agency) -> Invoice {
 }
 
 /// The statement that inserts `invoice`, which changes no row when its
-/// payment code is taken.
+/// payment code is taken or its dossier has an open invoice (a unique
+/// index each).
 fn insert_invoice(invoice: &Invoice) -> Result<Statement, StoreError> {
     let lines = serde_json::to_string(&invoice.lines).map_err(StoreError::corrupt)?;
     Ok(Statement::new(
@@ -596,7 +591,7 @@ fn insert_invoice(invoice: &Invoice) -> Result<Statement, StoreError> {
              dossier_code, procedure_code, procedure_name, payer_name, payer_id_number,
              payer_phone, payer_email, lines, created_at, expires_at, updated_at)
          VALUES ($1, $2, 'open', $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13)
-         ON CONFLICT (payment_code) DO NOTHING",
+         ON CONFLICT DO NOTHING",
     )
     .bind(&invoice.id)
     .bind(invoice.payment_code.as_str())

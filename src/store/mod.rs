@@ -126,12 +126,6 @@ impl StoreError {
     }
 }
 
-/// True when `err` is a unique-constraint violation, on either backend.
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
-}
-
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,

@@ -243,6 +243,11 @@ impl From<StoreError> for ApiError {
                 "this statement was imported before by a key of a wider scope than this one; \
                  only such a key sees its summary",
             ),
+            StoreError::Contended => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "what this request depends on kept changing under it; retry shortly",
+            ),
             StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
@@ -268,4 +273,30 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(err: StoreError) -> (StatusCode, &'static str) {
+        let api = ApiError::from(err);
+        (api.status, api.code.as_str())
+    }
+
+    #[test]
+    fn a_request_the_store_could_not_complete_for_now_is_asked_to_retry() {
+        assert_eq!(
+            answered(StoreError::Contended),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        assert_eq!(
+            answered(StoreError::Database(sqlx::Error::PoolTimedOut)),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        assert_eq!(
+            answered(StoreError::Corrupt("a row".into())),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        );
+    }
 }

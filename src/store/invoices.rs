@@ -12,7 +12,7 @@ use super::audit::{self, Change};
 use super::batch::{Batch, Statement};
 use super::idempotency::{self, Created, IdempotentRequest};
 use super::query::{Filtered, Listed, Value, page};
-use super::{Store, StoreError, parse_time};
+use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::invoice::{FeeLine, Payer};
 use crate::domain::receipt::Receipt;
@@ -293,8 +293,8 @@ async fn close_stale_invoice_of_dossier(
 enum Issued {
     /// Issued now, or answered again for a key already used.
     Created(Created),
-    /// Not inserted: the payment code drawn was taken, or the dossier has
-    /// an open invoice at this agency.
+    /// Not inserted: the payment code drawn was taken, or the dossier had
+    /// an open invoice at this agency when the insert ran.
     NotInserted(Agency),
 }
 
@@ -311,13 +311,14 @@ impl Store {
         render: impl Fn(&Invoice) -> String,
     ) -> Result<Created, StoreError> {
         // The invoice is written with the batch that ends its transaction.
-        // Its insert does nothing if the payment code drawn is taken (a
-        // chance in 32^8 per draw while codes are few) or if the dossier
-        // has an open invoice, which the insert finds by its unique index;
-        // the transaction is then abandoned. An open invoice past its
-        // expiry is expired, and the invoice issued; one not due refuses
-        // the request with its id; with none (the code was taken, or the
-        // open one was paid or cancelled since), a new code is drawn.
+        // Its insert does nothing when a unique index has its row already:
+        // the payment code drawn is taken (a chance of the codes in use in
+        // 32^8), or the dossier had an open invoice when it ran. The
+        // transaction is then abandoned and the dossier's open invoice
+        // read: one past its expiry is expired, and the next try may issue
+        // the invoice; one not due refuses the request with its id; with
+        // none (the code was taken, or the open invoice was paid,
+        // cancelled or expired since), the next try draws a new code.
         for _ in 0..8 {
             match self
                 .try_create_invoice(actor, scope, request, new, &render)
@@ -330,11 +331,12 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::corrupt("no invoice issued after 8 tries"))
+        // The dossier's invoices changed under every try.
+        Err(StoreError::Contended)
     }
 
     /// [`Store::create_invoice`] with one draw of the payment code. Nothing
-    /// is written unless the invoice is created.
+    /// is kept unless the invoice is created.
     async fn try_create_invoice(
         &self,
         actor: &Actor,
@@ -394,15 +396,31 @@ impl Store {
         dossier_code: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        close_stale_invoice_of_dossier(
+        if self.backend == Backend::Postgres {
+            // Planned for this dossier each time: a plan cached while the
+            // table was small scans every invoice of the agency.
+            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                .execute(&mut tx.conn())
+                .await?;
+        }
+        let closed = close_stale_invoice_of_dossier(
             &mut tx.conn(),
             actor,
             agency,
             dossier_code,
             Timestamp::now(),
         )
-        .await?;
-        tx.commit().await?;
+        .await;
+        match closed {
+            Ok(()) => tx.commit().await?,
+            // On SQLite the open invoice may be another writer's in this
+            // batch: the refusal waits for the batch to be committed.
+            Err(refused @ StoreError::DossierHasOpenInvoice { .. }) => {
+                tx.rollback().await?;
+                return Err(refused);
+            }
+            Err(err) => return Err(err),
+        }
         Ok(())
     }
 
@@ -581,9 +599,9 @@ fn invoice_to_issue(new: &NewInvoice, agency: &Agency) -> Invoice {
     }
 }
 
-/// The statement that inserts `invoice`, which changes no row when its
-/// payment code is taken or its dossier has an open invoice (a unique
-/// index each).
+/// The statement that inserts `invoice`, which changes no row when a
+/// unique index of `invoices` has its row already: its payment code is
+/// taken, or its dossier has an open invoice.
 fn insert_invoice(invoice: &Invoice) -> Result<Statement, StoreError> {
     let lines = serde_json::to_string(&invoice.lines).map_err(StoreError::corrupt)?;
     Ok(Statement::new(

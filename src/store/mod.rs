@@ -112,6 +112,8 @@ pub enum StoreError {
     ImportRefused { line: usize, message: String },
     #[error("the statement was imported by a key of a wider scope than this one")]
     ImportedInWiderScope,
+    #[error("the rows this write depends on changed under every try")]
+    Contended,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]

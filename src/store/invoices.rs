@@ -260,35 +260,6 @@ pub(super) async fn invoice_of_attempt(
     .transpose()
 }
 
-/// Expires the dossier's open invoice if it is past its expiry, then
-/// refuses if an open one remains.
-async fn close_stale_invoice_of_dossier(
-    conn: &mut Conn<'_>,
-    actor: &Actor,
-    agency: &Agency,
-    dossier_code: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let row = sqlx::query(concat!(
-        select_invoices!(),
-        " WHERE i.agency_code = $1 AND i.dossier_code = $2 AND i.status = 'open'"
-    ))
-    .bind(agency.code.as_str())
-    .bind(dossier_code)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(());
-    };
-    let open = expire_if_due(conn, actor, invoice_from_row(&row)?, &agency.path, now).await?;
-    if open.status == InvoiceStatus::Open {
-        return Err(StoreError::DossierHasOpenInvoice {
-            invoice_id: open.id,
-        });
-    }
-    Ok(())
-}
-
 /// What one try at issuing an invoice came to.
 enum Issued {
     /// Issued now, or answered again for a key already used.
@@ -403,24 +374,30 @@ impl Store {
                 .execute(&mut tx.conn())
                 .await?;
         }
-        let closed = close_stale_invoice_of_dossier(
-            &mut tx.conn(),
-            actor,
-            agency,
-            dossier_code,
-            Timestamp::now(),
-        )
-        .await;
-        match closed {
-            Ok(()) => tx.commit().await?,
+        let row = sqlx::query(concat!(
+            select_invoices!(),
+            " WHERE i.agency_code = $1 AND i.dossier_code = $2 AND i.status = 'open'"
+        ))
+        .bind(agency.code.as_str())
+        .bind(dossier_code)
+        .fetch_optional(&mut tx.conn())
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(());
+        };
+        let invoice = invoice_from_row(&row)?;
+        let now = Timestamp::now();
+        let open = expire_if_due(&mut tx.conn(), actor, invoice, &agency.path, now).await?;
+        if open.status == InvoiceStatus::Open {
             // On SQLite the open invoice may be another writer's in this
             // batch: the refusal waits for the batch to be committed.
-            Err(refused @ StoreError::DossierHasOpenInvoice { .. }) => {
-                tx.rollback().await?;
-                return Err(refused);
-            }
-            Err(err) => return Err(err),
+            tx.rollback().await?;
+            return Err(StoreError::DossierHasOpenInvoice {
+                invoice_id: open.id,
+            });
         }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -32,6 +32,26 @@ async fn setup(backend: Backend) -> (TestApp, String) {
     (app, key)
 }
 
+/// An invoice of dossier `dossier_code` at P.D1 that expires `after` now.
+fn expiring_in(after: time::Duration, dossier_code: &str) -> serde_json::Value {
+    let expires_at = lephi::domain::Timestamp::now().plus(after).unwrap();
+    let mut body = invoice_body("P.D1", dossier_code);
+    body["expires_at"] = json!(expires_at.to_stored());
+    body
+}
+
+/// How many audit records of `action` invoice `id` has.
+async fn audit_records(app: &TestApp, id: &str, action: &str) -> usize {
+    let audit = app
+        .get(
+            &format!("/v1/audit?object_id={id}&action={action}"),
+            &app.admin_key,
+        )
+        .await
+        .json();
+    audit["items"].as_array().unwrap().len()
+}
+
 async fn issues_an_invoice(backend: Backend) {
     let (app, key) = setup(backend).await;
     let response = app
@@ -453,11 +473,7 @@ async fn cancels_only_open_invoices(backend: Backend) {
 
 async fn expired_invoices_never_read_as_open(backend: Backend) {
     let (app, key) = setup(backend).await;
-    let expires_at = lephi::domain::Timestamp::now()
-        .plus(time::Duration::milliseconds(1500))
-        .unwrap();
-    let mut body = invoice_body("P.D1", "HS-013");
-    body["expires_at"] = json!(expires_at.to_stored());
+    let body = expiring_in(time::Duration::milliseconds(1500), "HS-013");
     let invoice = app.create_invoice(&key, "e", &body).await.json();
     assert_eq!(invoice["status"], "open");
     let id = invoice["id"].as_str().unwrap();
@@ -476,14 +492,7 @@ async fn expired_invoices_never_read_as_open(backend: Backend) {
     assert_eq!(cancel.json()["details"]["status"], "expired");
     // The expiry was stored, with its audit record, exactly once.
     assert_eq!(app.store.expire_due_invoices(100).await.unwrap(), 0);
-    let audit = app
-        .get(
-            &format!("/v1/audit?object_id={id}&action=invoice.expired"),
-            &app.admin_key,
-        )
-        .await
-        .json();
-    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+    assert_eq!(audit_records(&app, id, "invoice.expired").await, 1);
     // The dossier can be invoiced again.
     let next = app
         .create_invoice(&key, "e2", &invoice_body("P.D1", "HS-013"))
@@ -496,11 +505,7 @@ async fn expired_invoices_never_read_as_open(backend: Backend) {
 /// next one stores its expiry, once, and is issued. One not yet due does.
 async fn a_dossiers_invoice_past_its_expiry_gives_way_to_the_next(backend: Backend) {
     let (app, key) = setup(backend).await;
-    let expires_at = lephi::domain::Timestamp::now()
-        .plus(time::Duration::seconds(3))
-        .unwrap();
-    let mut body = invoice_body("P.D1", "HS-014");
-    body["expires_at"] = json!(expires_at.to_stored());
+    let body = expiring_in(time::Duration::seconds(3), "HS-014");
     let first = app.create_invoice(&key, "f1", &body).await.json();
     let first_id = first["id"].as_str().unwrap();
     let early = app
@@ -517,14 +522,7 @@ async fn a_dossiers_invoice_past_its_expiry_gives_way_to_the_next(backend: Backe
     assert_eq!(next.status, 201, "{}", next.text);
     assert_eq!(next.json()["status"], "open");
     assert_eq!(app.count("invoices").await, 2);
-    let expiries = app
-        .get(
-            &format!("/v1/audit?object_id={first_id}&action=invoice.expired"),
-            &app.admin_key,
-        )
-        .await
-        .json();
-    assert_eq!(expiries["items"].as_array().unwrap().len(), 1);
+    assert_eq!(audit_records(&app, first_id, "invoice.expired").await, 1);
     assert_eq!(app.store.expire_due_invoices(100).await.unwrap(), 0);
     // The new invoice, not due, blocks the one after it.
     let after = app
@@ -560,14 +558,7 @@ async fn concurrent_cancels_cancel_once(backend: Backend) {
     }
     statuses.sort();
     assert_eq!(statuses, [200, 409, 409, 409, 409, 409]);
-    let audit = app
-        .get(
-            &format!("/v1/audit?object_id={id}&action=invoice.cancelled"),
-            &app.admin_key,
-        )
-        .await
-        .json();
-    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+    assert_eq!(audit_records(&app, &id, "invoice.cancelled").await, 1);
 }
 
 /// A dossier's invoice cancelled while the dossier system asks for a new
@@ -646,11 +637,7 @@ async fn the_background_task_stores_expiries(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.invoices.expiry_interval_secs = 1).await;
     app.seed_agencies().await;
     let key = app.key(Role::AgencySystem, "P.D1").await;
-    let expires_at = lephi::domain::Timestamp::now()
-        .plus(time::Duration::milliseconds(500))
-        .unwrap();
-    let mut body = invoice_body("P.D1", "HS-016");
-    body["expires_at"] = json!(expires_at.to_stored());
+    let body = expiring_in(time::Duration::milliseconds(500), "HS-016");
     let invoice = app.create_invoice(&key, "bg", &body).await.json();
     let id = invoice["id"].as_str().unwrap();
     let path = format!("/v1/audit?object_id={id}&action=invoice.expired");

@@ -12,13 +12,12 @@ use crate::domain::audit::Actor;
 use crate::domain::dossier::parse_register;
 use crate::domain::payment::Channel;
 use crate::domain::rates::{Basis, GroupBy, Period, ReportQuery};
-use crate::domain::settlement::statement_account;
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::domain::{AgencyCode, Scope};
 use crate::error::error_chain;
 use crate::reconcile::Profiles;
 use crate::startup::Application;
-use crate::store::{NewApiKey, StatementFile, Store};
+use crate::store::{NewApiKey, Store};
 
 #[derive(Parser)]
 #[command(
@@ -370,50 +369,89 @@ async fn import_statement(
     account: Option<&str>,
     file: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let channel = Channel::parse(channel)
-        .filter(|c| c.is_cashless())
-        .ok_or_else(|| {
-            anyhow::anyhow!("--channel must be vnpay, momo, zalopay or bank_transfer")
-        })?;
+    use std::io::IsTerminal;
+
+    use crate::imports::{Importer, JobEnd, Stage};
+
+    if !Channel::parse(channel).is_some_and(|c| c.is_cashless()) {
+        anyhow::bail!("--channel must be vnpay, momo, zalopay or bank_transfer");
+    }
     let profiles = Profiles::new(&settings.reconciliation.profiles)
         .map_err(|message| anyhow::anyhow!("configuration: reconciliation.profiles: {message}"))?;
-    let profile_name = profile.unwrap_or_else(|| Profiles::default_for(channel).to_owned());
-    let profile = profiles.get(&profile_name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--profile must be one of {}",
-            profiles.names().collect::<Vec<_>>().join(", ")
-        )
-    })?;
-    if !profile.fits(channel) {
-        anyhow::bail!("profile {profile_name} does not read {channel} statements");
-    }
-    let bytes = read_upload(settings, file)?;
     let store = open_store(settings).await?;
-    let imported = store
-        .import_statement(
+    let importer = Importer::new(store.clone(), &settings.reconciliation, profiles);
+    let upload =
+        crate::imports::upload::store_file(importer.upload_dir(), file, importer.max_file_bytes())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let queued = importer
+        .queue_statement(
             &Actor::system("cli"),
             &Scope::All,
-            &StatementFile {
-                channel,
-                profile: (&profile_name, profile),
-                bytes: &bytes,
-                settlement_days: settings
-                    .reconciliation
-                    .settlement_days
-                    .of(channel)
-                    .unwrap_or(0),
-                account_number: statement_account(channel, account)
-                    .map_err(|message| anyhow::anyhow!("--{message}"))?,
-            },
+            Some(channel),
+            profile.as_deref(),
+            account,
+            &upload,
         )
-        .await?;
-    let summary = &imported.summary;
-    if !imported.new {
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let id = queued.import.id.clone();
+    if !queued.new && queued.import.status.is_final() {
         println!(
-            "this file was imported on {} as statement {}: nothing changed",
-            summary.imported_at, summary.id
+            "this file was imported on {} as statement {id}: nothing changed",
+            queued.import.imported_at
+        );
+    } else if !queued.new {
+        println!(
+            "this file was queued on {} as statement {id}: following its import",
+            queued.import.imported_at
         );
     }
+    // Progress on a terminal only, on one line that is rewritten.
+    let terminal = std::io::stderr().is_terminal();
+    let show = |stage: Stage| {
+        if !terminal {
+            return;
+        }
+        match stage {
+            Stage::Checking(lines) => eprint!("\rchecking: {lines} lines read          "),
+            Stage::Applying { applied, total } => {
+                eprint!("\rreconciling: {applied} of {total} lines          ")
+            }
+        }
+    };
+    // Run here unless a serving process has taken the job; then follow it.
+    let import = loop {
+        match importer.run_claimed(&id, &show).await? {
+            Some(JobEnd::Stopped) | None => {}
+            Some(JobEnd::Done(_) | JobEnd::Refused(_)) => {}
+        }
+        let import = store.statement_import(&Scope::All, &id).await?;
+        if import.status.is_final() {
+            break import;
+        }
+        show(match import.progress.lines_total {
+            None => Stage::Checking(import.progress.lines_checked),
+            Some(total) => Stage::Applying {
+                applied: import.progress.lines_applied,
+                total,
+            },
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    if terminal {
+        eprintln!();
+    }
+    if let Some(refusal) = &import.refused {
+        anyhow::bail!(
+            "line {}: {}; nothing was imported",
+            refusal.line,
+            refusal.reason
+        );
+    }
+    let summary = import
+        .summary
+        .ok_or_else(|| anyhow::anyhow!("statement {id} is done without its summary"))?;
     println!(
         "statement {} ({}, profile {}): {} lines",
         summary.id, summary.channel, summary.profile, summary.lines

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -176,6 +176,20 @@ pub struct ReconciliationSettings {
     pub settlement_days: SettlementDays,
     /// Statement profiles added to the shipped ones, by name.
     pub profiles: BTreeMap<String, Profile>,
+    /// Where uploaded statements are stored for their import jobs to read
+    /// (and to resume from after a restart). Processes sharing a
+    /// PostgreSQL database run only the jobs whose file they can open.
+    pub upload_dir: PathBuf,
+    /// Import jobs one process runs at once (never two of one channel at
+    /// once, in any process); 0 leaves them to other lephi processes.
+    pub import_workers: usize,
+    /// Imports one key may have queued or running; more get 429.
+    pub max_queued_per_key: u32,
+    /// Lines an import job applies in one transaction.
+    pub import_batch_lines: usize,
+    /// How long a job's claim holds without being renewed: a job whose
+    /// process died is taken up again after this.
+    pub import_lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -348,6 +362,11 @@ impl Default for ReconciliationSettings {
             max_file_bytes: 256 * 1024 * 1024,
             settlement_days: SettlementDays::default(),
             profiles: BTreeMap::new(),
+            upload_dir: PathBuf::from("data/uploads"),
+            import_workers: 2,
+            max_queued_per_key: 3,
+            import_batch_lines: 500,
+            import_lease_secs: 15,
         }
     }
 }
@@ -550,7 +569,34 @@ impl Settings {
             return invalid("console.sign_in_attempts_per_minute", "must be at least 1");
         }
         self.receipt_policy()?;
+        self.check_imports()?;
         self.check_janitor()
+    }
+
+    fn check_imports(&self) -> Result<(), ConfigError> {
+        let invalid = |path, message: &str| {
+            Err(ConfigError::Invalid {
+                path,
+                message: message.to_owned(),
+            })
+        };
+        let r = &self.reconciliation;
+        if r.import_workers > 64 {
+            return invalid("reconciliation.import_workers", "must be 0 to 64");
+        }
+        if r.max_queued_per_key == 0 {
+            return invalid("reconciliation.max_queued_per_key", "must be at least 1");
+        }
+        if !(10..=100_000).contains(&r.import_batch_lines) {
+            return invalid("reconciliation.import_batch_lines", "must be 10 to 100000");
+        }
+        if !(1..=3600).contains(&r.import_lease_secs) {
+            return invalid("reconciliation.import_lease_secs", "must be 1 to 3600");
+        }
+        if r.upload_dir.as_os_str().is_empty() {
+            return invalid("reconciliation.upload_dir", "must name a folder");
+        }
+        Ok(())
     }
 
     fn check_janitor(&self) -> Result<(), ConfigError> {

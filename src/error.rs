@@ -51,6 +51,8 @@ error_codes! {
     AgencyNotFound => "agency_not_found",
     AgencyExists => "agency_exists",
     ImportRefused => "import_refused",
+    TooManyImports => "too_many_imports",
+    StorageFull => "storage_full",
     ChannelUnavailable => "channel_unavailable",
     ProviderError => "provider_error",
     ReceiptNumberTaken => "receipt_number_taken",
@@ -243,6 +245,15 @@ impl From<StoreError> for ApiError {
                 "this statement was imported before by a key of a wider scope than this one; \
                  only such a key sees its summary",
             ),
+            StoreError::TooManyImports { limit } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyImports,
+                format!(
+                    "this key already has {limit} imports queued or running; \
+                     send this file when one of them has ended"
+                ),
+            )
+            .with_details(json!({ "limit": limit })),
             StoreError::Contended => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
@@ -254,6 +265,7 @@ impl From<StoreError> for ApiError {
                 "the service is busy; retry shortly",
             ),
             err @ (StoreError::Corrupt(_)
+            | StoreError::ClaimLost
             | StoreError::Migration(_)
             | StoreError::Database(_)
             | StoreError::ReceiptSeriesFull { .. }) => {

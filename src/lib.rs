@@ -10,6 +10,7 @@ pub mod console;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod imports;
 pub mod janitor;
 pub mod jobs;
 pub mod notify;

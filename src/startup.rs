@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::domain::invoice::InvoiceLimits;
 use crate::domain::webhook::UrlPolicy;
+use crate::imports::Importer;
 use crate::janitor::Janitor;
 use crate::providers::Providers;
 use crate::reconcile::Profiles;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub webhook_policy: UrlPolicy,
     /// The statement profiles, shipped and configured.
     pub profiles: Profiles,
+    /// Queues statement imports and runs their jobs.
+    pub importer: Importer,
     /// The built-in sandbox providers, when `sandbox.enabled`.
     pub sandbox: Option<Sandbox>,
     /// How often one client may open the citizens' pages under `/pay/`.
@@ -54,6 +57,7 @@ pub struct Application {
     webhook_policy: UrlPolicy,
     /// Off when `janitor.enabled` is false.
     janitor: Option<Janitor>,
+    importer: Importer,
     signals: Option<Signals>,
 }
 
@@ -98,6 +102,10 @@ impl Application {
         } else {
             (settings.providers.clone(), None)
         };
+        let profiles = Profiles::new(&settings.reconciliation.profiles).map_err(|message| {
+            anyhow::anyhow!("configuration: reconciliation.profiles: {message}")
+        })?;
+        let importer = Importer::new(store.clone(), &settings.reconciliation, profiles.clone());
         let state = web::Data::new(AppState {
             store: store.clone(),
             public_url,
@@ -106,9 +114,8 @@ impl Application {
             providers: Providers::from_settings(&provider_settings)?,
             sandbox,
             webhook_policy: webhook_policy.clone(),
-            profiles: Profiles::new(&settings.reconciliation.profiles).map_err(|message| {
-                anyhow::anyhow!("configuration: reconciliation.profiles: {message}")
-            })?,
+            profiles,
+            importer: importer.clone(),
             pay_limiter: RateLimiter::per_minute(settings.checkout.requests_per_minute),
             console_limiter: RateLimiter::per_minute(settings.console.sign_in_attempts_per_minute),
             settings: settings.clone(),
@@ -146,6 +153,7 @@ impl Application {
             metrics,
             webhook_policy,
             janitor,
+            importer,
             signals: None,
         })
     }
@@ -198,8 +206,10 @@ impl Application {
         let janitor = self
             .janitor
             .map(|janitor| tokio::spawn(janitor.run(stop.subscribe())));
+        let importer = tokio::spawn(self.importer.run(stop.subscribe()));
         let served = self.server.await;
         let _ = stop.send(true);
+        let _ = importer.await;
         let _ = expiry.await;
         let _ = dispatcher.await;
         if let Some(janitor) = janitor {

@@ -119,6 +119,10 @@ fn import(
         .arg(file)
         .env("LEPHI__DATABASE__URL", database_url)
         .env("LEPHI__LOG__LEVEL", "warn")
+        .env(
+            "LEPHI__RECONCILIATION__UPLOAD_DIR",
+            file.with_file_name("uploads"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;

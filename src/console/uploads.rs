@@ -1,8 +1,9 @@
 //! `/console/uploads`: a provider's or bank's settlement statement, and
-//! the dossier register, uploaded as a form with a file (read whole
-//! within `reconciliation.max_file_bytes`) and imported with the API's own
-//! functions. The page shows what the import did, or the line that made
-//! it refuse the whole file.
+//! the dossier register, uploaded as a form with a file (read within
+//! `reconciliation.max_file_bytes`). A statement is queued as an import job
+//! through the same use-case as the API's ([`crate::imports`]), and the
+//! officer is sent to its page, which refreshes itself while the job runs
+//! and then shows what it did, or the line that made it refuse the file.
 
 use std::collections::HashMap;
 
@@ -13,10 +14,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::multipart::{self, Part};
 use super::{COULD_NOT, Officer, Section, csrf_field, lang_of, link, read_body, session};
 use crate::domain::payment::Channel;
+use crate::domain::settlement::{ImportStatus, LineOutcome};
 use crate::error::ApiError;
+use crate::imports::upload;
 use crate::pages::{Html, Lang, Text, channel_name, text};
 use crate::startup::AppState;
-use crate::store::{DossierImportSummary, Imported};
+use crate::store::{DossierImportSummary, StatementImport, StoreError};
 
 const STATEMENT: Text = text!("Sao kê đối soát", "Settlement statement");
 const REGISTER: Text = text!("Sổ hồ sơ", "Dossier register");
@@ -25,7 +28,11 @@ const UPLOAD: Text = text!("Tải lên và đối soát", "Upload and reconcile"
 
 /// What the page says after an upload.
 enum Outcome {
-    Statement(Imported),
+    /// A statement queued (or queued before): its page follows it.
+    Statement {
+        id: String,
+        new: bool,
+    },
     Register(DossierImportSummary),
     Refused(ApiError),
 }
@@ -50,7 +57,8 @@ fn render(
     let mut body = Html::new();
     body.raw("<h1>").t(lang, &super::UPLOADS).raw("</h1>");
     match outcome {
-        Some(Outcome::Statement(imported)) => statement_summary(&mut body, lang, &imported),
+        // Shown on the import's own page, which `upload` redirects to.
+        Some(Outcome::Statement { .. }) => {}
         Some(Outcome::Register(summary)) => register_summary(&mut body, lang, &summary),
         Some(Outcome::Refused(err)) => refused(&mut body, lang, &err),
         None => {}
@@ -142,15 +150,82 @@ fn row(html: &mut Html, label: &str, count: &str) {
         .raw("</td></tr>");
 }
 
-fn statement_summary(html: &mut Html, lang: Lang, imported: &Imported) {
-    let summary = &imported.summary;
-    html.raw("<section class=\"card\" id=\"import-summary\" role=\"status\"><h2>")
-        .t(
-            lang,
-            &text!("Kết quả đối soát sao kê", "Statement imported"),
-        )
+/// What a line outcome is called on the page.
+fn outcome_name(outcome: LineOutcome) -> Text {
+    match outcome {
+        LineOutcome::Matched => text!("Khớp với giao dịch đã ghi nhận", "Matched"),
+        LineOutcome::AmountMismatch => text!("Lệch số tiền", "Amount differs"),
+        LineOutcome::MissingPayment => text!(
+            "Giao dịch chưa ghi nhận (đã khôi phục)",
+            "Payment not recorded (recovered)"
+        ),
+        LineOutcome::DuplicateLine => text!("Dòng trùng lặp", "Duplicate line"),
+    }
+}
+
+/// `GET /console/uploads/statements/{id}`: an import's page. While its
+/// job runs the page refreshes itself every two seconds (no script), with
+/// a progress bar; then it shows the summary, or the refused line.
+pub async fn statement_import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let officer = match session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
+    let lang = lang_of(&req);
+    let import = match state.store.statement_import(officer.scope(), &id).await {
+        Ok(import) => import,
+        Err(StoreError::NotFound) => {
+            let err = ApiError::not_found(lang.pick(&text!("Lần nhập sao kê", "The import")));
+            return render(
+                &req,
+                &state,
+                &officer,
+                err.status,
+                Some(Outcome::Refused(err)),
+            );
+        }
+        Err(err) => return super::error_page(&req, Some(&officer), &ApiError::from(err)),
+    };
+    let again = req.query_string().contains("again=1");
+    let mut body = Html::new();
+    body.raw("<h1>").t(lang, &super::UPLOADS).raw("</h1>");
+    import_status(&mut body, lang, &import, again);
+    body.raw("<p><a href=\"")
+        .text(&link(lang, "/console/uploads", &[]))
+        .raw("\">")
+        .t(lang, &text!("Tải lên tệp khác", "Upload another file"))
+        .raw("</a></p>");
+    let mut page = super::officer_page(
+        &req,
+        &officer,
+        StatusCode::OK,
+        &super::UPLOADS,
+        Section::Uploads,
+        body,
+    );
+    if !import.status.is_final() {
+        page.headers_mut().insert(
+            header::HeaderName::from_static("refresh"),
+            header::HeaderValue::from_static("2"),
+        );
+    }
+    page
+}
+
+fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: bool) {
+    let p = &import.progress;
+    html.raw("<section class=\"card\" id=\"import-summary\" role=\"status\" data-status=\"")
+        .raw(import.status.as_str())
+        .raw("\"><h2>")
+        .t(lang, &text!("Sao kê", "Statement"))
+        .raw(" ")
+        .text(channel_name(import.channel, lang))
         .raw("</h2>");
-    if !imported.new {
+    if again {
         html.raw("<p class=\"note\">")
             .t(
                 lang,
@@ -161,26 +236,110 @@ fn statement_summary(html: &mut Html, lang: Lang, imported: &Imported) {
             )
             .raw("</p>");
     }
-    html.raw("<table><tbody>");
-    row(
-        html,
-        lang.pick(&text!("Số dòng", "Lines")),
-        &summary.lines.to_string(),
-    );
-    for (outcome, count) in &summary.outcomes {
-        row(html, outcome.as_str(), &count.to_string());
+    match import.status {
+        ImportStatus::Queued => {
+            html.raw("<p>")
+                .t(
+                    lang,
+                    &text!(
+                        "Đang chờ đến lượt đối soát. Trang tự cập nhật.",
+                        "Waiting for its turn. This page updates itself."
+                    ),
+                )
+                .raw("</p><progress max=\"100\"></progress>");
+        }
+        ImportStatus::Running => match p.lines_total {
+            None => {
+                html.raw("<p>")
+                    .t(
+                        lang,
+                        &text!("Đang kiểm tra các dòng:", "Checking the lines:"),
+                    )
+                    .raw(" <strong>")
+                    .text(&p.lines_checked.to_string())
+                    .raw("</strong>. ")
+                    .t(
+                        lang,
+                        &text!("Trang tự cập nhật.", "This page updates itself."),
+                    )
+                    .raw("</p><progress max=\"100\"></progress>");
+            }
+            Some(total) => {
+                html.raw("<p>")
+                    .t(lang, &text!("Đang đối soát:", "Reconciling:"))
+                    .raw(" <strong>")
+                    .text(&p.lines_applied.to_string())
+                    .raw(" / ")
+                    .text(&total.to_string())
+                    .raw("</strong> ")
+                    .t(lang, &text!("dòng", "lines"))
+                    .raw(", ")
+                    .text(&p.exceptions_so_far.to_string())
+                    .raw(" ")
+                    .t(lang, &text!("ngoại lệ", "exceptions"))
+                    .raw(". ")
+                    .t(
+                        lang,
+                        &text!("Trang tự cập nhật.", "This page updates itself."),
+                    )
+                    .raw("</p><progress id=\"import-progress\" max=\"")
+                    .text(&total.max(1).to_string())
+                    .raw("\" value=\"")
+                    .text(&p.lines_applied.to_string())
+                    .raw("\"></progress>");
+            }
+        },
+        ImportStatus::Refused => {
+            let refusal = import.refused.clone().unwrap_or(crate::store::Refusal {
+                line: 0,
+                reason: String::new(),
+            });
+            html.raw("</section><section class=\"card message error\" id=\"import-refused\" role=\"alert\"><h2>")
+                .t(lang, &COULD_NOT)
+                .raw("</h2><p>")
+                .t(
+                    lang,
+                    &text!(
+                        "Tệp bị từ chối toàn bộ, không có gì được nhập. Dòng",
+                        "The whole file was refused; nothing was imported. Line"
+                    ),
+                )
+                .raw(" <strong id=\"refused-line\">")
+                .text(&refusal.line.to_string())
+                .raw("</strong>: ")
+                .text(&refusal.reason)
+                .raw("</p>");
+        }
+        ImportStatus::Done => {
+            let Some(summary) = &import.summary else {
+                html.raw("</section>");
+                return;
+            };
+            html.raw("<p>")
+                .t(lang, &text!("Đã đối soát xong.", "Reconciled."))
+                .raw("</p><table><tbody>");
+            row(
+                html,
+                lang.pick(&text!("Số dòng", "Lines")),
+                &summary.lines.to_string(),
+            );
+            for (outcome, count) in &summary.outcomes {
+                row(html, lang.pick(&outcome_name(*outcome)), &count.to_string());
+            }
+            row(
+                html,
+                lang.pick(&text!("Ngoại lệ mới", "Exceptions opened")),
+                &summary.exceptions_opened.to_string(),
+            );
+            row(
+                html,
+                lang.pick(&text!("Chưa được quyết toán", "Unsettled payments")),
+                &summary.unsettled_payments.to_string(),
+            );
+            html.raw("</tbody></table>");
+        }
     }
-    row(
-        html,
-        lang.pick(&text!("Ngoại lệ mới", "Exceptions opened")),
-        &summary.exceptions_opened.to_string(),
-    );
-    row(
-        html,
-        lang.pick(&text!("Chưa được quyết toán", "Unsettled payments")),
-        &summary.unsettled_payments.to_string(),
-    );
-    html.raw("</tbody></table></section>");
+    html.raw("</section>");
 }
 
 fn register_summary(html: &mut Html, lang: Lang, summary: &DossierImportSummary) {
@@ -340,6 +499,14 @@ where
     };
     let (officer, outcome) = import(state.clone(), officer, fields, file.data).await;
     match outcome {
+        Ok(Outcome::Statement { id, new }) => {
+            let again = if new { "" } else { "1" };
+            super::see_other(&link(
+                lang_of(&req),
+                &format!("/console/uploads/statements/{id}"),
+                &[("again", again)],
+            ))
+        }
         Ok(outcome) => render(&req, &state, &officer, StatusCode::OK, Some(outcome)),
         Err(err) if err.status.is_server_error() => super::error_page(&req, Some(&officer), &err),
         Err(err) => render(
@@ -364,17 +531,26 @@ pub async fn statement(
         payload,
         |state, officer, fields, bytes| async move {
             let field = |name: &str| fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-            let imported = crate::routes::settlements::import_as(
-                &state,
-                &officer.actor(),
-                officer.scope(),
-                field("channel"),
-                field("profile").map(str::to_owned),
-                field("account"),
-                &bytes,
-            )
-            .await
-            .map(Outcome::Statement);
+            let limit = state.importer.max_file_bytes();
+            let imported =
+                match upload::store_bytes(state.importer.upload_dir(), &bytes, limit).await {
+                    Ok(stored) => state
+                        .importer
+                        .queue_statement(
+                            &officer.actor(),
+                            officer.scope(),
+                            field("channel"),
+                            field("profile"),
+                            field("account"),
+                            &stored,
+                        )
+                        .await
+                        .map(|queued| Outcome::Statement {
+                            id: queued.import.id,
+                            new: queued.new,
+                        }),
+                    Err(err) => Err(ApiError::from(err)),
+                };
             (officer, imported)
         },
     )

@@ -120,6 +120,51 @@ impl LineOutcome {
     }
 }
 
+/// Where a statement's import job is. A job is checked whole (every
+/// line read, every line's agency in the importer's scope) before any
+/// line is applied, so a refused file changes nothing; once applying, it
+/// only goes on, after a restart too, until it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    /// Stored, waiting for a worker.
+    Queued,
+    /// Being checked, then applied in batches.
+    Running,
+    /// Every line applied; the summary is published.
+    Done,
+    /// A line could not be read or is not the importer's to apply:
+    /// nothing was applied.
+    Refused,
+}
+
+impl ImportStatus {
+    pub const ALL: [ImportStatus; 4] = [
+        ImportStatus::Queued,
+        ImportStatus::Running,
+        ImportStatus::Done,
+        ImportStatus::Refused,
+    ];
+
+    pub fn parse(value: &str) -> Option<ImportStatus> {
+        ImportStatus::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Queued => "queued",
+            ImportStatus::Running => "running",
+            ImportStatus::Done => "done",
+            ImportStatus::Refused => "refused",
+        }
+    }
+
+    /// Whether the job has ended, one way or the other.
+    pub fn is_final(self) -> bool {
+        matches!(self, ImportStatus::Done | ImportStatus::Refused)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,15 +220,20 @@ impl Profile {
     /// missing column (or an empty file) is refused at once, as line 1.
     /// Each later line is a [`StatementLine`] or the reason it is refused;
     /// blank lines are skipped. A UTF-8 byte order mark is accepted.
-    pub fn read<'a>(
+    pub fn read<'a, R: std::io::Read + 'a>(
         &'a self,
-        file: &'a [u8],
+        file: R,
     ) -> Result<impl Iterator<Item = Result<StatementLine, LineError>> + 'a, LineError> {
         let at_header = |reason: String| LineError { line: 1, reason };
         let reading = self
             .compile()
             .map_err(|reason| at_header(format!("{}: {reason}", self.called())))?;
-        let file = file.strip_prefix(UTF8_BOM).unwrap_or(file);
+        let mut file = std::io::BufReader::with_capacity(64 * 1024, file);
+        let starts = std::io::BufRead::fill_buf(&mut file)
+            .map_err(|e| at_header(format!("the file cannot be read: {e}")))?;
+        if starts.starts_with(UTF8_BOM) {
+            std::io::BufRead::consume(&mut file, UTF8_BOM.len());
+        }
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -615,8 +620,8 @@ impl Dates {
 }
 
 /// The lines of one file, read one record at a time into one buffer.
-struct StatementLines<'a> {
-    csv: csv::Reader<&'a [u8]>,
+struct StatementLines<'a, R> {
+    csv: csv::Reader<std::io::BufReader<R>>,
     record: ByteRecord,
     reading: Reading<'a>,
     positions: Positions<'a>,
@@ -625,7 +630,7 @@ struct StatementLines<'a> {
     done: bool,
 }
 
-impl Iterator for StatementLines<'_> {
+impl<R: std::io::Read> Iterator for StatementLines<'_, R> {
     type Item = Result<StatementLine, LineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -651,7 +656,7 @@ impl Iterator for StatementLines<'_> {
     }
 }
 
-impl StatementLines<'_> {
+impl<R> StatementLines<'_, R> {
     fn line(&self, line_no: usize) -> Result<StatementLine, String> {
         let record = &self.record;
         let bytes = record.as_slice().len() + record.len().saturating_sub(1);

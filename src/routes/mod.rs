@@ -111,6 +111,7 @@ route_table! {
     "/console/exceptions/{id}/resolve" => { POST console::exceptions::resolve },
     "/console/uploads" => { GET console::uploads::show },
     "/console/uploads/statement" => { POST console::uploads::statement },
+    "/console/uploads/statements/{id}" => { GET console::uploads::statement_import },
     "/console/uploads/register" => { POST console::uploads::register },
     "/console/payments" => { GET console::payments::list },
     "/console/invoices/{id}" => { GET console::payments::invoice },

@@ -1,18 +1,18 @@
 //! `/v1/settlements`: providers' and banks' statements, imported and
 //! matched to payments, and their lines.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, FileBody, page_limit, path_id, query_choice, query_text};
-use crate::domain::Scope;
-use crate::domain::audit::Actor;
+use super::{Caller, page_limit, path_id, query_choice, query_text};
 use crate::domain::payment::Channel;
-use crate::domain::settlement::{LineOutcome, statement_account};
+use crate::domain::settlement::LineOutcome;
 use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
+use crate::imports::upload::{self, StoredUpload, UploadError};
 use crate::startup::AppState;
-use crate::store::{Imported, SettledLine, SettlementLineFilter, SettlementSummary, StatementFile};
+use crate::store::{SettledLine, SettlementLineFilter, StatementImport};
 
 const OFFICERS: &[Role] = &[Role::Finance, Role::Admin];
 
@@ -25,105 +25,114 @@ pub struct ImportQuery {
     account: Option<String>,
 }
 
-/// An import's answer: its summary, and whether this file was imported
-/// before (then nothing changed).
+/// An import as the API shows it: its job's status and progress, and once
+/// done its summary's counts.
 #[derive(Serialize)]
-struct ImportView<'a> {
+pub(crate) struct ImportView<'a> {
     #[serde(flatten)]
-    summary: &'a SettlementSummary,
-    already_imported: bool,
+    import: &'a StatementImport,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    counts: Option<SummaryCounts<'a>>,
+    /// On an upload: whether this file was queued before (then nothing
+    /// changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    already_imported: Option<bool>,
 }
 
+/// What a done import found, as its summary counts it.
+#[derive(Serialize)]
+struct SummaryCounts<'a> {
+    lines: u64,
+    outcomes: &'a std::collections::BTreeMap<LineOutcome, u64>,
+    rematched_lines: u64,
+    unsettled_payments: u64,
+    settled_later: u64,
+    exceptions_opened: u64,
+}
+
+impl<'a> ImportView<'a> {
+    pub(crate) fn of(import: &'a StatementImport, already_imported: Option<bool>) -> Self {
+        ImportView {
+            import,
+            counts: import.summary.as_ref().map(|s| SummaryCounts {
+                lines: s.lines,
+                outcomes: &s.outcomes,
+                rematched_lines: s.rematched_lines,
+                unsettled_payments: s.unsettled_payments,
+                settled_later: s.settled_later,
+                exceptions_opened: s.exceptions_opened,
+            }),
+            already_imported,
+        }
+    }
+}
+
+/// `POST /v1/settlements`: the body, a `text/csv` statement, is streamed
+/// to the upload folder and queued; the answer comes at once, 202 with
+/// the import to follow at its `Location` (200 with the first import for
+/// a file sent before).
 pub async fn import(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ImportQuery>,
-    body: FileBody,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(OFFICERS)?;
     let query = query.into_inner();
-    let imported = import_as(
-        &state,
-        &caller.actor(),
-        caller.scope(),
-        query.channel.as_deref(),
-        query.profile,
-        query.account.as_deref(),
-        &body.0,
-    )
-    .await?;
-    let view = ImportView {
-        summary: &imported.summary,
-        already_imported: !imported.new,
-    };
-    Ok(if imported.new {
-        HttpResponse::Created().json(view)
+    let profile = query_text("profile", query.profile)?;
+    let upload = stream_upload(&req, &state, payload).await?;
+    let queued = state
+        .importer
+        .queue_statement(
+            &caller.actor(),
+            caller.scope(),
+            query.channel.as_deref(),
+            profile.as_deref(),
+            query.account.as_deref(),
+            &upload,
+        )
+        .await?;
+    let view = ImportView::of(&queued.import, Some(!queued.new));
+    let location = format!("/v1/settlements/{}", queued.import.id);
+    Ok(if queued.new {
+        HttpResponse::Accepted()
+            .insert_header((header::LOCATION, location))
+            .json(view)
     } else {
-        HttpResponse::Ok().json(view)
+        HttpResponse::Ok()
+            .insert_header((header::LOCATION, location))
+            .json(view)
     })
 }
 
-/// Imports a statement of `channel` read with `profile` (the channel's
-/// default if none): what both the API and the finance console do.
-pub(crate) async fn import_as(
+/// Streams a `text/csv` body to the upload folder, refusing it (and
+/// keeping nothing) as soon as it passes `reconciliation.max_file_bytes`.
+async fn stream_upload(
+    req: &HttpRequest,
     state: &AppState,
-    actor: &Actor,
-    scope: &Scope,
-    channel: Option<&str>,
-    profile: Option<String>,
-    account: Option<&str>,
-    bytes: &[u8],
-) -> Result<Imported, ApiError> {
-    let channel = query_choice(
-        "channel",
-        channel,
-        |c| Channel::parse(c).filter(|c| c.is_cashless()),
-        "vnpay, momo, zalopay, bank_transfer",
-    )?
-    .ok_or_else(|| {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "channel is required: vnpay, momo, zalopay or bank_transfer",
-        )
-    })?;
-    let profile_name = query_text("profile", profile)?
-        .unwrap_or_else(|| crate::reconcile::Profiles::default_for(channel).to_owned());
-    let profile = state.profiles.get(&profile_name).ok_or_else(|| {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            format!(
-                "profile must be one of {}",
-                state.profiles.names().collect::<Vec<_>>().join(", ")
-            ),
-        )
-    })?;
-    if !profile.fits(channel) {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            format!("profile {profile_name} does not read {channel} statements"),
+    payload: web::Payload,
+) -> Result<StoredUpload, ApiError> {
+    let is_csv = matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str() == "text/csv");
+    if !is_csv {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "send the file as text/csv",
         ));
     }
-    let account = statement_account(channel, account)
-        .map_err(|message| ApiError::bad_request(ErrorCode::InvalidQuery, message))?;
-    Ok(state
-        .store
-        .import_statement(
-            actor,
-            scope,
-            &StatementFile {
-                channel,
-                profile: (&profile_name, profile),
-                bytes,
-                settlement_days: state
-                    .settings
-                    .reconciliation
-                    .settlement_days
-                    .of(channel)
-                    .unwrap_or(0),
-                account_number: account,
-            },
-        )
-        .await?)
+    let limit = state.importer.max_file_bytes();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(UploadError::TooLarge { limit }.into());
+    }
+    upload::store_stream(state.importer.upload_dir(), payload, limit)
+        .await
+        .map_err(ApiError::from)
 }
 
 #[derive(Deserialize)]
@@ -148,6 +157,7 @@ pub async fn list(
     Ok(super::page_of(&page, |summary| summary))
 }
 
+/// An import, wherever its job is.
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -155,8 +165,8 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(OFFICERS)?;
     let id = path_id("the statement", &id)?;
-    let summary = state.store.get_settlement(caller.scope(), id).await?;
-    Ok(HttpResponse::Ok().json(summary))
+    let import = state.store.statement_import(caller.scope(), id).await?;
+    Ok(HttpResponse::Ok().json(ImportView::of(&import, None)))
 }
 
 /// A statement line as the API shows it.

@@ -27,6 +27,7 @@ mod receipts;
 mod reports;
 mod settlements;
 pub mod sqlite;
+mod statement_jobs;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -56,8 +57,9 @@ pub use payments::{
     ExceptionFilter, IncomingPayment, OpenedAttempt, PaymentFilter, PaymentFor, Recorded,
 };
 pub use query::Listed;
-pub use settlements::{
-    Imported, SettledLine, SettlementLineFilter, SettlementSummary, StatementFile,
+pub use settlements::{SettledLine, SettlementLineFilter, SettlementSummary};
+pub use statement_jobs::{
+    ClaimedImport, ImportProgress, Queued, QueuedStatement, Refusal, StatementImport,
 };
 
 use crate::config::DatabaseSettings;
@@ -112,6 +114,10 @@ pub enum StoreError {
     ImportRefused { line: usize, message: String },
     #[error("the statement was imported by a key of a wider scope than this one")]
     ImportedInWiderScope,
+    #[error("this key already has {limit} imports queued or running")]
+    TooManyImports { limit: u32 },
+    #[error("the import job is no longer this worker's")]
+    ClaimLost,
     #[error("the rows this write depends on changed under every try")]
     Contended,
     #[error("stored data is corrupt: {0}")]

@@ -275,6 +275,16 @@ async fn match_payment(
     })
 }
 
+/// The agency, and its path, that a payment for `paid_for` would be
+/// recorded under; reads only, locking nothing.
+pub(super) async fn agency_paid(
+    conn: &mut Conn<'_>,
+    channel: Channel,
+    paid_for: &PaymentFor<'_>,
+) -> Result<Option<(AgencyCode, String)>, StoreError> {
+    Ok(match_payment(conn, "", channel, paid_for).await?.agency)
+}
+
 /// The one agency that receives transfers on `account_number`, if exactly one does.
 async fn agency_of_account(
     conn: &mut Conn<'_>,

@@ -56,6 +56,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "statement_scope",
         sql: include_str!("../../migrations/postgres/0010_statement_scope.sql"),
     },
+    Migration {
+        version: 11,
+        name: "statement_jobs",
+        sql: include_str!("../../migrations/postgres/0011_statement_jobs.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

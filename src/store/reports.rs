@@ -46,11 +46,13 @@ fn cashless_sql(query: &ReportQuery, agency_condition: &str) -> String {
         GroupBy::Month => (format!("{month} AS month, "), format!("{month}, ")),
     };
     // At most one line settles a payment (settlement_lines_settle_once),
-    // so the join never counts a payment twice.
+    // so the join never counts a payment twice. A statement still being
+    // imported settles nothing until it is done.
     let settlements = match query.basis {
         Basis::Recorded => "",
         Basis::Settled => {
-            " LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'"
+            " LEFT JOIN settlement_lines s ON s.payment_id = p.id AND s.outcome <> 'duplicate_line'
+               AND EXISTS (SELECT 1 FROM settlement_files f WHERE f.id = s.file_id AND f.status = 'done')"
         }
     };
     format!(

@@ -1,14 +1,13 @@
-//! Settlement statements: a file's lines matched to payments, in one
-//! transaction, a chunk of lines at a time. Each chunk costs a few queries
+//! Settlement statements: a file's lines matched to payments, a batch of
+//! lines per transaction (the job around them is in
+//! [`super::statement_jobs`]). Each batch costs a few queries
 //! whatever its size (the payments its lines name, the lines themselves in
 //! one insert); only what needs an officer (a recovered payment, a
 //! mismatch, a duplicate) costs more.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use futures_util::future;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::Date;
@@ -20,32 +19,14 @@ use super::audit::{self, Change};
 use super::exceptions::{self, Finding};
 use super::payments::{IncomingPayment, PaymentFor};
 use super::query::{Filtered, Listed, Value, page};
+use super::statement_jobs::ClaimedImport;
 use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, PaymentSource, Resolution};
-use crate::domain::settlement::{LineOutcome, StatementLine, format_day, parse_day};
+use crate::domain::settlement::{ImportStatus, LineOutcome, StatementLine, format_day, parse_day};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 use crate::providers::bank_transfer::find_payment_code;
-use crate::reconcile::Profile;
 use crate::reconcile::matching::{Candidate, Decision, StoredLine, match_lines};
-
-/// Lines matched per round: bounds the memory a round holds (its lines,
-/// their candidates, and both as JSON text).
-const CHUNK: usize = 1_000;
-
-/// A statement file to import.
-pub struct StatementFile<'a> {
-    pub channel: Channel,
-    /// The profile's name, and the profile.
-    pub profile: (&'a str, &'a Profile),
-    pub bytes: &'a [u8],
-    /// Days a payment of this channel may wait for its line.
-    pub settlement_days: u32,
-    /// The account a bank statement is of: a transfer it recovers that
-    /// names another agency's invoice is then `wrong_account`, as from a
-    /// notification.
-    pub account_number: Option<&'a str>,
-}
 
 /// What an import did; answered again, unchanged, for the same file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,11 +51,24 @@ pub struct SettlementSummary {
     pub imported_by: String,
 }
 
-/// An import's summary, and whether this call imported the file.
-pub struct Imported {
-    pub summary: SettlementSummary,
-    /// False when the same file was imported before.
-    pub new: bool,
+impl SettlementSummary {
+    /// The summary of a job none of whose lines is applied yet.
+    pub fn starting(job: &ClaimedImport) -> SettlementSummary {
+        SettlementSummary {
+            id: job.id.clone(),
+            channel: job.channel,
+            profile: job.profile.clone(),
+            sha256: job.sha256.clone(),
+            lines: 0,
+            outcomes: LineOutcome::ALL.into_iter().map(|o| (o, 0)).collect(),
+            rematched_lines: 0,
+            unsettled_payments: 0,
+            settled_later: 0,
+            exceptions_opened: 0,
+            imported_at: Timestamp::now(),
+            imported_by: job.actor.name.clone(),
+        }
+    }
 }
 
 /// A stored statement line.
@@ -229,166 +223,158 @@ struct Import<'a> {
 }
 
 impl Store {
-    /// Imports a statement: every line is parsed and matched, or none is.
-    /// The same file imported again (by its SHA-256, per channel) changes
-    /// nothing and answers with the first import's summary. Lines are
-    /// refused when they settle payments of agencies outside `scope`.
-    pub async fn import_statement(
+    /// Checks a job's lines before any is applied: each must settle, or
+    /// recover, a payment of an agency in the importer's scope (a line of
+    /// no agency is anyone's). Reads only, outside the write path.
+    pub async fn check_statement_lines(
         &self,
-        actor: &Actor,
-        scope: &Scope,
-        file: &StatementFile<'_>,
-    ) -> Result<Imported, StoreError> {
-        let now = Timestamp::now();
-        let (profile_name, profile) = file.profile;
-        let sha256 = hex::encode(Sha256::digest(file.bytes));
-        let id = uuid::Uuid::now_v7().to_string();
-        let mut tx = self.begin_large_write().await?;
-        if self.backend == Backend::Postgres {
-            // One import per channel at a time: two would each see a
-            // payment unsettled and both settle it.
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(STATEMENT_LOCK + channel_index(file.channel))
-                .execute(&mut tx.conn())
-                .await?;
-            // The lines this transaction inserts are in no statistics, so
-            // the planner takes the growing table for empty and would scan
-            // it whole for every chunk. Every lookup here has its index.
-            sqlx::raw_sql(
-                "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
-                 SET LOCAL enable_mergejoin = off",
-            )
-            .execute(&mut tx.conn())
+        job: &ClaimedImport,
+        lines: &[StatementLine],
+    ) -> Result<(), StoreError> {
+        if job.scope == Scope::All || lines.is_empty() {
+            return Ok(());
+        }
+        let prefix = job.scope.path_prefix();
+        let mut conn = self.pool.acquire().await?;
+        let mut conn = Conn::Any(&mut conn);
+        let (found, settled_refs) = candidates(&mut conn, self.backend, job.channel, lines).await?;
+        let mut paths = AgencyPaths::default();
+        paths.learn(&mut conn, self.backend, &found).await?;
+        let decisions = match_lines(lines, &found.candidates, &settled_refs);
+        for (line, decision) in lines.iter().zip(&decisions) {
+            let path = match decision {
+                Decision::Payment { payment_id, .. } | Decision::Reclaim { payment_id, .. } => {
+                    found
+                        .settling(payment_id, &paths)?
+                        .agency
+                        .map(|(_, path)| path)
+                }
+                Decision::Missing => {
+                    let paid_for = paid_for(job.channel, line, job.account_number.as_deref());
+                    super::payments::agency_paid(&mut conn, job.channel, &paid_for)
+                        .await?
+                        .map(|(_, path)| path)
+                }
+                // The same payment as the line it repeats.
+                Decision::DuplicateOf(_) => None,
+            };
+            if path.is_some_and(|path| !path.starts_with(prefix)) {
+                return Err(outside_scope(line));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one batch of a job's lines in one transaction, with the
+    /// job's progress (`summary`, updated only if the batch commits):
+    /// after a crash the job goes on after the last batch committed.
+    pub async fn apply_statement_lines(
+        &self,
+        job: &ClaimedImport,
+        lines: &[StatementLine],
+        summary: &mut SettlementSummary,
+        lease: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let Some(last) = lines.last() else {
+            return Ok(());
+        };
+        let mut tx = self.begin_write().await?;
+        self.plan_for_new_lines(&mut tx).await?;
+        let import = Import {
+            actor: &job.actor,
+            scope: &job.scope,
+            channel: job.channel,
+            file_id: &job.id,
+            account_number: job.account_number.as_deref(),
+            now: Timestamp::now(),
+        };
+        let mut so_far = summary.clone();
+        let mut paths = AgencyPaths::default();
+        self.settle_chunk(&mut tx.conn(), &import, lines, &mut paths, &mut so_far)
             .await?;
-        }
-        if let Some(number) = file.account_number {
-            account_in_scope(&mut tx.conn(), scope, number).await?;
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO settlement_files (id, channel, profile, sha256, account_number,
-                 imported_at, imported_by, imported_scope)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (channel, sha256) DO NOTHING",
+        let progress = serde_json::to_string(&so_far).map_err(StoreError::corrupt)?;
+        let done = sqlx::query(
+            "UPDATE settlement_files SET applied_through = $1, progress = $2, claimed_until = $3
+             WHERE id = $4 AND claimed_by = $5 AND status = 'running'",
         )
-        .bind(&id)
-        .bind(file.channel.as_str())
-        .bind(profile_name)
-        .bind(&sha256)
-        .bind(file.account_number)
-        .bind(now.to_stored())
-        .bind(&actor.name)
-        .bind(scope.path_prefix())
+        .bind(line_number(last))
+        .bind(progress)
+        .bind(super::statement_jobs::claimed_until(lease))
+        .bind(&job.id)
+        .bind(&job.worker)
         .execute(&mut tx.conn())
         .await?;
-        if inserted.rows_affected() == 0 {
-            let (summary, imported_scope): (Option<String>, String) = sqlx::query_as(
-                "SELECT summary, imported_scope FROM settlement_files
-                 WHERE channel = $1 AND sha256 = $2",
-            )
-            .bind(file.channel.as_str())
-            .bind(&sha256)
-            .fetch_one(&mut tx.conn())
-            .await?;
-            if !imported_scope.starts_with(scope.path_prefix()) {
-                // Its summary counts lines of agencies this key does not see.
-                return Err(StoreError::ImportedInWiderScope);
-            }
-            let summary = summary
-                .ok_or_else(|| StoreError::corrupt("an imported statement has no summary"))?;
-            return Ok(Imported {
-                summary: serde_json::from_str(&summary).map_err(StoreError::corrupt)?,
-                new: false,
-            });
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::ClaimLost);
         }
-        let mut summary = SettlementSummary {
-            id: id.clone(),
-            channel: file.channel,
-            profile: profile_name.to_owned(),
-            sha256,
-            lines: 0,
-            outcomes: LineOutcome::ALL.into_iter().map(|o| (o, 0)).collect(),
-            rematched_lines: 0,
-            unsettled_payments: 0,
-            settled_later: 0,
-            exceptions_opened: 0,
-            imported_at: now,
-            imported_by: actor.name.clone(),
-        };
+        tx.commit().await?;
+        *summary = so_far;
+        Ok(())
+    }
+
+    /// Ends a job whose every line is applied: finds the payments left
+    /// unsettled, and publishes the summary, in one transaction.
+    pub async fn finish_statement_import(
+        &self,
+        job: &ClaimedImport,
+        mut summary: SettlementSummary,
+    ) -> Result<SettlementSummary, StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.plan_for_new_lines(&mut tx).await?;
+        let now = Timestamp::now();
         let import = Import {
-            actor,
-            scope,
-            channel: file.channel,
-            file_id: &id,
-            account_number: file.account_number,
+            actor: &job.actor,
+            scope: &job.scope,
+            channel: job.channel,
+            file_id: &job.id,
+            account_number: job.account_number.as_deref(),
             now,
         };
-        let refused = |err: crate::reconcile::LineError| StoreError::ImportRefused {
-            line: err.line,
-            message: err.reason,
-        };
-        let mut lines = profile.read(file.bytes).map_err(refused)?;
-        let mut read_chunk = |into: &mut Vec<StatementLine>| {
-            into.clear();
-            for line in lines.by_ref().take(CHUNK) {
-                into.push(line.map_err(refused)?);
-            }
-            Ok::<_, StoreError>(())
-        };
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut next = Vec::with_capacity(CHUNK);
-        read_chunk(&mut chunk)?;
-        let mut settled_through = None;
-        let mut paths = AgencyPaths::default();
-        while !chunk.is_empty() {
-            settled_through = chunk
-                .iter()
-                .map(|l| l.settlement_date)
-                .chain(settled_through)
-                .max();
-            // The next chunk is read while the database stores this one.
-            let read_next = || read_chunk(&mut next);
-            let chunk_read = self
-                .settle_chunk(
-                    &mut tx.conn(),
-                    &import,
-                    &chunk,
-                    &mut paths,
-                    &mut summary,
-                    read_next,
-                )
-                .await?;
-            chunk_read?;
-            std::mem::swap(&mut chunk, &mut next);
-        }
+        let settled_through: Option<String> = sqlx::query_scalar(
+            "SELECT max(settlement_date) FROM settlement_lines WHERE file_id = $1",
+        )
+        .bind(&job.id)
+        .fetch_one(&mut tx.conn())
+        .await?;
+        let settled_through = settled_through.as_deref().and_then(parse_day);
         let checked_before = self
             .find_unsettled(
                 &mut tx.conn(),
                 &import,
                 settled_through,
-                file.settlement_days,
+                job.settlement_days,
                 &mut summary,
             )
             .await?;
+        summary.imported_at = now;
         let summary_json = serde_json::to_string(&summary).map_err(StoreError::corrupt)?;
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE settlement_files SET line_count = $1, summary = $2, settled_through = $3,
-                 checked_scope = $4, checked_before = $5
-             WHERE id = $6",
+                 checked_scope = $4, checked_before = $5, status = 'done', progress = NULL,
+                 claimed_by = NULL, claimed_until = NULL
+             WHERE id = $6 AND claimed_by = $7 AND status = 'running'",
         )
         .bind(i64::try_from(summary.lines).unwrap_or(i64::MAX))
         .bind(&summary_json)
         .bind(settled_through.map(format_day))
-        .bind(checked_before.as_ref().map(|_| scope.path_prefix()))
+        .bind(checked_before.as_ref().map(|_| job.scope.path_prefix()))
         .bind(checked_before)
-        .bind(&id)
+        .bind(&job.id)
+        .bind(&job.worker)
         .execute(&mut tx.conn())
         .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::ClaimLost);
+        }
         audit::record(
             &mut tx.conn(),
-            actor,
+            &job.actor,
             Change {
                 action: "settlement.imported",
                 object_type: "settlement_file",
-                object_id: &id,
+                object_id: &job.id,
                 agency: None,
                 before: None,
                 after: audit::state(&summary),
@@ -397,20 +383,33 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Imported { summary, new: true })
+        Ok(summary)
     }
 
-    /// Matches and stores one chunk of lines, and answers with what
-    /// `meanwhile` did while the database was storing them.
-    async fn settle_chunk<T>(
+    /// On PostgreSQL, plans a batch's lookups by their indexes: the lines
+    /// an import has just inserted are in no statistics, so the planner
+    /// takes the growing table for empty and would scan it whole.
+    async fn plan_for_new_lines(&self, tx: &mut super::WriteTx) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::raw_sql(
+                "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
+                 SET LOCAL enable_mergejoin = off",
+            )
+            .execute(&mut tx.conn())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Matches and stores one batch of lines.
+    async fn settle_chunk(
         &self,
         tx: &mut Conn<'_>,
         import: &Import<'_>,
         chunk: &[StatementLine],
         paths: &mut AgencyPaths,
         summary: &mut SettlementSummary,
-        meanwhile: impl FnOnce() -> T,
-    ) -> Result<T, StoreError> {
+    ) -> Result<(), StoreError> {
         let (found, settled_refs) = candidates(tx, self.backend, import.channel, chunk).await?;
         paths.learn(tx, self.backend, &found).await?;
         let decisions = match_lines(chunk, &found.candidates, &settled_refs);
@@ -477,16 +476,7 @@ impl Store {
                 settling,
             });
         }
-        // The insert is polled first, so it is on its way when `meanwhile`
-        // runs: on SQLite the connection's thread inserts meanwhile; on
-        // PostgreSQL whatever the first poll sent (all of it once the
-        // statement is prepared, unless the socket's buffer fills) does.
-        let (inserted, meanwhile) = future::join(
-            insert_lines(tx, self.backend, import.channel, import.file_id, &settled),
-            async { meanwhile() },
-        )
-        .await;
-        inserted?;
+        insert_lines(tx, self.backend, import.channel, import.file_id, &settled).await?;
 
         let mut newly_settled = Vec::new();
         for s in &settled {
@@ -541,7 +531,7 @@ impl Store {
             import.now,
         )
         .await?;
-        Ok(meanwhile)
+        Ok(())
     }
 
     /// Records the payment a line settles that no callback reported,
@@ -556,14 +546,7 @@ impl Store {
         account_number: Option<&str>,
         summary: &mut SettlementSummary,
     ) -> Result<Recovery, StoreError> {
-        let paid_for = match import.channel {
-            Channel::BankTransfer => PaymentFor::Transfer {
-                note: &line.reference,
-                code: line.payment_code.as_ref(),
-                account_number,
-            },
-            _ => PaymentFor::Order(&line.reference),
-        };
+        let paid_for = paid_for(import.channel, line, account_number);
         let recorded = self
             .record_in(
                 tx,
@@ -912,8 +895,8 @@ impl Store {
         after_id: Option<&str>,
         limit: i64,
     ) -> Result<Listed<SettlementSummary>, StoreError> {
-        // Only a finished import has a summary; an unfinished one is
-        // invisible outside its transaction anyway.
+        // Only a finished import has a summary: until its last batch is
+        // applied, a statement is in no listing.
         let mut query = Filtered::new("SELECT id, summary FROM settlement_files");
         query
             .and_fixed("summary IS NOT NULL")
@@ -926,24 +909,6 @@ impl Store {
         page(&rows, limit, summary_from_row, |s| s.id.clone())
     }
 
-    /// The summary of a statement imported by a key in `scope`.
-    pub async fn get_settlement(
-        &self,
-        scope: &Scope,
-        id: &str,
-    ) -> Result<SettlementSummary, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, summary FROM settlement_files
-             WHERE id = $1 AND substr(imported_scope, 1, length($2)) = $2",
-        )
-        .bind(id)
-        .bind(scope.path_prefix())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        summary_from_row(&row)
-    }
-
     /// A statement's lines in `scope` (a line of no agency only an
     /// unscoped key sees), in file order.
     pub async fn settlement_lines(
@@ -953,7 +918,10 @@ impl Store {
         filter: &SettlementLineFilter,
     ) -> Result<Listed<SettledLine>, StoreError> {
         // Whoever imported it: its lines are shown by their agencies.
-        self.get_settlement(&Scope::All, file_id).await?;
+        // A statement's lines are shown once its import is done.
+        if self.statement_import(&Scope::All, file_id).await?.status != ImportStatus::Done {
+            return Err(StoreError::NotFound);
+        }
         let mut query = Filtered::new(
             "SELECT l.file_id, l.line_no, l.channel, l.txn_ref, l.reference, l.amount, l.fee,
                     l.transaction_time, l.settlement_date, l.outcome, l.payment_id, l.agency_code
@@ -1012,14 +980,20 @@ fn first_id_recorded_at(at: Timestamp) -> String {
     )
 }
 
-/// An arbitrary constant naming the statement import locks, one per channel.
-const STATEMENT_LOCK: i64 = 0x6c65_7068_695f_7300;
-
-fn channel_index(channel: Channel) -> i64 {
-    Channel::ALL
-        .iter()
-        .position(|c| *c == channel)
-        .map_or(0, |i| i as i64)
+/// What a line's money was paid for, as a callback would say it.
+fn paid_for<'a>(
+    channel: Channel,
+    line: &'a StatementLine,
+    account_number: Option<&'a str>,
+) -> PaymentFor<'a> {
+    match channel {
+        Channel::BankTransfer => PaymentFor::Transfer {
+            note: &line.reference,
+            code: line.payment_code.as_ref(),
+            account_number,
+        },
+        _ => PaymentFor::Order(&line.reference),
+    }
 }
 
 fn line_number(line: &StatementLine) -> i64 {
@@ -1029,15 +1003,14 @@ fn line_number(line: &StatementLine) -> i64 {
 fn outside_scope(line: &StatementLine) -> StoreError {
     StoreError::ImportRefused {
         line: line.line_no,
-        message: format!(
-            "transaction {} belongs to an agency outside your scope",
-            line.txn_ref
-        ),
+        // Said the same whatever the reason, so that a key learns
+        // nothing of the transactions of agencies it does not see.
+        message: format!("transaction {} is not in your scope", line.txn_ref),
     }
 }
 
 /// The account a bank statement is of must be one of an agency in scope.
-async fn account_in_scope(
+pub(super) async fn account_in_scope(
     conn: &mut Conn<'_>,
     scope: &Scope,
     account_number: &str,

@@ -61,6 +61,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "statement_scope",
         sql: include_str!("../../migrations/sqlite/0010_statement_scope.sql"),
     },
+    Migration {
+        version: 11,
+        name: "statement_jobs",
+        sql: include_str!("../../migrations/sqlite/0011_statement_jobs.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

@@ -25,6 +25,10 @@ pub fn lephi_with(
         .args(args)
         .env("LEPHI__DATABASE__URL", database_url)
         .env("LEPHI__LOG__LEVEL", "warn")
+        .env(
+            "LEPHI__RECONCILIATION__UPLOAD_DIR",
+            std::env::temp_dir().join("lephi-test-uploads"),
+        )
         .envs(env.iter().copied())
         .output()
         .expect("lephi runs");

@@ -62,6 +62,17 @@ impl Response {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
+    /// Where a statement import stands: `done`, `refused`, ..., or
+    /// `http <status>` for an answer that is not an import.
+    pub fn import_status(&self) -> String {
+        match serde_json::from_str::<Value>(&self.text) {
+            Ok(body) if body["status"].is_string() && body["sha256"].is_string() => {
+                body["status"].as_str().unwrap().to_owned()
+            }
+            _ => format!("http {}", self.status),
+        }
+    }
+
     /// The stable error code of an error answer.
     pub fn code(&self) -> String {
         self.json()["code"].as_str().unwrap_or_default().to_owned()
@@ -102,6 +113,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     settings.server.workers = 1;
     settings.database.url = SecretString::from(database_url.clone());
     settings.database.max_connections = 4;
+    settings.reconciliation.upload_dir = dir.path().join("uploads");
     adjust(&mut settings);
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://{}", app.address());
@@ -191,6 +203,39 @@ impl TestApp {
             .bearer_auth(key)
             .body(body);
         send(request, headers).await
+    }
+
+    /// Sends a statement to `path` (`/v1/settlements?...`) as `key` and
+    /// follows its import to the end: the import's last view (`done` or
+    /// `refused`), the first import's view for a file sent before, or the
+    /// answer that refused the upload itself.
+    pub async fn import_statement(&self, path: &str, key: &str, body: Vec<u8>) -> Response {
+        let queued = self
+            .post_raw(path, key, body, &[("Content-Type", "text/csv")])
+            .await;
+        if queued.status != 202 {
+            return queued;
+        }
+        let id = queued.json()["id"].as_str().unwrap().to_owned();
+        self.finished_import(&id, key).await
+    }
+
+    /// Waits for import `id` to be done or refused, and answers its view.
+    pub async fn finished_import(&self, id: &str, key: &str) -> Response {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let view = self.get(&format!("/v1/settlements/{id}"), key).await;
+            assert_eq!(view.status, 200, "{}", view.text);
+            if matches!(view.import_status().as_str(), "done" | "refused") {
+                return view;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "import {id} never ended: {}",
+                view.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn create_agency(&self, code: &str, level: &str, parent: Option<&str>) -> Response {

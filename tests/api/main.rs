@@ -29,4 +29,5 @@ mod reports;
 mod sandbox;
 mod settlement_edges;
 mod settlements;
+mod statement_jobs;
 mod webhooks;

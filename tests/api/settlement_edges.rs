@@ -46,7 +46,7 @@ async fn line_order_across_a_chunk_boundary_does_not_change_outcomes(backend: Ba
         }
         lines.push(b);
         let answer = import(&app, &app.finance_key, "vnpay", file(CANONICAL, &lines)).await;
-        assert_eq!(answer.status, 201, "{}", answer.text);
+        assert_eq!(answer.import_status(), "done", "{}", answer.text);
         let pool = app.app.raw_pool().await;
         let outcomes: Vec<(String, String)> = sqlx::query_as(
             "SELECT txn_ref, outcome FROM settlement_lines WHERE txn_ref <> '9999' ORDER BY txn_ref",
@@ -75,7 +75,7 @@ async fn a_statement_amount_mismatch_is_not_sent_to_the_dossier_system(backend: 
     .await;
     let line = format!("5551,{order_ref},640000,0,2026-10-01T10:00:00+07:00,2026-10-02");
     let answer = import(&app, &app.finance_key, "vnpay", file(CANONICAL, &[line])).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     assert_eq!(answer.json()["outcomes"]["amount_mismatch"], 1);
     let after = scalar(
         &app,
@@ -100,12 +100,7 @@ fn file(header: &str, lines: &[String]) -> Vec<u8> {
 
 async fn import(app: &PaymentsApp, key: &str, channel: &str, body: Vec<u8>) -> Response {
     app.app
-        .post_raw(
-            &format!("/v1/settlements?channel={channel}"),
-            key,
-            body,
-            &[("Content-Type", "text/csv")],
-        )
+        .import_statement(&format!("/v1/settlements?channel={channel}"), key, body)
         .await
 }
 
@@ -150,7 +145,7 @@ async fn an_overlapping_bank_statement_records_no_second_payment(backend: Backen
         file(BANK, std::slice::from_ref(&line)),
     )
     .await;
-    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.import_status(), "done", "{}", first.text);
     assert_eq!(first.json()["outcomes"]["matched"], 1);
     // The same line in a file that also lists another day's credit.
     let other = "FT2630199,ung ho,50000,2026-11-29T09:00:00+07:00".to_owned();
@@ -161,7 +156,7 @@ async fn an_overlapping_bank_statement_records_no_second_payment(backend: Backen
         file(BANK, &[line, other]),
     )
     .await;
-    assert_eq!(second.status, 201, "{}", second.text);
+    assert_eq!(second.import_status(), "done", "{}", second.text);
     let outcomes = &second.json()["outcomes"];
     // Expected: FT2630101 is a duplicate_line; found: missing_payment and
     // a second 650,000 payment recorded for the same invoice.
@@ -186,7 +181,7 @@ async fn a_bank_line_repeated_in_one_file_is_a_duplicate(backend: Backend) {
         file(BANK, &[line.clone(), line]),
     )
     .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     let outcomes = answer.json()["outcomes"].clone();
     assert_eq!(
         scalar(&app, "SELECT count(*) FROM payments").await,
@@ -214,7 +209,7 @@ async fn file_splitting_does_not_change_outcomes(backend: Backend) {
         };
         for line in files {
             let answer = import(&app, &app.finance_key, "vnpay", file(CANONICAL, &[line])).await;
-            assert_eq!(answer.status, 201, "{}", answer.text);
+            assert_eq!(answer.import_status(), "done", "{}", answer.text);
         }
         let pool = app.app.raw_pool().await;
         let outcomes: Vec<(String, String)> =
@@ -241,8 +236,8 @@ async fn a_huge_statement_amount_is_refused(backend: Backend) {
         format!("8002,{order_ref},{huge},0,2026-10-01T10:00:00+07:00,2026-10-02"),
     ];
     let answer = import(&app, &app.finance_key, "vnpay", file(CANONICAL, &lines)).await;
-    assert_eq!(answer.status, 422, "{}", answer.text);
-    assert_eq!(answer.json()["details"]["line"], 3, "{}", answer.text);
+    assert_eq!(answer.import_status(), "refused", "{}", answer.text);
+    assert_eq!(answer.json()["refused"]["line"], 3, "{}", answer.text);
     assert_eq!(app.app.count("payments").await, 0);
 }
 
@@ -261,7 +256,7 @@ async fn a_duplicate_of_a_recovered_payment_keeps_its_agency(backend: Backend) {
         file(CANONICAL, &[line.clone(), line]),
     )
     .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     let all = app
         .app
         .get("/v1/exceptions?kind=duplicate_line", &app.app.admin_key)
@@ -296,7 +291,8 @@ async fn a_far_future_settlement_date_does_not_flag_every_payment(backend: Backe
     );
     let answer = import(&app, &app.finance_key, "vnpay", file(CANONICAL, &[line])).await;
     assert_eq!(
-        answer.status, 422,
+        answer.import_status(),
+        "refused",
         "a settlement date 36 years after its transaction: {}",
         answer.text
     );
@@ -323,14 +319,9 @@ async fn a_bank_statement_of_one_account_keeps_another_agencys_invoice_as_wrong_
     );
     let answer = app
         .app
-        .post_raw(
-            &path,
-            &district,
-            file(BANK, &[line]),
-            &[("Content-Type", "text/csv")],
-        )
+        .import_statement(&path, &district, file(BANK, &[line]))
         .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     assert_eq!(answer.json()["outcomes"]["missing_payment"], 1);
     let invoice_now = app
         .app

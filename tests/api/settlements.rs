@@ -158,11 +158,10 @@ fn csv(lines: &[String]) -> Vec<u8> {
 
 async fn import(app: &PaymentsApp, channel: &str, file: Vec<u8>) -> crate::helpers::Response {
     app.app
-        .post_raw(
+        .import_statement(
             &format!("/v1/settlements?channel={channel}"),
             &app.finance_key,
             file,
-            &[("Content-Type", "text/csv")],
         )
         .await
 }
@@ -219,9 +218,9 @@ async fn a_month_of_statements_finds_every_planted_discrepancy(backend: Backend)
     let mut outcomes = BTreeMap::new();
     for lines in days.values() {
         let answer = import(&app, "vnpay", csv(lines)).await;
-        assert_eq!(answer.status, 201, "{}", answer.text);
+        assert_eq!(answer.import_status(), "done", "{}", answer.text);
         let summary = answer.json();
-        assert_eq!(summary["already_imported"], false);
+        assert_ne!(summary["already_imported"], true);
         assert_eq!(summary["lines"], lines.len());
         add_outcomes(&mut outcomes, &summary);
     }
@@ -344,7 +343,10 @@ async fn shuffled_and_resplit_statements_give_the_same_result(backend: Backend) 
     let days = statement_days(&planted);
     let days_again = statement_days(&planted_again);
     for lines in days.values() {
-        assert_eq!(import(&in_order, "vnpay", csv(lines)).await.status, 201);
+        assert_eq!(
+            import(&in_order, "vnpay", csv(lines)).await.import_status(),
+            "done"
+        );
     }
     let mut all: Vec<String> = days_again.into_values().flatten().collect();
     let mut seed = rand::random::<u64>();
@@ -363,7 +365,7 @@ async fn shuffled_and_resplit_statements_give_the_same_result(backend: Backend) 
         &all[second_cut..],
     ] {
         let answer = import(&shuffled, "vnpay", csv(part)).await;
-        assert_eq!(answer.status, 201, "{}", answer.text);
+        assert_eq!(answer.import_status(), "done", "{}", answer.text);
     }
     assert_eq!(
         line_outcomes(&in_order).await,
@@ -451,48 +453,49 @@ async fn a_bad_statement_is_refused_whole_with_its_line_number(backend: Backend)
     ];
     for (file, line, words) in cases {
         let answer = import(&app, "vnpay", file).await;
-        assert_eq!(answer.status, 422, "{}", answer.text);
+        assert_eq!(answer.import_status(), "refused", "{}", answer.text);
         let body = answer.json();
-        assert_eq!(body["code"], "import_refused", "{body}");
-        assert_eq!(body["details"]["line"], line, "{body}");
+        assert_eq!(body["refused"]["line"], line, "{body}");
         assert!(
-            body["message"].as_str().unwrap().contains(words),
+            body["refused"]["reason"].as_str().unwrap().contains(words),
             "{body} should say {words}"
         );
     }
-    for table in [
-        "payments",
-        "settlement_lines",
-        "settlement_files",
-        "payment_exceptions",
-    ] {
+    for table in ["payments", "settlement_lines", "payment_exceptions"] {
         assert_eq!(app.app.count(table).await, 0, "{table}");
     }
+    // Each refused file is kept as its job's result, and only that.
+    let pool = app.app.raw_pool().await;
+    let kept: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, summary FROM settlement_files")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert!(
+        kept.iter()
+            .all(|(status, summary)| status == "refused" && summary.is_none()),
+        "{kept:?}"
+    );
     // The good line alone is taken, and it recovers the lost payment.
     let answer = import(&app, "vnpay", csv(&[good])).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     assert_eq!(answer.json()["outcomes"]["missing_payment"], 1);
     // A channel that no statement settles, or a profile of another layout.
     let cash = import(&app, "cash", csv(&[])).await;
     assert_eq!(cash.status, 400, "{}", cash.text);
     let wrong = app
         .app
-        .post_raw(
+        .import_statement(
             "/v1/settlements?channel=vnpay&profile=canonical_bank",
             &app.finance_key,
             csv(&[]),
-            &[("Content-Type", "text/csv")],
         )
         .await;
     assert_eq!(wrong.status, 400, "{}", wrong.text);
     let system = app
         .app
-        .post_raw(
-            "/v1/settlements?channel=vnpay",
-            &app.system_key,
-            csv(&[]),
-            &[("Content-Type", "text/csv")],
-        )
+        .import_statement("/v1/settlements?channel=vnpay", &app.system_key, csv(&[]))
         .await;
     assert_eq!(system.status, 403, "{}", system.text);
     let not_csv = app
@@ -538,7 +541,7 @@ async fn a_bank_statement_matches_transfers_by_payment_code_and_amount(backend: 
         codes[0], codes[1], codes[2]
     );
     let answer = import(&app, "bank_transfer", statement.into_bytes()).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     let summary = answer.json();
     assert_eq!(summary["profile"], "canonical_bank");
     assert_eq!(summary["outcomes"]["matched"], 2, "{summary}");
@@ -571,7 +574,7 @@ async fn a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it(bac
         late.day + 1
     )]);
     let answer = import(&app, "vnpay", later).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     assert!(answer.json()["unsettled_payments"].as_i64().unwrap() >= 1);
     assert!(!unsettled_payments(&app).await.is_empty());
     // ...then its own day's statement, imported late, settles it.
@@ -580,7 +583,7 @@ async fn a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it(bac
         early.txn, early.order_ref
     )]);
     let answer = import(&app, "vnpay", own).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     assert_eq!(answer.json()["settled_later"], 1, "{}", answer.text);
     let resolved = app
         .app
@@ -637,14 +640,9 @@ async fn payment_of_txn(app: &PaymentsApp, txn: &str) -> String {
 async fn imported_finding(app: &PaymentsApp, key: &str, file: Vec<u8>, unsettled: i64) {
     let answer = app
         .app
-        .post_raw(
-            "/v1/settlements?channel=vnpay",
-            key,
-            file,
-            &[("Content-Type", "text/csv")],
-        )
+        .import_statement("/v1/settlements?channel=vnpay", key, file)
         .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     assert_eq!(
         answer.json()["unsettled_payments"],
         unsettled,
@@ -808,15 +806,10 @@ async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backe
     )]);
     let answer = app
         .app
-        .post_raw(
-            "/v1/settlements?channel=vnpay",
-            &other,
-            file.clone(),
-            &[("Content-Type", "text/csv")],
-        )
+        .import_statement("/v1/settlements?channel=vnpay", &other, file.clone())
         .await;
-    assert_eq!(answer.status, 422, "{}", answer.text);
-    assert_eq!(answer.json()["details"]["line"], 2);
+    assert_eq!(answer.import_status(), "refused", "{}", answer.text);
+    assert_eq!(answer.json()["refused"]["line"], 2);
     assert_eq!(app.app.count("settlement_lines").await, 0);
     // Lines of no agency (each recovers a payment nobody reported) are
     // the P.D2 officer's to import; P.D1's payment is refused wherever it
@@ -833,20 +826,11 @@ async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backe
     for (lines, line) in [(late, 1_052), (early, 2)] {
         let answer = app
             .app
-            .post_raw(
-                "/v1/settlements?channel=vnpay",
-                &other,
-                csv(&lines),
-                &[("Content-Type", "text/csv")],
-            )
+            .import_statement("/v1/settlements?channel=vnpay", &other, csv(&lines))
             .await;
-        assert_eq!(answer.status, 422, "{}", answer.text);
-        assert_eq!(answer.json()["details"]["line"], line, "{}", answer.text);
-        assert!(
-            answer.text.contains("outside your scope"),
-            "{}",
-            answer.text
-        );
+        assert_eq!(answer.import_status(), "refused", "{}", answer.text);
+        assert_eq!(answer.json()["refused"]["line"], line, "{}", answer.text);
+        assert!(answer.text.contains("not in your scope"), "{}", answer.text);
         assert_eq!(app.app.count("settlement_lines").await, 0);
         assert_eq!(app.app.count("payments").await, 1);
     }
@@ -854,14 +838,9 @@ async fn a_statement_settling_another_agencys_payments_is_refused(backend: Backe
     let own = app.app.key(Role::Finance, "P.D1").await;
     let answer = app
         .app
-        .post_raw(
-            "/v1/settlements?channel=vnpay",
-            &own,
-            file,
-            &[("Content-Type", "text/csv")],
-        )
+        .import_statement("/v1/settlements?channel=vnpay", &own, file)
         .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.import_status(), "done", "{}", answer.text);
     assert_eq!(answer.json()["outcomes"]["matched"], 1);
     // Its lines are P.D1's: the other district sees none of them.
     let id = answer.json()["id"].as_str().unwrap().to_owned();
@@ -886,12 +865,7 @@ async fn listed_statements(app: &PaymentsApp, key: &str) -> Vec<String> {
 
 async fn import_as(app: &PaymentsApp, key: &str, file: Vec<u8>) -> crate::helpers::Response {
     app.app
-        .post_raw(
-            "/v1/settlements?channel=vnpay",
-            key,
-            file,
-            &[("Content-Type", "text/csv")],
-        )
+        .import_statement("/v1/settlements?channel=vnpay", key, file)
         .await
 }
 
@@ -912,7 +886,7 @@ async fn a_statements_summary_is_seen_only_by_keys_whose_scope_covers_its_import
     // Imported by P.D1's officer: seen by P.D1, P and the admin.
     let own = csv(&[settled_on("5551", &d1_ref, 2)]);
     let imported = import_as(&app, &d1, own.clone()).await;
-    assert_eq!(imported.status, 201, "{}", imported.text);
+    assert_eq!(imported.import_status(), "done", "{}", imported.text);
     let id = imported.json()["id"].as_str().unwrap().to_owned();
     for key in [&d1, province, admin] {
         assert_eq!(listed_statements(&app, key).await, vec![id.clone()]);
@@ -947,7 +921,7 @@ async fn a_statements_summary_is_seen_only_by_keys_whose_scope_covers_its_import
         "5552,R-UNKNOWN,1000,0,2026-10-01T10:00:00+07:00,2026-10-03".to_owned(),
     ]);
     let imported = import_as(&app, province, both).await;
-    assert_eq!(imported.status, 201, "{}", imported.text);
+    assert_eq!(imported.import_status(), "done", "{}", imported.text);
     let wide = imported.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(imported.json()["lines"], 2, "{}", imported.text);
     assert_eq!(listed_statements(&app, &d1).await, vec![id.clone()]);
@@ -971,7 +945,7 @@ async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {
     let file = csv(&[format!(
         "8801,{order_ref},650000,0,2026-10-01T10:00:00+07:00,2026-10-02"
     )]);
-    assert_eq!(import(&app, "vnpay", file).await.status, 201);
+    assert_eq!(import(&app, "vnpay", file).await.import_status(), "done");
     let listed = app
         .app
         .get("/v1/exceptions?kind=missing_payment", &app.finance_key)

@@ -13,7 +13,6 @@ pub mod csrf;
 pub mod dashboard;
 pub mod exceptions;
 pub mod export;
-pub mod multipart;
 pub mod payments;
 pub mod session;
 pub mod uploads;

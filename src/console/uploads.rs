@@ -1,5 +1,6 @@
 //! `/console/uploads`: a provider's or bank's settlement statement, and
-//! the dossier register, uploaded as a form with a file (read within
+//! the dossier register, uploaded as a form with a file (streamed to the
+//! upload folder as it comes, within
 //! `reconciliation.max_file_bytes`). A statement is queued as an import job
 //! through the same use-case as the API's ([`crate::imports`]), and the
 //! officer is sent to its page, which refreshes itself while the job runs
@@ -11,12 +12,13 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::multipart::{self, Part};
-use super::{COULD_NOT, Officer, Section, csrf_field, lang_of, link, read_body, session};
+use futures_util::StreamExt;
+
+use super::{COULD_NOT, Officer, Section, csrf_field, lang_of, link, session};
 use crate::domain::payment::Channel;
 use crate::domain::settlement::{ImportStatus, LineOutcome};
 use crate::error::ApiError;
-use crate::imports::upload;
+use crate::imports::upload::{self, StoredUpload};
 use crate::pages::{Html, Lang, Text, channel_name, text};
 use crate::startup::AppState;
 use crate::store::{DossierImportSummary, StatementImport, StoreError};
@@ -406,47 +408,80 @@ fn refused(html: &mut Html, lang: Lang, err: &ApiError) {
     html.raw("</section>");
 }
 
-/// The form's fields and its file, read within the file limit.
+/// The form's text fields: how many, and how long each, at most.
+const MOST_FIELDS: usize = 16;
+const FIELD_BYTES: usize = 4 * 1024;
+
+/// A form as read: its text fields, and its file, streamed to the upload
+/// folder as it came (never held whole).
+struct Form {
+    fields: HashMap<String, String>,
+    file: Option<StoredUpload>,
+}
+
+/// Reads the multipart form, storing its `file` part within
+/// `reconciliation.max_file_bytes` (refused once it passes, nothing kept).
 async fn read_form(
     req: &HttpRequest,
     state: &AppState,
     payload: web::Payload,
-) -> Result<(HashMap<String, String>, Option<Part>), ApiError> {
-    let limit = state.settings.reconciliation.max_file_bytes;
-    let boundary = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(multipart::boundary)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                crate::error::ErrorCode::InvalidBody,
-                "send the form as multipart/form-data",
-            )
-        })?;
-    // The file may fill the limit; the form's other fields need a little more.
-    let body = read_body(payload, limit.saturating_add(64 * 1024))
-        .await
-        .ok_or_else(|| ApiError::payload_too_large(limit))?;
-    let parts = multipart::parse(&body, &boundary).ok_or_else(|| {
-        ApiError::bad_request(
-            crate::error::ErrorCode::InvalidBody,
-            "the form could not be read",
-        )
-    })?;
-    let mut fields = HashMap::new();
-    let mut file = None;
-    for part in parts {
-        if part.filename.is_some() && part.name == "file" {
-            file = Some(part);
-        } else if let Ok(text) = String::from_utf8(part.data) {
-            fields.insert(part.name, text);
+) -> Result<Form, ApiError> {
+    let mut form = Form {
+        fields: HashMap::new(),
+        file: None,
+    };
+    match read_parts(req, state, payload, &mut form).await {
+        Ok(()) => Ok(form),
+        Err(err) => {
+            if let Some(file) = form.file.take() {
+                upload::forget(&file.path).await;
+            }
+            Err(err)
         }
     }
-    if file.as_ref().is_some_and(|f| f.data.len() > limit) {
-        return Err(ApiError::payload_too_large(limit));
+}
+
+async fn read_parts(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    form: &mut Form,
+) -> Result<(), ApiError> {
+    let unreadable = || {
+        ApiError::bad_request(
+            crate::error::ErrorCode::InvalidBody,
+            "send the form as multipart/form-data",
+        )
+    };
+    let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
+    while let Some(part) = parts.next().await {
+        let mut part = part.map_err(|_| unreadable())?;
+        let name = part.name().unwrap_or_default().to_owned();
+        let is_file = part
+            .content_disposition()
+            .is_some_and(|d| d.get_filename().is_some());
+        if is_file && name == "file" && form.file.is_none() {
+            let stored = upload::store_stream(
+                state.importer.upload_dir(),
+                part,
+                state.importer.max_file_bytes(),
+            )
+            .await?;
+            form.file = Some(stored);
+            continue;
+        }
+        if form.fields.len() >= MOST_FIELDS {
+            return Err(unreadable());
+        }
+        let value = match part.bytes(FIELD_BYTES).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(_)) | Err(_) => return Err(unreadable()),
+        };
+        if let Ok(text) = String::from_utf8(value.to_vec()) {
+            form.fields.insert(name, text);
+        }
     }
-    Ok((fields, file))
+    Ok(())
 }
 
 /// Reads the form, checks its officer, and runs `import` on its file.
@@ -457,19 +492,19 @@ async fn upload<F, Fut>(
     import: F,
 ) -> HttpResponse
 where
-    F: FnOnce(web::Data<AppState>, Officer, HashMap<String, String>, Vec<u8>) -> Fut,
+    F: FnOnce(web::Data<AppState>, Officer, HashMap<String, String>, StoredUpload) -> Fut,
     Fut: std::future::Future<Output = (Officer, Result<Outcome, ApiError>)>,
 {
     if !super::csrf::same_origin(&req, &state) {
         return session::forged(&req, None);
     }
-    // The session first: no one signed out gets a file read, held and
-    // parsed. Its form's token is checked once the form is read.
+    // The session first: no one signed out gets a file read and stored.
+    // Its form's token is checked once the form is read.
     let officer = match session::officer(&req, &state).await {
         Ok(officer) => officer,
         Err(answer) => return answer,
     };
-    let (fields, file) = match read_form(&req, &state, payload).await {
+    let Form { fields, file } = match read_form(&req, &state, payload).await {
         Ok(form) => form,
         Err(err) => {
             return render(
@@ -482,22 +517,31 @@ where
         }
     };
     if !super::csrf::token_matches(&officer.csrf, fields.get("csrf").map(String::as_str)) {
+        if let Some(file) = &file {
+            upload::forget(&file.path).await;
+        }
         return session::forged(&req, Some(&officer));
     }
-    let Some(file) = file.filter(|f| !f.data.is_empty()) else {
-        let err = ApiError::bad_request(
-            crate::error::ErrorCode::InvalidBody,
-            lang_of(&req).pick(&text!("Hãy chọn một tệp CSV.", "Choose a CSV file.")),
-        );
-        return render(
-            &req,
-            &state,
-            &officer,
-            err.status,
-            Some(Outcome::Refused(err)),
-        );
+    let file = match file {
+        Some(file) if file.bytes > 0 => file,
+        empty => {
+            if let Some(file) = &empty {
+                upload::forget(&file.path).await;
+            }
+            let err = ApiError::bad_request(
+                crate::error::ErrorCode::InvalidBody,
+                lang_of(&req).pick(&text!("Hãy chọn một tệp CSV.", "Choose a CSV file.")),
+            );
+            return render(
+                &req,
+                &state,
+                &officer,
+                err.status,
+                Some(Outcome::Refused(err)),
+            );
+        }
     };
-    let (officer, outcome) = import(state.clone(), officer, fields, file.data).await;
+    let (officer, outcome) = import(state.clone(), officer, fields, file).await;
     match outcome {
         Ok(Outcome::Statement { id, new }) => {
             let again = if new { "" } else { "1" };
@@ -529,29 +573,24 @@ pub async fn statement(
         req,
         state,
         payload,
-        |state, officer, fields, bytes| async move {
+        |state, officer, fields, stored| async move {
             let field = |name: &str| fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-            let limit = state.importer.max_file_bytes();
-            let imported =
-                match upload::store_bytes(state.importer.upload_dir(), &bytes, limit).await {
-                    Ok(stored) => state
-                        .importer
-                        .queue_statement(
-                            &officer.actor(),
-                            officer.scope(),
-                            field("channel"),
-                            field("profile"),
-                            field("account"),
-                            &stored,
-                        )
-                        .await
-                        .map(|queued| Outcome::Statement {
-                            id: queued.import.id,
-                            new: queued.new,
-                        }),
-                    Err(err) => Err(ApiError::from(err)),
-                };
-            (officer, imported)
+            let queued = state
+                .importer
+                .queue_statement(
+                    &officer.actor(),
+                    officer.scope(),
+                    field("channel"),
+                    field("profile"),
+                    field("account"),
+                    &stored,
+                )
+                .await
+                .map(|queued| Outcome::Statement {
+                    id: queued.import.id,
+                    new: queued.new,
+                });
+            (officer, queued)
         },
     )
     .await
@@ -563,16 +602,26 @@ pub async fn register(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> HttpResponse {
-    upload(req, state, payload, |state, officer, _, bytes| async move {
-        let imported = crate::routes::dossiers::import_as(
-            &state,
-            &officer.actor(),
-            officer.scope(),
-            web::Bytes::from(bytes),
-        )
-        .await
-        .map(Outcome::Register);
-        (officer, imported)
-    })
+    upload(
+        req,
+        state,
+        payload,
+        |state, officer, _, stored| async move {
+            let bytes = tokio::fs::read(&stored.path).await;
+            upload::forget(&stored.path).await;
+            let imported = match bytes {
+                Ok(bytes) => crate::routes::dossiers::import_as(
+                    &state,
+                    &officer.actor(),
+                    officer.scope(),
+                    web::Bytes::from(bytes),
+                )
+                .await
+                .map(Outcome::Register),
+                Err(err) => Err(ApiError::internal(&crate::error::error_chain(&err))),
+            };
+            (officer, imported)
+        },
+    )
     .await
 }

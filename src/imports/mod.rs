@@ -157,7 +157,7 @@ impl Importer {
         match &queued {
             Ok(queued) if queued.new => self.wake.notify_one(),
             // The file was sent before, or is not taken: its copy goes.
-            _ => forget(&upload.path).await,
+            _ => upload::forget(&upload.path).await,
         }
         Ok(queued?)
     }
@@ -245,7 +245,7 @@ impl Importer {
         let end = self.run_lines(&job, shutdown, on_progress).await?;
         if matches!(end, JobEnd::Done(_) | JobEnd::Refused(_)) {
             // The job's outcome is in the database now; its file is spent.
-            forget(Path::new(&job.stored_file)).await;
+            upload::forget(Path::new(&job.stored_file)).await;
         }
         Ok(end)
     }
@@ -387,17 +387,6 @@ impl Importer {
                 on_progress(Stage::Checking(checked));
                 reported = Instant::now();
             }
-        }
-    }
-}
-
-/// Removes a stored upload that no job needs; one already gone is fine.
-async fn forget(path: &Path) {
-    match tokio::fs::remove_file(path).await {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => {
-            tracing::warn!(file = %path.display(), error = %err, "a stored upload could not be removed")
         }
     }
 }

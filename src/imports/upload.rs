@@ -1,7 +1,7 @@
 //! An uploaded file, streamed to the upload folder while it is hashed:
 //! never held whole in memory, never copied. It is written under a name of
 //! its own, flushed to disk, and only then given its content's name
-//! (`<sha256>.csv`), so a file that is there under that name is whole. A
+//! (`<sha256>.<its own>.csv`), so a file that is there under it is whole. A
 //! body refused half way (too large, cut off, the disk full) leaves nothing.
 
 use std::io::ErrorKind;
@@ -51,6 +51,17 @@ impl From<UploadError> for crate::error::ApiError {
                 format!("the body could not be read: {message}; nothing was kept"),
             ),
             UploadError::Io(err) => ApiError::internal(&crate::error::error_chain(&err)),
+        }
+    }
+}
+
+/// Removes a stored upload that no job needs; one already gone is fine.
+pub async fn forget(path: &Path) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            tracing::warn!(file = %path.display(), error = %err, "a stored upload could not be removed")
         }
     }
 }
@@ -154,18 +165,6 @@ pub async fn store_file(dir: &Path, file: &Path, limit: u64) -> Result<StoredUpl
     store_stream(dir, chunks, limit).await
 }
 
-/// Stores bytes already read (a form's file field) the same way.
-pub async fn store_bytes(
-    dir: &Path,
-    bytes: &[u8],
-    limit: u64,
-) -> Result<StoredUpload, UploadError> {
-    let chunks = bytes
-        .chunks(64 * 1024)
-        .map(Ok::<_, std::convert::Infallible>);
-    store_stream(dir, futures_util::stream::iter(chunks), limit).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +191,9 @@ mod tests {
             "{name}"
         );
         assert_eq!(std::fs::read(&stored.path).unwrap(), b"a,b\n1,2\n");
-        let again = store_bytes(dir.path(), b"a,b\n1,2\n", 100).await.unwrap();
+        let again = store_stream(dir.path(), stream_of(vec![Ok(b"a,b\n1,2\n".to_vec())]), 100)
+            .await
+            .unwrap();
         assert_eq!(again.sha256, stored.sha256);
         assert_ne!(again.path, stored.path);
         assert_eq!(

@@ -24,6 +24,7 @@ on_both_backends!(
     the_dashboard_shows_the_report_apis_figures_and_exports,
     uploads_import_a_register_or_refuse_its_bad_line,
     uploads_and_sign_out_need_the_session_and_its_token,
+    a_statement_upload_is_streamed_kept_only_when_taken_and_followed_to_its_end,
     the_language_toggle_of_a_forms_answer_leads_to_a_page,
     a_refused_resolution_is_shown_again_with_why,
     an_invoices_payments_and_found_invoices_download_as_csv,
@@ -692,6 +693,91 @@ async fn uploads_and_sign_out_need_the_session_and_its_token(backend: Backend) {
         assert_eq!(refused.status, 403, "{}", refused.text);
     }
     assert_eq!(session.get("/console/uploads").await.status, 200);
+}
+
+/// The files in the upload folder, partial ones included.
+fn files_in(dir: &std::path::Path) -> usize {
+    [dir.to_owned(), dir.join("incoming")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .count()
+}
+
+async fn a_statement_upload_is_streamed_kept_only_when_taken_and_followed_to_its_end(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let uploads = dir.path().join("uploads");
+    let app = spawn_payments_app_with(backend, |s| {
+        s.reconciliation.upload_dir = uploads.clone();
+        s.reconciliation.max_file_bytes = 2_000;
+    })
+    .await;
+    let session = sign_in(&app, &app.finance_key).await;
+    let csrf = session.csrf().await;
+    let post = |csrf: String, file: Vec<u8>| {
+        let (content_type, body) = multipart(&[("csrf", &csrf), ("channel", "vnpay")], &file);
+        answer(
+            session
+                .client
+                .post(format!("{}/console/uploads/statement", app.app.address))
+                .header("cookie", &session.cookie)
+                .header("content-type", content_type)
+                .body(body),
+        )
+    };
+    let mut file =
+        b"provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date\n".to_vec();
+    for i in 0..10 {
+        file.extend_from_slice(
+            format!(
+                "{}, R-{i},650000,0,2026-10-01T10:00:00+07:00,2026-10-02\n",
+                7100 + i
+            )
+            .as_bytes(),
+        );
+    }
+    let mut big = file.clone();
+    while big.len() <= 2_000 {
+        big.extend_from_slice(b"7999,R-X,650000,0,2026-10-01T10:00:00+07:00,2026-10-02\n");
+    }
+    // Too large: refused with the form, nothing kept.
+    let refused = post(csrf.clone(), big).await;
+    assert_eq!(refused.status, 413, "{}", refused.text);
+    assert!(refused.text.contains("<form"), "{}", refused.text);
+    // A forged form: refused, its file not kept.
+    let forged = post("0".repeat(64), file.clone()).await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert_eq!(files_in(&uploads), 0);
+    assert_eq!(app.app.count("settlement_files").await, 0);
+    // Taken: the officer is sent to the import's page, which follows it.
+    let queued = post(csrf.clone(), file.clone()).await;
+    assert_eq!(queued.status, 303, "{}", queued.text);
+    let page = queued.location().to_owned();
+    assert!(page.starts_with("/console/uploads/statements/"), "{page}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let shown = session.get(&page).await;
+        assert_eq!(shown.status, 200, "{}", shown.text);
+        if shown.text.contains("data-status=\"done\"") {
+            assert!(shown.headers.get("refresh").is_none());
+            break shown;
+        }
+        assert_eq!(shown.headers["refresh"], "2", "a page that follows its job");
+        assert!(std::time::Instant::now() < deadline, "{}", shown.text);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(done.text.contains("Đã đối soát xong."), "{}", done.text);
+    assert_eq!(files_in(&uploads), 0);
+    // The same file again: its first import, and nothing kept.
+    let again = post(csrf, file).await;
+    assert_eq!(again.status, 303, "{}", again.text);
+    assert!(again.location().starts_with(&page), "{}", again.location());
+    assert!(again.location().contains("again=1"), "{}", again.location());
+    assert_eq!(files_in(&uploads), 0);
 }
 
 async fn a_refused_resolution_is_shown_again_with_why(backend: Backend) {

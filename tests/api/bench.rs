@@ -72,4 +72,12 @@ async fn the_bench_runs_every_workload_and_checks_the_invariants(backend: Backen
         out.contains("the next day's statement on top, 1000 lines:"),
         "{out}"
     );
+    // The floor, measured in the same run, and lephi's ratio to it.
+    let ratio: f64 = out
+        .split("lephi's import is ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|ratio| ratio.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio to the floor:\n{out}"));
+    assert!(ratio > 0.0, "{out}");
 }

@@ -10,6 +10,7 @@
 
 mod baseline;
 mod callbacks;
+mod during_import;
 mod invariants;
 mod load;
 pub mod postgres;
@@ -33,6 +34,9 @@ pub enum Workload {
     Callbacks,
     Invoices,
     Reconcile,
+    /// Callbacks at a fixed rate while lephi imports a statement of
+    /// `--lines` lines.
+    DuringImport,
     All,
 }
 
@@ -147,12 +151,15 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
             Workload::Callbacks,
             Workload::Invoices,
             Workload::Reconcile,
+            Workload::DuringImport,
         ];
     }
-    if workloads
-        .iter()
-        .any(|w| matches!(w, Workload::Callbacks | Workload::Invoices))
-    {
+    if workloads.iter().any(|w| {
+        matches!(
+            w,
+            Workload::Callbacks | Workload::Invoices | Workload::DuringImport
+        )
+    }) {
         workloads.push(Workload::Baseline);
     }
     workloads.sort();
@@ -208,7 +215,9 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
     let database = target.database().await?;
     let before = invariants::counts(&database).await?;
     let mut sent: i64 = 0;
+    let mut written: i64 = 0;
     let mut rows = Vec::new();
+    let mut imports = Vec::new();
     let setup = options.concurrency.clamp(1, 64);
 
     for workload in &workloads {
@@ -270,6 +279,21 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
                     batches,
                 });
             }
+            Workload::DuringImport => {
+                let during = during_import::run(
+                    &target,
+                    &format!("{run}-imp"),
+                    options.count,
+                    options.lines,
+                    mode,
+                    setup,
+                    first_txn + 2 * options.count as i64,
+                )
+                .await?;
+                sent += during.transactions as i64;
+                written += during.payments_written as i64;
+                imports.push(during);
+            }
             Workload::Reconcile | Workload::All => {}
         }
     }
@@ -277,13 +301,37 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
     let after = invariants::counts(&database).await?;
     database.close().await;
     let failed: u64 = rows.iter().map(|r| r.measured.failed).sum();
+    for during in imports {
+        rows.push(Row {
+            workload: "during-imp",
+            measured: during.measured,
+            batches: None,
+        });
+        println!(
+            "during an import: callbacks sent for {:.2} s while lephi imported a statement of {} lines \
+             (uploaded through its API), which took {:.2} s{}",
+            during.sending.as_secs_f64(),
+            during.lines,
+            during.import.as_secs_f64(),
+            if during.sending > during.import {
+                "; the callbacks outlasted it, so only the first of them measure it"
+            } else {
+                ""
+            },
+        );
+    }
     if !rows.is_empty() {
         print_rows(&rows);
-        invariants::check(&before, &after, sent)?;
+        invariants::check(&before, &after, sent, written)?;
         println!(
             "invariants hold: {} payments for {sent} distinct transactions, none lost or counted \
-             twice, no invoice paid twice, one event per payment",
-            after.payments - before.payments
+             twice, no invoice paid twice, one event per payment{}",
+            after.payments - before.payments - written,
+            if written > 0 {
+                format!(" (besides the {written} a statement settles, written by the bench)")
+            } else {
+                String::new()
+            }
         );
     }
 

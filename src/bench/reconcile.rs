@@ -64,19 +64,7 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
         .connect(database_url)
         .await?;
     insert_payments(&pool, lines).await?;
-    if database_url.starts_with("postgres") {
-        // A month of payments has statistics by the time its statement
-        // comes (autovacuum analyzes them); a bulk insert just made has not.
-        sqlx::query("ANALYZE").execute(&pool).await?;
-    } else {
-        // A month of payments is in the database file by the time its
-        // statement comes (a running lephi checkpoints its log as it
-        // grows); a bulk insert just made is all in the log, which every
-        // page the import reads would be looked up in first.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&pool)
-            .await?;
-    }
+    settle_in(&pool, database_url).await?;
     let file = dir.join("statement.csv");
     write_statement(&file, lines)?;
     let (elapsed, peak_memory, summary) = import(&lephi, database_url, &file)?;
@@ -265,6 +253,25 @@ async fn floor_postgres(database_url: &str, file: &Path) -> anyhow::Result<Durat
     Ok(elapsed)
 }
 
+/// Leaves payments just written as a month of them would be by the time
+/// their statement comes.
+pub(super) async fn settle_in(pool: &sqlx::AnyPool, database_url: &str) -> anyhow::Result<()> {
+    if database_url.starts_with("postgres") {
+        // A month of payments has statistics by then (autovacuum analyzes
+        // them); a bulk insert just made has not.
+        sqlx::query("ANALYZE").execute(pool).await?;
+    } else {
+        // A month of payments is in the database file by then (a running
+        // lephi checkpoints its log as it grows); a bulk insert just made
+        // is all in the log, which every page the import reads would be
+        // looked up in first.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Imports the VNPay statement `file` as a finance officer does, in a
 /// process of its own; answers how long it took, its peak resident
 /// memory, and the summary it printed.
@@ -403,7 +410,7 @@ fn next_day_payment(n: usize) -> (String, String, usize, String) {
     )
 }
 
-async fn insert_payments(pool: &sqlx::AnyPool, count: usize) -> anyhow::Result<()> {
+pub(super) async fn insert_payments(pool: &sqlx::AnyPool, count: usize) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO agencies (code, name, level, parent_code, path, created_at, updated_at)
@@ -453,7 +460,7 @@ async fn insert_payments(pool: &sqlx::AnyPool, count: usize) -> anyhow::Result<(
 
 /// The statement of `count` payments, in the order a provider lists its
 /// transactions (by time), each hundred lines shuffled among themselves.
-fn write_statement(file: &Path, count: usize) -> anyhow::Result<()> {
+pub(super) fn write_statement(file: &Path, count: usize) -> anyhow::Result<()> {
     let mut order: Vec<usize> = (0..count).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for block in order.chunks_mut(100) {

@@ -50,6 +50,7 @@ pub struct Target {
     pub pool_size: u32,
     _server: Option<Server>,
     _dir: Option<tempfile::TempDir>,
+    _uploads: Option<tempfile::TempDir>,
 }
 
 pub struct Agency {
@@ -108,6 +109,10 @@ impl Target {
         settings.server.workers = start.workers;
         settings.database.url = SecretString::from(database_url.clone());
         settings.database.max_connections = start.pool_size;
+        let uploads = tempfile::Builder::new()
+            .prefix("lephi-bench-uploads-")
+            .tempdir()?;
+        settings.reconciliation.upload_dir = uploads.path().to_owned();
         settings.janitor.enabled = false;
         settings.sandbox.enabled = Some(true);
         settings.log.level = "warn".into();
@@ -133,6 +138,7 @@ impl Target {
         )?;
         target._server = server;
         target._dir = dir;
+        target._uploads = Some(uploads);
         target.seed().await?;
         Ok(target)
     }
@@ -188,6 +194,7 @@ impl Target {
             pool_size,
             _server: None,
             _dir: None,
+            _uploads: None,
         })
     }
 

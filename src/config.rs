@@ -365,7 +365,7 @@ impl Default for ReconciliationSettings {
             upload_dir: PathBuf::from("data/uploads"),
             import_workers: 2,
             max_queued_per_key: 3,
-            import_batch_lines: 500,
+            import_batch_lines: 4_000,
             import_lease_secs: 15,
         }
     }

@@ -338,11 +338,12 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<()> {
     if workloads.contains(&Workload::Reconcile) {
         let imported = reconcile_fresh(&target, &options).await?;
         println!(
-            "reconcile   {} lines in {:.2} s ({:.0} lines/s), peak memory {:.0} MiB; every line matched its payment\n            {}\n            the next day's statement on top, {} lines: {:.2} s; every line matched its payment",
+            "reconcile   {} lines in {:.2} s ({:.0} lines/s), peak memory {:.0} MiB ({:.0} MiB its own, the rest the database file mapped); every line matched its payment\n            {}\n            the next day's statement on top, {} lines: {:.2} s; every line matched its payment",
             imported.lines,
             imported.elapsed.as_secs_f64(),
             imported.lines as f64 / imported.elapsed.as_secs_f64().max(1e-9),
             imported.peak_memory as f64 / (1024.0 * 1024.0),
+            imported.peak_own_memory as f64 / (1024.0 * 1024.0),
             imported.summary.replace('\n', "\n            "),
             reconcile::NEXT_DAY,
             imported.next_day.as_secs_f64(),

@@ -31,6 +31,9 @@ pub struct Imported {
     pub next_day: Duration,
     /// Peak resident memory of the importing process, in bytes.
     pub peak_memory: u64,
+    /// Of it, the most that was the process's own (anonymous) memory; the
+    /// rest is the database file, mapped (SQLite's writer maps it).
+    pub peak_own_memory: u64,
     pub summary: String,
     /// The same statement into a table of lephi's own schema and
     /// indexes, loaded the fastest plain way, then matched with one join.
@@ -67,7 +70,7 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
     settle_in(&pool, database_url).await?;
     let file = dir.join("statement.csv");
     write_statement(&file, lines)?;
-    let (elapsed, peak_memory, summary) = import(&lephi, database_url, &file)?;
+    let (elapsed, (peak_memory, peak_own_memory), summary) = import(&lephi, database_url, &file)?;
     check(&pool, lines).await?;
 
     let next = dir.join("next-day.csv");
@@ -81,6 +84,7 @@ pub async fn run(database_url: &str, dir: &Path, lines: usize) -> anyhow::Result
         elapsed,
         next_day,
         peak_memory,
+        peak_own_memory,
         summary,
         floor,
     })
@@ -274,7 +278,7 @@ pub(super) async fn settle_in(pool: &sqlx::AnyPool, database_url: &str) -> anyho
 
 /// Imports the VNPay statement `file` as a finance officer does, in a
 /// process of its own; answers how long it took, its peak resident
-/// memory, and the summary it printed.
+/// memory (and the most of it that was its own), and the summary it printed.
 ///
 /// The peak is the process's own high-water mark, read from `/proc`
 /// while it runs: what `getrusage` says of a child includes the bench's
@@ -283,7 +287,7 @@ fn import(
     lephi: &Path,
     database_url: &str,
     file: &Path,
-) -> anyhow::Result<(Duration, u64, String)> {
+) -> anyhow::Result<(Duration, (u64, u64), String)> {
     use std::process::Stdio;
     let started = Instant::now();
     let mut child = Command::new(lephi)
@@ -308,12 +312,13 @@ fn import(
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_memory = 0;
+    let (mut peak_memory, mut own) = (0, 0);
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        peak_memory = peak_memory.max(high_water_mark(&status_file).unwrap_or(0));
+        peak_memory = peak_memory.max(status_bytes(&status_file, "VmHWM:").unwrap_or(0));
+        own = own.max(status_bytes(&status_file, "RssAnon:").unwrap_or(0));
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = started.elapsed();
@@ -326,7 +331,7 @@ fn import(
         );
     }
     let summary = String::from_utf8_lossy(&stdout).trim().to_owned();
-    Ok((elapsed, peak_memory, summary))
+    Ok((elapsed, (peak_memory, own), summary))
 }
 
 /// Reads `pipe` to its end on a thread of its own, as it is written, so
@@ -341,11 +346,11 @@ fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::Joi
     })
 }
 
-/// A running process's peak resident memory so far, in bytes (`VmHWM` of
-/// its `/proc/PID/status`).
-fn high_water_mark(status_file: &str) -> Option<u64> {
+/// A figure of a running process's `/proc/PID/status` (`VmHWM:`, its peak
+/// resident memory so far; `RssAnon:`, its own memory now), in bytes.
+fn status_bytes(status_file: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(status_file).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

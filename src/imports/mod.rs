@@ -25,7 +25,7 @@ use crate::store::{
 use upload::StoredUpload;
 
 /// How a batch's size follows its time: halved past this, grown below half.
-const BATCH_TARGET: Duration = Duration::from_millis(50);
+const BATCH_TARGET: Duration = Duration::from_millis(25);
 /// The fewest lines a batch applies.
 const MIN_BATCH: usize = 20;
 /// How often a job that is checking its lines renews its claim and shows
@@ -410,11 +410,11 @@ mod tests {
 
     #[test]
     fn a_batch_shrinks_when_slow_and_grows_when_quick_within_its_bounds() {
-        let ms = Duration::from_millis;
-        assert_eq!(next_batch_size(400, ms(120), 500), 200);
-        assert_eq!(next_batch_size(30, ms(120), 500), MIN_BATCH);
-        assert_eq!(next_batch_size(100, ms(5), 500), 126);
-        assert_eq!(next_batch_size(480, ms(5), 500), 500);
-        assert_eq!(next_batch_size(300, ms(40), 500), 300);
+        let (slow, quick, steady) = (BATCH_TARGET * 2, BATCH_TARGET / 10, BATCH_TARGET * 3 / 4);
+        assert_eq!(next_batch_size(400, slow, 500), 200);
+        assert_eq!(next_batch_size(30, slow, 500), MIN_BATCH);
+        assert_eq!(next_batch_size(100, quick, 500), 126);
+        assert_eq!(next_batch_size(480, quick, 500), 500);
+        assert_eq!(next_batch_size(300, steady, 500), 300);
     }
 }

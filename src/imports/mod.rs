@@ -347,8 +347,7 @@ impl Importer {
     }
 
     /// Reads and checks every line: answers how many there are, or the
-    /// first refused (in file order; a batch's unreadable line before any
-    /// of its lines outside the importer's scope).
+    /// first refused, in file order.
     async fn check(
         &self,
         job: &ClaimedImport,
@@ -366,18 +365,27 @@ impl Importer {
         let mut batch = Vec::with_capacity(self.settings.import_batch_lines);
         loop {
             batch.clear();
+            let mut unreadable = None;
             for line in lines.by_ref().take(self.settings.import_batch_lines) {
                 match line {
                     Ok(line) => batch.push(line),
-                    Err(e) => return refused(e.line, e.reason),
+                    Err(e) => {
+                        unreadable = Some(e);
+                        break;
+                    }
                 }
             }
-            if batch.is_empty() {
+            if batch.is_empty() && unreadable.is_none() {
                 return Ok(Ok(checked));
             }
+            // The first refused line in file order: one outside the scope
+            // before the unreadable one, if any, is.
             match self.store.check_statement_lines(job, &batch).await {
                 Err(StoreError::ImportRefused { line, message }) => return refused(line, message),
                 other => other?,
+            }
+            if let Some(e) = unreadable {
+                return refused(e.line, e.reason);
             }
             checked += batch.len() as u64;
             if reported.elapsed() >= CHECK_REPORT_EVERY {

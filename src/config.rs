@@ -178,7 +178,8 @@ pub struct ReconciliationSettings {
     pub profiles: BTreeMap<String, Profile>,
     /// Where uploaded statements are stored for their import jobs to read
     /// (and to resume from after a restart). Processes sharing a
-    /// PostgreSQL database run only the jobs whose file they can open.
+    /// PostgreSQL database run only the jobs whose file they can open; on
+    /// SQLite a job whose file is gone is refused, nothing applied.
     pub upload_dir: PathBuf,
     /// Import jobs one process runs at once (never two of one channel at
     /// once, in any process); 0 leaves them to other lephi processes.

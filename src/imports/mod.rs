@@ -20,7 +20,7 @@ use crate::domain::settlement::{StatementLine, statement_account};
 use crate::error::{ApiError, ErrorCode, error_chain};
 use crate::reconcile::Profiles;
 use crate::store::{
-    ClaimedImport, Queued, QueuedStatement, Refusal, SettlementSummary, Store, StoreError,
+    Backend, ClaimedImport, Queued, QueuedStatement, Refusal, SettlementSummary, Store, StoreError,
 };
 use upload::StoredUpload;
 
@@ -177,7 +177,7 @@ impl Importer {
                 let claimed = self
                     .store
                     .claim_statement_import(&self.worker, self.lease(), None, &|path| {
-                        Path::new(path).is_file()
+                        self.can_open(path)
                     })
                     .await;
                 let job = match claimed {
@@ -224,7 +224,7 @@ impl Importer {
         let claimed = self
             .store
             .claim_statement_import(&self.worker, self.lease(), Some(id), &|path| {
-                Path::new(path).is_file()
+                self.can_open(path)
             })
             .await?;
         let Some(job) = claimed else {
@@ -232,6 +232,15 @@ impl Importer {
         };
         let (_keep, never) = watch::channel(false);
         self.run_job(job, never, on_progress).await.map(Some)
+    }
+
+    /// Whether this process takes a job whose file is stored at `path`:
+    /// one it can read. On SQLite every process is on the database's own
+    /// machine, so a file this one cannot find is gone for all, and the
+    /// job is taken to be refused; on PostgreSQL another process may have
+    /// it on its disk.
+    fn can_open(&self, path: &str) -> bool {
+        self.store.backend() == Backend::Sqlite || Path::new(path).is_file()
     }
 
     /// Checks every line of a claimed job (unless a run before did), then
@@ -264,6 +273,16 @@ impl Importer {
             self.store.refuse_statement_import(job, &refusal).await?;
             return Ok(JobEnd::Refused(refusal));
         };
+        if job.applied_through == 0 && !Path::new(&job.stored_file).exists() {
+            // Nothing of it is applied: refusing it leaves nothing half done.
+            let refusal = Refusal {
+                line: 1,
+                reason: "the stored file is gone; nothing was imported; send the file again"
+                    .to_owned(),
+            };
+            self.store.refuse_statement_import(job, &refusal).await?;
+            return Ok(JobEnd::Refused(refusal));
+        }
         let open = || {
             std::fs::File::open(&job.stored_file).map_err(|e| {
                 StoreError::Corrupt(format!(

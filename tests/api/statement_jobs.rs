@@ -26,6 +26,7 @@ on_both_backends!(
     an_upload_cut_short_keeps_nothing,
     callbacks_are_answered_while_an_import_runs_and_queued_imports_hold_no_connection,
     an_import_killed_mid_job_ends_as_an_uninterrupted_one,
+    a_job_whose_stored_file_is_gone_is_refused_on_sqlite_and_left_to_others_on_postgres,
 );
 
 const CANONICAL: &str = "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date";
@@ -549,4 +550,64 @@ async fn an_import_killed_mid_job_ends_as_an_uninterrupted_one(backend: Backend)
     assert_eq!(outcomes[0]["table lines"], 1_402);
     assert_eq!(outcomes[0]["table distinct lines"], 1_402);
     assert_eq!(outcomes[0], outcomes[1]);
+}
+
+async fn a_job_whose_stored_file_is_gone_is_refused_on_sqlite_and_left_to_others_on_postgres(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let uploads = dir.path().join("uploads");
+    // A process that only queues, and its file lost before any runs it.
+    let queuing = spawn_payments_app_with(backend, |s| {
+        s.reconciliation.import_workers = 0;
+        s.reconciliation.upload_dir = uploads.clone();
+    })
+    .await;
+    let queued = upload(&queuing, &queuing.finance_key, csv(&unknown_lines(1, 5))).await;
+    assert_eq!(queued.status, 202, "{}", queued.text);
+    let id = queued.json()["id"].as_str().unwrap().to_owned();
+    for name in stored_uploads(&uploads) {
+        std::fs::remove_file(uploads.join(name)).unwrap();
+    }
+    // A process on the same database that runs imports.
+    let mut settings = lephi::config::Settings::default();
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    settings.server.workers = 1;
+    settings.database.url = secrecy::SecretString::from(queuing.app.database_url.clone());
+    settings.database.max_connections = 2;
+    settings.reconciliation.upload_dir = uploads.clone();
+    let running = lephi::startup::Application::build(settings).await.unwrap();
+    tokio::spawn(running.run_until_stopped());
+    match backend {
+        Backend::Sqlite => {
+            let end = queuing.app.finished_import(&id, &queuing.finance_key).await;
+            let end = end.json();
+            assert_eq!(end["status"], "refused", "{end}");
+            assert!(
+                end["refused"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("send the file again"),
+                "{end}"
+            );
+            // The same file sent again takes its place, and is imported.
+            let again = queuing
+                .app
+                .import_statement(
+                    "/v1/settlements?channel=vnpay",
+                    &queuing.finance_key,
+                    csv(&unknown_lines(1, 5)),
+                )
+                .await;
+            assert_eq!(again.import_status(), "done", "{}", again.text);
+        }
+        Backend::Postgres => {
+            // Another process may have it on its disk: this one waits.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert_eq!(status_of(&queuing, &id).await, "queued");
+        }
+    }
+    // Only the file sent again was applied.
+    let applied = if backend == Backend::Sqlite { 5 } else { 0 };
+    assert_eq!(queuing.app.count("settlement_lines").await, applied);
 }

@@ -24,6 +24,10 @@ use crate::store::{
 };
 use upload::StoredUpload;
 
+/// How long a part file must have gone unwritten before it is taken for
+/// an upload a crash cut off.
+const STALE_PART: Duration = Duration::from_secs(3_600);
+
 /// How a batch's size follows its time: halved past this, grown below half.
 const BATCH_TARGET: Duration = Duration::from_millis(25);
 /// The fewest lines a batch applies.
@@ -169,6 +173,10 @@ impl Importer {
                 "statement imports are left to other lephi processes (reconciliation.import_workers = 0)"
             );
             return;
+        }
+        let swept = upload::sweep_partial(&self.settings.upload_dir, STALE_PART).await;
+        if swept > 0 {
+            tracing::info!(swept, "removed uploads a crash had cut off");
         }
         let permits = Arc::new(Semaphore::new(self.settings.import_workers));
         let mut running = tokio::task::JoinSet::new();

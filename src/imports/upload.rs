@@ -66,6 +66,32 @@ pub async fn forget(path: &Path) {
     }
 }
 
+/// Removes the part files in `dir`'s `incoming` folder last written
+/// `older_than` ago or more: uploads a crash cut off (one still coming is
+/// written to as it streams). Answers how many it removed.
+pub async fn sweep_partial(dir: &Path, older_than: std::time::Duration) -> usize {
+    let Ok(mut entries) = tokio::fs::read_dir(dir.join("incoming")).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let path = entry.path();
+        let stale = entry
+            .metadata()
+            .await
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age >= older_than);
+        if stale && path.extension().is_some_and(|e| e == "part") {
+            forget(&path).await;
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// A part file removed unless it was given its final name.
 struct Partial {
     path: PathBuf,
@@ -200,6 +226,35 @@ mod tests {
             std::fs::read_dir(dir.path().join("incoming"))
                 .unwrap()
                 .count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn part_files_a_crash_left_are_swept_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let incoming = dir.path().join("incoming");
+        std::fs::create_dir_all(&incoming).unwrap();
+        let old = incoming.join("cut-off.part");
+        let fresh = incoming.join("coming.part");
+        let other = incoming.join("note.txt");
+        for path in [&old, &fresh, &other] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+        for path in [&old, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(day_ago)
+                .unwrap();
+        }
+        let swept = sweep_partial(dir.path(), std::time::Duration::from_secs(3_600)).await;
+        assert_eq!(swept, 1);
+        assert!(!old.exists() && fresh.exists() && other.exists());
+        assert_eq!(
+            sweep_partial(&dir.path().join("none"), std::time::Duration::ZERO).await,
             0
         );
     }

@@ -299,8 +299,8 @@ impl Importer {
                 ))
             })
         };
-        let mut summary = match job.checked.clone() {
-            Some(summary) => summary,
+        let (mut summary, total) = match job.checked.clone() {
+            Some(summary) => (summary, job.lines_checked),
             None => match self.check(job, profile, open()?, on_progress).await? {
                 Err(refusal) => {
                     self.store.refuse_statement_import(job, &refusal).await?;
@@ -311,16 +311,10 @@ impl Importer {
                     self.store
                         .statement_checked(job, lines, Some(&summary), self.lease())
                         .await?;
-                    summary
+                    (summary, lines)
                 }
             },
         };
-        let total = self
-            .store
-            .statement_import(&Scope::All, &job.id)
-            .await?
-            .progress
-            .lines_checked;
         let mut lines = profile
             .read(open()?)
             .map_err(|e| StoreError::Corrupt(format!("line {}: {}", e.line, e.reason)))?;

@@ -222,6 +222,20 @@ struct Import<'a> {
     now: Timestamp,
 }
 
+impl<'a> Import<'a> {
+    /// What a claimed job's batch writes as, at `now`.
+    fn of(job: &'a ClaimedImport, now: Timestamp) -> Self {
+        Import {
+            actor: &job.actor,
+            scope: &job.scope,
+            channel: job.channel,
+            file_id: &job.id,
+            account_number: job.account_number.as_deref(),
+            now,
+        }
+    }
+}
+
 impl Store {
     /// Checks a job's lines before any is applied: each must settle, or
     /// recover, a payment of an agency in the importer's scope (a line of
@@ -280,14 +294,7 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         self.plan_for_new_lines(&mut tx).await?;
-        let import = Import {
-            actor: &job.actor,
-            scope: &job.scope,
-            channel: job.channel,
-            file_id: &job.id,
-            account_number: job.account_number.as_deref(),
-            now: Timestamp::now(),
-        };
+        let import = Import::of(job, Timestamp::now());
         let mut so_far = summary.clone();
         let mut paths = AgencyPaths::default();
         self.settle_chunk(&mut tx.conn(), &import, lines, &mut paths, &mut so_far)
@@ -323,14 +330,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         self.plan_for_new_lines(&mut tx).await?;
         let now = Timestamp::now();
-        let import = Import {
-            actor: &job.actor,
-            scope: &job.scope,
-            channel: job.channel,
-            file_id: &job.id,
-            account_number: job.account_number.as_deref(),
-            now,
-        };
+        let import = Import::of(job, now);
         let settled_through: Option<String> = sqlx::query_scalar(
             "SELECT max(settlement_date) FROM settlement_lines WHERE file_id = $1",
         )

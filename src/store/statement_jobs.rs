@@ -99,6 +99,8 @@ pub struct ClaimedImport {
     /// The summary so far once every line has been checked (`None`: the
     /// job is still to be checked), and the last line applied.
     pub checked: Option<SettlementSummary>,
+    /// The file's lines, once every one is checked.
+    pub lines_checked: u64,
     pub applied_through: i64,
 }
 
@@ -345,7 +347,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT f.id, f.channel, f.profile, f.sha256, f.stored_file, f.settlement_days,
                     f.account_number, f.imported_by, f.scope_code, f.imported_scope,
-                    f.progress, f.applied_through
+                    f.progress, f.lines_checked, f.applied_through
              FROM settlement_files f WHERE f.id = $1",
         )
         .bind(id)
@@ -362,6 +364,7 @@ impl Store {
         };
         let progress: Option<String> = row.try_get("progress")?;
         let days: i64 = row.try_get("settlement_days")?;
+        let lines_checked: i64 = row.try_get("lines_checked")?;
         Ok(Some(ClaimedImport {
             id: row.try_get("id")?,
             channel,
@@ -381,6 +384,7 @@ impl Store {
             checked: progress
                 .map(|p| serde_json::from_str(&p).map_err(StoreError::corrupt))
                 .transpose()?,
+            lines_checked: u64::try_from(lines_checked).unwrap_or(0),
             applied_through: row.try_get("applied_through")?,
         }))
     }

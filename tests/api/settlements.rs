@@ -146,7 +146,8 @@ pub async fn paid_by_vnpay(app: &PaymentsApp, dossier: &str, txn: &str) -> Strin
     order_ref
 }
 
-fn csv(lines: &[String]) -> Vec<u8> {
+/// A VNPay statement in the canonical profile of `lines`.
+pub fn csv(lines: &[String]) -> Vec<u8> {
     let mut text = String::from(CANONICAL);
     for line in lines {
         text.push('\n');

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{Backend, PaymentsApp, spawn_payments_app_with};
 use crate::on_both_backends;
 use crate::payments::{rsp_code, vnpay_attempt, vnpay_ipn_paid_at};
-use crate::settlements::paid_by_vnpay;
+use crate::settlements::{csv, paid_by_vnpay};
 
 on_both_backends!(
     an_upload_is_answered_at_once_and_its_import_followed_to_its_end,
@@ -28,18 +28,6 @@ on_both_backends!(
     an_import_killed_mid_job_ends_as_an_uninterrupted_one,
     a_job_whose_stored_file_is_gone_is_refused_on_sqlite_and_left_to_others_on_postgres,
 );
-
-const CANONICAL: &str = "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date";
-
-fn csv(lines: &[String]) -> Vec<u8> {
-    let mut text = String::from(CANONICAL);
-    for line in lines {
-        text.push('\n');
-        text.push_str(line);
-    }
-    text.push('\n');
-    text.into_bytes()
-}
 
 /// `n` lines naming VNPay transactions lephi never heard of (each
 /// recovers a payment), every seventh the line before it again.

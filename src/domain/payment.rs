@@ -366,6 +366,15 @@ pub struct Resolved {
 }
 
 impl ExceptionKind {
+    /// Whether it is a standing finding about a payment, raised once
+    /// however often it is found (`unsettled_payment`, `unknown_dossier`).
+    pub fn is_standing(self) -> bool {
+        matches!(
+            self,
+            ExceptionKind::UnsettledPayment | ExceptionKind::UnknownDossier
+        )
+    }
+
     /// Words for an officer, naming what was expected.
     pub fn describe(self, amount: Vnd, owed: Option<Vnd>) -> String {
         match (self, owed) {

@@ -75,6 +75,18 @@ pub(super) fn insert(actor: &Actor, changes: &[Change<'_>]) -> Option<Statement>
     Some(statement)
 }
 
+/// The most records one statement of [`insert_all`] writes: ten
+/// placeholders each, within either database's limit on them.
+const RECORDS_PER_STATEMENT: usize = 3_000;
+
+/// The statements that record `changes`, in order, however many there are.
+pub(super) fn insert_all(actor: &Actor, changes: &[Change<'_>]) -> Vec<Statement> {
+    changes
+        .chunks(RECORDS_PER_STATEMENT)
+        .filter_map(|chunk| insert(actor, chunk))
+        .collect()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub object_type: Option<String>,

@@ -122,9 +122,10 @@ impl Batch {
         Part(self.statements.len() - 1)
     }
 
-    /// Adds a statement that may have nothing to write.
-    pub fn extend(&mut self, statement: Option<Statement>) {
-        self.statements.extend(statement);
+    /// Adds statements, if there are any (a statement that may have
+    /// nothing to write is an `Option`).
+    pub fn extend(&mut self, statements: impl IntoIterator<Item = Statement>) {
+        self.statements.extend(statements);
     }
 
     /// Runs the batch in the caller's transaction; returns the rows each

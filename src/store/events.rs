@@ -188,6 +188,22 @@ pub(super) fn insert(events: Vec<NewEvent<'_>>, now: Timestamp) -> Option<Statem
     Some(statement)
 }
 
+/// The most events one statement of [`insert_all`] writes: five
+/// placeholders each, within either database's limit on them.
+const EVENTS_PER_STATEMENT: usize = 6_000;
+
+/// The statements that write `events` to the outbox, in order, however
+/// many there are.
+pub(super) fn insert_all(mut events: Vec<NewEvent<'_>>, now: Timestamp) -> Vec<Statement> {
+    let mut statements = Vec::new();
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(EVENTS_PER_STATEMENT));
+        statements.extend(insert(events, now));
+        events = rest;
+    }
+    statements
+}
+
 /// Releases the held events of an agency that now has a webhook, in the
 /// caller's transaction.
 pub(super) async fn release_held(conn: &mut Conn<'_>, agency_code: &str) -> Result<(), StoreError> {

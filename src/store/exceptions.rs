@@ -10,9 +10,11 @@ use super::conn::Conn;
 
 use super::agencies::path_of;
 use super::audit::{self, Change};
-use super::events::{self, EventType};
+use super::batch::Statement;
+use super::bulk::json_rows;
+use super::events::{self, EventType, NewEvent};
 use super::payments::{SELECT_EXCEPTIONS, exception_from_row};
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{ExceptionKind, PaymentException, Resolution};
 use crate::domain::{Scope, Timestamp, ValidationError, Vnd};
@@ -69,45 +71,129 @@ pub(super) async fn raise(
     if inserted.rows_affected() == 0 {
         return Ok(None);
     }
-    audit::record(
-        conn,
-        actor,
-        Change {
-            action: "exception.opened",
-            object_type: "exception",
-            object_id: &id,
-            agency: finding.agency,
-            before: None,
-            after: Some(json!({
-                "kind": finding.kind,
-                "payment_id": finding.payment_id,
-                "detail": finding.detail,
-                "settlement_file_id": finding.settlement_line.map(|(file, _)| file),
-                "settlement_line_no": finding.settlement_line.map(|(_, line)| line),
-                "dossier_code": finding.dossier_code,
-            })),
-            at: now,
-        },
-    )
-    .await?;
-    if finding.tell_dossier_system {
-        events::enqueue(
-            conn,
-            finding.agency.map(|(code, _)| code),
-            EventType::ExceptionOpened,
-            json!({
-                "exception_id": id,
-                "kind": finding.kind,
-                "payment_id": finding.payment_id,
-                "invoice_id": finding.invoice_id,
-                "amount": finding.amount,
-                "detail": finding.detail,
-            }),
-            now,
-        )
-        .await?;
+    audit::record(conn, actor, opened(&id, finding, now)).await?;
+    if let Some(event) = told(&id, finding) {
+        events::enqueue(conn, event.agency_code, event.event_type, event.data, now).await?;
     }
     Ok(Some(id))
+}
+
+/// The `exception.opened` audit record of finding `finding`, raised as `id`.
+fn opened<'a>(id: &'a str, finding: &Finding<'a>, now: Timestamp) -> Change<'a> {
+    Change {
+        action: "exception.opened",
+        object_type: "exception",
+        object_id: id,
+        agency: finding.agency,
+        before: None,
+        after: Some(json!({
+            "kind": finding.kind,
+            "payment_id": finding.payment_id,
+            "detail": finding.detail,
+            "settlement_file_id": finding.settlement_line.map(|(file, _)| file),
+            "settlement_line_no": finding.settlement_line.map(|(_, line)| line),
+            "dossier_code": finding.dossier_code,
+        })),
+        at: now,
+    }
+}
+
+/// The `exception.opened` event of finding `finding`, raised as `id`, if
+/// the dossier system is to hear of it.
+fn told<'a>(id: &str, finding: &Finding<'a>) -> Option<NewEvent<'a>> {
+    finding.tell_dossier_system.then(|| NewEvent {
+        agency_code: finding.agency.map(|(code, _)| code),
+        event_type: EventType::ExceptionOpened,
+        data: json!({
+            "exception_id": id,
+            "kind": finding.kind,
+            "payment_id": finding.payment_id,
+            "invoice_id": finding.invoice_id,
+            "amount": finding.amount,
+            "detail": finding.detail,
+        }),
+    })
+}
+
+/// Findings raised together, none of them a standing one (which
+/// [`raise`] raises once): written with one statement, their audit
+/// records and events left to the caller to write with its own.
+pub(super) struct Raising<'a> {
+    findings: Vec<&'a Finding<'a>>,
+    ids: Vec<String>,
+}
+
+impl<'a> Raising<'a> {
+    pub fn new(findings: Vec<&'a Finding<'a>>) -> Result<Raising<'a>, StoreError> {
+        if let Some(standing) = findings.iter().find(|f| f.kind.is_standing()) {
+            return Err(StoreError::corrupt(format!(
+                "a standing {} finding is raised one at a time",
+                standing.kind.as_str()
+            )));
+        }
+        let ids = findings
+            .iter()
+            .map(|_| uuid::Uuid::now_v7().to_string())
+            .collect();
+        Ok(Raising { findings, ids })
+    }
+
+    /// The statement that inserts them, `None` when there are none.
+    pub fn insert(
+        &self,
+        backend: Backend,
+        now: Timestamp,
+    ) -> Result<Option<Statement>, StoreError> {
+        if self.findings.is_empty() {
+            return Ok(None);
+        }
+        let rows: Vec<serde_json::Value> = self
+            .findings
+            .iter()
+            .zip(&self.ids)
+            .map(|(f, id)| {
+                json!([
+                    id,
+                    f.kind.as_str(),
+                    f.payment_id,
+                    f.invoice_id,
+                    f.agency.map(|(code, _)| code),
+                    f.amount.map(Vnd::dong),
+                    f.detail,
+                    f.settlement_line.map(|(file, _)| file),
+                    f.settlement_line.map(|(_, line)| line),
+                    f.dossier_code,
+                ])
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO payment_exceptions (id, kind, status, payment_id, invoice_id, agency_code,
+                 amount, detail, opened_at, settlement_file_id, settlement_line_no, dossier_code)
+             SELECT e.value->>0, e.value->>1, 'open', e.value->>2, e.value->>3, e.value->>4,
+                 CAST(e.value->>5 AS BIGINT), e.value->>6, $1, e.value->>7,
+                 CAST(e.value->>8 AS BIGINT), e.value->>9
+             FROM {}",
+            json_rows(backend, "$2")
+        );
+        let rows = serde_json::to_string(&rows).map_err(StoreError::corrupt)?;
+        Ok(Some(Statement::new(sql).bind(now.to_stored()).bind(rows)))
+    }
+
+    /// Their audit records, in order.
+    pub fn changes(&self, now: Timestamp) -> impl Iterator<Item = Change<'_>> {
+        self.findings
+            .iter()
+            .zip(&self.ids)
+            .map(move |(f, id)| opened(id, f, now))
+    }
+
+    /// The events of those the dossier system hears of, in order.
+    pub fn events(&self) -> impl Iterator<Item = NewEvent<'_>> {
+        self.findings
+            .iter()
+            .zip(&self.ids)
+            .filter_map(|(f, id)| told(id, f))
+    }
 }
 
 /// Clears the open `kind` finding about payment `payment_id`, if any, as

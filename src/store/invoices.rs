@@ -74,6 +74,7 @@ macro_rules! select_invoices {
          LEFT JOIN receipts r ON r.invoice_id = i.id"
     };
 }
+pub(super) use select_invoices;
 
 pub(super) fn invoice_from_row(row: &AnyRow) -> Result<Invoice, StoreError> {
     let status: String = row.try_get("status")?;

@@ -105,7 +105,8 @@ struct PaymentState<'a> {
     source: PaymentSource,
 }
 
-const SELECT_PAYMENTS: &str = "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
+pub(super) const SELECT_PAYMENTS: &str =
+    "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
         p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.source, p.paid_at,
         p.recorded_at
      FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code";
@@ -273,16 +274,6 @@ async fn match_payment(
         agency,
         wrong_account: false,
     })
-}
-
-/// The agency, and its path, that a payment for `paid_for` would be
-/// recorded under; reads only, locking nothing.
-pub(super) async fn agency_paid(
-    conn: &mut Conn<'_>,
-    channel: Channel,
-    paid_for: &PaymentFor<'_>,
-) -> Result<Option<(AgencyCode, String)>, StoreError> {
-    Ok(match_payment(conn, "", channel, paid_for).await?.agency)
 }
 
 /// The one agency that receives transfers on `account_number`, if exactly one does.
@@ -663,23 +654,10 @@ impl Store {
         let now = Timestamp::now();
         let lock = self.row_lock(" FOR UPDATE OF i");
         let matched = match_payment(tx, lock, incoming.channel, &incoming.paid_for).await?;
-        // A payment the provider says was made before the invoice expired
-        // (and after it was issued, give or take the providers' clocks and
-        // whole-second times) counts even when its callback comes after, as
-        // long as the invoice is still stored open.
-        let made_at = |invoice: &Invoice| {
-            let issued = invoice
-                .created_at
-                .plus(-time::Duration::minutes(5))
-                .unwrap_or(invoice.created_at);
-            incoming
-                .paid_at
-                .filter(|at| *at >= issued && *at <= now)
-                .unwrap_or(now)
-        };
         let invoice = match matched.invoice {
             Some((invoice, path))
-                if invoice.status_at(made_at(&invoice)) == InvoiceStatus::Open =>
+                if invoice.status_at(made_at(&invoice, incoming.paid_at, now))
+                    == InvoiceStatus::Open =>
             {
                 Some((invoice, path))
             }
@@ -772,35 +750,13 @@ impl Store {
             .map(|(code, path)| (code.as_str(), path.as_str()));
         // The payment's audit record and event, with the invoice's when it
         // is applied, are written together at the end: one statement each.
-        let recorded_change = Change {
-            action: "payment.recorded",
-            object_type: "payment",
-            object_id: &payment.id,
+        let recorded_change = recorded(&payment, agency, now);
+        let received_event = received(
+            &payment,
             agency,
-            before: None,
-            after: audit::state(&PaymentState {
-                channel: payment.channel,
-                provider_txn_id: &payment.provider_txn_id,
-                amount: payment.amount,
-                invoice_id: payment.invoice_id.as_deref(),
-                exception: payment.exception,
-                source: payment.source,
-            }),
-            at: now,
-        };
-        let received_event = NewEvent {
-            agency_code: agency.map(|(code, _)| code),
-            event_type: EventType::PaymentReceived,
-            // Money on another agency's account does not tell that agency
-            // about the invoice's dossier.
-            data: payment_event_data(
-                &payment,
-                invoice
-                    .as_ref()
-                    .map(|(i, _)| i)
-                    .filter(|_| !matched.wrong_account),
-            ),
-        };
+            invoice.as_ref().map(|(i, _)| i),
+            matched.wrong_account,
+        );
         // What is left to write needs back only row counts: one batch.
         let mut writes = Batch::new();
         if let Some(attempt_id) = &payment.attempt_id {
@@ -1013,6 +969,41 @@ async fn apply_to_invoice<'a>(
     taken: Option<super::receipts::Taken>,
     now: Timestamp,
 ) -> Result<Applied<'a>, StoreError> {
+    let mut after = applied(invoice, payment, now)?;
+    let invoice_updated = writes.push(
+        Statement::new(
+            "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3
+             WHERE id = $4 AND status = 'open'",
+        )
+        .bind(after.amount_paid.dong())
+        .bind(after.status.as_str())
+        .bind(now.to_stored())
+        .bind(&invoice.id),
+    );
+    if after.status == InvoiceStatus::Paid {
+        let taken = match taken {
+            Some(taken) => taken,
+            None => super::receipts::take_number(conn, invoice, now).await?,
+        };
+        after.receipt = Some(super::receipts::issue(
+            writes, receipts, invoice, payment, taken, now,
+        )?);
+    }
+    let (change, event) = invoice_changed((invoice, agency_path), &after, payment, now);
+    Ok(Applied {
+        change,
+        event,
+        invoice_updated,
+    })
+}
+
+/// `invoice` once `payment` is added to what it was paid: paid when
+/// covered. Its receipt is the caller's to add.
+pub(super) fn applied(
+    invoice: &Invoice,
+    payment: &Payment,
+    now: Timestamp,
+) -> Result<Invoice, StoreError> {
     let amount_paid = invoice
         .amount_paid
         .checked_add(payment.amount)
@@ -1022,36 +1013,25 @@ async fn apply_to_invoice<'a>(
     } else {
         invoice.status
     };
-    let invoice_updated = writes.push(
-        Statement::new(
-            "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3
-             WHERE id = $4 AND status = 'open'",
-        )
-        .bind(amount_paid.dong())
-        .bind(status.as_str())
-        .bind(now.to_stored())
-        .bind(&invoice.id),
-    );
-    let receipt = if status == InvoiceStatus::Paid {
-        let taken = match taken {
-            Some(taken) => taken,
-            None => super::receipts::take_number(conn, invoice, now).await?,
-        };
-        Some(super::receipts::issue(
-            writes, receipts, invoice, payment, taken, now,
-        )?)
-    } else {
-        None
-    };
-    let after = Invoice {
+    Ok(Invoice {
         status,
         amount_paid,
         updated_at: now,
-        receipt,
         ..invoice.clone()
-    };
+    })
+}
+
+/// The audit record of `payment` applied to `invoice`, which it made
+/// `after`, and when that is paid, the `invoice.paid` event.
+pub(super) fn invoice_changed<'a>(
+    (invoice, agency_path): (&'a Invoice, &'a str),
+    after: &Invoice,
+    payment: &Payment,
+    now: Timestamp,
+) -> (Change<'a>, Option<NewEvent<'a>>) {
+    let paid = after.status == InvoiceStatus::Paid;
     let change = Change {
-        action: if status == InvoiceStatus::Paid {
+        action: if paid {
             "invoice.paid"
         } else {
             "invoice.part_paid"
@@ -1060,10 +1040,10 @@ async fn apply_to_invoice<'a>(
         object_id: &invoice.id,
         agency: Some((invoice.agency_code.as_str(), agency_path)),
         before: audit::state(&AuditedInvoice::from(invoice)),
-        after: audit::state(&AuditedInvoice::from(&after)),
+        after: audit::state(&AuditedInvoice::from(after)),
         at: now,
     };
-    let event = (status == InvoiceStatus::Paid).then(|| NewEvent {
+    let event = paid.then(|| NewEvent {
         agency_code: Some(invoice.agency_code.as_str()),
         event_type: EventType::InvoicePaid,
         data: json!({
@@ -1073,17 +1053,13 @@ async fn apply_to_invoice<'a>(
             "dossier_code": invoice.dossier_code,
             "procedure_code": invoice.procedure_code,
             "total": invoice.total,
-            "amount_paid": amount_paid,
+            "amount_paid": after.amount_paid,
             "channel": payment.channel,
             "payment_id": payment.id,
             "paid_at": payment.paid_at.unwrap_or(now),
         }),
     });
-    Ok(Applied {
-        change,
-        event,
-        invoice_updated,
-    })
+    (change, event)
 }
 
 /// Opens an exception for a payment that was not applied, with its event.
@@ -1096,24 +1072,85 @@ async fn open_exception(
     agency: Option<(&str, &str)>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    exceptions::raise(
-        conn,
-        actor,
-        &Finding {
-            kind,
-            payment_id: Some(&payment.id),
-            invoice_id: payment.invoice_id.as_deref(),
-            agency,
-            amount: Some(payment.amount),
-            detail: kind.describe(payment.amount, owed),
-            settlement_line: None,
-            dossier_code: None,
-            tell_dossier_system: true,
-        },
-        now,
-    )
-    .await?;
+    exceptions::raise(conn, actor, &held(payment, kind, owed, agency), now).await?;
     Ok(())
+}
+
+/// The finding that holds `payment` as a `kind` exception, `owed` being
+/// what its invoice still owed; the dossier system hears of it.
+pub(super) fn held<'a>(
+    payment: &'a Payment,
+    kind: ExceptionKind,
+    owed: Option<Vnd>,
+    agency: Option<(&'a str, &'a str)>,
+) -> Finding<'a> {
+    Finding {
+        kind,
+        payment_id: Some(&payment.id),
+        invoice_id: payment.invoice_id.as_deref(),
+        agency,
+        amount: Some(payment.amount),
+        detail: kind.describe(payment.amount, owed),
+        settlement_line: None,
+        dossier_code: None,
+        tell_dossier_system: true,
+    }
+}
+
+/// When a payment counts as made, for whether its invoice was still open:
+/// when the provider says it was made, if that was after the invoice was
+/// issued (give or take the providers' clocks and whole-second times) and
+/// not in the future; otherwise now. So a payment made before the invoice
+/// expired counts even when its callback comes after, as long as the
+/// invoice is still stored open.
+pub(super) fn made_at(invoice: &Invoice, paid_at: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    let issued = invoice
+        .created_at
+        .plus(-time::Duration::minutes(5))
+        .unwrap_or(invoice.created_at);
+    paid_at
+        .filter(|at| *at >= issued && *at <= now)
+        .unwrap_or(now)
+}
+
+/// The `payment.recorded` audit record of `payment`.
+pub(super) fn recorded<'a>(
+    payment: &'a Payment,
+    agency: Option<(&'a str, &'a str)>,
+    now: Timestamp,
+) -> Change<'a> {
+    Change {
+        action: "payment.recorded",
+        object_type: "payment",
+        object_id: &payment.id,
+        agency,
+        before: None,
+        after: audit::state(&PaymentState {
+            channel: payment.channel,
+            provider_txn_id: &payment.provider_txn_id,
+            amount: payment.amount,
+            invoice_id: payment.invoice_id.as_deref(),
+            exception: payment.exception,
+            source: payment.source,
+        }),
+        at: now,
+    }
+}
+
+/// The `payment.received` event of `payment`, for `invoice`. Money on
+/// another agency's account (`wrong_account`) does not tell that agency
+/// about the invoice's dossier.
+pub(super) fn received<'a>(
+    payment: &Payment,
+    agency: Option<(&'a str, &'a str)>,
+    invoice: Option<&Invoice>,
+    wrong_account: bool,
+) -> NewEvent<'a> {
+    NewEvent {
+        agency_code: agency.map(|(code, _)| code),
+        event_type: EventType::PaymentReceived,
+        data: payment_event_data(payment, invoice.filter(|_| !wrong_account)),
+    }
 }
 
 /// The `payment.received` event's data.

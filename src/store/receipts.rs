@@ -96,25 +96,9 @@ pub(super) fn issue(
     taken: Taken,
     now: Timestamp,
 ) -> Result<Receipt, StoreError> {
-    let year = vietnam_year(now);
+    let receipt = make(policy, invoice, payment, taken, now)?;
     let agency_code = invoice.agency_code.as_str();
-    let number =
-        taken
-            .0
-            .and_then(ReceiptNumber::new)
-            .ok_or_else(|| StoreError::ReceiptSeriesFull {
-                agency_code: agency_code.to_owned(),
-                year,
-            })?;
-    let form = policy.form_for(&invoice.agency_code);
-    let receipt = Receipt {
-        form_number: form.form_number.as_str().to_owned(),
-        symbol: form.symbol_letters.symbol(year),
-        number,
-        year,
-        payment_id: payment.id.clone(),
-        issued_at: now,
-    };
+    let (year, number) = (receipt.year, receipt.number);
     writes.push(
         Statement::new(
             "INSERT INTO receipts (invoice_id, payment_id, agency_code, year, number, form_number,
@@ -131,6 +115,35 @@ pub(super) fn issue(
         .bind(now.to_stored()),
     );
     Ok(receipt)
+}
+
+/// The receipt of `invoice`, which `payment` has just made paid, numbered
+/// `taken`, on the agency's form for the year (in Vietnam) of `now`.
+pub(super) fn make(
+    policy: &ReceiptPolicy,
+    invoice: &Invoice,
+    payment: &Payment,
+    taken: Taken,
+    now: Timestamp,
+) -> Result<Receipt, StoreError> {
+    let year = vietnam_year(now);
+    let number =
+        taken
+            .0
+            .and_then(ReceiptNumber::new)
+            .ok_or_else(|| StoreError::ReceiptSeriesFull {
+                agency_code: invoice.agency_code.as_str().to_owned(),
+                year,
+            })?;
+    let form = policy.form_for(&invoice.agency_code);
+    Ok(Receipt {
+        form_number: form.form_number.as_str().to_owned(),
+        symbol: form.symbol_letters.symbol(year),
+        number,
+        year,
+        payment_id: payment.id.clone(),
+        issued_at: now,
+    })
 }
 
 impl Store {

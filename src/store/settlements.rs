@@ -14,15 +14,15 @@ use time::Date;
 
 use super::conn::Conn;
 
-use super::agencies::path_of;
 use super::audit::{self, Change};
+use super::bulk::{distinct, json_agg, json_list, json_rows, json_texts};
 use super::exceptions::{self, Finding};
-use super::payments::{IncomingPayment, PaymentFor};
 use super::query::{Filtered, Listed, Value, page};
+use super::recoveries::{Recovering, Settling, Unmatched};
 use super::statement_jobs::ClaimedImport;
 use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
-use crate::domain::payment::{Channel, ExceptionKind, PaymentSource, Resolution};
+use crate::domain::payment::{Channel, ExceptionKind, Resolution};
 use crate::domain::settlement::{ImportStatus, LineOutcome, StatementLine, format_day, parse_day};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 use crate::providers::bank_transfer::find_payment_code;
@@ -186,24 +186,6 @@ impl AgencyPaths {
     }
 }
 
-/// The payment a line settles, with its amount and agency.
-#[derive(Clone)]
-struct Settling {
-    payment_id: String,
-    amount: Vnd,
-    /// The agency's code and path.
-    agency: Option<(String, String)>,
-}
-
-/// A payment recovered from a line, and what the line turned out to be:
-/// `missing_payment`, or, when the payment was recorded meanwhile (its
-/// callback came while the statement was being matched), what matching
-/// it makes of the line.
-struct Recovery {
-    settling: Settling,
-    outcome: LineOutcome,
-}
-
 /// What a chunk's lines turned out to be, to insert and to count.
 struct Settled<'a> {
     line: &'a StatementLine,
@@ -255,6 +237,20 @@ impl Store {
         let mut paths = AgencyPaths::default();
         paths.learn(&mut conn, self.backend, &found).await?;
         let decisions = match_lines(lines, &found.candidates, &settled_refs);
+        let missing: Vec<Unmatched<'_>> = lines
+            .iter()
+            .zip(&decisions)
+            .filter(|(_, decision)| **decision == Decision::Missing)
+            .map(|(line, _)| Unmatched {
+                line,
+                file_id: &job.id,
+                account_number: job.account_number.as_deref(),
+            })
+            .collect();
+        let mut recovered_under = self
+            .recovered_under(&mut conn, job.channel, &missing)
+            .await?
+            .into_iter();
         for (line, decision) in lines.iter().zip(&decisions) {
             let path = match decision {
                 Decision::Payment { payment_id, .. } | Decision::Reclaim { payment_id, .. } => {
@@ -263,12 +259,7 @@ impl Store {
                         .agency
                         .map(|(_, path)| path)
                 }
-                Decision::Missing => {
-                    let paid_for = paid_for(job.channel, line, job.account_number.as_deref());
-                    super::payments::agency_paid(&mut conn, job.channel, &paid_for)
-                        .await?
-                        .map(|(_, path)| path)
-                }
+                Decision::Missing => recovered_under.next().flatten(),
                 // The same payment as the line it repeats.
                 Decision::DuplicateOf(_) => None,
             };
@@ -414,29 +405,42 @@ impl Store {
         paths.learn(tx, self.backend, &found).await?;
         let decisions = match_lines(chunk, &found.candidates, &settled_refs);
 
-        // Stored lines give back the payments these lines name...
+        // Stored lines give back the payments these lines name, and
+        // recover their own; then the missing payments are recovered
+        // (duplicates name them), all together.
+        let mut reclaimed = Vec::new();
         for decision in &decisions {
             if let Decision::Reclaim { from, .. } = decision {
-                self.rematch_stored_line(tx, import, from, summary).await?;
+                reclaimed.push(stored_line(tx, import.channel, from).await?);
             }
         }
-        // ...and the missing payments are recovered: duplicates name them.
-        let mut recovered: HashMap<usize, Recovery> = HashMap::new();
+        let mut unmatched: Vec<Unmatched<'_>> = reclaimed
+            .iter()
+            .map(|(from, line, account_number)| Unmatched {
+                line,
+                file_id: &from.file_id,
+                account_number: account_number.as_deref(),
+            })
+            .collect();
+        let mut missing_at: HashMap<usize, usize> = HashMap::new();
         for (i, (line, decision)) in chunk.iter().zip(&decisions).enumerate() {
             if *decision == Decision::Missing {
-                let recovery = self
-                    .recover_payment(
-                        tx,
-                        import,
-                        import.file_id,
-                        line,
-                        import.account_number,
-                        summary,
-                    )
-                    .await?;
-                recovered.insert(i, recovery);
+                missing_at.insert(i, unmatched.len());
+                unmatched.push(Unmatched {
+                    line,
+                    file_id: import.file_id,
+                    account_number: import.account_number,
+                });
             }
         }
+        let recovering = Recovering {
+            actor: import.actor,
+            scope: import.scope,
+            channel: import.channel,
+            now: import.now,
+        };
+        let recoveries = self.plan_recoveries(tx, &recovering, &unmatched).await?;
+
         let mut settled = Vec::with_capacity(chunk.len());
         for (i, (line, decision)) in chunk.iter().zip(&decisions).enumerate() {
             let (outcome, settling) = match decision {
@@ -454,8 +458,9 @@ impl Store {
                         Decision::DuplicateOf(first) => *first,
                         _ => i,
                     };
-                    let recovery = recovered
+                    let recovery = missing_at
                         .get(&first)
+                        .map(|&at| &recoveries.recovered[at])
                         .ok_or_else(|| StoreError::corrupt("a recovered line was not found"))?;
                     let outcome = if first == i {
                         recovery.outcome
@@ -476,15 +481,9 @@ impl Store {
                 settling,
             });
         }
-        insert_lines(tx, self.backend, import.channel, import.file_id, &settled).await?;
 
-        let mut newly_settled = Vec::new();
+        let mut findings = Vec::new();
         for s in &settled {
-            *summary.outcomes.entry(s.outcome).or_default() += 1;
-            summary.lines += 1;
-            if s.outcome.settles() {
-                newly_settled.push(s.settling.payment_id.as_str());
-            }
             let (kind, detail) = match s.outcome {
                 LineOutcome::AmountMismatch => (
                     ExceptionKind::AmountMismatch,
@@ -502,25 +501,72 @@ impl Store {
                 ),
                 LineOutcome::Matched | LineOutcome::MissingPayment => continue,
             };
-            let agency = s.settling.agency.as_ref();
-            exceptions::raise(
+            findings.push(Finding {
+                kind,
+                payment_id: Some(&s.settling.payment_id),
+                invoice_id: None,
+                agency: s
+                    .settling
+                    .agency
+                    .as_ref()
+                    .map(|(code, path)| (code.as_str(), path.as_str())),
+                amount: Some(s.line.amount),
+                detail,
+                settlement_line: Some((import.file_id, line_number(s.line))),
+                dossier_code: None,
+                tell_dossier_system: false,
+            });
+        }
+        recoveries
+            .write(
                 tx,
+                self.backend,
                 import.actor,
-                &Finding {
-                    kind,
-                    payment_id: Some(&s.settling.payment_id),
-                    invoice_id: None,
-                    agency: agency.map(|(code, path)| (code.as_str(), path.as_str())),
-                    amount: Some(s.line.amount),
-                    detail,
-                    settlement_line: Some((import.file_id, line_number(s.line))),
-                    dossier_code: None,
-                    tell_dossier_system: false,
-                },
+                &unmatched,
+                &findings,
                 import.now,
             )
             .await?;
-            summary.exceptions_opened += 1;
+        summary.exceptions_opened += recoveries.exceptions() + findings.len() as u64;
+        drop(findings);
+
+        // The stored lines that gave their payments back now name their own.
+        for (at, (from, _, _)) in reclaimed.iter().enumerate() {
+            let recovery = &recoveries.recovered[at];
+            sqlx::query(
+                "UPDATE settlement_lines SET outcome = $1, payment_id = $2, agency_code = $3
+                 WHERE file_id = $4 AND line_no = $5",
+            )
+            .bind(recovery.outcome.as_str())
+            .bind(&recovery.settling.payment_id)
+            .bind(
+                recovery
+                    .settling
+                    .agency
+                    .as_ref()
+                    .map(|(code, _)| code.as_str()),
+            )
+            .bind(&from.file_id)
+            .bind(from.line_no)
+            .execute(&mut *tx)
+            .await?;
+            if from.file_id == import.file_id {
+                // A line of this very file, counted when its chunk was matched.
+                let matched = summary.outcomes.entry(LineOutcome::Matched).or_default();
+                *matched = matched.saturating_sub(1);
+                *summary.outcomes.entry(recovery.outcome).or_default() += 1;
+            }
+            summary.rematched_lines += 1;
+        }
+
+        insert_lines(tx, self.backend, import.channel, import.file_id, &settled).await?;
+        let mut newly_settled = Vec::new();
+        for s in &settled {
+            *summary.outcomes.entry(s.outcome).or_default() += 1;
+            summary.lines += 1;
+            if s.outcome.settles() {
+                newly_settled.push(s.settling.payment_id.as_str());
+            }
         }
         summary.settled_later += clear_unsettled(
             tx,
@@ -531,161 +577,6 @@ impl Store {
             import.now,
         )
         .await?;
-        Ok(())
-    }
-
-    /// Records the payment a line settles that no callback reported,
-    /// through the same exactly-once path as a callback, and raises
-    /// `missing_payment` for it.
-    async fn recover_payment(
-        &self,
-        tx: &mut Conn<'_>,
-        import: &Import<'_>,
-        file_id: &str,
-        line: &StatementLine,
-        account_number: Option<&str>,
-        summary: &mut SettlementSummary,
-    ) -> Result<Recovery, StoreError> {
-        let paid_for = paid_for(import.channel, line, account_number);
-        let recorded = self
-            .record_in(
-                tx,
-                import.actor,
-                &IncomingPayment {
-                    channel: import.channel,
-                    provider_txn_id: &line.txn_ref,
-                    amount: line.amount,
-                    paid_for,
-                    paid_at: Some(line.transaction_time),
-                    source: PaymentSource::Statement,
-                },
-            )
-            .await?;
-        let payment = recorded.payment;
-        let code = payment.agency_code.as_ref().map(|c| c.as_str());
-        let agency = code.zip(path_of(tx, code).await?);
-        if let Some((_, path)) = &agency
-            && !path.starts_with(import.scope.path_prefix())
-        {
-            return Err(outside_scope(line));
-        }
-        let settling = Settling {
-            payment_id: payment.id.clone(),
-            amount: payment.amount,
-            agency: agency.map(|(code, path)| (code.to_owned(), path)),
-        };
-        if !recorded.new {
-            // Its callback came while this statement was being matched.
-            let outcome = if payment.amount == line.amount {
-                LineOutcome::Matched
-            } else {
-                LineOutcome::AmountMismatch
-            };
-            return Ok(Recovery { settling, outcome });
-        }
-        if payment.exception.is_some() {
-            summary.exceptions_opened += 1;
-        }
-        let agency = settling.agency.as_ref();
-        exceptions::raise(
-            tx,
-            import.actor,
-            &Finding {
-                kind: ExceptionKind::MissingPayment,
-                payment_id: Some(&payment.id),
-                invoice_id: payment.invoice_id.as_deref(),
-                agency: agency.map(|(code, path)| (code.as_str(), path.as_str())),
-                amount: Some(line.amount),
-                detail: format!(
-                    "line {} settles {} đồng that no callback reported; the payment was recovered from the statement",
-                    line.line_no, line.amount
-                ),
-                settlement_line: Some((file_id, line_number(line))),
-                dossier_code: None,
-                tell_dossier_system: false,
-            },
-            import.now,
-        )
-        .await?;
-        summary.exceptions_opened += 1;
-        Ok(Recovery {
-            settling,
-            outcome: LineOutcome::MissingPayment,
-        })
-    }
-
-    /// A stored line took, by reference and amount, a payment that a line
-    /// of this import names by its transaction id: the payment goes to the
-    /// line naming it, and the stored line, whose money is then its own,
-    /// recovers it. So the outcome does not depend on which came first.
-    async fn rematch_stored_line(
-        &self,
-        tx: &mut Conn<'_>,
-        import: &Import<'_>,
-        from: &StoredLine,
-        summary: &mut SettlementSummary,
-    ) -> Result<(), StoreError> {
-        let row = sqlx::query(
-            "SELECT l.txn_ref, l.reference, l.amount, l.fee, l.transaction_time,
-                    l.settlement_date, f.account_number
-             FROM settlement_lines l JOIN settlement_files f ON f.id = l.file_id
-             WHERE l.file_id = $1 AND l.line_no = $2",
-        )
-        .bind(&from.file_id)
-        .bind(from.line_no)
-        .fetch_one(&mut *tx)
-        .await?;
-        let reference: String = row.try_get("reference")?;
-        let settlement_date: String = row.try_get("settlement_date")?;
-        let account_number: Option<String> = row.try_get("account_number")?;
-        let stored = StatementLine {
-            line_no: usize::try_from(from.line_no).unwrap_or(usize::MAX),
-            txn_ref: row.try_get("txn_ref")?,
-            payment_code: match import.channel {
-                Channel::BankTransfer => find_payment_code(&reference),
-                _ => None,
-            },
-            reference,
-            amount: Vnd::new(row.try_get("amount")?),
-            fee: Vnd::new(row.try_get("fee")?),
-            transaction_time: parse_time(&row, "transaction_time")?,
-            settlement_date: parse_day(&settlement_date)
-                .ok_or_else(|| StoreError::corrupt("a stored line's settlement date"))?,
-        };
-        let recovery = self
-            .recover_payment(
-                tx,
-                import,
-                &from.file_id,
-                &stored,
-                account_number.as_deref(),
-                summary,
-            )
-            .await?;
-        sqlx::query(
-            "UPDATE settlement_lines SET outcome = $1, payment_id = $2, agency_code = $3
-             WHERE file_id = $4 AND line_no = $5",
-        )
-        .bind(recovery.outcome.as_str())
-        .bind(&recovery.settling.payment_id)
-        .bind(
-            recovery
-                .settling
-                .agency
-                .as_ref()
-                .map(|(code, _)| code.as_str()),
-        )
-        .bind(&from.file_id)
-        .bind(from.line_no)
-        .execute(&mut *tx)
-        .await?;
-        if from.file_id == import.file_id {
-            // A line of this very file, counted when its chunk was matched.
-            let matched = summary.outcomes.entry(LineOutcome::Matched).or_default();
-            *matched = matched.saturating_sub(1);
-            *summary.outcomes.entry(recovery.outcome).or_default() += 1;
-        }
-        summary.rematched_lines += 1;
         Ok(())
     }
 
@@ -980,27 +871,47 @@ fn first_id_recorded_at(at: Timestamp) -> String {
     )
 }
 
-/// What a line's money was paid for, as a callback would say it.
-fn paid_for<'a>(
+/// A stored line that a line of this import reclaims its payment from,
+/// read back as a statement line, with its statement's account.
+async fn stored_line<'a>(
+    conn: &mut Conn<'_>,
     channel: Channel,
-    line: &'a StatementLine,
-    account_number: Option<&'a str>,
-) -> PaymentFor<'a> {
-    match channel {
-        Channel::BankTransfer => PaymentFor::Transfer {
-            note: &line.reference,
-            code: line.payment_code.as_ref(),
-            account_number,
+    from: &'a StoredLine,
+) -> Result<(&'a StoredLine, StatementLine, Option<String>), StoreError> {
+    let row = sqlx::query(
+        "SELECT l.txn_ref, l.reference, l.amount, l.fee, l.transaction_time,
+                l.settlement_date, f.account_number
+         FROM settlement_lines l JOIN settlement_files f ON f.id = l.file_id
+         WHERE l.file_id = $1 AND l.line_no = $2",
+    )
+    .bind(&from.file_id)
+    .bind(from.line_no)
+    .fetch_one(conn)
+    .await?;
+    let reference: String = row.try_get("reference")?;
+    let settlement_date: String = row.try_get("settlement_date")?;
+    let line = StatementLine {
+        line_no: usize::try_from(from.line_no).unwrap_or(usize::MAX),
+        txn_ref: row.try_get("txn_ref")?,
+        payment_code: match channel {
+            Channel::BankTransfer => find_payment_code(&reference),
+            _ => None,
         },
-        _ => PaymentFor::Order(&line.reference),
-    }
+        reference,
+        amount: Vnd::new(row.try_get("amount")?),
+        fee: Vnd::new(row.try_get("fee")?),
+        transaction_time: parse_time(&row, "transaction_time")?,
+        settlement_date: parse_day(&settlement_date)
+            .ok_or_else(|| StoreError::corrupt("a stored line's settlement date"))?,
+    };
+    Ok((from, line, row.try_get("account_number")?))
 }
 
 fn line_number(line: &StatementLine) -> i64 {
     i64::try_from(line.line_no).unwrap_or(i64::MAX)
 }
 
-fn outside_scope(line: &StatementLine) -> StoreError {
+pub(super) fn outside_scope(line: &StatementLine) -> StoreError {
     StoreError::ImportRefused {
         line: line.line_no,
         // Said the same whatever the reason, so that a key learns
@@ -1069,41 +980,6 @@ type CandidateRow = (
     Option<i64>,
     Option<String>,
 );
-
-/// A list of text values bound as one JSON array, read as the rows of
-/// `e.value`: one placeholder whatever the list's length, so a query's
-/// text, and the statement the database prepared for it, is the same for
-/// every chunk.
-fn json_texts(backend: Backend, placeholder: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("json_each({placeholder}) AS e"),
-        Backend::Postgres => format!("json_array_elements_text({placeholder}::json) AS e(value)"),
-    }
-}
-
-/// Rows bound as one JSON array of arrays, read as `e.value->>0`, ….
-/// Both parse the text once into their binary form, which each field is
-/// then read from without parsing its row again.
-fn json_rows(backend: Backend, placeholder: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("jsonb_each({placeholder}) AS e"),
-        Backend::Postgres => format!("jsonb_array_elements({placeholder}::jsonb) AS e(value)"),
-    }
-}
-
-/// The rows of a query as one JSON array of arrays of `columns`: one row
-/// to hand over instead of one per candidate, each decoded on its own.
-fn json_agg(backend: Backend, columns: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("json_group_array(json_array({columns}))"),
-        // As text: the Any driver decodes no json.
-        Backend::Postgres => format!("json_agg(json_build_array({columns}))::text"),
-    }
-}
-
-fn json_list(values: &[&str]) -> Result<String, StoreError> {
-    serde_json::to_string(values).map_err(StoreError::corrupt)
-}
 
 /// The payments a chunk's lines may settle: those with a line's
 /// transaction id; those stored lines settled under a line's transaction
@@ -1215,11 +1091,6 @@ async fn candidates(
         }
     }
     Ok((found, settled_refs))
-}
-
-fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen = HashSet::new();
-    values.filter(|v| seen.insert(*v)).collect()
 }
 
 /// Adds to `found` the payments of `channel` whose `column` is one of

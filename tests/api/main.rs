@@ -25,6 +25,7 @@ mod multi_process;
 mod openapi;
 mod operations;
 mod payments;
+mod recoveries;
 mod reports;
 mod sandbox;
 mod settlement_edges;

@@ -13,14 +13,19 @@ pub(super) fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str
     values.filter(|v| seen.insert(*v)).collect()
 }
 
-/// A list of text values bound as one JSON array, read as the rows of
-/// `e.value`: one placeholder whatever the list's length, so a query's
-/// text, and the statement the database prepared for it, is the same for
-/// every chunk.
-pub(super) fn json_texts(backend: Backend, placeholder: &str) -> String {
+/// A membership test against a list of text values bound as one JSON
+/// array: `column {json_in(..)}`. One placeholder whatever the list's
+/// length, so a query's text, and the statement the database prepared for
+/// it, is the same for every chunk. On PostgreSQL the list is an array
+/// the index condition takes whole (`= ANY`): as a subquery joined to the
+/// table, the planner, with no statistics yet on rows an import has just
+/// written, would read every row of the index's first column instead.
+pub(super) fn json_in(backend: Backend, placeholder: &str) -> String {
     match backend {
-        Backend::Sqlite => format!("json_each({placeholder}) AS e"),
-        Backend::Postgres => format!("json_array_elements_text({placeholder}::json) AS e(value)"),
+        Backend::Sqlite => format!("IN (SELECT e.value FROM json_each({placeholder}) AS e)"),
+        Backend::Postgres => {
+            format!("= ANY(ARRAY(SELECT json_array_elements_text({placeholder}::json)))")
+        }
     }
 }
 

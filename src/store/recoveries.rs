@@ -16,7 +16,7 @@ use sqlx::Row;
 use super::agencies::path_of;
 use super::audit::{self, Change};
 use super::batch::{Batch, Statement};
-use super::bulk::{distinct, json_list, json_rows, json_texts};
+use super::bulk::{distinct, json_in, json_list, json_rows};
 use super::conn::Conn;
 use super::events;
 use super::exceptions::{Finding, Raising};
@@ -392,8 +392,8 @@ impl Store {
             );
             if !codes.is_empty() {
                 let sql = format!(
-                    "{columns} WHERE i.payment_code IN (SELECT e.value FROM {}) ORDER BY i.id{lock}",
-                    json_texts(backend, "$1")
+                    "{columns} WHERE i.payment_code {} ORDER BY i.id{lock}",
+                    json_in(backend, "$1")
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(json_list(&codes)?)
@@ -413,8 +413,8 @@ impl Store {
                 let sql = format!(
                     "SELECT b.account_number, b.agency_code, a.path FROM agency_bank_accounts b
                      JOIN agencies a ON a.code = b.agency_code
-                     WHERE b.account_number IN (SELECT e.value FROM {})",
-                    json_texts(backend, "$1")
+                     WHERE b.account_number {}",
+                    json_in(backend, "$1")
                 );
                 let rows: Vec<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(json_list(&numbers)?)
@@ -439,8 +439,8 @@ impl Store {
                 if !agencies.is_empty() {
                     let sql = format!(
                         "SELECT agency_code, account_number FROM agency_bank_accounts
-                         WHERE agency_code IN (SELECT e.value FROM {})",
-                        json_texts(backend, "$1")
+                         WHERE agency_code {}",
+                        json_in(backend, "$1")
                     );
                     named.accounts =
                         sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
@@ -457,9 +457,9 @@ impl Store {
             let sql = format!(
                 "SELECT t.id AS attempt_id, t.order_ref, {columns}
                  JOIN payment_attempts t ON t.invoice_id = i.id
-                 WHERE t.channel = $1 AND t.order_ref IN (SELECT e.value FROM {})
+                 WHERE t.channel = $1 AND t.order_ref {}
                  ORDER BY i.id{lock}",
-                json_texts(backend, "$2")
+                json_in(backend, "$2")
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(channel.as_str())
@@ -478,8 +478,8 @@ impl Store {
         }
         let txn_ids = distinct(lines.iter().map(|u| u.line.txn_ref.as_str()));
         let sql = format!(
-            "{SELECT_PAYMENTS} WHERE p.channel = $1 AND p.provider_txn_id IN (SELECT e.value FROM {})",
-            json_texts(backend, "$2")
+            "{SELECT_PAYMENTS} WHERE p.channel = $1 AND p.provider_txn_id {}",
+            json_in(backend, "$2")
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(channel.as_str())
@@ -598,8 +598,8 @@ impl Recoveries {
             writes.push(
                 Statement::new(format!(
                     "UPDATE payment_attempts SET status = 'succeeded', updated_at = $1
-                     WHERE id IN (SELECT e.value FROM {}) AND status <> 'succeeded'",
-                    json_texts(backend, "$2")
+                     WHERE id {} AND status <> 'succeeded'",
+                    json_in(backend, "$2")
                 ))
                 .bind(now.to_stored())
                 .bind(json_list(&attempts)?),

@@ -15,7 +15,7 @@ use time::Date;
 use super::conn::Conn;
 
 use super::audit::{self, Change};
-use super::bulk::{distinct, json_agg, json_list, json_rows, json_texts};
+use super::bulk::{distinct, json_agg, json_in, json_list, json_rows};
 use super::exceptions::{self, Finding};
 use super::query::{Filtered, Listed, Value, page};
 use super::recoveries::{Recovering, Settling, Unmatched};
@@ -174,8 +174,8 @@ impl AgencyPaths {
             return Ok(());
         }
         let sql = format!(
-            "SELECT code, path FROM agencies WHERE code IN (SELECT e.value FROM {})",
-            json_texts(backend, "$1")
+            "SELECT code, path FROM agencies WHERE code {}",
+            json_in(backend, "$1")
         );
         let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(json_list(&codes)?)
@@ -379,12 +379,15 @@ impl Store {
 
     /// On PostgreSQL, plans a batch's lookups by their indexes: the lines
     /// an import has just inserted are in no statistics, so the planner
-    /// takes the growing table for empty and would scan it whole.
+    /// takes the growing table for empty and would scan it whole; and each
+    /// statement is planned for its batch, since a plan kept from when the
+    /// table was nearly empty reads the index by its first column only.
     async fn plan_for_new_lines(&self, tx: &mut super::WriteTx) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             sqlx::raw_sql(
-                "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
-                 SET LOCAL enable_mergejoin = off",
+                "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+                 SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; \
+                 SET LOCAL plan_cache_mode = force_custom_plan",
             )
             .execute(&mut tx.conn())
             .await?;
@@ -1020,9 +1023,9 @@ async fn candidates(
     if !keys.is_empty() {
         let sql = format!(
             "SELECT l.txn_ref, l.payment_id FROM settlement_lines l
-             WHERE l.channel = $1 AND l.txn_ref IN (SELECT e.value FROM {})
+             WHERE l.channel = $1 AND l.txn_ref {}
                AND l.outcome <> 'duplicate_line'",
-            json_texts(backend, "$2")
+            json_in(backend, "$2")
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(channel.as_str())
@@ -1118,9 +1121,9 @@ async fn fetch_candidates(
     let (before, after) = CANDIDATE_COLUMNS;
     let sql = format!(
         "SELECT {} {CANDIDATES_FROM} {invoices}
-         WHERE {channel_is} AND {column} IN (SELECT e.value FROM {}){and}",
+         WHERE {channel_is} AND {column} {}{and}",
         json_agg(backend, &format!("{before}, {payment_code}, {after}")),
-        json_texts(backend, "$2")
+        json_in(backend, "$2")
     );
     let rows: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(channel.as_str())
@@ -1234,8 +1237,8 @@ async fn clear_unsettled(
     let sql = format!(
         "SELECT payment_id FROM payment_exceptions
          WHERE kind = 'unsettled_payment' AND status = 'open'
-           AND payment_id IN (SELECT e.value FROM {})",
-        json_texts(backend, "$1")
+           AND payment_id {}",
+        json_in(backend, "$1")
     );
     let query =
         sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(json_list(payment_ids)?);

@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 use crate::domain::agency::{BankAccount, parse_agency_list};
 use crate::domain::audit::Actor;
-use crate::domain::dossier::parse_register;
 use crate::domain::payment::Channel;
 use crate::domain::rates::{Basis, GroupBy, Period, ReportQuery};
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
@@ -286,27 +285,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             file,
         }) => import_statement(&settings, &channel, profile, account.as_deref(), &file).await,
         Command::Dossiers(DossiersCommand::Import { file }) => {
-            let bytes = read_upload(&settings, &file)?;
-            let register = parse_register(&bytes)?;
-            let store = open_store(&settings).await?;
-            let summary = store
-                .import_dossiers(&Actor::system("cli"), &Scope::All, &register)
-                .await?;
-            println!(
-                "dossiers: {} rows, {} created, {} updated, {} unchanged",
-                summary.rows, summary.created, summary.updated, summary.unchanged
-            );
-            let outcomes: Vec<String> = summary
-                .outcomes
-                .iter()
-                .map(|(outcome, n)| format!("{n} {}", outcome.as_str()))
-                .collect();
-            println!("outcomes: {}", outcomes.join(", "));
-            println!(
-                "unknown_dossier exceptions: {} raised, {} cleared",
-                summary.unknown_dossier_exceptions, summary.unknown_dossier_exceptions_cleared
-            );
-            Ok(())
+            import_register(&settings, &file).await
         }
         Command::Keys(KeysCommand::Revoke { id }) => {
             let store = open_store(&settings).await?;
@@ -348,18 +327,80 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Reads a statement or register, refusing one larger than the API would take.
-fn read_upload(settings: &Settings, file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let limit = settings.reconciliation.max_file_bytes;
-    let size = std::fs::metadata(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
-        .len();
-    if size > u64::try_from(limit).unwrap_or(u64::MAX) {
-        anyhow::bail!(
-            "{} is over reconciliation.max_file_bytes ({limit} bytes)",
-            file.display()
+/// Imports a dossier register as the console does, as a job this process
+/// runs unless a serving one has taken it, printing its progress on a
+/// terminal.
+async fn import_register(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+
+    use crate::imports::{Importer, Stage};
+
+    std::fs::metadata(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let profiles = Profiles::new(&settings.reconciliation.profiles)
+        .map_err(|message| anyhow::anyhow!("configuration: reconciliation.profiles: {message}"))?;
+    let store = open_store(settings).await?;
+    let importer = Importer::new(store.clone(), &settings.reconciliation, profiles);
+    let upload =
+        crate::imports::upload::store_file(importer.upload_dir(), file, importer.max_file_bytes())
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let queued = importer
+        .queue_register(&Actor::system("cli"), &Scope::All, &upload)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let id = queued.import.id.clone();
+    if !queued.new {
+        println!(
+            "this file was queued on {} as register import {id}: following its import",
+            queued.import.imported_at
         );
     }
-    std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
+    let terminal = std::io::stderr().is_terminal();
+    let show = |stage: Stage| {
+        if let (true, Stage::Applying { applied, total }) = (terminal, stage) {
+            eprint!("\rimporting: {applied} of {total} dossiers          ");
+        }
+    };
+    let import = loop {
+        importer.run_claimed_register(&id, &show).await?;
+        let import = store.register_import(&Scope::All, &id).await?;
+        if import.status.is_final() {
+            break import;
+        }
+        show(Stage::Applying {
+            applied: import.progress.rows_applied,
+            total: import.progress.rows_total.unwrap_or(0),
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    if terminal {
+        eprintln!();
+    }
+    if let Some(refusal) = &import.refused {
+        anyhow::bail!(
+            "line {}: {}; nothing was imported",
+            refusal.line,
+            refusal.reason
+        );
+    }
+    let summary = import
+        .summary
+        .ok_or_else(|| anyhow::anyhow!("register import {id} is done without its summary"))?;
+    println!(
+        "dossiers: {} rows, {} created, {} updated, {} unchanged",
+        summary.rows, summary.created, summary.updated, summary.unchanged
+    );
+    let outcomes: Vec<String> = summary
+        .outcomes
+        .iter()
+        .map(|(outcome, n)| format!("{n} {}", outcome.as_str()))
+        .collect();
+    println!("outcomes: {}", outcomes.join(", "));
+    println!(
+        "unknown_dossier exceptions: {} raised, {} cleared",
+        summary.unknown_dossier_exceptions, summary.unknown_dossier_exceptions_cleared
+    );
+    Ok(())
 }
 
 async fn import_statement(

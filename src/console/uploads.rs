@@ -15,13 +15,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use super::{COULD_NOT, Officer, Section, csrf_field, lang_of, link, session};
+use crate::domain::dossier::DossierOutcome;
 use crate::domain::payment::Channel;
 use crate::domain::settlement::{ImportStatus, LineOutcome};
 use crate::error::ApiError;
 use crate::imports::upload::{self, StoredUpload};
-use crate::pages::{Html, Lang, Text, channel_name, text};
+use crate::pages::{Html, Lang, Text, channel_name, count, text};
 use crate::startup::AppState;
-use crate::store::{DossierImportSummary, StatementImport, StoreError};
+use crate::store::{RegisterImport, StatementImport, StoreError};
 
 const STATEMENT: Text = text!("Sao kê đối soát", "Settlement statement");
 const REGISTER: Text = text!("Sổ hồ sơ", "Dossier register");
@@ -35,7 +36,11 @@ enum Outcome {
         id: String,
         new: bool,
     },
-    Register(DossierImportSummary),
+    /// A register queued (or being imported already): its page follows it.
+    Register {
+        id: String,
+        new: bool,
+    },
     Refused(ApiError),
 }
 
@@ -60,8 +65,7 @@ fn render(
     body.raw("<h1>").t(lang, &super::UPLOADS).raw("</h1>");
     match outcome {
         // Shown on the import's own page, which `upload` redirects to.
-        Some(Outcome::Statement { .. }) => {}
-        Some(Outcome::Register(summary)) => register_summary(&mut body, lang, &summary),
+        Some(Outcome::Statement { .. } | Outcome::Register { .. }) => {}
         Some(Outcome::Refused(err)) => refused(&mut body, lang, &err),
         None => {}
     }
@@ -173,15 +177,41 @@ pub async fn statement_import(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> HttpResponse {
+    job_page(
+        req,
+        state,
+        text!("Lần nhập sao kê", "The import"),
+        |state, scope| async move { state.store.statement_import(&scope, &id).await },
+        |import| import.status.is_final(),
+        import_status,
+    )
+    .await
+}
+
+/// An import's page: the job `find` finds in the officer's scope, drawn by
+/// `draw` (told whether the officer sent the same file again), refreshing
+/// itself every two seconds while `ended` says it has not.
+async fn job_page<T, Find, Fut>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    what: Text,
+    find: Find,
+    ended: impl FnOnce(&T) -> bool,
+    draw: impl FnOnce(&mut Html, Lang, &T, bool),
+) -> HttpResponse
+where
+    Find: FnOnce(web::Data<AppState>, crate::domain::Scope) -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
     let officer = match session::officer(&req, &state).await {
         Ok(officer) => officer,
         Err(answer) => return answer,
     };
     let lang = lang_of(&req);
-    let import = match state.store.statement_import(officer.scope(), &id).await {
+    let import = match find(state.clone(), officer.scope().clone()).await {
         Ok(import) => import,
         Err(StoreError::NotFound) => {
-            let err = ApiError::not_found(lang.pick(&text!("Lần nhập sao kê", "The import")));
+            let err = ApiError::not_found(lang.pick(&what));
             return render(
                 &req,
                 &state,
@@ -195,7 +225,8 @@ pub async fn statement_import(
     let again = req.query_string().contains("again=1");
     let mut body = Html::new();
     body.raw("<h1>").t(lang, &super::UPLOADS).raw("</h1>");
-    import_status(&mut body, lang, &import, again);
+    let ended = ended(&import);
+    draw(&mut body, lang, &import, again);
     body.raw("<p><a href=\"")
         .text(&link(lang, "/console/uploads", &[]))
         .raw("\">")
@@ -209,7 +240,7 @@ pub async fn statement_import(
         Section::Uploads,
         body,
     );
-    if !import.status.is_final() {
+    if !ended {
         page.headers_mut().insert(
             header::HeaderName::from_static("refresh"),
             header::HeaderValue::from_static("2"),
@@ -258,7 +289,7 @@ fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: b
                         &text!("Đang kiểm tra các dòng:", "Checking the lines:"),
                     )
                     .raw(" <strong>")
-                    .text(&p.lines_checked.to_string())
+                    .text(&count(p.lines_checked, lang))
                     .raw("</strong>. ")
                     .t(
                         lang,
@@ -270,13 +301,13 @@ fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: b
                 html.raw("<p>")
                     .t(lang, &text!("Đang đối soát:", "Reconciling:"))
                     .raw(" <strong>")
-                    .text(&p.lines_applied.to_string())
+                    .text(&count(p.lines_applied, lang))
                     .raw(" / ")
-                    .text(&total.to_string())
+                    .text(&count(total, lang))
                     .raw("</strong> ")
                     .t(lang, &text!("dòng", "lines"))
                     .raw(", ")
-                    .text(&p.exceptions_so_far.to_string())
+                    .text(&count(p.exceptions_so_far, lang))
                     .raw(" ")
                     .t(lang, &text!("ngoại lệ", "exceptions"))
                     .raw(". ")
@@ -292,25 +323,7 @@ fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: b
             }
         },
         ImportStatus::Refused => {
-            let refusal = import.refused.clone().unwrap_or(crate::store::Refusal {
-                line: 0,
-                reason: String::new(),
-            });
-            html.raw("</section><section class=\"card message error\" id=\"import-refused\" role=\"alert\"><h2>")
-                .t(lang, &COULD_NOT)
-                .raw("</h2><p>")
-                .t(
-                    lang,
-                    &text!(
-                        "Tệp bị từ chối toàn bộ, không có gì được nhập. Dòng",
-                        "The whole file was refused; nothing was imported. Line"
-                    ),
-                )
-                .raw(" <strong id=\"refused-line\">")
-                .text(&refusal.line.to_string())
-                .raw("</strong>: ")
-                .text(&refusal.reason)
-                .raw("</p>");
+            refused_job(html, lang, import.refused.as_ref());
         }
         ImportStatus::Done => {
             let Some(summary) = &import.summary else {
@@ -323,20 +336,20 @@ fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: b
             row(
                 html,
                 lang.pick(&text!("Số dòng", "Lines")),
-                &summary.lines.to_string(),
+                &count(summary.lines, lang),
             );
-            for (outcome, count) in &summary.outcomes {
-                row(html, lang.pick(&outcome_name(*outcome)), &count.to_string());
+            for (outcome, n) in &summary.outcomes {
+                row(html, lang.pick(&outcome_name(*outcome)), &count(*n, lang));
             }
             row(
                 html,
                 lang.pick(&text!("Ngoại lệ mới", "Exceptions opened")),
-                &summary.exceptions_opened.to_string(),
+                &count(summary.exceptions_opened, lang),
             );
             row(
                 html,
                 lang.pick(&text!("Chưa được quyết toán", "Unsettled payments")),
-                &summary.unsettled_payments.to_string(),
+                &count(summary.unsettled_payments, lang),
             );
             html.raw("</tbody></table>");
         }
@@ -344,39 +357,160 @@ fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: b
     html.raw("</section>");
 }
 
-fn register_summary(html: &mut Html, lang: Lang, summary: &DossierImportSummary) {
-    html.raw("<section class=\"card\" id=\"import-summary\" role=\"status\"><h2>")
-        .t(lang, &text!("Kết quả nhập sổ hồ sơ", "Register imported"))
-        .raw("</h2><table><tbody>");
-    row(
-        html,
-        lang.pick(&text!("Số dòng", "Rows")),
-        &summary.rows.to_string(),
-    );
-    row(
-        html,
-        lang.pick(&text!("Mới", "Created")),
-        &summary.created.to_string(),
-    );
-    row(
-        html,
-        lang.pick(&text!("Cập nhật", "Updated")),
-        &summary.updated.to_string(),
-    );
-    row(
-        html,
-        lang.pick(&text!("Không đổi", "Unchanged")),
-        &summary.unchanged.to_string(),
-    );
-    for (outcome, count) in &summary.outcomes {
-        row(html, outcome.as_str(), &count.to_string());
+/// Ends a job's status card and shows why its file was refused, at which
+/// line.
+fn refused_job(html: &mut Html, lang: Lang, refusal: Option<&crate::store::Refusal>) {
+    let (line, reason) = refusal.map_or((0, ""), |r| (r.line, r.reason.as_str()));
+    html.raw(
+        "</section><section class=\"card message error\" id=\"import-refused\" role=\"alert\"><h2>",
+    )
+    .t(lang, &COULD_NOT)
+    .raw("</h2><p>")
+    .t(
+        lang,
+        &text!(
+            "Tệp bị từ chối toàn bộ, không có gì được nhập. Dòng",
+            "The whole file was refused; nothing was imported. Line"
+        ),
+    )
+    .raw(" <strong id=\"refused-line\">")
+    .text(&line.to_string())
+    .raw("</strong>: ")
+    .text(reason)
+    .raw("</p>");
+}
+
+/// What a dossier outcome is called on the page.
+fn dossier_outcome_name(outcome: DossierOutcome) -> Text {
+    match outcome {
+        DossierOutcome::Unpaid => text!("Chưa nộp", "Unpaid"),
+        DossierOutcome::Underpaid => text!("Nộp thiếu", "Underpaid"),
+        DossierOutcome::PaidCash => text!("Đã nộp tiền mặt", "Paid in cash"),
+        DossierOutcome::PaidCashless => text!("Đã nộp không dùng tiền mặt", "Paid cashless"),
+        DossierOutcome::Overpaid => text!("Nộp thừa", "Overpaid"),
+        DossierOutcome::PaidTwice => text!("Nộp hai lần", "Paid twice"),
     }
-    row(
-        html,
-        lang.pick(&text!("Ngoại lệ hồ sơ lạ", "Unknown-dossier exceptions")),
-        &summary.unknown_dossier_exceptions.to_string(),
-    );
-    html.raw("</tbody></table></section>");
+}
+
+/// `GET /console/uploads/registers/{id}`: a register import's page,
+/// refreshing itself every two seconds (no script) while its job runs,
+/// then its summary or the refused line.
+pub async fn register_import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    job_page(
+        req,
+        state,
+        text!("Lần nhập sổ hồ sơ", "The import"),
+        |state, scope| async move { state.store.register_import(&scope, &id).await },
+        |import| import.status.is_final(),
+        register_status,
+    )
+    .await
+}
+
+fn register_status(html: &mut Html, lang: Lang, import: &RegisterImport, again: bool) {
+    html.raw("<section class=\"card\" id=\"import-summary\" role=\"status\" data-status=\"")
+        .raw(import.status.as_str())
+        .raw("\"><h2>")
+        .t(lang, &REGISTER)
+        .raw("</h2>");
+    if again {
+        html.raw("<p class=\"note\">")
+            .t(
+                lang,
+                &text!(
+                    "Tệp này đang được nhập; đây là lần nhập đó.",
+                    "This file is being imported already; this is that import."
+                ),
+            )
+            .raw("</p>");
+    }
+    let p = &import.progress;
+    match (import.status, &import.summary) {
+        (ImportStatus::Queued, _) => {
+            html.raw("<p>")
+                .t(
+                    lang,
+                    &text!(
+                        "Đang chờ đến lượt nhập. Trang tự cập nhật.",
+                        "Waiting for its turn. This page updates itself."
+                    ),
+                )
+                .raw("</p><progress max=\"100\"></progress>");
+        }
+        (ImportStatus::Running, _) => {
+            let total = p.rows_total.unwrap_or(0);
+            html.raw("<p>")
+                .t(lang, &text!("Đang nhập:", "Importing:"))
+                .raw(" <strong>")
+                .text(&count(p.rows_applied, lang))
+                .raw(" / ")
+                .text(&count(total, lang))
+                .raw("</strong> ")
+                .t(lang, &text!("hồ sơ", "dossiers"))
+                .raw(". ")
+                .t(
+                    lang,
+                    &text!("Trang tự cập nhật.", "This page updates itself."),
+                )
+                .raw("</p><progress id=\"import-progress\" max=\"")
+                .text(&total.max(1).to_string())
+                .raw("\" value=\"")
+                .text(&p.rows_applied.to_string())
+                .raw("\"></progress>");
+        }
+        (ImportStatus::Refused, _) => {
+            refused_job(html, lang, import.refused.as_ref());
+        }
+        (ImportStatus::Done, None) => {}
+        (ImportStatus::Done, Some(summary)) => {
+            html.raw("<p>")
+                .t(lang, &text!("Đã nhập xong.", "Imported."))
+                .raw("</p><table><tbody>");
+            let n = |n: usize| count(n as u64, lang);
+            row(html, lang.pick(&text!("Số dòng", "Rows")), &n(summary.rows));
+            row(
+                html,
+                lang.pick(&text!("Mới", "Created")),
+                &n(summary.created),
+            );
+            row(
+                html,
+                lang.pick(&text!("Cập nhật", "Updated")),
+                &n(summary.updated),
+            );
+            row(
+                html,
+                lang.pick(&text!("Không đổi", "Unchanged")),
+                &n(summary.unchanged),
+            );
+            for (outcome, number) in &summary.outcomes {
+                row(
+                    html,
+                    lang.pick(&dossier_outcome_name(*outcome)),
+                    &n(*number),
+                );
+            }
+            row(
+                html,
+                lang.pick(&text!("Ngoại lệ hồ sơ lạ", "Unknown-dossier exceptions")),
+                &n(summary.unknown_dossier_exceptions),
+            );
+            row(
+                html,
+                lang.pick(&text!(
+                    "Ngoại lệ hồ sơ lạ đã gỡ",
+                    "Unknown-dossier exceptions cleared"
+                )),
+                &n(summary.unknown_dossier_exceptions_cleared),
+            );
+            html.raw("</tbody></table>");
+        }
+    }
+    html.raw("</section>");
 }
 
 fn refused(html: &mut Html, lang: Lang, err: &ApiError) {
@@ -551,6 +685,14 @@ where
                 &[("again", again)],
             ))
         }
+        Ok(Outcome::Register { id, new }) => {
+            let again = if new { "" } else { "1" };
+            super::see_other(&link(
+                lang_of(&req),
+                &format!("/console/uploads/registers/{id}"),
+                &[("again", again)],
+            ))
+        }
         Ok(outcome) => render(&req, &state, &officer, StatusCode::OK, Some(outcome)),
         Err(err) if err.status.is_server_error() => super::error_page(&req, Some(&officer), &err),
         Err(err) => render(
@@ -607,20 +749,15 @@ pub async fn register(
         state,
         payload,
         |state, officer, _, stored| async move {
-            let bytes = tokio::fs::read(&stored.path).await;
-            upload::forget(&stored.path).await;
-            let imported = match bytes {
-                Ok(bytes) => crate::routes::dossiers::import_as(
-                    &state,
-                    &officer.actor(),
-                    officer.scope(),
-                    web::Bytes::from(bytes),
-                )
+            let queued = state
+                .importer
+                .queue_register(&officer.actor(), officer.scope(), &stored)
                 .await
-                .map(Outcome::Register),
-                Err(err) => Err(ApiError::internal(&crate::error::error_chain(&err))),
-            };
-            (officer, imported)
+                .map(|queued| Outcome::Register {
+                    id: queued.import.id,
+                    new: queued.new,
+                });
+            (officer, queued)
         },
     )
     .await

@@ -1,8 +1,9 @@
-//! Statement imports, as jobs that never stand in a payment's way. What
-//! the API, the finance console and the command line share: a stored
-//! upload is queued ([`Importer::queue_statement`]), and workers beside
-//! the server claim queued jobs, check every line, then apply them in
-//! batches of short transactions, each on the same writer as callbacks.
+//! Statement and dossier register imports, as jobs that never stand in a
+//! payment's way. What the API, the finance console and the command line
+//! share: a stored upload is queued ([`Importer::queue_statement`],
+//! [`Importer::queue_register`]), and workers beside the server claim
+//! queued jobs, check every line, then apply them in batches of short
+//! transactions, each on the same writer as callbacks.
 
 pub mod upload;
 
@@ -15,12 +16,14 @@ use tokio::sync::{Notify, Semaphore, watch};
 use crate::config::ReconciliationSettings;
 use crate::domain::Scope;
 use crate::domain::audit::Actor;
+use crate::domain::dossier::parse_register;
 use crate::domain::payment::Channel;
 use crate::domain::settlement::{StatementLine, statement_account};
 use crate::error::{ApiError, ErrorCode, error_chain};
 use crate::reconcile::Profiles;
 use crate::store::{
-    Backend, ClaimedImport, Queued, QueuedStatement, Refusal, SettlementSummary, Store, StoreError,
+    Backend, ClaimedImport, ClaimedRegister, DossierImportSummary, Queued, QueuedRegister,
+    QueuedStatement, Refusal, SettlementSummary, Store, StoreError,
 };
 use upload::StoredUpload;
 
@@ -47,14 +50,21 @@ pub enum Stage {
     Applying { applied: u64, total: u64 },
 }
 
-/// How a job ended in this worker's hands.
+/// How a job ended in this worker's hands: a statement's, or (with its
+/// summary) a dossier register's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobEnd {
-    Done(SettlementSummary),
+pub enum JobEnd<S = SettlementSummary> {
+    Done(S),
     Refused(Refusal),
     /// Stopped before the end (shutting down, or its claim lapsed): the
     /// job is taken up again from its last batch.
     Stopped,
+}
+
+/// A claimed job of either kind.
+enum Job {
+    Statement(ClaimedImport),
+    Register(ClaimedRegister),
 }
 
 /// Queues statements and runs their jobs.
@@ -166,6 +176,50 @@ impl Importer {
         Ok(queued?)
     }
 
+    /// Queues a stored dossier register: what the API, the console and
+    /// the command line do. The same file already queued or running in
+    /// the same scope answers with that import.
+    pub async fn queue_register(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        upload: &StoredUpload,
+    ) -> Result<QueuedRegister, ApiError> {
+        let queued = self
+            .store
+            .queue_register(
+                actor,
+                scope,
+                &upload.sha256,
+                &upload.path.to_string_lossy(),
+                self.settings.max_queued_per_key,
+            )
+            .await;
+        match &queued {
+            Ok(queued) if queued.new => self.wake.notify_one(),
+            _ => upload::forget(&upload.path).await,
+        }
+        Ok(queued?)
+    }
+
+    /// Claims the next job: a statement's, else a register's.
+    async fn claim_next(&self) -> Result<Option<Job>, StoreError> {
+        let can_open = |path: &str| self.can_open(path);
+        let lease = self.lease();
+        if let Some(job) = self
+            .store
+            .claim_statement_import(&self.worker, lease, None, &can_open)
+            .await?
+        {
+            return Ok(Some(Job::Statement(job)));
+        }
+        Ok(self
+            .store
+            .claim_register_import(&self.worker, lease, None, &can_open)
+            .await?
+            .map(Job::Register))
+    }
+
     /// Runs jobs, at most `import_workers` at once, until `shutdown`.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         if self.settings.import_workers == 0 {
@@ -182,13 +236,7 @@ impl Importer {
         let mut running = tokio::task::JoinSet::new();
         loop {
             while let Ok(permit) = permits.clone().try_acquire_owned() {
-                let claimed = self
-                    .store
-                    .claim_statement_import(&self.worker, self.lease(), None, &|path| {
-                        self.can_open(path)
-                    })
-                    .await;
-                let job = match claimed {
+                let job = match self.claim_next().await {
                     Ok(Some(job)) => job,
                     Ok(None) => break,
                     Err(err) => {
@@ -199,9 +247,20 @@ impl Importer {
                 let importer = self.clone();
                 let stop = shutdown.clone();
                 running.spawn(async move {
-                    let id = job.id.clone();
-                    match importer.run_job(job, stop, &|_| {}).await {
-                        Ok(end) => tracing::info!(import = %id, ?end, "import job ended"),
+                    let (id, ended) = match job {
+                        Job::Statement(job) => {
+                            let id = job.id.clone();
+                            let end = importer.run_job(job, stop, &|_| {}).await;
+                            (id, end.map(|end| format!("{end:?}")))
+                        }
+                        Job::Register(job) => {
+                            let id = job.id.clone();
+                            let end = importer.run_register_job(job, stop, &|_| {}).await;
+                            (id, end.map(|end| format!("{end:?}")))
+                        }
+                    };
+                    match ended {
+                        Ok(end) => tracing::info!(import = %id, end, "import job ended"),
                         Err(err) => {
                             tracing::error!(import = %id, error = %error_chain(&err), "import job failed; it is taken up again once its claim lapses")
                         }
@@ -240,6 +299,29 @@ impl Importer {
         };
         let (_keep, never) = watch::channel(false);
         self.run_job(job, never, on_progress).await.map(Some)
+    }
+
+    /// Runs the register import `id` in this process if no other worker
+    /// has it, reporting its progress, until it ends; `None` when another
+    /// worker has it (or it is not waiting).
+    pub async fn run_claimed_register(
+        &self,
+        id: &str,
+        on_progress: &(dyn Fn(Stage) + Sync),
+    ) -> Result<Option<JobEnd<DossierImportSummary>>, StoreError> {
+        let claimed = self
+            .store
+            .claim_register_import(&self.worker, self.lease(), Some(id), &|path| {
+                self.can_open(path)
+            })
+            .await?;
+        let Some(job) = claimed else {
+            return Ok(None);
+        };
+        let (_keep, never) = watch::channel(false);
+        self.run_register_job(job, never, on_progress)
+            .await
+            .map(Some)
     }
 
     /// Whether this process takes a job whose file is stored at `path`:
@@ -361,6 +443,110 @@ impl Importer {
             tokio::task::yield_now().await;
         }
         match self.store.finish_statement_import(job, summary).await {
+            Ok(summary) => Ok(JobEnd::Done(summary)),
+            Err(StoreError::ClaimLost) => Ok(JobEnd::Stopped),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Reads and checks a claimed register (unless a run before did),
+    /// then applies the rows not yet applied, batch by batch, and finishes.
+    async fn run_register_job(
+        &self,
+        mut job: ClaimedRegister,
+        shutdown: watch::Receiver<bool>,
+        on_progress: &(dyn Fn(Stage) + Sync),
+    ) -> Result<JobEnd<DossierImportSummary>, StoreError> {
+        let end = self.run_rows(&mut job, shutdown, on_progress).await?;
+        if matches!(end, JobEnd::Done(_) | JobEnd::Refused(_)) {
+            upload::forget(Path::new(&job.stored_file)).await;
+        }
+        Ok(end)
+    }
+
+    async fn run_rows(
+        &self,
+        job: &mut ClaimedRegister,
+        shutdown: watch::Receiver<bool>,
+        on_progress: &(dyn Fn(Stage) + Sync),
+    ) -> Result<JobEnd<DossierImportSummary>, StoreError> {
+        let applied = job.so_far.summary.rows;
+        let refuse = async |job: &ClaimedRegister, line: usize, reason: String| {
+            let refusal = Refusal { line, reason };
+            match self.store.refuse_register_import(job, &refusal).await {
+                Ok(()) => Ok(JobEnd::Refused(refusal)),
+                Err(StoreError::ClaimLost) => Ok(JobEnd::Stopped),
+                Err(err) => Err(err),
+            }
+        };
+        let bytes = match tokio::fs::read(&job.stored_file).await {
+            Ok(bytes) => bytes,
+            Err(_) if applied == 0 => {
+                let reason = "the stored file is gone; nothing was imported; send the file again";
+                return refuse(job, 1, reason.to_owned()).await;
+            }
+            Err(e) => {
+                return Err(StoreError::Corrupt(format!(
+                    "the stored file {} cannot be read: {e}",
+                    job.stored_file
+                )));
+            }
+        };
+        // A large file takes a while to parse: off the server's threads.
+        let parsed = tokio::task::spawn_blocking(move || parse_register(&bytes))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("reading the register: {e}")))?;
+        let register = match parsed {
+            Ok(register) => register,
+            // Nothing of a file that cannot be read is applied.
+            Err(e) => return refuse(job, e.line, e.message).await,
+        };
+        let total = register.rows.len();
+        if job.rows_total.is_none() {
+            match self.store.check_register(job, &register).await {
+                Err(StoreError::ImportRefused { line, message }) => {
+                    return refuse(job, line, message).await;
+                }
+                other => other?,
+            }
+            match self
+                .store
+                .register_checked(job, total as u64, self.lease())
+                .await
+            {
+                Err(StoreError::ClaimLost) => return Ok(JobEnd::Stopped),
+                other => other?,
+            }
+        }
+        let mut at = applied.min(total);
+        let mut batch_size = self.settings.import_batch_lines.min(100);
+        while at < total {
+            if *shutdown.borrow() {
+                return Ok(JobEnd::Stopped);
+            }
+            let end = (at + batch_size).min(total);
+            let started = Instant::now();
+            match self
+                .store
+                .apply_register_batch(job, &register.rows[at..end], self.lease())
+                .await
+            {
+                Err(StoreError::ClaimLost) => return Ok(JobEnd::Stopped),
+                other => other?,
+            }
+            at = end;
+            batch_size = next_batch_size(
+                batch_size,
+                started.elapsed(),
+                self.settings.import_batch_lines,
+            );
+            on_progress(Stage::Applying {
+                applied: at as u64,
+                total: total as u64,
+            });
+            tokio::task::yield_now().await;
+        }
+        match self.store.finish_register_import(job).await {
             Ok(summary) => Ok(JobEnd::Done(summary)),
             Err(StoreError::ClaimLost) => Ok(JobEnd::Stopped),
             Err(err) => Err(err),

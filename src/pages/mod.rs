@@ -223,6 +223,24 @@ pub fn vietnam_minute(at: Timestamp) -> String {
     )
 }
 
+/// A count as its readers write it: `1.234.567` in Vietnamese,
+/// `1,234,567` in English.
+pub fn count(n: u64, lang: Lang) -> String {
+    let separator = match lang {
+        Lang::Vi => '.',
+        Lang::En => ',',
+    };
+    let digits = n.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(separator);
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 pub fn channel_name(channel: Channel, lang: Lang) -> &'static str {
     match channel {
         Channel::Vnpay => "VNPay",
@@ -322,6 +340,15 @@ fn invoice_facts(html: &mut Html, lang: Lang, invoice: &crate::domain::Invoice, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped_as_their_readers_write_them() {
+        assert_eq!(count(0, Lang::Vi), "0");
+        assert_eq!(count(999, Lang::Vi), "999");
+        assert_eq!(count(1_000, Lang::Vi), "1.000");
+        assert_eq!(count(1_234_567, Lang::Vi), "1.234.567");
+        assert_eq!(count(1_234_567, Lang::En), "1,234,567");
+    }
 
     #[test]
     fn text_is_escaped() {

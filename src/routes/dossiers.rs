@@ -1,18 +1,17 @@
 //! `/v1/dossiers`: the dossier register, imported from the dossier
 //! systems' CSV files, and each dossier's payments and outcome.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, FileBody, page_limit, query_agency, query_choice, query_text};
-use crate::domain::Scope;
-use crate::domain::audit::Actor;
-use crate::domain::dossier::{DossierOutcome, parse_received_at, parse_register};
+use super::{Caller, page_limit, path_id, query_agency, query_choice, query_text};
+use crate::domain::dossier::{DossierOutcome, parse_received_at};
 use crate::domain::payment::Channel;
 use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
-use crate::store::{DossierFilter, DossierImportSummary, ReconciledDossier, StoreError};
+use crate::store::{DossierFilter, DossierImportSummary, ReconciledDossier, RegisterImport};
 
 const OFFICERS: &[Role] = &[Role::Finance, Role::Admin];
 
@@ -49,34 +48,66 @@ impl<'a> From<&'a ReconciledDossier> for DossierView<'a> {
     }
 }
 
-/// Imports a register sent as the raw `text/csv` body, up to
-/// `reconciliation.max_file_bytes`.
-pub async fn import(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: FileBody,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(OFFICERS)?;
-    let summary = import_as(&state, &caller.actor(), caller.scope(), body.0).await?;
-    Ok(HttpResponse::Ok().json(summary))
+/// A register import as the API shows it: its job's status and progress,
+/// and once done its summary's counts.
+#[derive(Serialize)]
+struct RegisterImportView<'a> {
+    #[serde(flatten)]
+    import: &'a RegisterImport,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a DossierImportSummary>,
+    /// On an upload: whether the same file was queued already (then
+    /// nothing changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    already_queued: Option<bool>,
 }
 
-/// Imports a register: what both the API and the finance console do.
-pub(crate) async fn import_as(
-    state: &AppState,
-    actor: &Actor,
-    scope: &Scope,
-    bytes: web::Bytes,
-) -> Result<DossierImportSummary, ApiError> {
-    // A large file takes a while to parse: off the server's threads.
-    let register = web::block(move || parse_register(&bytes))
-        .await
-        .map_err(|err| ApiError::internal(&err))?
-        .map_err(|err| StoreError::ImportRefused {
-            line: err.line,
-            message: err.message,
-        })?;
-    Ok(state.store.import_dossiers(actor, scope, &register).await?)
+/// `POST /v1/dossiers/import`: the body, a `text/csv` register, is
+/// streamed to the upload folder (up to `reconciliation.max_file_bytes`)
+/// and queued; the answer comes at once, 202 with the import to follow at
+/// its `Location` (200 with that import for the same file already queued).
+pub async fn import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(OFFICERS)?;
+    let upload = super::stream_upload(&req, &state, payload).await?;
+    let queued = state
+        .importer
+        .queue_register(&caller.actor(), caller.scope(), &upload)
+        .await?;
+    let view = RegisterImportView {
+        import: &queued.import,
+        summary: queued.import.summary.as_ref(),
+        already_queued: Some(!queued.new),
+    };
+    let location = format!("/v1/dossiers/imports/{}", queued.import.id);
+    let mut answer = if queued.new {
+        HttpResponse::Accepted()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(answer
+        .insert_header((header::LOCATION, location))
+        .json(view))
+}
+
+/// `GET /v1/dossiers/imports/{id}`.
+pub async fn import_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(OFFICERS)?;
+    let id = path_id("the register import", &id)?;
+    let import = state.store.register_import(caller.scope(), id).await?;
+    Ok(HttpResponse::Ok().json(RegisterImportView {
+        import: &import,
+        summary: import.summary.as_ref(),
+        already_queued: None,
+    }))
 }
 
 #[derive(Deserialize)]

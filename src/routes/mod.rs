@@ -21,14 +21,16 @@ mod reports;
 mod sandbox;
 pub(crate) mod settlements;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 pub use extract::{Caller, FileBody, JsonBody, RawBody, idempotency_key};
 pub use rate_limit::RateLimiter;
 
 use crate::console;
 use crate::error::{ApiError, ErrorCode};
+use crate::imports::upload::{self, StoredUpload, UploadError};
+use crate::startup::AppState;
 
 /// Declares the routes: `path => { METHOD handler, ... }`.
 macro_rules! route_table {
@@ -83,6 +85,7 @@ route_table! {
     "/v1/audit" => { GET audit::list },
     "/v1/dossiers" => { GET dossiers::list },
     "/v1/dossiers/import" => { POST dossiers::import },
+    "/v1/dossiers/imports/{id}" => { GET dossiers::import_job },
     "/v1/reports/cashless" => { GET reports::cashless },
     "/callbacks/vnpay" => { GET callbacks::vnpay },
     "/callbacks/momo" => { POST callbacks::momo },
@@ -113,6 +116,7 @@ route_table! {
     "/console/uploads/statement" => { POST console::uploads::statement },
     "/console/uploads/statements/{id}" => { GET console::uploads::statement_import },
     "/console/uploads/register" => { POST console::uploads::register },
+    "/console/uploads/registers/{id}" => { GET console::uploads::register_import },
     "/console/payments" => { GET console::payments::list },
     "/console/invoices/{id}" => { GET console::payments::invoice },
     "/console/invoices/{id}/cash" => { POST console::payments::record_cash },
@@ -261,4 +265,33 @@ fn query_time(
             })
         })
         .transpose()
+}
+
+/// Streams a `text/csv` body to the upload folder, refusing it (and
+/// keeping nothing) as soon as it passes `reconciliation.max_file_bytes`.
+pub(super) async fn stream_upload(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<StoredUpload, ApiError> {
+    let is_csv = matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str() == "text/csv");
+    if !is_csv {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "send the file as text/csv",
+        ));
+    }
+    let limit = state.importer.max_file_bytes();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(UploadError::TooLarge { limit }.into());
+    }
+    upload::store_stream(state.importer.upload_dir(), payload, limit)
+        .await
+        .map_err(ApiError::from)
 }

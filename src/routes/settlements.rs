@@ -1,8 +1,8 @@
 //! `/v1/settlements`: providers' and banks' statements, imported and
 //! matched to payments, and their lines.
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, page_limit, path_id, query_choice, query_text};
@@ -10,7 +10,6 @@ use crate::domain::payment::Channel;
 use crate::domain::settlement::LineOutcome;
 use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
-use crate::imports::upload::{self, StoredUpload, UploadError};
 use crate::startup::AppState;
 use crate::store::{SettledLine, SettlementLineFilter, StatementImport};
 
@@ -81,7 +80,7 @@ pub async fn import(
     caller.require(OFFICERS)?;
     let query = query.into_inner();
     let profile = query_text("profile", query.profile)?;
-    let upload = stream_upload(&req, &state, payload).await?;
+    let upload = super::stream_upload(&req, &state, payload).await?;
     let queued = state
         .importer
         .queue_statement(
@@ -104,35 +103,6 @@ pub async fn import(
             .insert_header((header::LOCATION, location))
             .json(view)
     })
-}
-
-/// Streams a `text/csv` body to the upload folder, refusing it (and
-/// keeping nothing) as soon as it passes `reconciliation.max_file_bytes`.
-async fn stream_upload(
-    req: &HttpRequest,
-    state: &AppState,
-    payload: web::Payload,
-) -> Result<StoredUpload, ApiError> {
-    let is_csv = matches!(req.mime_type(), Ok(Some(mime)) if mime.essence_str() == "text/csv");
-    if !is_csv {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::UnsupportedMediaType,
-            "send the file as text/csv",
-        ));
-    }
-    let limit = state.importer.max_file_bytes();
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(UploadError::TooLarge { limit }.into());
-    }
-    upload::store_stream(state.importer.upload_dir(), payload, limit)
-        .await
-        .map_err(ApiError::from)
 }
 
 #[derive(Deserialize)]

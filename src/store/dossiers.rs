@@ -1,12 +1,13 @@
 //! The dossier register, and payments reconciled against it. A register
-//! file is imported in one transaction with batched statements; each
+//! file is imported as a job ([`super::register_jobs`]), a batch of rows
+//! per transaction, its findings in one more at the end; each
 //! dossier's payments are summed by one aggregate query, and its outcome
 //! computed from the sums whenever it is asked for.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
@@ -17,9 +18,10 @@ use super::agencies::find_in_scope;
 use super::audit::{self, Change};
 use super::exceptions::{self, Finding};
 use super::query::{Filtered, Listed, Placeholders, Value, page};
+use super::register_jobs::RegisterSoFar;
 use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
-use crate::domain::dossier::{Dossier, DossierOutcome, DossierPayments, Register, outcome};
+use crate::domain::dossier::{Dossier, DossierOutcome, DossierPayments, outcome};
 use crate::domain::payment::{Channel, ExceptionKind, Resolution};
 use crate::domain::settlement::local_day;
 use crate::domain::{Agency, AgencyCode, Scope, Timestamp, Vnd};
@@ -30,7 +32,7 @@ use crate::domain::{Agency, AgencyCode, Scope, Timestamp, Vnd};
 const BATCH: usize = 1_000;
 
 /// What an import of a register did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DossierImportSummary {
     pub rows: usize,
     pub created: usize,
@@ -302,7 +304,7 @@ async fn clear_registered(
 
 /// The days (in Vietnam) an agency's dossiers in a file were received on:
 /// `(agency, first day, last day)`.
-type Span = (String, String, String);
+pub(super) type Span = (String, String, String);
 
 /// Raises an `unknown_dossier` exception for each payment applied to an
 /// invoice of an agency in `spans`, collected within its span, whose
@@ -404,133 +406,118 @@ fn common_ancestor<'a>(agencies: impl IntoIterator<Item = &'a Agency>) -> Option
     Some((code.to_string(), format!("/{}/", common.join("/"))))
 }
 
-impl Store {
-    /// Imports a dossier register in one transaction. Every row's agency
-    /// must exist in `scope`; a dossier listed before is updated, never
-    /// duplicated. Then, for each agency in the file, the payments applied
-    /// to its invoices within the file's span of received days whose
-    /// dossier the register does not list become `unknown_dossier`
-    /// exceptions (once a payment), and those whose dossier it now lists
-    /// are cleared. One audit record tells the import.
-    pub async fn import_dossiers(
-        &self,
-        actor: &Actor,
-        scope: &Scope,
-        register: &Register,
-    ) -> Result<DossierImportSummary, StoreError> {
-        let now = Timestamp::now();
-        let mut tx = self.begin_large_write().await?;
-
-        // The file's dossiers by agency, in the order agencies first appear.
-        let mut by_agency: Vec<(&str, Vec<&(usize, Dossier)>)> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        for row in &register.rows {
-            let code = row.1.agency_code.as_str();
-            let i = *index.entry(code).or_insert_with(|| {
-                by_agency.push((code, Vec::new()));
-                by_agency.len() - 1
-            });
-            by_agency[i].1.push(row);
-        }
-        let codes: Vec<&str> = by_agency.iter().map(|(code, _)| *code).collect();
-        // One look-up an agency, in the order they first appear: the first
-        // refused is on the first line naming an agency out of reach.
-        let mut agencies = Vec::with_capacity(by_agency.len());
-        for (code, rows) in &by_agency {
-            match find_in_scope(&mut tx.conn(), scope, code).await {
-                Ok(agency) => agencies.push(agency),
-                Err(StoreError::AgencyNotFound(_)) => {
-                    return Err(StoreError::ImportRefused {
-                        line: rows[0].0,
-                        message: format!("agency {code} was not found in this key's scope"),
-                    });
-                }
-                Err(err) => return Err(err),
-            }
-        }
-
-        let mut summary = DossierImportSummary {
-            rows: register.rows.len(),
-            created: 0,
-            updated: 0,
-            unchanged: 0,
-            outcomes: DossierOutcome::ALL.into_iter().map(|o| (o, 0)).collect(),
-            unknown_dossier_exceptions: 0,
-            unknown_dossier_exceptions_cleared: 0,
-        };
-        let mut spans: Vec<Span> = Vec::new();
-        for (agency, rows) in &by_agency {
-            let dossier_codes: Vec<&str> =
-                rows.iter().map(|(_, d)| d.dossier_code.as_str()).collect();
-            let stored: HashMap<String, Dossier> =
-                stored_dossiers(&mut tx.conn(), self.backend, agency, &dossier_codes)
-                    .await?
-                    .into_iter()
-                    .map(|d| (d.dossier_code.clone(), d))
-                    .collect();
-            let mut changed = Vec::new();
-            for (_, dossier) in rows {
-                match stored.get(&dossier.dossier_code) {
-                    None => {
-                        summary.created += 1;
-                        changed.push(dossier);
-                    }
-                    Some(before) if before.same_as(dossier) => summary.unchanged += 1,
-                    Some(_) => {
-                        summary.updated += 1;
-                        changed.push(dossier);
-                    }
-                }
-            }
-            upsert(&mut tx.conn(), self.backend, &changed, now).await?;
-            let days = rows.iter().map(|(_, d)| local_day(d.received_at));
-            let first = days.clone().min().unwrap_or_default();
-            let last = days.max().unwrap_or_default();
-            spans.push((agency.to_string(), first, last));
-        }
-
-        summary.unknown_dossier_exceptions_cleared =
-            clear_registered(&mut tx.conn(), actor, now).await?;
-        summary.unknown_dossier_exceptions =
-            raise_unknown(&mut tx.conn(), self.backend, actor, &spans, now).await?;
-        for (agency, rows) in &by_agency {
-            let dossier_codes: Vec<&str> =
-                rows.iter().map(|(_, d)| d.dossier_code.as_str()).collect();
-            count_outcomes(
-                &mut tx.conn(),
-                self.backend,
-                agency,
-                &dossier_codes,
-                &mut summary.outcomes,
-            )
-            .await?;
-        }
-
-        let ancestor = common_ancestor(&agencies);
-        audit::record(
-            &mut tx.conn(),
-            actor,
-            Change {
-                action: "dossiers.imported",
-                object_type: "dossier_register",
-                object_id: &register.sha256,
-                agency: ancestor
-                    .as_ref()
-                    .map(|(code, path)| (code.as_str(), path.as_str())),
-                before: None,
-                after: Some(json!({
-                    "sha256": register.sha256,
-                    "agencies": codes,
-                    "summary": summary,
-                })),
-                at: now,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(summary)
+/// Applies a batch of a register's rows, in the caller's transaction:
+/// every row's agency is in the importer's scope (checked before); a
+/// dossier listed before is updated, never duplicated. Adds to `so_far`
+/// what they came to: created, updated or unchanged, their outcomes, and
+/// each agency's days of received dossiers.
+pub(super) async fn apply_register_rows(
+    conn: &mut Conn<'_>,
+    backend: Backend,
+    rows: &[(usize, Dossier)],
+    so_far: &mut RegisterSoFar,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    // The rows by agency, in the order agencies first appear.
+    let mut by_agency: Vec<(&str, Vec<&Dossier>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (_, dossier) in rows {
+        let code = dossier.agency_code.as_str();
+        let i = *index.entry(code).or_insert_with(|| {
+            by_agency.push((code, Vec::new()));
+            by_agency.len() - 1
+        });
+        by_agency[i].1.push(dossier);
     }
+    let summary = &mut so_far.summary;
+    for (agency, dossiers) in &by_agency {
+        let codes: Vec<&str> = dossiers.iter().map(|d| d.dossier_code.as_str()).collect();
+        let stored: HashMap<String, Dossier> = stored_dossiers(conn, backend, agency, &codes)
+            .await?
+            .into_iter()
+            .map(|d| (d.dossier_code.clone(), d))
+            .collect();
+        let mut changed = Vec::new();
+        for dossier in dossiers {
+            match stored.get(&dossier.dossier_code) {
+                None => {
+                    summary.created += 1;
+                    changed.push(*dossier);
+                }
+                Some(before) if before.same_as(dossier) => summary.unchanged += 1,
+                Some(_) => {
+                    summary.updated += 1;
+                    changed.push(*dossier);
+                }
+            }
+        }
+        upsert(conn, backend, &changed, now).await?;
+        count_outcomes(conn, backend, agency, &codes, &mut summary.outcomes).await?;
+        let days = dossiers.iter().map(|d| local_day(d.received_at));
+        let first = days.clone().min().unwrap_or_default();
+        let last = days.max().unwrap_or_default();
+        match so_far.spans.iter_mut().find(|(code, _, _)| code == agency) {
+            Some((_, from, to)) => {
+                if first < *from {
+                    *from = first;
+                }
+                if last > *to {
+                    *to = last;
+                }
+            }
+            None => so_far.spans.push((agency.to_string(), first, last)),
+        }
+    }
+    summary.rows += rows.len();
+    Ok(())
+}
 
+/// Ends a register's import, in the caller's transaction: for each agency
+/// in `spans`, the payments applied to its invoices within its span whose
+/// dossier the register does not list become `unknown_dossier` exceptions
+/// (once a payment), and those whose dossier it now lists are cleared.
+/// One audit record tells the import, with `summary`.
+pub(super) async fn finish_register(
+    conn: &mut Conn<'_>,
+    backend: Backend,
+    actor: &Actor,
+    sha256: &str,
+    spans: &[Span],
+    summary: &mut DossierImportSummary,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    summary.unknown_dossier_exceptions_cleared = clear_registered(conn, actor, now).await?;
+    summary.unknown_dossier_exceptions = raise_unknown(conn, backend, actor, spans, now).await?;
+    let mut agencies = Vec::with_capacity(spans.len());
+    for (code, _, _) in spans {
+        agencies.push(find_in_scope(conn, &Scope::All, code).await?);
+    }
+    let codes: Vec<&str> = spans.iter().map(|(code, _, _)| code.as_str()).collect();
+    let ancestor = common_ancestor(&agencies);
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: "dossiers.imported",
+            object_type: "dossier_register",
+            object_id: sha256,
+            agency: ancestor
+                .as_ref()
+                .map(|(code, path)| (code.as_str(), path.as_str())),
+            before: None,
+            after: Some(json!({
+                "sha256": sha256,
+                "agencies": codes,
+                "summary": summary,
+            })),
+            at: now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+impl Store {
     /// Registered dossiers in `scope` with their payments and outcomes,
     /// newest received first.
     pub async fn list_dossiers(

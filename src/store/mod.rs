@@ -26,6 +26,7 @@ pub mod postgres;
 mod query;
 mod receipts;
 mod recoveries;
+mod register_jobs;
 mod reports;
 mod settlements;
 pub mod sqlite;
@@ -59,6 +60,7 @@ pub use payments::{
     ExceptionFilter, IncomingPayment, OpenedAttempt, PaymentFilter, PaymentFor, Recorded,
 };
 pub use query::Listed;
+pub use register_jobs::{ClaimedRegister, QueuedRegister, RegisterImport, RegisterProgress};
 pub use settlements::{SettledLine, SettlementLineFilter, SettlementSummary};
 pub use statement_jobs::{
     ClaimedImport, ImportProgress, Queued, QueuedStatement, Refusal, StatementImport,
@@ -169,6 +171,23 @@ impl WriteTx {
             Write::Postgres(tx) => tx.rollback().await,
             Write::Sqlite(turn) => turn.finish(false).await,
         }
+    }
+
+    /// Runs `update`, a write that only the worker holding a job's claim
+    /// may make (it names the worker and matches no row otherwise), and
+    /// commits it with what the transaction wrote before. When the job is
+    /// no longer this worker's, nothing is written: [`StoreError::ClaimLost`].
+    async fn commit_claimed(
+        mut self,
+        update: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<(), StoreError> {
+        let done = update.execute(&mut self.conn()).await?;
+        if done.rows_affected() == 0 {
+            self.rollback().await?;
+            return Err(StoreError::ClaimLost);
+        }
+        self.commit().await?;
+        Ok(())
     }
 
     /// The connection the transaction's statements run on.

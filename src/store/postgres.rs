@@ -61,6 +61,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "statement_jobs",
         sql: include_str!("../../migrations/postgres/0011_statement_jobs.sql"),
     },
+    Migration {
+        version: 12,
+        name: "register_jobs",
+        sql: include_str!("../../migrations/postgres/0012_register_jobs.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -291,22 +291,18 @@ impl Store {
         self.settle_chunk(&mut tx.conn(), &import, lines, &mut paths, &mut so_far)
             .await?;
         let progress = serde_json::to_string(&so_far).map_err(StoreError::corrupt)?;
-        let done = sqlx::query(
-            "UPDATE settlement_files SET applied_through = $1, progress = $2, claimed_until = $3
-             WHERE id = $4 AND claimed_by = $5 AND status = 'running'",
+        tx.commit_claimed(
+            sqlx::query(
+                "UPDATE settlement_files SET applied_through = $1, progress = $2, claimed_until = $3
+                 WHERE id = $4 AND claimed_by = $5 AND status = 'running'",
+            )
+            .bind(line_number(last))
+            .bind(progress)
+            .bind(super::statement_jobs::claimed_until(lease))
+            .bind(&job.id)
+            .bind(&job.worker),
         )
-        .bind(line_number(last))
-        .bind(progress)
-        .bind(super::statement_jobs::claimed_until(lease))
-        .bind(&job.id)
-        .bind(&job.worker)
-        .execute(&mut tx.conn())
         .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::ClaimLost);
-        }
-        tx.commit().await?;
         *summary = so_far;
         Ok(())
     }
@@ -340,25 +336,6 @@ impl Store {
             .await?;
         summary.imported_at = now;
         let summary_json = serde_json::to_string(&summary).map_err(StoreError::corrupt)?;
-        let done = sqlx::query(
-            "UPDATE settlement_files SET line_count = $1, summary = $2, settled_through = $3,
-                 checked_scope = $4, checked_before = $5, status = 'done', progress = NULL,
-                 claimed_by = NULL, claimed_until = NULL
-             WHERE id = $6 AND claimed_by = $7 AND status = 'running'",
-        )
-        .bind(i64::try_from(summary.lines).unwrap_or(i64::MAX))
-        .bind(&summary_json)
-        .bind(settled_through.map(format_day))
-        .bind(checked_before.as_ref().map(|_| job.scope.path_prefix()))
-        .bind(checked_before)
-        .bind(&job.id)
-        .bind(&job.worker)
-        .execute(&mut tx.conn())
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::ClaimLost);
-        }
         audit::record(
             &mut tx.conn(),
             &job.actor,
@@ -373,7 +350,22 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await?;
+        tx.commit_claimed(
+            sqlx::query(
+                "UPDATE settlement_files SET line_count = $1, summary = $2, settled_through = $3,
+                     checked_scope = $4, checked_before = $5, status = 'done', progress = NULL,
+                     claimed_by = NULL, claimed_until = NULL
+                 WHERE id = $6 AND claimed_by = $7 AND status = 'running'",
+            )
+            .bind(i64::try_from(summary.lines).unwrap_or(i64::MAX))
+            .bind(&summary_json)
+            .bind(settled_through.map(format_day))
+            .bind(checked_before.as_ref().map(|_| job.scope.path_prefix()))
+            .bind(checked_before)
+            .bind(&job.id)
+            .bind(&job.worker),
+        )
+        .await?;
         Ok(summary)
     }
 

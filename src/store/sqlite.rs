@@ -66,6 +66,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "statement_jobs",
         sql: include_str!("../../migrations/sqlite/0011_statement_jobs.sql"),
     },
+    Migration {
+        version: 12,
+        name: "register_jobs",
+        sql: include_str!("../../migrations/sqlite/0012_register_jobs.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

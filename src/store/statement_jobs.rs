@@ -431,21 +431,6 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE settlement_files SET status = 'refused', refused_line = $1,
-                 refused_reason = $2, claimed_by = NULL, claimed_until = NULL
-             WHERE id = $3 AND claimed_by = $4 AND status = 'running' AND applied_through = 0",
-        )
-        .bind(i64::try_from(refusal.line).unwrap_or(i64::MAX))
-        .bind(&refusal.reason)
-        .bind(&job.id)
-        .bind(&job.worker)
-        .execute(&mut tx.conn())
-        .await?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::ClaimLost);
-        }
         audit::record(
             &mut tx.conn(),
             &job.actor,
@@ -460,8 +445,19 @@ impl Store {
             },
         )
         .await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit_claimed(
+            sqlx::query(
+                "UPDATE settlement_files SET status = 'refused', refused_line = $1,
+                     refused_reason = $2, claimed_by = NULL, claimed_until = NULL
+                 WHERE id = $3 AND claimed_by = $4 AND status = 'running'
+                   AND applied_through = 0",
+            )
+            .bind(i64::try_from(refusal.line).unwrap_or(i64::MAX))
+            .bind(&refusal.reason)
+            .bind(&job.id)
+            .bind(&job.worker),
+        )
+        .await
     }
 }
 

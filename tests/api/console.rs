@@ -623,27 +623,40 @@ async fn uploads_import_a_register_or_refuse_its_bad_line(backend: Backend) {
         "{header}HS-R1,P.D1,1.004227,650000,2026-10-01T08:30:00+07:00,received\n\
          HS-R2,P.D1,1.004227,lots,2026-10-01T08:30:00+07:00,received\n"
     );
-    let refused = answer(upload(Box::leak(bad.into_boxed_str()))).await;
-    assert_eq!(refused.status, 422, "{}", refused.text);
+    let queued = answer(upload(Box::leak(bad.into_boxed_str()))).await;
+    let refused = job_page(&session, &queued, "/console/uploads/registers/").await;
+    assert!(
+        refused.text.contains("data-status=\"refused\""),
+        "{}",
+        refused.text
+    );
     assert_eq!(figure(&refused.text, "refused-line"), "3");
     assert_eq!(app.app.count("dossiers").await, 0);
     let good = format!(
         "{header}HS-R1,P.D1,1.004227,650000,2026-10-01T08:30:00+07:00,received\n\
          HS-R2,P.D1,1.004227,150000,2026-10-02,received\n"
     );
-    let imported = answer(upload(Box::leak(good.into_boxed_str()))).await;
-    assert_eq!(imported.status, 200, "{}", imported.text);
+    let queued = answer(upload(Box::leak(good.into_boxed_str()))).await;
+    let imported = job_page(&session, &queued, "/console/uploads/registers/").await;
     assert!(
-        imported.text.contains("id=\"import-summary\""),
+        imported.text.contains("data-status=\"done\""),
         "{}",
         imported.text
     );
-    assert!(imported.text.contains("unpaid"), "{}", imported.text);
+    assert!(imported.text.contains("Đã nhập xong."), "{}", imported.text);
+    // Outcomes in Vietnamese words, not codes.
+    assert!(imported.text.contains("Chưa nộp"), "{}", imported.text);
+    assert!(!imported.text.contains("unpaid"), "{}", imported.text);
     assert_eq!(app.app.count("dossiers").await, 2);
     // Another agency's dossiers are refused, as by the API.
     let other = format!("{header}HS-Q1,Q,1.004227,650000,2026-10-02,received\n");
-    let refused = answer(upload(Box::leak(other.into_boxed_str()))).await;
-    assert!((400..500).contains(&refused.status), "{}", refused.text);
+    let queued = answer(upload(Box::leak(other.into_boxed_str()))).await;
+    let refused = job_page(&session, &queued, "/console/uploads/registers/").await;
+    assert!(
+        refused.text.contains("data-status=\"refused\""),
+        "{}",
+        refused.text
+    );
     assert_eq!(app.app.count("dossiers").await, 2);
 }
 
@@ -684,8 +697,13 @@ async fn uploads_and_sign_out_need_the_session_and_its_token(backend: Backend) {
         assert_eq!(refused.status, 403, "{fields:?}: {}", refused.text);
     }
     assert_eq!(app.app.count("dossiers").await, 0);
-    let imported = post(cookie, &[("csrf", &csrf)], Some(&app.app.address)).await;
-    assert_eq!(imported.status, 200, "{}", imported.text);
+    let queued = post(cookie, &[("csrf", &csrf)], Some(&app.app.address)).await;
+    let imported = job_page(&session, &queued, "/console/uploads/registers/").await;
+    assert!(
+        imported.text.contains("data-status=\"done\""),
+        "{}",
+        imported.text
+    );
     assert_eq!(app.app.count("dossiers").await, 1);
     // Signing out without the token leaves the session open.
     for fields in [vec![], vec![("csrf", "x")]] {
@@ -1449,4 +1467,22 @@ async fn an_officer_works_the_console_in_a_browser(backend: Backend) {
     browser.goto(&format!("{base}/console/dashboard")).await;
     browser.wait_for_text("Khóa API").await;
     browser.close().await;
+}
+
+/// Follows an upload sent to its job's page (under `prefix`) until the
+/// job ends, the page refreshing itself until then.
+async fn job_page(session: &Session, queued: &Answer, prefix: &str) -> Answer {
+    assert_eq!(queued.status, 303, "{}", queued.text);
+    let page = queued.location().to_owned();
+    assert!(page.starts_with(prefix), "{page}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let shown = session.get(&page).await;
+        assert_eq!(shown.status, 200, "{}", shown.text);
+        if shown.headers.get("refresh").is_none() {
+            return shown;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", shown.text);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

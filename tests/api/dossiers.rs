@@ -25,22 +25,52 @@ on_both_backends!(
 
 const HEADER: &str = "dossier_code,agency_code,procedure_code,fee_amount,received_at,status\n";
 
+/// Uploads `csv` and follows its import job to its end: answers the
+/// job's final view, or the refused upload.
 async fn import(app: &PaymentsApp, key: &str, csv: impl Into<Vec<u8>>) -> Response {
-    app.app
-        .post_raw(
-            "/v1/dossiers/import",
-            key,
-            csv.into(),
-            &[("Content-Type", "text/csv")],
-        )
-        .await
+    app.app.import_register(key, csv.into()).await
 }
 
-/// Imports `csv` and expects it taken.
+/// Imports `csv` and expects it done: answers its summary's counts (the
+/// import's fields but those of its job).
 async fn imported(app: &PaymentsApp, key: &str, csv: &str) -> Value {
     let response = import(app, key, csv).await;
     assert_eq!(response.status, 200, "{}", response.text);
-    response.json()
+    assert_eq!(response.import_status(), "done", "{}", response.text);
+    let mut summary = response.json();
+    let job = [
+        "id",
+        "sha256",
+        "status",
+        "progress",
+        "imported_at",
+        "imported_by",
+    ];
+    for field in job {
+        assert!(
+            summary.as_object_mut().unwrap().remove(field).is_some(),
+            "{field}"
+        );
+    }
+    summary
+}
+
+/// Expects `response`, an import's final view, refused at `line`, with a
+/// reason that says `reason`.
+fn refused_at(response: &Response, line: usize, reason: &str, what: &str) {
+    assert_eq!(response.status, 200, "{what}: {}", response.text);
+    assert_eq!(
+        response.import_status(),
+        "refused",
+        "{what}: {}",
+        response.text
+    );
+    let refused = &response.json()["refused"];
+    assert_eq!(refused["line"], line, "{what}: {refused}");
+    assert!(
+        refused["reason"].as_str().unwrap().contains(reason),
+        "{what}: {refused}"
+    );
 }
 
 /// Pays invoice `invoice` by VNPay: an attempt and its signed IPN.
@@ -486,14 +516,7 @@ async fn a_bad_file_is_refused_with_its_line_and_nothing_is_imported(backend: Ba
     ];
     for (what, csv, line, reason) in cases {
         let refused = import(&app, &app.finance_key, csv).await;
-        assert_eq!(refused.status, 422, "{what}: {}", refused.text);
-        assert_eq!(refused.code(), "import_refused", "{what}");
-        let details = &refused.json()["details"];
-        assert_eq!(details["line"], line, "{what}: {details}");
-        assert!(
-            details["reason"].as_str().unwrap().contains(reason),
-            "{what}: {details}"
-        );
+        refused_at(&refused, line, reason, what);
     }
     assert_eq!(app.app.count("dossiers").await, 0);
     let audit = app
@@ -576,8 +599,7 @@ async fn the_register_is_scoped(backend: Backend) {
     // A district's officer cannot import its sibling's dossiers.
     let sibling = format!("{HEADER}HS-3,P.D2,1.004227,650000,2026-11-28,received\n");
     let refused = import(&app, &district, sibling).await;
-    assert_eq!(refused.status, 422, "{}", refused.text);
-    assert_eq!(refused.json()["details"]["line"], 2);
+    refused_at(&refused, 2, "P.D2", "a sibling's dossier");
     assert_eq!(app.app.count("dossiers").await, 4);
 }
 

@@ -209,6 +209,11 @@ impl TestApp {
     /// follows its import to the end: the import's last view (`done` or
     /// `refused`), the first import's view for a file sent before, or the
     /// answer that refused the upload itself.
+    /// The upload folder the app was given (unless a test gave another).
+    pub fn upload_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("uploads")
+    }
+
     pub async fn import_statement(&self, path: &str, key: &str, body: Vec<u8>) -> Response {
         let queued = self
             .post_raw(path, key, body, &[("Content-Type", "text/csv")])
@@ -220,11 +225,37 @@ impl TestApp {
         self.finished_import(&id, key).await
     }
 
+    /// Uploads a dossier register and, once queued, waits for its import
+    /// to end: answers the import's final view (or the refused upload).
+    pub async fn import_register(&self, key: &str, body: Vec<u8>) -> Response {
+        let queued = self
+            .post_raw(
+                "/v1/dossiers/import",
+                key,
+                body,
+                &[("Content-Type", "text/csv")],
+            )
+            .await;
+        if queued.status != 202 {
+            return queued;
+        }
+        let id = queued.json()["id"].as_str().unwrap().to_owned();
+        self.finished_job(&format!("/v1/dossiers/imports/{id}"), key)
+            .await
+    }
+
     /// Waits for import `id` to be done or refused, and answers its view.
     pub async fn finished_import(&self, id: &str, key: &str) -> Response {
+        self.finished_job(&format!("/v1/settlements/{id}"), key)
+            .await
+    }
+
+    /// Waits for the import job at `path` to be done or refused.
+    pub async fn finished_job(&self, path: &str, key: &str) -> Response {
+        let id = path;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            let view = self.get(&format!("/v1/settlements/{id}"), key).await;
+            let view = self.get(path, key).await;
             assert_eq!(view.status, 200, "{}", view.text);
             if matches!(view.import_status().as_str(), "done" | "refused") {
                 return view;

@@ -1230,14 +1230,9 @@ async fn a_finance_officer_closes_the_month(backend: Backend) {
     }
     let imported = app
         .app
-        .post_raw(
-            "/v1/dossiers/import",
-            &app.finance_key,
-            register.into_bytes(),
-            &[("Content-Type", "text/csv")],
-        )
+        .import_register(&app.finance_key, register.into_bytes())
         .await;
-    assert_eq!(imported.status, 200, "{}", imported.text);
+    assert_eq!(imported.import_status(), "done", "{}", imported.text);
     let outcomes = imported.json()["outcomes"].clone();
     assert_eq!(outcomes["paid_cashless"], planted.len(), "{outcomes}");
     assert_eq!(outcomes["paid_cash"], 2, "{outcomes}");

@@ -15,6 +15,7 @@ pub mod receipt;
 pub mod settlement;
 pub mod text;
 pub mod timestamp;
+pub mod transfer_note;
 pub mod webhook;
 
 pub use agency::{Agency, AgencyCode, AgencyLevel, Scope};

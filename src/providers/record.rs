@@ -2,10 +2,10 @@
 //! callback and a status query's answer reach the store, so that a payment
 //! is recorded exactly once however lephi heard of it.
 
-use super::bank_transfer::find_payment_code;
 use super::{CallbackEvent, PaymentTarget, Verdict};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, PaymentSource};
+use crate::domain::transfer_note::find_payment_code;
 use crate::store::{IncomingPayment, PaymentFor, Store, StoreError};
 
 /// Stores what `channel`'s provider reports, verified: a payment through

@@ -12,7 +12,6 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use time::macros::format_description;
 
-use super::bank_transfer::without_diacritics;
 use super::signing::{
     form_encode, hmac_sha512_hex, malformed, parse_vietnam_time, send_for_json,
     verify_hmac_sha512_hex, vietnam_time,
@@ -23,6 +22,7 @@ use super::{
 };
 use crate::config::VnpaySettings;
 use crate::domain::payment::Channel;
+use crate::domain::transfer_note::without_diacritics;
 use crate::domain::{Timestamp, Vnd};
 
 /// querydr's answer when VNPay has no transaction for the order.

@@ -47,8 +47,8 @@ use crate::domain::money::MoneyError;
 use crate::domain::payment::Channel;
 use crate::domain::settlement::{StatementLayout, StatementLine};
 use crate::domain::text::bounded;
+use crate::domain::transfer_note::find_payment_code;
 use crate::domain::{Timestamp, Vnd};
-use crate::providers::bank_transfer::find_payment_code;
 
 /// The longest record taken, in bytes: a real statement line is a few
 /// hundred; anything longer is a broken file (an unclosed quote swallowing

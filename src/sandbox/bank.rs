@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::{Refusal, SEPAY_API_KEY, Sandbox, esc, form_fields, page};
 use crate::domain::Vnd;
-use crate::providers::bank_transfer::{TransferInstructions, find_payment_code};
+use crate::domain::transfer_note::find_payment_code;
+use crate::providers::bank_transfer::TransferInstructions;
 use crate::providers::signing::vietnam_time;
 
 const TRANSFER_PATH: &str = "/sandbox/bank/transfer";

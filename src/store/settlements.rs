@@ -24,8 +24,8 @@ use super::{Backend, Store, StoreError, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Resolution};
 use crate::domain::settlement::{ImportStatus, LineOutcome, StatementLine, format_day, parse_day};
+use crate::domain::transfer_note::find_payment_code;
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
-use crate::providers::bank_transfer::find_payment_code;
 use crate::reconcile::matching::{Candidate, Decision, StoredLine, match_lines};
 
 /// What an import did; answered again, unchanged, for the same file.

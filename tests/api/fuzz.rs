@@ -14,6 +14,7 @@ use lephi::config::{CassoSettings, MomoSettings, SepaySettings, VnpaySettings, Z
 use lephi::domain::Timestamp;
 use lephi::domain::money::Vnd;
 use lephi::domain::payment_code::PaymentCode;
+use lephi::domain::transfer_note;
 use lephi::domain::webhook::{UrlPolicy, WebhookUrl};
 use lephi::providers::signing::{
     form_encode, from_unix_ms, hmac_sha256_hex, hmac_sha512_hex, json_int, parse_bank_time,
@@ -557,10 +558,10 @@ proptest! {
         amount in any::<i64>(),
     ) {
         let _ = PaymentCode::parse(&text);
-        if let Some(code) = bank_transfer::find_payment_code(&text) {
+        if let Some(code) = transfer_note::find_payment_code(&text) {
             prop_assert_eq!(PaymentCode::parse(code.as_str()), Ok(code.clone()));
         }
-        let _ = bank_transfer::transfer_note(&text);
+        let _ = transfer_note::transfer_note(&text);
         let _ = bank_transfer::vietqr_payload(&bin, &account, Some(Vnd::new(amount)), &text);
         let _ = bank_transfer::vietqr_payload(&bin, &account, None, &text);
     }

@@ -28,9 +28,11 @@ mod receipts;
 mod recoveries;
 mod register_jobs;
 mod reports;
+mod settlement_lookups;
 mod settlements;
 pub mod sqlite;
 mod statement_jobs;
+mod unsettled;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -3,5 +3,6 @@
 
 pub mod matching;
 pub mod profile;
+mod shipped;
 
 pub use profile::{LineError, Profile, Profiles};

@@ -6,6 +6,7 @@
 mod agencies;
 mod api_keys;
 mod attempt_checks;
+mod attempts;
 mod audit;
 mod batch;
 mod bulk;
@@ -25,6 +26,7 @@ mod payments;
 pub mod postgres;
 mod query;
 mod receipts;
+mod recording;
 mod recoveries;
 mod register_jobs;
 mod reports;
@@ -47,6 +49,7 @@ use conn::Conn;
 pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use attempt_checks::AttemptToCheck;
+pub use attempts::OpenedAttempt;
 pub use audit::AuditFilter;
 pub use checkout::CheckoutInvoice;
 pub use console::{FoundPayment, InvoiceHit, PaymentSearch, PaymentTotals};
@@ -58,9 +61,7 @@ pub use group_commit::BatchStats;
 pub use idempotency::{Created, IdempotentRequest};
 pub use invoices::InvoiceFilter;
 pub use migrate::AppliedMigration;
-pub use payments::{
-    ExceptionFilter, IncomingPayment, OpenedAttempt, PaymentFilter, PaymentFor, Recorded,
-};
+pub use payments::{ExceptionFilter, IncomingPayment, PaymentFilter, PaymentFor, Recorded};
 pub use query::Listed;
 pub use register_jobs::{ClaimedRegister, QueuedRegister, RegisterImport, RegisterProgress};
 pub use settlements::{SettledLine, SettlementLineFilter, SettlementSummary};

@@ -1,9 +1,8 @@
-//! Payments: attempts to pay, and money recorded exactly once. A payment,
-//! its effect on the invoice, its exception, its events and its audit
-//! records are written in one transaction.
+//! Payments: money recorded exactly once. A payment, its effect on the
+//! invoice, its exception, its events and its audit records are written in
+//! one transaction (what they hold: [`super::recording`]; attempts to pay:
+//! [`super::attempts`]).
 
-use serde::Serialize;
-use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -12,32 +11,22 @@ use super::conn::Conn;
 use super::audit::{self, Change};
 use super::batch::{Batch, Part, Statement};
 use super::endpoints::bank_account_of;
-use super::events::{self, EventType, NewEvent};
-use super::exceptions::{self, Finding};
+use super::events::{self, NewEvent};
+use super::exceptions;
 use super::idempotency::{self, Created, IdempotentRequest};
-use super::invoices::{
-    AuditedInvoice, expire_if_due, invoice_in_scope, invoice_of_attempt, invoice_where,
-};
+use super::invoices::{expire_if_due, invoice_in_scope, invoice_of_attempt, invoice_where};
 use super::query::{Filtered, Listed, Value, page};
 use super::receipts::take_receipt_number;
+use super::recording::{applied, held, invoice_changed, made_at, received, recorded};
 use super::{Backend, Store, StoreError, parse_optional_time, parse_time};
-use crate::domain::agency::BankAccount;
 use crate::domain::audit::Actor;
 use crate::domain::payment::{
-    Attempt, AttemptStatus, Channel, ExceptionKind, ExceptionStatus, Payment, PaymentException,
-    PaymentSource, Resolution, Resolved, classify,
+    Channel, ExceptionKind, ExceptionStatus, Payment, PaymentException, PaymentSource, Resolution,
+    Resolved, classify,
 };
 use crate::domain::receipt::{MAX_RECEIPT_NUMBER, ReceiptPolicy, vietnam_year};
 use crate::domain::settlement::local_day;
 use crate::domain::{AgencyCode, Invoice, InvoiceStatus, PaymentCode, Scope, Timestamp, Vnd};
-
-/// A new attempt, with what its answer needs.
-pub struct OpenedAttempt {
-    pub attempt: Attempt,
-    pub invoice: Invoice,
-    /// The agency's receiving account, for a bank transfer.
-    pub bank_account: Option<BankAccount>,
-}
 
 /// What a received payment was for.
 pub enum PaymentFor<'a> {
@@ -92,17 +81,6 @@ pub struct ExceptionFilter {
     pub opened_to: Option<Timestamp>,
     pub after_id: Option<String>,
     pub limit: i64,
-}
-
-/// How a payment appears in its audit record and events.
-#[derive(Serialize)]
-struct PaymentState<'a> {
-    channel: Channel,
-    provider_txn_id: &'a str,
-    amount: Vnd,
-    invoice_id: Option<&'a str>,
-    exception: Option<ExceptionKind>,
-    source: PaymentSource,
 }
 
 pub(super) const SELECT_PAYMENTS: &str =
@@ -422,206 +400,6 @@ fn reference_of(paid_for: &PaymentFor<'_>) -> String {
 }
 
 impl Store {
-    /// Opens an attempt to pay invoice `invoice_id` (in `scope`) on
-    /// `channel`, for what the invoice still owes, which must lie within
-    /// the channel's `amount_limits` if it has any. Only an open invoice
-    /// accepts one. `order_ref` is the gateway's reference; a bank
-    /// transfer's attempt is referenced by its own id.
-    pub async fn open_attempt(
-        &self,
-        actor: &Actor,
-        scope: &Scope,
-        invoice_id: &str,
-        channel: Channel,
-        order_ref: Option<String>,
-        amount_limits: Option<(Vnd, Vnd)>,
-    ) -> Result<OpenedAttempt, StoreError> {
-        let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        let row = invoice_in_scope(
-            &mut tx.conn(),
-            scope,
-            invoice_id,
-            self.row_lock(" FOR UPDATE OF i"),
-        )
-        .await?;
-        let agency_path: String = row.try_get("agency_path")?;
-        let invoice = super::invoices::invoice_from_row(&row)?;
-        let invoice = expire_if_due(&mut tx.conn(), actor, invoice, &agency_path, now).await?;
-        if invoice.status != InvoiceStatus::Open {
-            tx.commit().await?;
-            return Err(StoreError::InvoiceNotOpen(invoice.status));
-        }
-        let bank_account = match channel {
-            Channel::BankTransfer => Some(
-                bank_account_of(&mut tx.conn(), invoice.agency_code.as_str())
-                    .await?
-                    .ok_or_else(|| StoreError::ChannelUnavailable {
-                        channel,
-                        message: format!(
-                            "agency {} has no receiving bank account",
-                            invoice.agency_code
-                        ),
-                    })?,
-            ),
-            _ => None,
-        };
-        let amount = invoice
-            .total
-            .checked_sub(invoice.amount_paid)
-            .filter(|owed| owed.dong() > 0)
-            .ok_or_else(|| StoreError::corrupt("an open invoice owes nothing"))?;
-        if let Some((least, most)) = amount_limits
-            && (amount < least || amount > most)
-        {
-            return Err(StoreError::ChannelUnavailable {
-                channel,
-                message: format!(
-                    "{channel} takes {} to {} đồng; use another channel",
-                    least.display_vi(),
-                    most.display_vi()
-                ),
-            });
-        }
-        let id = uuid::Uuid::now_v7().to_string();
-        let attempt = Attempt {
-            order_ref: order_ref.unwrap_or_else(|| id.clone()),
-            id,
-            invoice_id: invoice.id.clone(),
-            channel,
-            amount,
-            status: AttemptStatus::Pending,
-            pay_url: None,
-            provider_code: None,
-            message: None,
-            created_at: now,
-            updated_at: now,
-        };
-        sqlx::query(
-            "INSERT INTO payment_attempts (id, invoice_id, channel, order_ref, amount, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
-        )
-        .bind(&attempt.id)
-        .bind(&attempt.invoice_id)
-        .bind(channel.as_str())
-        .bind(&attempt.order_ref)
-        .bind(amount.dong())
-        .bind(now.to_stored())
-        .execute(&mut tx.conn())
-        .await?;
-        audit::record(
-            &mut tx.conn(),
-            actor,
-            Change {
-                action: "attempt.opened",
-                object_type: "payment_attempt",
-                object_id: &attempt.id,
-                agency: Some((invoice.agency_code.as_str(), &agency_path)),
-                before: None,
-                after: Some(json!({
-                    "invoice_id": attempt.invoice_id,
-                    "channel": channel,
-                    "order_ref": attempt.order_ref,
-                    "amount": amount,
-                })),
-                at: now,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(OpenedAttempt {
-            attempt,
-            invoice,
-            bank_account,
-        })
-    }
-
-    /// Stores where the gateway sends the payer.
-    pub async fn attempt_started(&self, id: &str, pay_url: &str) -> Result<(), StoreError> {
-        self.write_one(
-            sqlx::query("UPDATE payment_attempts SET pay_url = $1, updated_at = $2 WHERE id = $3")
-                .bind(pay_url)
-                .bind(Timestamp::now().to_stored())
-                .bind(id),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Marks a pending attempt failed, with the provider's code. Returns
-    /// whether an attempt with this reference exists.
-    pub async fn attempt_failed(
-        &self,
-        actor: &Actor,
-        channel: Channel,
-        order_ref: &str,
-        provider_code: &str,
-        message: &str,
-    ) -> Result<bool, StoreError> {
-        let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT t.id, t.status, i.agency_code, a.path FROM payment_attempts t
-             JOIN invoices i ON i.id = t.invoice_id JOIN agencies a ON a.code = i.agency_code
-             WHERE t.channel = $1 AND t.order_ref = $2",
-        )
-        .bind(channel.as_str())
-        .bind(order_ref)
-        .fetch_optional(&mut tx.conn())
-        .await?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let attempt_id: String = row.try_get("id")?;
-        let status: String = row.try_get("status")?;
-        let agency_code: String = row.try_get("agency_code")?;
-        let agency_path: String = row.try_get("path")?;
-        let failed = sqlx::query(
-            "UPDATE payment_attempts SET status = 'failed', provider_code = $1, message = $2, updated_at = $3
-             WHERE id = $4 AND status = 'pending'",
-        )
-        .bind(provider_code)
-        .bind(message)
-        .bind(now.to_stored())
-        .bind(&attempt_id)
-        .execute(&mut tx.conn())
-        .await?;
-        if failed.rows_affected() == 1 {
-            audit::record(
-                &mut tx.conn(),
-                actor,
-                Change {
-                    action: "attempt.failed",
-                    object_type: "payment_attempt",
-                    object_id: &attempt_id,
-                    agency: Some((&agency_code, &agency_path)),
-                    before: Some(json!({ "status": status })),
-                    after: Some(json!({ "status": "failed", "provider_code": provider_code })),
-                    at: now,
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Whether an attempt with this reference exists on `channel`.
-    pub async fn attempt_exists(
-        &self,
-        channel: Channel,
-        order_ref: &str,
-    ) -> Result<bool, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM payment_attempts WHERE channel = $1 AND order_ref = $2",
-        )
-        .bind(channel.as_str())
-        .bind(order_ref)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
-    }
-
     /// Records a payment exactly once per `(channel, provider_txn_id)`. In
     /// one transaction: the payment; if it settles an open invoice exactly,
     /// the invoice's new amount and status; otherwise an open exception;
@@ -997,71 +775,6 @@ async fn apply_to_invoice<'a>(
     })
 }
 
-/// `invoice` once `payment` is added to what it was paid: paid when
-/// covered. Its receipt is the caller's to add.
-pub(super) fn applied(
-    invoice: &Invoice,
-    payment: &Payment,
-    now: Timestamp,
-) -> Result<Invoice, StoreError> {
-    let amount_paid = invoice
-        .amount_paid
-        .checked_add(payment.amount)
-        .ok_or_else(|| StoreError::corrupt("amount paid overflows"))?;
-    let status = if amount_paid >= invoice.total {
-        invoice.status.pay()?
-    } else {
-        invoice.status
-    };
-    Ok(Invoice {
-        status,
-        amount_paid,
-        updated_at: now,
-        ..invoice.clone()
-    })
-}
-
-/// The audit record of `payment` applied to `invoice`, which it made
-/// `after`, and when that is paid, the `invoice.paid` event.
-pub(super) fn invoice_changed<'a>(
-    (invoice, agency_path): (&'a Invoice, &'a str),
-    after: &Invoice,
-    payment: &Payment,
-    now: Timestamp,
-) -> (Change<'a>, Option<NewEvent<'a>>) {
-    let paid = after.status == InvoiceStatus::Paid;
-    let change = Change {
-        action: if paid {
-            "invoice.paid"
-        } else {
-            "invoice.part_paid"
-        },
-        object_type: "invoice",
-        object_id: &invoice.id,
-        agency: Some((invoice.agency_code.as_str(), agency_path)),
-        before: audit::state(&AuditedInvoice::from(invoice)),
-        after: audit::state(&AuditedInvoice::from(after)),
-        at: now,
-    };
-    let event = paid.then(|| NewEvent {
-        agency_code: Some(invoice.agency_code.as_str()),
-        event_type: EventType::InvoicePaid,
-        data: json!({
-            "invoice_id": invoice.id,
-            "payment_code": invoice.payment_code.as_str(),
-            "agency_code": invoice.agency_code,
-            "dossier_code": invoice.dossier_code,
-            "procedure_code": invoice.procedure_code,
-            "total": invoice.total,
-            "amount_paid": after.amount_paid,
-            "channel": payment.channel,
-            "payment_id": payment.id,
-            "paid_at": payment.paid_at.unwrap_or(now),
-        }),
-    });
-    (change, event)
-}
-
 /// Opens an exception for a payment that was not applied, with its event.
 async fn open_exception(
     conn: &mut Conn<'_>,
@@ -1074,96 +787,4 @@ async fn open_exception(
 ) -> Result<(), StoreError> {
     exceptions::raise(conn, actor, &held(payment, kind, owed, agency), now).await?;
     Ok(())
-}
-
-/// The finding that holds `payment` as a `kind` exception, `owed` being
-/// what its invoice still owed; the dossier system hears of it.
-pub(super) fn held<'a>(
-    payment: &'a Payment,
-    kind: ExceptionKind,
-    owed: Option<Vnd>,
-    agency: Option<(&'a str, &'a str)>,
-) -> Finding<'a> {
-    Finding {
-        kind,
-        payment_id: Some(&payment.id),
-        invoice_id: payment.invoice_id.as_deref(),
-        agency,
-        amount: Some(payment.amount),
-        detail: kind.describe(payment.amount, owed),
-        settlement_line: None,
-        dossier_code: None,
-        tell_dossier_system: true,
-    }
-}
-
-/// When a payment counts as made, for whether its invoice was still open:
-/// when the provider says it was made, if that was after the invoice was
-/// issued (give or take the providers' clocks and whole-second times) and
-/// not in the future; otherwise now. So a payment made before the invoice
-/// expired counts even when its callback comes after, as long as the
-/// invoice is still stored open.
-pub(super) fn made_at(invoice: &Invoice, paid_at: Option<Timestamp>, now: Timestamp) -> Timestamp {
-    let issued = invoice
-        .created_at
-        .plus(-time::Duration::minutes(5))
-        .unwrap_or(invoice.created_at);
-    paid_at
-        .filter(|at| *at >= issued && *at <= now)
-        .unwrap_or(now)
-}
-
-/// The `payment.recorded` audit record of `payment`.
-pub(super) fn recorded<'a>(
-    payment: &'a Payment,
-    agency: Option<(&'a str, &'a str)>,
-    now: Timestamp,
-) -> Change<'a> {
-    Change {
-        action: "payment.recorded",
-        object_type: "payment",
-        object_id: &payment.id,
-        agency,
-        before: None,
-        after: audit::state(&PaymentState {
-            channel: payment.channel,
-            provider_txn_id: &payment.provider_txn_id,
-            amount: payment.amount,
-            invoice_id: payment.invoice_id.as_deref(),
-            exception: payment.exception,
-            source: payment.source,
-        }),
-        at: now,
-    }
-}
-
-/// The `payment.received` event of `payment`, for `invoice`. Money on
-/// another agency's account (`wrong_account`) does not tell that agency
-/// about the invoice's dossier.
-pub(super) fn received<'a>(
-    payment: &Payment,
-    agency: Option<(&'a str, &'a str)>,
-    invoice: Option<&Invoice>,
-    wrong_account: bool,
-) -> NewEvent<'a> {
-    NewEvent {
-        agency_code: agency.map(|(code, _)| code),
-        event_type: EventType::PaymentReceived,
-        data: payment_event_data(payment, invoice.filter(|_| !wrong_account)),
-    }
-}
-
-/// The `payment.received` event's data.
-fn payment_event_data(payment: &Payment, invoice: Option<&Invoice>) -> serde_json::Value {
-    json!({
-        "payment_id": payment.id,
-        "invoice_id": payment.invoice_id,
-        "dossier_code": invoice.map(|i| i.dossier_code.as_str()),
-        "agency_code": payment.agency_code,
-        "channel": payment.channel,
-        "provider_txn_id": payment.provider_txn_id,
-        "amount": payment.amount,
-        "paid_at": payment.paid_at,
-        "exception": payment.exception,
-    })
 }

@@ -21,10 +21,9 @@ use super::conn::Conn;
 use super::events;
 use super::exceptions::{Finding, Raising};
 use super::invoices::{expire_if_due, invoice_from_row};
-use super::payments::{
-    SELECT_PAYMENTS, applied, held, invoice_changed, made_at, payment_from_row, received, recorded,
-};
+use super::payments::{SELECT_PAYMENTS, payment_from_row};
 use super::receipts::{self, Taken};
+use super::recording::{applied, held, invoice_changed, made_at, received, recorded};
 use super::{Backend, Store, StoreError};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource, classify};

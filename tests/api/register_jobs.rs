@@ -6,12 +6,16 @@ use lephi::domain::Role;
 use lephi::startup::Application;
 use secrecy::SecretString;
 
+use std::time::{Duration, Instant};
+
 use crate::helpers::{Backend, PaymentsApp, Response, spawn_payments_app_with, with_providers};
 use crate::on_both_backends;
+use crate::payments::{rsp_code, vnpay_attempt, vnpay_ipn_paid_at};
 
 on_both_backends!(
     a_register_is_queued_once_per_file_and_each_key_waits_for_few,
     a_register_job_whose_process_went_away_is_finished_by_another,
+    callbacks_are_answered_while_a_register_import_runs,
 );
 
 const HEADER: &str = "dossier_code,agency_code,procedure_code,fee_amount,received_at,status\n";
@@ -128,4 +132,62 @@ async fn a_register_job_whose_process_went_away_is_finished_by_another(backend: 
     assert_eq!(done["outcomes"]["unpaid"], 250, "{done}");
     assert_eq!(done["progress"]["rows_applied"], 250, "{done}");
     assert_eq!(app.app.count("dossiers").await, 250);
+}
+
+async fn status_of(app: &PaymentsApp, id: &str) -> String {
+    let view = app
+        .app
+        .get(&format!("/v1/dossiers/imports/{id}"), &app.finance_key)
+        .await;
+    assert_eq!(view.status, 200, "{}", view.text);
+    view.import_status()
+}
+
+async fn callbacks_are_answered_while_a_register_import_runs(backend: Backend) {
+    let app = spawn_payments_app_with(backend, |s| {
+        s.database.max_connections = 4;
+        s.reconciliation.import_workers = 1;
+    })
+    .await;
+    let mut ready = Vec::new();
+    for i in 0..20 {
+        ready.push(vnpay_attempt(&app, &format!("HS-CB-{i}")).await);
+    }
+    let big = upload(&app, &app.finance_key, register(100_000, 30_000)).await;
+    assert_eq!(big.status, 202, "{}", big.text);
+    let big = big.json()["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of(&app, &big).await == "queued" {
+        assert!(Instant::now() < deadline, "the import never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Callbacks are answered meanwhile, and the import goes on.
+    let mut answered_while_running = 0;
+    for (i, (_, attempt)) in ready.iter().enumerate() {
+        let before = status_of(&app, &big).await;
+        let order_ref = attempt["order_ref"].as_str().unwrap();
+        let ipn = vnpay_ipn_paid_at(
+            order_ref,
+            650_000,
+            &format!("88{i:04}"),
+            "00",
+            "20261001100000",
+        );
+        let answer = app.callback("vnpay", &ipn, vec![], &[]).await;
+        assert_eq!(rsp_code(&answer), "00", "{}", answer.text);
+        if before == "running" && status_of(&app, &big).await == "running" {
+            answered_while_running += 1;
+        }
+    }
+    let done = app
+        .app
+        .finished_job(&format!("/v1/dossiers/imports/{big}"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["created"], 30_000, "{done}");
+    assert!(
+        answered_while_running > 0,
+        "no callback was answered while the import ran: it ended first"
+    );
 }

@@ -22,8 +22,8 @@ use crate::domain::settlement::{StatementLine, statement_account};
 use crate::error::{ApiError, ErrorCode, error_chain};
 use crate::reconcile::Profiles;
 use crate::store::{
-    Backend, ClaimedImport, ClaimedRegister, DossierImportSummary, Queued, QueuedRegister,
-    QueuedStatement, Refusal, SettlementSummary, Store, StoreError,
+    Backend, ClaimedImport, ClaimedRegister, DossierImportSummary, ImportTables, Queued,
+    QueuedRegister, QueuedStatement, Refusal, SettlementSummary, Store, StoreError,
 };
 use upload::StoredUpload;
 
@@ -402,6 +402,7 @@ impl Importer {
             .map_err(|e| StoreError::Corrupt(format!("line {}: {}", e.line, e.reason)))?;
         let mut batch_size = self.settings.import_batch_lines.min(100);
         let mut batch: Vec<StatementLine> = Vec::with_capacity(self.settings.import_batch_lines);
+        let mut statistics = Statistics::default();
         loop {
             batch.clear();
             for line in lines.by_ref() {
@@ -435,6 +436,9 @@ impl Importer {
                 started.elapsed(),
                 self.settings.import_batch_lines,
             );
+            statistics
+                .after(summary.lines, &self.store, ImportTables::Statement)
+                .await;
             on_progress(Stage::Applying {
                 applied: summary.lines,
                 total,
@@ -520,6 +524,7 @@ impl Importer {
         }
         let mut at = applied.min(total);
         let mut batch_size = self.settings.import_batch_lines.min(100);
+        let mut statistics = Statistics::default();
         while at < total {
             if *shutdown.borrow() {
                 return Ok(JobEnd::Stopped);
@@ -540,6 +545,9 @@ impl Importer {
                 started.elapsed(),
                 self.settings.import_batch_lines,
             );
+            statistics
+                .after(at as u64, &self.store, ImportTables::Register)
+                .await;
             on_progress(Stage::Applying {
                 applied: at as u64,
                 total: total as u64,
@@ -602,6 +610,30 @@ impl Importer {
                 on_progress(Stage::Checking(checked));
                 reported = Instant::now();
             }
+        }
+    }
+}
+
+/// When a job has the planner's statistics refreshed: once it has
+/// applied a few thousand lines, then each time it has doubled them, so a
+/// job of any size refreshes a few times and never waits long on it.
+#[derive(Default)]
+struct Statistics {
+    refreshed_at: u64,
+}
+
+/// Lines applied before the first refresh.
+const FIRST_REFRESH: u64 = 2_000;
+
+impl Statistics {
+    async fn after(&mut self, applied: u64, store: &Store, tables: ImportTables) {
+        if applied < FIRST_REFRESH.max(self.refreshed_at * 2) {
+            return;
+        }
+        self.refreshed_at = applied;
+        if let Err(err) = store.refresh_statistics(tables).await {
+            // Only the plans suffer: the job goes on.
+            tracing::warn!(error = %error_chain(&err), "refreshing the planner's statistics failed");
         }
     }
 }

@@ -151,6 +151,13 @@ pub struct Store {
     writer: Option<group_commit::Writer>,
 }
 
+/// The tables a kind of import writes, for [`Store::refresh_statistics`].
+#[derive(Debug, Clone, Copy)]
+pub enum ImportTables {
+    Statement,
+    Register,
+}
+
 /// A transaction that will write: on PostgreSQL a [`sqlx::Transaction`];
 /// on SQLite a turn in the group-committed batch, whose `commit` (and
 /// `rollback`) return once the batch is committed.
@@ -257,6 +264,23 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// On PostgreSQL, brings the planner's statistics of the tables an
+    /// import writes up to date: rows it has just written are in none
+    /// until autovacuum comes, and a table taken for nearly empty is read
+    /// by the first column of its index, each batch reading every row the
+    /// batches before it wrote. Reads a sample, blocks no writer; nothing
+    /// on SQLite, whose plans keep no statistics.
+    pub async fn refresh_statistics(&self, tables: ImportTables) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            let sql = match tables {
+                ImportTables::Statement => "ANALYZE settlement_lines, payments, payment_exceptions",
+                ImportTables::Register => "ANALYZE dossiers",
+            };
+            sqlx::raw_sql(sql).execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// Applies the pending migrations of this backend.

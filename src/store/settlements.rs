@@ -275,16 +275,14 @@ impl Store {
     }
 
     /// On PostgreSQL, plans a batch's lookups by their indexes: the lines
-    /// an import has just inserted are in no statistics, so the planner
-    /// takes the growing table for empty and would scan it whole; and each
-    /// statement is planned for its batch, since a plan kept from when the
-    /// table was nearly empty reads the index by its first column only.
+    /// an import has just inserted are in no statistics until the job
+    /// refreshes them, so the planner takes the growing table for empty
+    /// and would scan it whole.
     async fn plan_for_new_lines(&self, tx: &mut super::WriteTx) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             sqlx::raw_sql(
-                "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
-                 SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; \
-                 SET LOCAL plan_cache_mode = force_custom_plan",
+                "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
+                 SET LOCAL enable_mergejoin = off",
             )
             .execute(&mut tx.conn())
             .await?;

@@ -244,7 +244,7 @@ impl Store {
                 } else {
                     LineOutcome::AmountMismatch
                 };
-                check_scope(with.scope, &settling, line)?;
+                check_scope(with.scope, settling.agency.as_ref(), line)?;
                 plan.recovered.push(Recovery { settling, outcome });
                 continue;
             }
@@ -255,11 +255,7 @@ impl Store {
                 agency,
                 wrong_account,
             } = named.aim(with.channel, unmatched);
-            if let Some((_, path)) = &agency
-                && !path.starts_with(with.scope.path_prefix())
-            {
-                return Err(super::settlements::outside_scope(line));
-            }
+            check_scope(with.scope, agency.as_ref(), line)?;
 
             // The invoice as the lines before left it, stored expired if
             // this payment finds it past its expiry.
@@ -788,9 +784,14 @@ fn settling_of(payment: &Payment, agency: Option<(String, String)>) -> Settling 
     }
 }
 
-/// Refuses a line whose payment belongs to an agency outside `scope`.
-fn check_scope(scope: &Scope, settling: &Settling, line: &StatementLine) -> Result<(), StoreError> {
-    match &settling.agency {
+/// Refuses a line whose payment belongs to an agency (code and path)
+/// outside `scope`.
+pub(super) fn check_scope(
+    scope: &Scope,
+    agency: Option<&(String, String)>,
+    line: &StatementLine,
+) -> Result<(), StoreError> {
+    match agency {
         Some((_, path)) if !path.starts_with(scope.path_prefix()) => {
             Err(super::settlements::outside_scope(line))
         }

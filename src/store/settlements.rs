@@ -18,7 +18,7 @@ use super::conn::Conn;
 use super::audit::{self, Change};
 use super::exceptions::Finding;
 use super::query::{Filtered, Listed, Value, page};
-use super::recoveries::{Recovering, Unmatched};
+use super::recoveries::{Recovering, Unmatched, check_scope};
 use super::settlement_lookups::{
     AgencyPaths, Settled, candidates, clear_unsettled, insert_lines, line_number, stored_line,
 };
@@ -368,11 +368,7 @@ impl Store {
                     (outcome, recovery.settling.clone())
                 }
             };
-            if let Some((_, path)) = &settling.agency
-                && !path.starts_with(import.scope.path_prefix())
-            {
-                return Err(outside_scope(line));
-            }
+            check_scope(import.scope, settling.agency.as_ref(), line)?;
             settled.push(Settled {
                 line,
                 outcome,

@@ -1,6 +1,10 @@
 //! Settings: defaults, then an optional TOML file, then `LEPHI__SECTION__KEY`
 //! environment variables. A bad value stops the start and names its path.
 
+mod refunds;
+
+pub use refunds::{AgencyRefundSettings, RefundSettings};
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,7 @@ pub struct Settings {
     pub checkout: CheckoutSettings,
     pub receipts: ReceiptSettings,
     pub console: ConsoleSettings,
+    pub refunds: RefundSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

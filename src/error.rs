@@ -57,6 +57,9 @@ error_codes! {
     ProviderError => "provider_error",
     ReceiptNumberTaken => "receipt_number_taken",
     ExceptionResolved => "exception_resolved",
+    NotRefundable => "not_refundable",
+    RefundOverLeft => "refund_over_left",
+    SameOfficer => "same_officer",
     NotReady => "not_ready",
     Unavailable => "unavailable",
     InternalError => "internal_error",
@@ -232,6 +235,47 @@ impl From<StoreError> for ApiError {
                 ErrorCode::ExceptionResolved,
                 "the exception is already resolved; its resolution stands",
             ),
+            StoreError::NotRefundable(refused) => {
+                use crate::domain::refund::NotRefundable;
+                let message = refused.to_string();
+                match refused {
+                    NotRefundable::OverWhatIsLeft { left } => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        ErrorCode::RefundOverLeft,
+                        message,
+                    )
+                    .with_details(json!({ "left": left })),
+                    NotRefundable::Applied => ApiError::new(
+                        StatusCode::CONFLICT,
+                        ErrorCode::NotRefundable,
+                        message,
+                    )
+                    .with_details(json!({ "reason": "applied" })),
+                    NotRefundable::StillChecked(kind) => ApiError::new(
+                        StatusCode::CONFLICT,
+                        ErrorCode::NotRefundable,
+                        message,
+                    )
+                    .with_details(json!({ "reason": "still_checked", "exception_kind": kind })),
+                }
+            }
+            StoreError::RefundMove(illegal) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidState,
+                illegal.to_string(),
+            )
+            .with_details(json!({ "status": illegal.from })),
+            StoreError::SameOfficer => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::SameOfficer,
+                "a refund is approved or rejected by another officer than the one who asked for it",
+            ),
+            StoreError::RefundThroughProvider(channel) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidState,
+                format!("a {channel} refund goes back through the provider, not by hand"),
+            )
+            .with_details(json!({ "channel": channel })),
             StoreError::Invalid(err) => ApiError::validation(err),
             StoreError::ImportRefused { line, message } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod pages;
 pub mod providers;
 pub mod reconcile;
+pub mod refunds;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;

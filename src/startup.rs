@@ -48,6 +48,17 @@ pub struct AppState {
     pub console_limiter: RateLimiter,
 }
 
+impl AppState {
+    /// The refunds' use-cases, as the API and the console call them.
+    pub fn refunds(&self) -> crate::refunds::Refunds<'_> {
+        crate::refunds::Refunds {
+            store: &self.store,
+            providers: &self.providers,
+            settings: &self.settings.refunds,
+        }
+    }
+}
+
 pub struct Application {
     address: SocketAddr,
     server: Server,

@@ -40,6 +40,7 @@ pub fn kind_name(kind: ExceptionKind, lang: Lang) -> &'static str {
         ExceptionKind::UnconfirmedAttempt => {
             &text!("Giao dịch chưa xác nhận", "Unconfirmed attempt")
         }
+        ExceptionKind::RefundUnconfirmed => &text!("Hoàn tiền chưa xác nhận", "Refund unconfirmed"),
     })
 }
 
@@ -58,6 +59,7 @@ fn resolution_name(resolution: Resolution, lang: Lang) -> &'static str {
         Resolution::Confirmed => &text!("Xác nhận đúng", "Confirmed"),
         Resolution::SettledLater => &text!("Đối soát sau", "Settled later"),
         Resolution::DossierRegistered => &text!("Hồ sơ đã vào sổ", "Dossier registered"),
+        Resolution::Refunded => &text!("Đã hoàn tiền", "Refunded"),
     })
 }
 

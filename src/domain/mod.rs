@@ -12,6 +12,7 @@ pub mod payment;
 pub mod payment_code;
 pub mod rates;
 pub mod receipt;
+pub mod refund;
 pub mod settlement;
 pub mod text;
 pub mod timestamp;

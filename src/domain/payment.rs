@@ -108,10 +108,13 @@ pub enum ExceptionKind {
     /// A gateway attempt the provider never confirmed as paid or failed,
     /// asked about until the janitor gave up.
     UnconfirmedAttempt,
+    /// A provider's answer about a refund could not be trusted (its
+    /// signature did not verify): the refund stays submitted.
+    RefundUnconfirmed,
 }
 
 impl ExceptionKind {
-    pub const ALL: [ExceptionKind; 10] = [
+    pub const ALL: [ExceptionKind; 11] = [
         ExceptionKind::UnknownOrder,
         ExceptionKind::AmountMismatch,
         ExceptionKind::Overpaid,
@@ -122,6 +125,7 @@ impl ExceptionKind {
         ExceptionKind::DuplicateLine,
         ExceptionKind::UnknownDossier,
         ExceptionKind::UnconfirmedAttempt,
+        ExceptionKind::RefundUnconfirmed,
     ];
 
     /// The kinds, as a query parameter's allowed values.
@@ -145,6 +149,7 @@ impl ExceptionKind {
             ExceptionKind::DuplicateLine => "duplicate_line",
             ExceptionKind::UnknownDossier => "unknown_dossier",
             ExceptionKind::UnconfirmedAttempt => "unconfirmed_attempt",
+            ExceptionKind::RefundUnconfirmed => "refund_unconfirmed",
         }
     }
 }
@@ -299,6 +304,8 @@ pub enum Resolution {
     SettledLater,
     /// The register listed the dossier after it was found unknown.
     DossierRegistered,
+    /// The money held was paid back by a refund.
+    Refunded,
 }
 
 impl Resolution {
@@ -321,6 +328,7 @@ impl Resolution {
         Resolution::parse_officer(value).or(match value {
             "settled_later" => Some(Resolution::SettledLater),
             "dossier_registered" => Some(Resolution::DossierRegistered),
+            "refunded" => Some(Resolution::Refunded),
             _ => None,
         })
     }
@@ -333,6 +341,7 @@ impl Resolution {
             Resolution::Confirmed => "confirmed",
             Resolution::SettledLater => "settled_later",
             Resolution::DossierRegistered => "dossier_registered",
+            Resolution::Refunded => "refunded",
         }
     }
 }
@@ -412,6 +421,9 @@ impl ExceptionKind {
                 format!(
                     "{amount} đồng attempted on a gateway that never confirmed whether it was paid"
                 )
+            }
+            (ExceptionKind::RefundUnconfirmed, _) => {
+                format!("a refund of {amount} đồng whose provider answer could not be trusted")
             }
         }
     }

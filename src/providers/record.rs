@@ -65,7 +65,8 @@ pub async fn record(
                         | ExceptionKind::UnsettledPayment
                         | ExceptionKind::DuplicateLine
                         | ExceptionKind::UnknownDossier
-                        | ExceptionKind::UnconfirmedAttempt,
+                        | ExceptionKind::UnconfirmedAttempt
+                        | ExceptionKind::RefundUnconfirmed,
                     ),
                     _,
                 ) => Verdict::AlreadyRecorded,

@@ -17,6 +17,7 @@ mod metrics;
 pub(crate) mod pay;
 pub(crate) mod payments;
 mod rate_limit;
+mod refunds;
 mod reports;
 mod sandbox;
 pub(crate) mod settlements;
@@ -74,6 +75,12 @@ route_table! {
     "/v1/invoices/{id}/payments" => { GET payments::of_invoice },
     "/v1/invoices/{id}/cash-payments" => { POST payments::record_cash },
     "/v1/payments" => { GET payments::list },
+    "/v1/payments/{id}/refunds" => { POST refunds::request },
+    "/v1/refunds" => { GET refunds::list },
+    "/v1/refunds/{id}" => { GET refunds::get },
+    "/v1/refunds/{id}/approve" => { POST refunds::approve },
+    "/v1/refunds/{id}/reject" => { POST refunds::reject },
+    "/v1/refunds/{id}/complete" => { POST refunds::complete },
     "/v1/exceptions" => { GET exceptions::list },
     "/v1/exceptions/{id}" => { GET exceptions::get },
     "/v1/exceptions/{id}/resolve" => { POST exceptions::resolve },

@@ -25,6 +25,10 @@ pub enum EventType {
     InvoicePaid,
     #[serde(rename = "exception.opened")]
     ExceptionOpened,
+    #[serde(rename = "refund.succeeded")]
+    RefundSucceeded,
+    #[serde(rename = "refund.failed")]
+    RefundFailed,
 }
 
 impl EventType {
@@ -33,6 +37,8 @@ impl EventType {
             EventType::PaymentReceived => "payment.received",
             EventType::InvoicePaid => "invoice.paid",
             EventType::ExceptionOpened => "exception.opened",
+            EventType::RefundSucceeded => "refund.succeeded",
+            EventType::RefundFailed => "refund.failed",
         }
     }
 }

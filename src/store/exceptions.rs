@@ -243,6 +243,41 @@ pub(super) async fn clear(
     Ok(true)
 }
 
+/// Resolves open exception `id` as `resolution` (lephi's, not an
+/// officer's decision), with its audit record; nothing when it was not open.
+pub(super) async fn resolve_by(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    id: &str,
+    resolution: Resolution,
+    note: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if !mark_resolved(conn, actor, id, resolution, note, None, now).await? {
+        return Ok(());
+    }
+    let agency_code: Option<String> =
+        sqlx::query_scalar("SELECT agency_code FROM payment_exceptions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let path = path_of(conn, agency_code.as_deref()).await?;
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: "exception.cleared",
+            object_type: "exception",
+            object_id: id,
+            agency: agency_code.as_deref().zip(path.as_deref()),
+            before: Some(json!({ "status": "open" })),
+            after: Some(json!({ "status": "resolved", "resolution": resolution, "note": note })),
+            at: now,
+        },
+    )
+    .await
+}
+
 /// Resolves open exception `id`; false when it was not open.
 async fn mark_resolved(
     conn: &mut Conn<'_>,

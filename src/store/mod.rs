@@ -28,6 +28,7 @@ mod query;
 mod receipts;
 mod recording;
 mod recoveries;
+mod refunds;
 mod register_jobs;
 mod reports;
 mod settlement_lookups;
@@ -63,6 +64,7 @@ pub use invoices::InvoiceFilter;
 pub use migrate::AppliedMigration;
 pub use payments::{ExceptionFilter, IncomingPayment, PaymentFilter, PaymentFor, Recorded};
 pub use query::Listed;
+pub use refunds::{ClaimedRefund, NewRefund, RefundFilter, RefundOutcome};
 pub use register_jobs::{ClaimedRegister, QueuedRegister, RegisterImport, RegisterProgress};
 pub use settlements::{SettledLine, SettlementLineFilter, SettlementSummary};
 pub use statement_jobs::{
@@ -111,6 +113,14 @@ pub enum StoreError {
     ChannelUnavailable { channel: Channel, message: String },
     #[error("the exception is already resolved")]
     ExceptionResolved,
+    #[error(transparent)]
+    NotRefundable(#[from] crate::domain::refund::NotRefundable),
+    #[error(transparent)]
+    RefundMove(#[from] crate::domain::refund::IllegalRefundMove),
+    #[error("a refund is approved or rejected by another officer than the one who asked for it")]
+    SameOfficer,
+    #[error("a {0} refund goes back through the provider, not by hand")]
+    RefundThroughProvider(Channel),
     #[error("the receipt number was recorded for another payment, {payment_id}")]
     ReceiptNumberTaken { payment_id: String },
     #[error("agency {agency_code} has given every receipt number of {year}")]

@@ -66,6 +66,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "register_jobs",
         sql: include_str!("../../migrations/postgres/0012_register_jobs.sql"),
     },
+    Migration {
+        version: 13,
+        name: "refunds",
+        sql: include_str!("../../migrations/postgres/0013_refunds.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -71,6 +71,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "register_jobs",
         sql: include_str!("../../migrations/sqlite/0012_register_jobs.sql"),
     },
+    Migration {
+        version: 13,
+        name: "refunds",
+        sql: include_str!("../../migrations/sqlite/0013_refunds.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

@@ -1,0 +1,266 @@
+//! Refunds: money paid back to the citizen who paid it, through the
+//! payment's own channel. A gateway's refund goes through its refund API;
+//! a bank transfer or cash goes back by hand, and the officer records how.
+
+use serde::Serialize;
+
+use super::payment::{Channel, ExceptionKind, Payment};
+use super::{AgencyCode, Timestamp, Vnd};
+
+/// Where a refund stands. It only moves forward:
+/// `requested → approved → submitted → succeeded | failed`, or
+/// `requested → rejected`. A refund paid back by hand goes from
+/// `approved` to `succeeded` when the officer records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Requested,
+    Approved,
+    Rejected,
+    Submitted,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a refund that is {} cannot become {}", .from.as_str(), .to.as_str())]
+pub struct IllegalRefundMove {
+    pub from: RefundStatus,
+    pub to: RefundStatus,
+}
+
+impl RefundStatus {
+    pub const ALL: [RefundStatus; 6] = [
+        RefundStatus::Requested,
+        RefundStatus::Approved,
+        RefundStatus::Rejected,
+        RefundStatus::Submitted,
+        RefundStatus::Succeeded,
+        RefundStatus::Failed,
+    ];
+
+    pub fn parse(value: &str) -> Option<RefundStatus> {
+        RefundStatus::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Requested => "requested",
+            RefundStatus::Approved => "approved",
+            RefundStatus::Rejected => "rejected",
+            RefundStatus::Submitted => "submitted",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    /// The statuses, as a query parameter's allowed values.
+    pub fn names() -> String {
+        RefundStatus::ALL.map(RefundStatus::as_str).join(", ")
+    }
+
+    /// Whether the refund has ended: nothing more happens to it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RefundStatus::Rejected | RefundStatus::Succeeded | RefundStatus::Failed
+        )
+    }
+
+    /// Whether the refund's amount is spoken for: paid back, or on its
+    /// way. A rejected or failed refund gives its amount back to what can
+    /// still be refunded.
+    pub fn holds_amount(self) -> bool {
+        !matches!(self, RefundStatus::Rejected | RefundStatus::Failed)
+    }
+
+    /// Checks the move to `to`; a refund paid back by hand (`by_hand`)
+    /// goes from approved to succeeded, a gateway's only through
+    /// `submitted`.
+    pub fn move_to(
+        self,
+        to: RefundStatus,
+        by_hand: bool,
+    ) -> Result<RefundStatus, IllegalRefundMove> {
+        use RefundStatus::*;
+        let allowed = match (self, to) {
+            (Requested, Approved | Rejected) => true,
+            (Approved, Submitted) => !by_hand,
+            (Approved, Succeeded) => by_hand,
+            (Submitted, Succeeded | Failed) => !by_hand,
+            _ => false,
+        };
+        if allowed {
+            Ok(to)
+        } else {
+            Err(IllegalRefundMove { from: self, to })
+        }
+    }
+}
+
+impl std::fmt::Display for RefundStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Channel {
+    /// Whether the money goes back through the provider's refund API;
+    /// otherwise an officer pays it back and records how.
+    pub fn refunds_through_provider(self) -> bool {
+        matches!(self, Channel::Vnpay | Channel::Momo | Channel::Zalopay)
+    }
+}
+
+/// A refund of (part of) one payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: String,
+    pub payment_id: String,
+    pub agency_code: Option<AgencyCode>,
+    pub channel: Channel,
+    pub amount: Vnd,
+    pub reason: String,
+    pub exception_id: Option<String>,
+    pub status: RefundStatus,
+    pub requested_by: String,
+    pub requested_at: Timestamp,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+    pub decision_note: Option<String>,
+    /// The id lephi named it by at the provider, once submitted.
+    pub request_id: Option<String>,
+    pub submitted_at: Option<Timestamp>,
+    pub provider_refund_id: Option<String>,
+    pub provider_code: Option<String>,
+    pub provider_message: Option<String>,
+    /// The bank's reference or the counter's receipt, for money paid back by hand.
+    pub reference: Option<String>,
+    pub completed_by: Option<String>,
+    pub completed_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// Why a payment's money cannot be refunded (now, or by this much).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotRefundable {
+    #[error(
+        "the payment paid its invoice; only money held (paid twice, late, of the wrong amount or for no invoice) is refunded"
+    )]
+    Applied,
+    #[error(
+        "the payment is still being checked ({}): refund it once the exception is resolved",
+        .0.as_str()
+    )]
+    StillChecked(ExceptionKind),
+    #[error("only {left} đồng of the payment is left to refund")]
+    OverWhatIsLeft { left: Vnd },
+}
+
+/// The exceptions that mean a payment's money may not be where lephi
+/// thinks it is yet, so none of it is refunded while they are open.
+pub const HOLDS_REFUNDS: [ExceptionKind; 2] = [
+    ExceptionKind::UnsettledPayment,
+    ExceptionKind::DuplicateLine,
+];
+
+/// How much of `payment` is left to refund, with `spoken_for` already
+/// refunded or on its way, given the payment's open exceptions `open`;
+/// `amount` must fit in it.
+pub fn check_refund(
+    payment: &Payment,
+    spoken_for: Vnd,
+    open: &[ExceptionKind],
+    amount: Vnd,
+) -> Result<Vnd, NotRefundable> {
+    if payment.exception.is_none() {
+        return Err(NotRefundable::Applied);
+    }
+    if let Some(kind) = open.iter().find(|k| HOLDS_REFUNDS.contains(k)) {
+        return Err(NotRefundable::StillChecked(*kind));
+    }
+    let left = Vnd::new((payment.amount.dong() - spoken_for.dong()).max(0));
+    if amount.dong() > left.dong() {
+        return Err(NotRefundable::OverWhatIsLeft { left });
+    }
+    Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::payment::PaymentSource;
+
+    fn held(amount: i64) -> Payment {
+        Payment {
+            id: "p".into(),
+            channel: Channel::Vnpay,
+            provider_txn_id: "t".into(),
+            amount: Vnd::new(amount),
+            invoice_id: Some("i".into()),
+            attempt_id: None,
+            agency_code: None,
+            reference: "r".into(),
+            exception: Some(ExceptionKind::Overpaid),
+            source: PaymentSource::Callback,
+            paid_at: None,
+            recorded_at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn a_refund_moves_only_forward() {
+        use RefundStatus::*;
+        assert_eq!(Requested.move_to(Approved, false), Ok(Approved));
+        assert_eq!(Requested.move_to(Rejected, true), Ok(Rejected));
+        assert_eq!(Approved.move_to(Submitted, false), Ok(Submitted));
+        assert_eq!(Submitted.move_to(Succeeded, false), Ok(Succeeded));
+        assert_eq!(Submitted.move_to(Failed, false), Ok(Failed));
+        assert_eq!(Approved.move_to(Succeeded, true), Ok(Succeeded));
+        for (from, to, by_hand) in [
+            (Approved, Succeeded, false),
+            (Approved, Submitted, true),
+            (Requested, Submitted, false),
+            (Requested, Succeeded, true),
+            (Rejected, Approved, false),
+            (Succeeded, Failed, false),
+            (Failed, Submitted, false),
+            (Approved, Approved, false),
+            (Approved, Rejected, false),
+        ] {
+            assert!(from.move_to(to, by_hand).is_err(), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn only_held_money_not_under_check_is_refunded_up_to_what_is_left() {
+        let payment = held(150_000);
+        assert_eq!(
+            check_refund(&payment, Vnd::new(0), &[], Vnd::new(150_000)),
+            Ok(Vnd::new(150_000))
+        );
+        assert_eq!(
+            check_refund(&payment, Vnd::new(100_000), &[], Vnd::new(50_001)),
+            Err(NotRefundable::OverWhatIsLeft {
+                left: Vnd::new(50_000)
+            })
+        );
+        assert_eq!(
+            check_refund(
+                &payment,
+                Vnd::new(0),
+                &[ExceptionKind::Overpaid, ExceptionKind::UnsettledPayment],
+                Vnd::new(1)
+            ),
+            Err(NotRefundable::StillChecked(ExceptionKind::UnsettledPayment))
+        );
+        let applied = Payment {
+            exception: None,
+            ..held(150_000)
+        };
+        assert_eq!(
+            check_refund(&applied, Vnd::new(0), &[], Vnd::new(1)),
+            Err(NotRefundable::Applied)
+        );
+    }
+}

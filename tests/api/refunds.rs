@@ -1,0 +1,484 @@
+//! Refunds: a payment's held money given back, asked for by one finance
+//! officer and approved by another; a bank transfer's paid back by hand
+//! and recorded, a gateway's sent to the provider once and asked about
+//! until final. Bad requests change nothing.
+
+use lephi::domain::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::{PaymentsApp, Response, spawn_payments_app};
+use crate::on_both_backends;
+use crate::payments::sepay_auth;
+use crate::payments::sepay_transfer;
+
+on_both_backends!(
+    a_double_transfer_is_refunded_by_hand_with_four_eyes,
+    refunds_refuse_what_they_may_not_do_and_change_nothing
+);
+
+const FEE: i64 = 650_000;
+
+/// Pays `invoice` twice by bank transfer (ids `first` and `first + 1`);
+/// returns the held payment.
+pub async fn paid_twice(app: &PaymentsApp, invoice: &Value, first: i64) -> Value {
+    let code = invoice["payment_code"].as_str().unwrap();
+    for id in [first, first + 1] {
+        let answer = app
+            .callback(
+                "sepay",
+                "",
+                sepay_transfer(id, FEE, &format!("NOP PHI {code}")),
+                &[
+                    ("Authorization", &sepay_auth()),
+                    ("Content-Type", "application/json"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let invoice_id = invoice["id"].as_str().unwrap();
+    let payments = app
+        .app
+        .get(
+            &format!("/v1/invoices/{invoice_id}/payments"),
+            &app.finance_key,
+        )
+        .await
+        .json();
+    let held: Vec<&Value> = payments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["exception"] == "overpaid")
+        .collect();
+    assert_eq!(held.len(), 1, "{payments}");
+    held[0].clone()
+}
+
+/// Posts `body` to `path` with an idempotency key.
+pub async fn post_once(
+    app: &PaymentsApp,
+    path: &str,
+    key: &str,
+    idem: &str,
+    body: &Value,
+) -> Response {
+    app.app
+        .request(
+            reqwest::Method::POST,
+            path,
+            Some(key),
+            Some(body),
+            &[("Idempotency-Key", idem)],
+        )
+        .await
+}
+
+/// Asks for a refund of `amount` of payment `payment_id`.
+pub async fn ask(
+    app: &PaymentsApp,
+    key: &str,
+    payment_id: &str,
+    amount: i64,
+    idem: &str,
+) -> Response {
+    post_once(
+        app,
+        &format!("/v1/payments/{payment_id}/refunds"),
+        key,
+        idem,
+        &json!({ "amount": amount, "reason": "Nộp hai lần" }),
+    )
+    .await
+}
+
+async fn a_double_transfer_is_refunded_by_hand_with_four_eyes(backend: crate::helpers::Backend) {
+    let app = spawn_payments_app(backend).await;
+    let second_officer = app.app.key(Role::Finance, "P").await;
+    let invoice = app.invoice("HS-REFUND").await;
+    let held = paid_twice(&app, &invoice, 9_100).await;
+    let payment_id = held["id"].as_str().unwrap();
+
+    let asked = ask(&app, &app.finance_key, payment_id, FEE, "refund-1").await;
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    let refund = asked.json();
+    assert_eq!(refund["status"], "requested");
+    assert_eq!(refund["channel"], "bank_transfer");
+    assert_eq!(refund["amount"], FEE);
+    let exception_id = refund["exception_id"]
+        .as_str()
+        .expect("linked to the overpaid exception")
+        .to_owned();
+    let id = refund["id"].as_str().unwrap().to_owned();
+
+    // The same request again answers the same; another body under the key is refused.
+    let again = ask(&app, &app.finance_key, payment_id, FEE, "refund-1").await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.json(), refund);
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    let other = ask(&app, &app.finance_key, payment_id, 1_000, "refund-1").await;
+    assert_eq!(
+        (other.status, other.code()),
+        (422, "idempotency_key_reused".into())
+    );
+
+    // Four eyes: not approved by the officer who asked.
+    let own = app
+        .app
+        .post(
+            &format!("/v1/refunds/{id}/approve"),
+            &app.finance_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (own.status, own.code()),
+        (403, "same_officer".into()),
+        "{}",
+        own.text
+    );
+    // Nothing is paid back by hand before approval.
+    let early = app
+        .app
+        .post(
+            &format!("/v1/refunds/{id}/complete"),
+            &second_officer,
+            &json!({ "reference": "FT2634100001", "paid_back_at": "2026-11-28T09:00:00Z" }),
+        )
+        .await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "invalid_state".into()),
+        "{}",
+        early.text
+    );
+
+    let approved = app
+        .app
+        .post(
+            &format!("/v1/refunds/{id}/approve"),
+            &second_officer,
+            &json!({ "note": "Đúng, nộp hai lần" }),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.json()["status"], "approved");
+    let twice = app
+        .app
+        .post(
+            &format!("/v1/refunds/{id}/approve"),
+            &second_officer,
+            &json!({}),
+        )
+        .await;
+    assert_eq!((twice.status, twice.code()), (409, "invalid_state".into()));
+
+    let done = app
+        .app
+        .post(
+            &format!("/v1/refunds/{id}/complete"),
+            &app.finance_key,
+            &json!({ "reference": "FT2634100001", "paid_back_at": "2026-11-28T09:00:00Z" }),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let done = done.json();
+    assert_eq!(done["status"], "succeeded");
+    assert_eq!(done["reference"], "FT2634100001");
+    assert_eq!(done["completed_at"], "2026-11-28T09:00:00.000000Z");
+
+    // The exception it came from is resolved; nothing more is left to refund.
+    let exception = app
+        .app
+        .get(&format!("/v1/exceptions/{exception_id}"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(exception["status"], "resolved", "{exception}");
+    assert_eq!(exception["resolution"]["resolution"], "refunded");
+    let more = ask(&app, &app.finance_key, payment_id, 1, "refund-2").await;
+    assert_eq!(
+        (more.status, more.code()),
+        (422, "refund_over_left".into()),
+        "{}",
+        more.text
+    );
+    assert_eq!(more.json()["details"]["left"], 0);
+
+    // Listed, shown, audited with who did what, and told to the dossier system.
+    let listed = app
+        .app
+        .get(
+            &format!("/v1/refunds?payment_id={payment_id}"),
+            &app.finance_key,
+        )
+        .await
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0], done);
+    let shown = app
+        .app
+        .get(&format!("/v1/refunds/{id}"), &second_officer)
+        .await
+        .json();
+    assert_eq!(shown, done);
+    let audit = app
+        .app
+        .get(
+            &format!("/v1/audit?object_type=refund&object_id={id}"),
+            &app.app.admin_key,
+        )
+        .await
+        .json();
+    let mut actions: Vec<(String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    actions.reverse();
+    let actions: Vec<(&str, bool)> = actions
+        .iter()
+        .map(|(a, who)| (a.as_str(), *who == done["requested_by"]))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("refund.requested", true),
+            ("refund.approved", false),
+            ("refund.succeeded", true)
+        ]
+    );
+    assert_eq!(done["decided_by"], shown["decided_by"]);
+    assert_ne!(done["decided_by"], done["requested_by"]);
+    let events = app
+        .app
+        .get("/v1/events?type=refund.succeeded", &app.app.admin_key)
+        .await
+        .json();
+    let events = events["items"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["payload"]["data"]["refund_id"], id.as_str());
+    assert_eq!(events[0]["payload"]["data"]["amount"], FEE);
+}
+
+async fn refunds_refuse_what_they_may_not_do_and_change_nothing(backend: crate::helpers::Backend) {
+    let app = spawn_payments_app(backend).await;
+    let second_officer = app.app.key(Role::Finance, "P").await;
+    let other_province = app.app.key(Role::Finance, "Q").await;
+    let dossier_system = app.app.key(Role::AgencySystem, "P.D1").await;
+    let invoice = app.invoice("HS-BAD").await;
+    let held = paid_twice(&app, &invoice, 9_200).await;
+    let held_id = held["id"].as_str().unwrap();
+    let invoice_id = invoice["id"].as_str().unwrap();
+    let payments = app
+        .app
+        .get(
+            &format!("/v1/invoices/{invoice_id}/payments"),
+            &app.finance_key,
+        )
+        .await
+        .json();
+    let applied = payments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["exception"].is_null())
+        .unwrap();
+    let applied_id = applied["id"].as_str().unwrap();
+    let before = app.app.count("refunds").await;
+
+    for (key, payment, amount, body_extra, status, code) in [
+        // The money that paid the invoice stays with it.
+        (
+            &app.finance_key,
+            applied_id,
+            FEE,
+            json!({}),
+            409,
+            "not_refundable",
+        ),
+        // More than the payment.
+        (
+            &app.finance_key,
+            held_id,
+            FEE + 1,
+            json!({}),
+            422,
+            "refund_over_left",
+        ),
+        (
+            &app.finance_key,
+            held_id,
+            0,
+            json!({}),
+            422,
+            "validation_failed",
+        ),
+        (
+            &app.finance_key,
+            held_id,
+            -5,
+            json!({}),
+            422,
+            "validation_failed",
+        ),
+        // Another province's officer does not learn that the payment exists.
+        (&other_province, held_id, 1_000, json!({}), 404, "not_found"),
+        (
+            &app.finance_key,
+            "no-such-payment",
+            1_000,
+            json!({}),
+            404,
+            "not_found",
+        ),
+        // A dossier system does not refund.
+        (&dossier_system, held_id, 1_000, json!({}), 403, "forbidden"),
+        (
+            &app.finance_key,
+            held_id,
+            1_000,
+            json!({ "exception_id": "nope" }),
+            422,
+            "validation_failed",
+        ),
+        (
+            &app.finance_key,
+            held_id,
+            1_000,
+            json!({ "surprise": true }),
+            422,
+            "validation_failed",
+        ),
+    ] {
+        let mut body = json!({ "amount": amount, "reason": "Hoàn" });
+        for (k, v) in body_extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let answer = post_once(
+            &app,
+            &format!("/v1/payments/{payment}/refunds"),
+            key,
+            &format!("bad-{amount}-{code}-{payment}"),
+            &body,
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code.to_owned()),
+            "{body}: {}",
+            answer.text
+        );
+    }
+    let no_key = app
+        .app
+        .post(
+            &format!("/v1/payments/{held_id}/refunds"),
+            &app.finance_key,
+            &json!({ "amount": 1000, "reason": "x" }),
+        )
+        .await;
+    assert_eq!(
+        (no_key.status, no_key.code()),
+        (400, "idempotency_key_missing".into())
+    );
+    assert_eq!(app.app.count("refunds").await, before);
+
+    // Two partial refunds may hold the whole payment, no more.
+    let first = ask(&app, &app.finance_key, held_id, 400_000, "part-1").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let over = ask(&app, &app.finance_key, held_id, 250_001, "part-2").await;
+    assert_eq!(
+        (over.status, over.json()["details"]["left"].as_i64()),
+        (422, Some(250_000))
+    );
+    // A rejected refund gives its amount back to what can be refunded.
+    let first_id = first.json()["id"].as_str().unwrap().to_owned();
+    let rejected = app
+        .app
+        .post(
+            &format!("/v1/refunds/{first_id}/reject"),
+            &second_officer,
+            &json!({ "note": "Công dân nhận lại hồ sơ" }),
+        )
+        .await;
+    assert_eq!(rejected.status, 200, "{}", rejected.text);
+    assert_eq!(rejected.json()["status"], "rejected");
+    let whole = ask(&app, &app.finance_key, held_id, FEE, "whole").await;
+    assert_eq!(whole.status, 201, "{}", whole.text);
+    let whole_id = whole.json()["id"].as_str().unwrap().to_owned();
+
+    // Another province's officer can neither see nor decide it.
+    let hidden = app
+        .app
+        .get(&format!("/v1/refunds/{whole_id}"), &other_province)
+        .await;
+    assert_eq!(hidden.status, 404);
+    let foreign = app
+        .app
+        .post(
+            &format!("/v1/refunds/{whole_id}/approve"),
+            &other_province,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    let listed = app.app.get("/v1/refunds", &other_province).await.json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+    for bad in [
+        "/v1/refunds?status=lost",
+        "/v1/refunds?limit=0",
+        "/v1/refunds?agency_code=%00",
+    ] {
+        let answer = app.app.get(bad, &app.finance_key).await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.text);
+    }
+    // A rejected refund stays rejected.
+    let revived = app
+        .app
+        .post(
+            &format!("/v1/refunds/{first_id}/approve"),
+            &second_officer,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (revived.status, revived.code()),
+        (409, "invalid_state".into())
+    );
+    // A paid-back time in the future, or an empty reference, is refused.
+    let approved = app
+        .app
+        .post(
+            &format!("/v1/refunds/{whole_id}/approve"),
+            &second_officer,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    for body in [
+        json!({ "reference": "FT1", "paid_back_at": "2099-01-01T00:00:00Z" }),
+        json!({ "reference": "  ", "paid_back_at": "2026-11-28T09:00:00Z" }),
+    ] {
+        let answer = app
+            .app
+            .post(
+                &format!("/v1/refunds/{whole_id}/complete"),
+                &app.finance_key,
+                &body,
+            )
+            .await;
+        assert_eq!(answer.status, 422, "{body}: {}", answer.text);
+    }
+    let still = app
+        .app
+        .get(&format!("/v1/refunds/{whole_id}"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(still["status"], "approved");
+}

@@ -186,6 +186,69 @@ pub fn check_refund(
     Ok(left)
 }
 
+/// Money received for an invoice and not applied to it: what it was,
+/// why it is held, and what was given back of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPayment {
+    pub payment_id: String,
+    pub attempt_id: Option<String>,
+    pub channel: Channel,
+    pub amount: Vnd,
+    pub kind: ExceptionKind,
+    pub received_at: Timestamp,
+    /// Its refunds that were not rejected, oldest first.
+    pub refunds: Vec<Refund>,
+}
+
+impl HeldPayment {
+    /// What was paid back of it.
+    pub fn refunded(&self) -> Vnd {
+        sum(self
+            .refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Succeeded))
+    }
+
+    /// What is on its way back: asked for, approved or sent, not yet done.
+    pub fn refunding(&self) -> Vnd {
+        sum(self.refunds.iter().filter(|r| !r.status.is_final()))
+    }
+
+    /// What is still held of it.
+    pub fn still_held(&self) -> Vnd {
+        Vnd::new((self.amount.dong() - self.refunded().dong()).max(0))
+    }
+}
+
+fn sum<'a>(refunds: impl Iterator<Item = &'a Refund>) -> Vnd {
+    Vnd::new(refunds.map(|r| r.amount.dong()).sum())
+}
+
+/// The money of one invoice beyond what paid it: held payments and their refunds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldMoney {
+    pub payments: Vec<HeldPayment>,
+}
+
+impl HeldMoney {
+    /// Money received and neither applied nor paid back yet.
+    pub fn amount_held(&self) -> Vnd {
+        Vnd::new(self.payments.iter().map(|p| p.still_held().dong()).sum())
+    }
+
+    /// Money paid back.
+    pub fn amount_refunded(&self) -> Vnd {
+        Vnd::new(self.payments.iter().map(|p| p.refunded().dong()).sum())
+    }
+
+    /// The held payment made through attempt `attempt_id`, if it is held.
+    pub fn of_attempt(&self, attempt_id: &str) -> Option<&HeldPayment> {
+        self.payments
+            .iter()
+            .find(|p| p.attempt_id.as_deref() == Some(attempt_id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use super::{
     vietnam_minute,
 };
 use crate::domain::payment::Channel;
+use crate::domain::refund::HeldMoney;
 use crate::domain::{Invoice, InvoiceStatus};
 
 pub struct CheckoutPage<'a> {
@@ -14,6 +15,8 @@ pub struct CheckoutPage<'a> {
     pub agency_name: &'a str,
     /// The channels the invoice can be paid on now, in the order shown.
     pub channels: &'a [Channel],
+    /// Money received beyond what paid it, and what was refunded.
+    pub held: &'a HeldMoney,
 }
 
 const TITLE: Text = text!("Thanh toán hồ sơ", "Pay for a dossier");
@@ -105,6 +108,7 @@ pub fn render(p: &CheckoutPage<'_>) -> String {
         }
     }
     html.raw("</section>");
+    super::money::held_section(&mut html, lang, p.held);
     let toggle = format!("/pay/{code}?lang={}", lang.other().code());
     page(
         &Layout {

@@ -7,6 +7,7 @@
 //! escapes it; only `'static` markup written here is added raw.
 
 pub mod checkout;
+pub mod money;
 pub mod notice;
 pub mod receipt;
 pub mod returned;
@@ -157,7 +158,7 @@ button,.button{display:block;width:100%;padding:.8rem;font:inherit;font-weight:6
 .copy{user-select:all;-webkit-user-select:all;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:1.05rem;background:#eef3f8;padding:.1rem .3rem;border-radius:.25rem;overflow-wrap:anywhere}\
 .qr svg{display:block;width:100%;max-width:18rem;height:auto;margin:0 auto}\
 .state{font-size:1.2rem;font-weight:700;margin:0 0 .5rem}\
-.paid{color:#17803d}.failed{color:#b42318}.processing{color:#8a6100}.closed{color:#555}\
+.paid{color:#17803d}.failed{color:#b42318}.processing{color:#8a6100}.closed{color:#555}.held{color:#8a4b00}\
 @media (max-width:30rem){dl{grid-template-columns:1fr}dt{margin-top:.4rem}}\
 @media print{body{background:#fff;font-size:12pt}nav,.noprint{display:none}.card{box-shadow:none;border:1px solid #999;break-inside:avoid}main{max-width:none;padding:0}}";
 

@@ -8,6 +8,7 @@ use super::{
 use crate::domain::Invoice;
 use crate::domain::payment::Payment;
 use crate::domain::receipt::Receipt;
+use crate::domain::refund::HeldMoney;
 
 pub struct ReceiptPage<'a> {
     pub lang: Lang,
@@ -15,6 +16,8 @@ pub struct ReceiptPage<'a> {
     pub agency_name: &'a str,
     pub receipt: &'a Receipt,
     pub payment: &'a Payment,
+    /// Money received beyond the receipt's payment, told below it.
+    pub held: &'a HeldMoney,
 }
 
 const TITLE: Text = text!("Biên lai thu phí, lệ phí", "Receipt for fees");
@@ -77,7 +80,9 @@ pub fn render(p: &ReceiptPage<'_>) -> String {
         &PAID_AT,
         &vietnam_minute(p.payment.collected_at()),
     );
-    html.raw("</dl></section><p class=\"noprint\">")
+    html.raw("</dl></section>");
+    super::money::held_section(&mut html, lang, p.held);
+    html.raw("<p class=\"noprint\">")
         .t(lang, &PRINT)
         .raw("</p>");
     link_button(

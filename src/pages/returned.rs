@@ -6,6 +6,7 @@ use super::{
     BACK, DOSSIER, Html, Lang, Layout, SEE_RECEIPT, Text, channel_name, link_button, page, text,
 };
 use crate::domain::payment::Channel;
+use crate::domain::refund::HeldMoney;
 use crate::domain::{Invoice, InvoiceStatus};
 
 /// What the payer is told.
@@ -19,6 +20,9 @@ pub enum Outcome {
     Unverified,
     /// The invoice was cancelled or expired.
     Closed(InvoiceStatus),
+    /// The money of this payment was received but not applied (paid
+    /// twice, after expiry, of the wrong amount): it is held.
+    Held,
 }
 
 pub struct ReturnPage<'a> {
@@ -27,6 +31,8 @@ pub struct ReturnPage<'a> {
     pub channel: Channel,
     pub outcome: Outcome,
     pub toggle_href: &'a str,
+    /// Money received beyond what paid the invoice, and what was refunded.
+    pub held: &'a HeldMoney,
 }
 
 /// Seconds between reloads while a payment is processing.
@@ -57,6 +63,10 @@ const EXPIRED: Text = text!(
     "Yêu cầu thanh toán này đã hết hạn.",
     "This payment request has expired."
 );
+const HELD: Text = text!(
+    "Chúng tôi đã nhận khoản thanh toán này nhưng chưa ghi cho hồ sơ. Tiền của bạn không mất: xem bên dưới điều gì sẽ xảy ra tiếp theo.",
+    "We received this payment but did not apply it to the dossier. Your money is not lost: see below what happens next."
+);
 const CHANNEL: Text = text!("Cách thanh toán", "Paid with");
 const TRY_AGAIN: Text = text!("Thử lại", "Try again");
 
@@ -75,6 +85,7 @@ pub fn render(p: &ReturnPage<'_>) -> String {
         Outcome::Unverified => ("failed", &UNVERIFIED),
         Outcome::Closed(InvoiceStatus::Cancelled) => ("closed", &CANCELLED),
         Outcome::Closed(_) => ("closed", &EXPIRED),
+        Outcome::Held => ("held", &HELD),
     };
     html.raw("<p class=\"state ")
         .raw(class)
@@ -96,6 +107,7 @@ pub fn render(p: &ReturnPage<'_>) -> String {
         _ => link_button(&mut html, lang, &checkout, &BACK, true),
     }
     html.raw("</section>");
+    super::money::held_section(&mut html, lang, p.held);
     page(
         &Layout {
             lang,

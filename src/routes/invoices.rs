@@ -10,7 +10,9 @@ use super::{
     query_time,
 };
 use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
+use crate::domain::payment::{Channel, ExceptionKind};
 use crate::domain::receipt::Receipt;
+use crate::domain::refund::HeldMoney;
 use crate::domain::{AgencyCode, Invoice, InvoiceStatus, NewInvoice, Role, Timestamp, Vnd};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -98,6 +100,25 @@ pub struct InvoiceView<'a> {
     expires_at: Timestamp,
     /// The receipt, once the invoice is paid.
     receipt: Option<&'a Receipt>,
+    /// Money received and not applied (paid twice, late, of the wrong
+    /// amount), less what was refunded of it.
+    amount_held: Vnd,
+    amount_refunded: Vnd,
+    held_payments: Vec<HeldPaymentView<'a>>,
+}
+
+/// A payment received for the invoice and held, with what was given back.
+#[derive(Serialize)]
+struct HeldPaymentView<'a> {
+    payment_id: &'a str,
+    channel: Channel,
+    amount: Vnd,
+    reason: ExceptionKind,
+    received_at: Timestamp,
+    refunded: Vnd,
+    refunding: Vnd,
+    held: Vnd,
+    refund_ids: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -109,7 +130,7 @@ struct PayerView<'a> {
 }
 
 impl<'a> InvoiceView<'a> {
-    pub fn new(invoice: &'a Invoice, public_url: &str) -> InvoiceView<'a> {
+    pub fn new(invoice: &'a Invoice, public_url: &str, held: &'a HeldMoney) -> InvoiceView<'a> {
         InvoiceView {
             id: &invoice.id,
             payment_code: invoice.payment_code.as_str(),
@@ -131,6 +152,23 @@ impl<'a> InvoiceView<'a> {
             created_at: invoice.created_at,
             expires_at: invoice.expires_at,
             receipt: invoice.receipt.as_ref(),
+            amount_held: held.amount_held(),
+            amount_refunded: held.amount_refunded(),
+            held_payments: held
+                .payments
+                .iter()
+                .map(|p| HeldPaymentView {
+                    payment_id: &p.payment_id,
+                    channel: p.channel,
+                    amount: p.amount,
+                    reason: p.kind,
+                    received_at: p.received_at,
+                    refunded: p.refunded(),
+                    refunding: p.refunding(),
+                    held: p.still_held(),
+                    refund_ids: p.refunds.iter().map(|r| r.id.as_str()).collect(),
+                })
+                .collect(),
         }
     }
 }
@@ -170,8 +208,12 @@ pub async fn create(
             &idempotent,
             &new,
             |invoice| {
-                serde_json::to_string(&InvoiceView::new(invoice, &state.public_url))
-                    .unwrap_or_default()
+                serde_json::to_string(&InvoiceView::new(
+                    invoice,
+                    &state.public_url,
+                    &HeldMoney::default(),
+                ))
+                .unwrap_or_default()
             },
         )
         .await?;
@@ -228,8 +270,15 @@ pub async fn list(
         limit: page_limit(query.limit)?,
     };
     let page = state.store.list_invoices(caller.scope(), &filter).await?;
+    let ids: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
+    let held = state.store.held_money_of(&ids).await?;
+    let none = HeldMoney::default();
     Ok(super::page_of(&page, |invoice| {
-        InvoiceView::new(invoice, &state.public_url)
+        InvoiceView::new(
+            invoice,
+            &state.public_url,
+            held.get(&invoice.id).unwrap_or(&none),
+        )
     }))
 }
 
@@ -240,7 +289,8 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id("the invoice", &id)?;
     let invoice = state.store.get_invoice(caller.scope(), id).await?;
-    Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url)))
+    let held = state.store.held_money(&invoice.id).await?;
+    Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url, &held)))
 }
 
 pub async fn cancel(
@@ -254,5 +304,6 @@ pub async fn cancel(
         .store
         .cancel_invoice(&caller.actor(), caller.scope(), id)
         .await?;
-    Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url)))
+    let held = state.store.held_money(&invoice.id).await?;
+    Ok(HttpResponse::Ok().json(InvoiceView::new(&invoice, &state.public_url, &held)))
 }

@@ -62,6 +62,7 @@ pub async fn checkout(
             invoice: &found.invoice,
             agency_name: &found.agency_name,
             channels: &channels,
+            held: &found.held,
         }),
     )
 }
@@ -208,26 +209,28 @@ pub async fn returned(
             }
         }
     }
+    let (attempt, gateway_failed) = match verified {
+        Some((attempt, event)) => (Some(attempt), matches!(event, CallbackEvent::Failed { .. })),
+        None => match state.store.latest_attempt(invoice, channel, None).await {
+            Ok(attempt) => (attempt, false),
+            Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
+        },
+    };
+    // This return's money held (paid twice, late, of the wrong amount) is
+    // said so, whatever the invoice's state.
+    let held = attempt
+        .as_ref()
+        .and_then(|attempt| found.held.of_attempt(&attempt.id));
     let outcome = match invoice.status {
+        _ if held.is_some() => Outcome::Held,
         InvoiceStatus::Paid => Outcome::Paid,
         status @ (InvoiceStatus::Cancelled | InvoiceStatus::Expired) => Outcome::Closed(status),
-        InvoiceStatus::Open => {
-            let (attempt, gateway_failed) = match verified {
-                Some((attempt, event)) => {
-                    (Some(attempt), matches!(event, CallbackEvent::Failed { .. }))
-                }
-                None => match state.store.latest_attempt(invoice, channel, None).await {
-                    Ok(attempt) => (attempt, false),
-                    Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
-                },
-            };
-            match attempt.map(|a| a.status) {
-                None | Some(AttemptStatus::Failed) => Outcome::Failed,
-                Some(AttemptStatus::Pending) if gateway_failed => Outcome::Failed,
-                // Paid but not yet applied, or held for an officer to look at.
-                Some(AttemptStatus::Pending | AttemptStatus::Succeeded) => Outcome::Processing,
-            }
-        }
+        InvoiceStatus::Open => match attempt.map(|a| a.status) {
+            None | Some(AttemptStatus::Failed) => Outcome::Failed,
+            Some(AttemptStatus::Pending) if gateway_failed => Outcome::Failed,
+            // Paid but not yet applied.
+            Some(AttemptStatus::Pending | AttemptStatus::Succeeded) => Outcome::Processing,
+        },
     };
     return_page(StatusCode::OK, lang, &req, &found, channel, outcome)
 }
@@ -262,6 +265,7 @@ pub async fn receipt(
             agency_name: &found.agency_name,
             receipt,
             payment: &payment,
+            held: &found.held,
         }),
     )
 }
@@ -407,6 +411,7 @@ fn return_page(
             channel,
             outcome,
             toggle_href: &toggle_href(req, lang),
+            held: &found.held,
         }),
     )
 }

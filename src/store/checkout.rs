@@ -9,6 +9,7 @@ use super::conn::Conn;
 use super::invoices::invoice_where;
 use super::{Store, StoreError, parse_time};
 use crate::domain::payment::{Attempt, AttemptStatus, Channel};
+use crate::domain::refund::HeldMoney;
 use crate::domain::{Invoice, PaymentCode, Timestamp, Vnd};
 
 /// An invoice as a citizen sees it.
@@ -18,6 +19,8 @@ pub struct CheckoutInvoice {
     pub agency_name: String,
     /// Whether the agency has an account to receive bank transfers.
     pub has_bank_account: bool,
+    /// What it received beyond what paid it, and what was given back.
+    pub held: HeldMoney,
 }
 
 fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
@@ -66,9 +69,12 @@ impl Store {
         .await?;
         let account_of: Option<String> = row.try_get("account_of")?;
         let now = Timestamp::now();
+        drop(conn);
+        let held = self.held_money(&invoice.id).await?;
         Ok(Some(CheckoutInvoice {
             agency_name: row.try_get("name")?,
             has_bank_account: account_of.is_some(),
+            held,
             invoice: Invoice {
                 status: invoice.status_at(now),
                 ..invoice

@@ -5,6 +5,8 @@
 //! short transaction with its audit record; a finished refund resolves the
 //! exception it came from and tells the dossier system.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -16,11 +18,11 @@ use super::events::{self, EventType};
 use super::exceptions::{self, Finding};
 use super::idempotency::{self, Created, IdempotentRequest};
 use super::payments::{SELECT_PAYMENTS, payment_from_row};
-use super::query::{Filtered, Value, page};
+use super::query::{Filtered, Placeholders, Value, page};
 use super::{Listed, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, Resolution};
-use crate::domain::refund::{Refund, RefundStatus, check_refund};
+use crate::domain::refund::{HeldMoney, HeldPayment, Refund, RefundStatus, check_refund};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 
 const SELECT_REFUNDS: &str = "SELECT r.id, r.payment_id, r.agency_code, r.channel, r.amount,
@@ -695,5 +697,77 @@ impl Store {
     pub async fn refunded_payment(&self, refund: &Refund) -> Result<Payment, StoreError> {
         let mut conn = self.pool.acquire().await?;
         super::payments::payment_by_id(&mut Conn::from(&mut *conn), &refund.payment_id).await
+    }
+}
+
+impl Store {
+    /// What invoice `invoice_id` received beyond what paid it: its held
+    /// payments, each with its refunds (but rejected ones), oldest first.
+    pub async fn held_money(&self, invoice_id: &str) -> Result<HeldMoney, StoreError> {
+        let mut of = self.held_money_of(&[invoice_id.to_owned()]).await?;
+        Ok(of.remove(invoice_id).unwrap_or_default())
+    }
+
+    /// [`Store::held_money`] of each of `invoice_ids` (at most a page of
+    /// them), read together; an invoice that holds nothing is left out.
+    pub async fn held_money_of(
+        &self,
+        invoice_ids: &[String],
+    ) -> Result<HashMap<String, HeldMoney>, StoreError> {
+        let mut of: HashMap<String, HeldMoney> = HashMap::new();
+        if invoice_ids.is_empty() {
+            return Ok(of);
+        }
+        let mut placeholders = Placeholders::new(self.backend);
+        let sql = format!(
+            "{SELECT_PAYMENTS} WHERE p.invoice_id IN ({}) AND p.exception_kind IS NOT NULL ORDER BY p.id",
+            placeholders.list(invoice_ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in invoice_ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let held: Vec<Payment> = rows
+            .iter()
+            .map(payment_from_row)
+            .collect::<Result<_, _>>()?;
+        if held.is_empty() {
+            return Ok(of);
+        }
+        let mut placeholders = Placeholders::new(self.backend);
+        let sql = format!(
+            "{SELECT_REFUNDS} WHERE r.payment_id IN ({}) AND r.status <> 'rejected' ORDER BY r.id",
+            placeholders.list(held.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for payment in &held {
+            query = query.bind(&payment.id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let refunds: Vec<Refund> = rows.iter().map(refund_from_row).collect::<Result<_, _>>()?;
+        for payment in held {
+            let (Some(kind), Some(invoice_id)) = (payment.exception, payment.invoice_id.clone())
+            else {
+                continue;
+            };
+            of.entry(invoice_id)
+                .or_default()
+                .payments
+                .push(HeldPayment {
+                    refunds: refunds
+                        .iter()
+                        .filter(|r| r.payment_id == payment.id)
+                        .cloned()
+                        .collect(),
+                    received_at: payment.collected_at(),
+                    payment_id: payment.id,
+                    attempt_id: payment.attempt_id,
+                    channel: payment.channel,
+                    amount: payment.amount,
+                    kind,
+                });
+        }
+        Ok(of)
     }
 }

@@ -98,6 +98,35 @@ async fn a_double_transfer_is_refunded_by_hand_with_four_eyes(backend: crate::he
     let invoice = app.invoice("HS-REFUND").await;
     let held = paid_twice(&app, &invoice, 9_100).await;
     let payment_id = held["id"].as_str().unwrap();
+    let invoice_id = invoice["id"].as_str().unwrap();
+    let code = invoice["payment_code"].as_str().unwrap();
+    let now = app.invoice_now(invoice_id).await;
+    assert_eq!(
+        (now["status"].as_str(), now["amount_paid"].as_i64()),
+        (Some("paid"), Some(FEE))
+    );
+    assert_eq!(
+        (now["amount_held"].as_i64(), now["amount_refunded"].as_i64()),
+        (Some(FEE), Some(0))
+    );
+    assert_eq!(now["held_payments"][0]["payment_id"], payment_id);
+    assert_eq!(now["held_payments"][0]["reason"], "overpaid");
+    // The citizen is told the second payment is held and will come back.
+    let page = app
+        .app
+        .client
+        .get(format!("{}/pay/{code}", app.app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("hồ sơ đã được nộp hai lần"), "{page}");
+    assert!(
+        page.contains("Khoản 650.000 ₫ nộp thừa đang được giữ và sẽ được hoàn lại cho bạn."),
+        "{page}"
+    );
 
     let asked = ask(&app, &app.finance_key, payment_id, FEE, "refund-1").await;
     assert_eq!(asked.status, 201, "{}", asked.text);
@@ -186,6 +215,28 @@ async fn a_double_transfer_is_refunded_by_hand_with_four_eyes(backend: crate::he
     assert_eq!(done["status"], "succeeded");
     assert_eq!(done["reference"], "FT2634100001");
     assert_eq!(done["completed_at"], "2026-11-28T09:00:00.000000Z");
+
+    let now = app.invoice_now(invoice_id).await;
+    assert_eq!(
+        (now["amount_held"].as_i64(), now["amount_refunded"].as_i64()),
+        (Some(0), Some(FEE))
+    );
+    assert_eq!(now["status"], "paid");
+    let page = app
+        .app
+        .client
+        .get(format!("{}/pay/{code}?lang=en", app.app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("650.000 ₫ was refunded at 28/11/2026 16:00, reference FT2634100001."),
+        "{page}"
+    );
+    assert!(!page.contains("is held"), "{page}");
 
     // The exception it came from is resolved; nothing more is left to refund.
     let exception = app

@@ -137,6 +137,7 @@ nav form{margin:0}nav button{padding:.35rem .75rem}\
 .ok{color:#17803d;font-weight:600}.bad{color:#b42318;font-weight:600}\
 .message{border-left:4px solid #17803d;background:#fff;padding:.75rem 1rem;margin:1rem 0}\
 .message.error{border-left-color:#b42318}\
+.message.held{border-left-color:#b54708;background:#fffaeb}\
 .chart svg{display:block;width:100%;height:auto;max-width:48rem}\
 .legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:.9rem;height:.9rem;vertical-align:middle;margin-right:.3rem}\
 @media (max-width:40rem){dl{grid-template-columns:1fr}input,select{min-width:0;width:100%}}";

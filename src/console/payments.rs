@@ -444,16 +444,30 @@ pub async fn invoice(
         .raw(" ")
         .text(invoice.payment_code.as_str())
         .raw("</h1>");
-    if value(&query_of(&req), "recorded") == Some("1") {
-        body.raw("<p class=\"message\" role=\"status\">")
-            .t(
-                lang,
-                &text!(
-                    "Đã ghi nhận khoản tiền mặt.",
-                    "The cash payment was recorded."
-                ),
-            )
-            .raw("</p>");
+    match value(&query_of(&req), "recorded") {
+        Some("1") => {
+            body.raw("<p class=\"message\" role=\"status\">")
+                .t(
+                    lang,
+                    &text!(
+                        "Đã ghi nhận khoản tiền mặt cho hồ sơ.",
+                        "The cash payment was recorded and applied to the dossier."
+                    ),
+                )
+                .raw("</p>");
+        }
+        Some("held") => {
+            body.raw("<p class=\"message held\" role=\"alert\">")
+                .t(
+                    lang,
+                    &text!(
+                        "Đã ghi nhận khoản tiền mặt, nhưng khoản này không khớp số tiền hồ sơ còn phải nộp nên chưa được ghi cho hồ sơ: hồ sơ chưa được nộp, tiền đang được giữ và một ngoại lệ đã được mở để hoàn lại hoặc đối chiếu.",
+                        "The cash was recorded, but it is not what the dossier still owes, so it was not applied: the dossier is not paid, the money is held, and an exception was opened to refund or match it."
+                    ),
+                )
+                .raw("</p>");
+        }
+        _ => {}
     }
     body.raw("<section class=\"card\"><dl>");
     let facts: [(&Text, String); 8] = [
@@ -652,11 +666,18 @@ pub async fn record_cash(
         .await
     };
     match answer.await {
-        Ok(_) => see_other(&link(
-            lang,
-            &format!("/console/invoices/{id}"),
-            &[("recorded", "1")],
-        )),
+        Ok(created) => {
+            // The answer is the payment as the API shows it: held when it
+            // names an exception.
+            let held = serde_json::from_str::<serde_json::Value>(&created.body)
+                .ok()
+                .is_some_and(|payment| !payment["exception"].is_null());
+            see_other(&link(
+                lang,
+                &format!("/console/invoices/{id}"),
+                &[("recorded", if held { "held" } else { "1" })],
+            ))
+        }
         Err(err) => super::error_page(&req, Some(&officer), &err),
     }
 }

@@ -154,13 +154,16 @@ impl ExceptionKind {
     }
 }
 
-/// What a received payment does to its invoice: applied in full, or held
-/// as an exception. The amount must settle exactly what is still owed:
-/// a gateway charges the attempt's amount, and a transfer for any other
-/// sum needs an officer.
+/// What a received payment on `channel` does to its invoice: applied in
+/// full, or held as an exception. A gateway charges the attempt's amount,
+/// so its payment must settle exactly what is still owed, as cash must; a
+/// bank transfer short of it is applied and the invoice stays open for
+/// the remainder (transfers together pay it). More than is owed needs an
+/// officer.
 pub fn classify(
     invoice: Option<(InvoiceStatus, Vnd, Vnd)>,
     amount: Vnd,
+    channel: Channel,
 ) -> Result<(), ExceptionKind> {
     let Some((status, total, amount_paid)) = invoice else {
         return Err(ExceptionKind::UnknownOrder);
@@ -170,7 +173,9 @@ pub fn classify(
         InvoiceStatus::Cancelled | InvoiceStatus::Expired => Err(ExceptionKind::LatePayment),
         InvoiceStatus::Open => {
             let owed = total.checked_sub(amount_paid);
-            if owed == Some(amount) {
+            let short_transfer = channel == Channel::BankTransfer
+                && owed.is_some_and(|owed| amount.dong() < owed.dong());
+            if owed == Some(amount) || short_transfer {
                 Ok(())
             } else {
                 Err(ExceptionKind::AmountMismatch)
@@ -444,34 +449,73 @@ mod tests {
     }
 
     #[test]
-    fn a_payment_is_applied_only_when_it_settles_an_open_invoice_exactly() {
+    fn a_gateway_or_cash_payment_is_applied_only_when_it_settles_what_is_owed_exactly() {
         let open = |paid| Some((InvoiceStatus::Open, Vnd::new(150_000), Vnd::new(paid)));
-        assert_eq!(classify(open(0), Vnd::new(150_000)), Ok(()));
-        assert_eq!(classify(open(50_000), Vnd::new(100_000)), Ok(()));
+        assert_eq!(classify(open(0), Vnd::new(150_000), Channel::Vnpay), Ok(()));
         assert_eq!(
-            classify(open(0), Vnd::new(149_999)),
+            classify(open(50_000), Vnd::new(100_000), Channel::Vnpay),
+            Ok(())
+        );
+        assert_eq!(
+            classify(open(0), Vnd::new(149_999), Channel::Cash),
             Err(ExceptionKind::AmountMismatch)
         );
         assert_eq!(
-            classify(open(0), Vnd::new(300_000)),
+            classify(open(0), Vnd::new(300_000), Channel::BankTransfer),
             Err(ExceptionKind::AmountMismatch)
         );
         let closed = |status| Some((status, Vnd::new(150_000), Vnd::new(150_000)));
         assert_eq!(
-            classify(closed(InvoiceStatus::Paid), Vnd::new(150_000)),
+            classify(
+                closed(InvoiceStatus::Paid),
+                Vnd::new(150_000),
+                Channel::Vnpay
+            ),
             Err(ExceptionKind::Overpaid)
         );
         assert_eq!(
-            classify(closed(InvoiceStatus::Cancelled), Vnd::new(150_000)),
+            classify(
+                closed(InvoiceStatus::Cancelled),
+                Vnd::new(150_000),
+                Channel::Vnpay
+            ),
             Err(ExceptionKind::LatePayment)
         );
         assert_eq!(
-            classify(closed(InvoiceStatus::Expired), Vnd::new(150_000)),
+            classify(
+                closed(InvoiceStatus::Expired),
+                Vnd::new(150_000),
+                Channel::Vnpay
+            ),
             Err(ExceptionKind::LatePayment)
         );
         assert_eq!(
-            classify(None, Vnd::new(1)),
+            classify(None, Vnd::new(1), Channel::BankTransfer),
             Err(ExceptionKind::UnknownOrder)
         );
+    }
+
+    #[test]
+    fn a_bank_transfer_short_of_what_is_owed_is_applied_and_more_is_held() {
+        let open = |paid| Some((InvoiceStatus::Open, Vnd::new(150_000), Vnd::new(paid)));
+        let transfer = Channel::BankTransfer;
+        assert_eq!(classify(open(0), Vnd::new(100_000), transfer), Ok(()));
+        assert_eq!(classify(open(100_000), Vnd::new(50_000), transfer), Ok(()));
+        assert_eq!(classify(open(100_000), Vnd::new(20_000), transfer), Ok(()));
+        assert_eq!(
+            classify(open(100_000), Vnd::new(50_001), transfer),
+            Err(ExceptionKind::AmountMismatch)
+        );
+        for exact_only in [
+            Channel::Vnpay,
+            Channel::Momo,
+            Channel::Zalopay,
+            Channel::Cash,
+        ] {
+            assert_eq!(
+                classify(open(0), Vnd::new(100_000), exact_only),
+                Err(ExceptionKind::AmountMismatch)
+            );
+        }
     }
 }

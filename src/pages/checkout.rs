@@ -27,7 +27,7 @@ const NO_CHANNEL: Text = text!(
     "No online payment is available for this dossier now. Please pay at the counter."
 );
 const ALREADY_PAID: Text = text!("Đã nộp", "Already paid");
-const STILL_OWED: Text = text!("Còn phải nộp", "Still owed");
+const STILL_OWED: Text = text!("Còn thiếu", "Still owed");
 const PAID: Text = text!("Hồ sơ đã được thanh toán.", "This dossier has been paid.");
 const CANCELLED: Text = text!(
     "Yêu cầu thanh toán này đã bị hủy. Vui lòng liên hệ cơ quan thu.",

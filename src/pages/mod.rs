@@ -12,6 +12,7 @@ pub mod notice;
 pub mod receipt;
 pub mod returned;
 pub mod transfer;
+pub mod under_way;
 
 use crate::domain::Timestamp;
 use crate::domain::invoice::FeeKind;

@@ -121,6 +121,9 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// The reference of the sample transaction Casso's "test webhook" sends.
+const TEST_REFERENCE: &str = "MA_GIAO_DICH_THU_NGHIEM";
+
 impl Provider for Casso {
     fn channel(&self) -> Channel {
         Channel::BankTransfer
@@ -152,6 +155,15 @@ impl Provider for Casso {
             }
             _ => return Err(malformed("data is missing or not an object")),
         };
+        // Casso's "test webhook" sends its sample transaction when the
+        // webhook is set up, and the setup fails unless it is acknowledged.
+        if data.get("id") == Some(&Value::from(0))
+            && data.get("reference").and_then(Value::as_str) == Some(TEST_REFERENCE)
+        {
+            return Ok(CallbackEvent::Ignored {
+                reason: "Casso's test webhook",
+            });
+        }
         let amount = int_field(data, "amount")?;
         if amount < 0 {
             return Ok(CallbackEvent::Ignored {
@@ -271,6 +283,36 @@ mod tests {
 
     fn verify(body: &str, canonical: &str) -> Result<CallbackEvent, CallbackError> {
         verify_with(Some(&signature_header(NOW_MS, canonical, KEY)), body)
+    }
+
+    #[test]
+    fn cassos_signed_test_webhook_is_acknowledged_as_nothing_to_record() {
+        let test = BODY
+            .replace("\"id\": 2150003", "\"id\": 0")
+            .replace("FT26332601234", "MA_GIAO_DICH_THU_NGHIEM");
+        let canonical = CANONICAL
+            .replace("\"id\":2150003", "\"id\":0")
+            .replace("FT26332601234", "MA_GIAO_DICH_THU_NGHIEM");
+        assert_eq!(
+            verify(&test, &canonical).unwrap(),
+            CallbackEvent::Ignored {
+                reason: "Casso's test webhook"
+            }
+        );
+        // Unsigned, it is refused as any callback is; another id 0 is malformed.
+        assert_eq!(
+            verify_with(
+                Some(&signature_header(NOW_MS, &canonical, "other key")),
+                &test
+            ),
+            Err(CallbackError::BadSignature)
+        );
+        let other = BODY.replace("\"id\": 2150003", "\"id\": 0");
+        let other_canonical = CANONICAL.replace("\"id\":2150003", "\"id\":0");
+        assert!(matches!(
+            verify(&other, &other_canonical),
+            Err(CallbackError::Malformed(_))
+        ));
     }
 
     #[test]

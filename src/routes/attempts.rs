@@ -109,7 +109,6 @@ pub struct Starter<'a> {
 pub struct StartedAttempt {
     /// With the gateway's `pay_url`, for a gateway.
     pub attempt: Attempt,
-    pub invoice: Invoice,
     /// What to transfer, and to whom, for a bank transfer.
     pub bank_transfer: Option<TransferInstructions>,
 }
@@ -205,7 +204,6 @@ pub async fn start_attempt(
     }
     Ok(StartedAttempt {
         attempt,
-        invoice,
         bank_transfer,
     })
 }

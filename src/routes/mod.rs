@@ -111,6 +111,7 @@ route_table! {
     "/sandbox/bank/transfer" => { GET sandbox::bank_page, POST sandbox::bank_send },
     "/pay/{code}" => { GET pay::checkout },
     "/pay/{code}/start/{channel}" => { POST pay::start },
+    "/pay/{code}/transfer" => { GET pay::transfer },
     "/pay/{code}/return/{channel}" => { GET pay::returned },
     "/pay/{code}/receipt" => { GET pay::receipt },
     "/console" => { GET console::session::sign_in_page, POST console::session::sign_in },

@@ -25,12 +25,13 @@ use tracing_actix_web::RequestId;
 use super::attempts::{StartedAttempt, Starter, start_attempt};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{AttemptStatus, Channel};
-use crate::domain::{InvoiceStatus, PaymentCode, Scope};
+use crate::domain::{InvoiceStatus, PaymentCode, Scope, Timestamp};
 use crate::error::ErrorCode;
 use crate::pages::checkout::CheckoutPage;
 use crate::pages::receipt::ReceiptPage;
 use crate::pages::returned::{Outcome, ReturnPage};
 use crate::pages::transfer::TransferPage;
+use crate::pages::under_way::UnderWayPage;
 use crate::pages::{self, Lang, notice};
 use crate::providers::{CallbackEvent, PaymentTarget};
 use crate::startup::AppState;
@@ -67,10 +68,15 @@ pub async fn checkout(
     )
 }
 
+/// How long a pending attempt on another channel makes starting a new one
+/// ask first: a gateway's payment window, about.
+const UNDER_WAY_FOR: time::Duration = time::Duration::minutes(20);
+
 pub async fn start(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    form: web::Bytes,
 ) -> HttpResponse {
     let lang = lang_of(&req);
     let (code, channel) = path.into_inner();
@@ -85,6 +91,29 @@ pub async fn start(
     if found.invoice.status != InvoiceStatus::Open {
         // The checkout page says why it cannot be paid.
         return see_other(&checkout);
+    }
+    let confirmed =
+        form_urlencoded::parse(&form).any(|(key, value)| key == "confirm" && value == "1");
+    if !confirmed {
+        let since = Timestamp::now()
+            .plus(-UNDER_WAY_FOR)
+            .unwrap_or_else(Timestamp::now);
+        let pending = match state.store.pending_attempts(&found.invoice, since).await {
+            Ok(pending) => pending,
+            Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
+        };
+        if let Some(pending) = pending.iter().find(|a| a.channel != channel) {
+            return html(
+                StatusCode::OK,
+                pages::under_way::render(&UnderWayPage {
+                    lang,
+                    invoice: &found.invoice,
+                    pending,
+                    channel,
+                    toggle_href: &toggle_href(&req, lang),
+                }),
+            );
+        }
     }
     let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let starter = Starter {
@@ -102,22 +131,16 @@ pub async fn start(
         },
     };
     match start_attempt(&state, &starter, &found.invoice.id, channel).await {
+        // Post, redirect, get: the transfer page can be reloaded, and
+        // found again on coming back from the banking app.
         Ok(StartedAttempt {
-            bank_transfer: Some(instructions),
-            invoice,
+            bank_transfer: Some(_),
             ..
-        }) => html(
-            StatusCode::OK,
-            pages::transfer::render(&TransferPage {
-                lang,
-                invoice: &invoice,
-                agency_name: &found.agency_name,
-                instructions: &instructions,
-                sandbox_bank: state.sandbox.as_ref().map(|_| {
-                    crate::sandbox::bank::transfer_page_url(&state.public_url, &instructions)
-                }),
-            }),
-        ),
+        }) => see_other(&format!(
+            "/pay/{}/transfer{}",
+            found.invoice.payment_code,
+            lang.query()
+        )),
         Ok(StartedAttempt { attempt, .. }) => match attempt.pay_url {
             Some(pay_url) => see_other(&pay_url),
             None => problem(lang, &req, &"a started gateway attempt has no pay URL"),
@@ -143,6 +166,56 @@ pub async fn start(
             _ => notice_page(err.status, lang, &req, &notice::PROBLEM, Some(&checkout)),
         },
     }
+}
+
+/// The bank-transfer page: the agency's account and a VietQR code for
+/// what the invoice still owes (the remainder, after a transfer short of
+/// it). Only reads; an invoice no longer open goes back to its checkout.
+pub async fn transfer(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> HttpResponse {
+    let lang = lang_of(&req);
+    let found = match admit(&req, &state, lang, &code).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let invoice = &found.invoice;
+    let checkout = format!("/pay/{}{}", invoice.payment_code, lang.query());
+    let owed = invoice.total.checked_sub(invoice.amount_paid);
+    let (InvoiceStatus::Open, Some(owed)) = (invoice.status, owed) else {
+        return see_other(&checkout);
+    };
+    let account = match state
+        .store
+        .bank_account(&Scope::All, invoice.agency_code.as_str())
+        .await
+    {
+        Ok(Some(account)) => account,
+        Ok(None) => return see_other(&checkout),
+        Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
+    };
+    let instructions = crate::providers::bank_transfer::instructions(
+        &account.bank_bin,
+        &account.account_number,
+        &account.account_name,
+        owed,
+        invoice.payment_code.as_str(),
+    );
+    html(
+        StatusCode::OK,
+        pages::transfer::render(&TransferPage {
+            lang,
+            invoice,
+            agency_name: &found.agency_name,
+            instructions: &instructions,
+            sandbox_bank: state
+                .sandbox
+                .as_ref()
+                .map(|_| crate::sandbox::bank::transfer_page_url(&state.public_url, &instructions)),
+        }),
+    )
 }
 
 pub async fn returned(

@@ -104,4 +104,25 @@ impl Store {
         .await?;
         row.as_ref().map(attempt_from_row).transpose()
     }
+
+    /// The invoice's attempts still pending that were started since
+    /// `since`, newest first.
+    pub async fn pending_attempts(
+        &self,
+        invoice: &Invoice,
+        since: Timestamp,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, invoice_id, channel, order_ref, amount, status, pay_url, provider_code,
+                 message, created_at, updated_at
+             FROM payment_attempts
+             WHERE invoice_id = $1 AND status = 'pending' AND created_at >= $2
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(&invoice.id)
+        .bind(since.to_stored())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
 }

@@ -453,6 +453,7 @@ impl Store {
                     .as_ref()
                     .map(|(i, _)| (i.status, i.total, i.amount_paid)),
                 incoming.amount,
+                incoming.channel,
             )
         };
         let payment = Payment {
@@ -472,7 +473,11 @@ impl Store {
         // A payment that settles its invoice takes the invoice's receipt
         // number with the statement that inserts it, and only if it does.
         let receipt_series = match (&verdict, &invoice) {
-            (Ok(()), Some((invoice, _))) => Some(invoice.agency_code.as_str()),
+            (Ok(()), Some((invoice, _)))
+                if invoice.total.checked_sub(invoice.amount_paid) == Some(incoming.amount) =>
+            {
+                Some(invoice.agency_code.as_str())
+            }
             _ => None,
         };
         let collected_on = local_day(payment.collected_at());

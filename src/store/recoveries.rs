@@ -281,6 +281,7 @@ impl Store {
                 classify(
                     invoice.as_ref().map(|i| (i.status, i.total, i.amount_paid)),
                     line.amount,
+                    with.channel,
                 )
             };
             let payment = Payment {
@@ -500,11 +501,20 @@ impl Store {
         plan: &mut Recoveries,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        if plan.paid.is_empty() {
+        if !plan
+            .paid
+            .iter()
+            .any(|p| p.after.status == InvoiceStatus::Paid)
+        {
             return Ok(());
         }
         let mut wanted: Vec<(String, i64)> = Vec::new();
-        for paid in &plan.paid {
+        // A transfer short of what is owed pays part of it: no receipt yet.
+        for paid in plan
+            .paid
+            .iter()
+            .filter(|p| p.after.status == InvoiceStatus::Paid)
+        {
             let agency = paid.before.agency_code.as_str();
             match wanted.iter_mut().find(|(code, _)| code == agency) {
                 Some((_, n)) => *n += 1,
@@ -535,7 +545,11 @@ impl Store {
             .into_iter()
             .filter_map(|(code, n)| last.get(&code).map(|last| (code.clone(), last - n + 1)))
             .collect();
-        for paid in &mut plan.paid {
+        for paid in plan
+            .paid
+            .iter_mut()
+            .filter(|p| p.after.status == InvoiceStatus::Paid)
+        {
             let number = next.get_mut(paid.before.agency_code.as_str()).map(|n| {
                 *n += 1;
                 *n - 1
@@ -603,7 +617,11 @@ impl Recoveries {
         let updated = (!self.paid.is_empty())
             .then(|| Ok::<_, StoreError>(writes.push(self.update_invoices(backend, now)?)))
             .transpose()?;
-        if !self.paid.is_empty() {
+        if self
+            .paid
+            .iter()
+            .any(|p| p.after.status == InvoiceStatus::Paid)
+        {
             writes.push(self.insert_receipts(backend)?);
         }
         writes.extend(raising.insert(backend, now)?);
@@ -743,7 +761,11 @@ impl Recoveries {
 
     fn insert_receipts(&self, backend: Backend) -> Result<Statement, StoreError> {
         let mut rows = Vec::with_capacity(self.paid.len());
-        for paid in &self.paid {
+        for paid in self
+            .paid
+            .iter()
+            .filter(|p| p.after.status == InvoiceStatus::Paid)
+        {
             let receipt = paid
                 .after
                 .receipt

@@ -23,6 +23,7 @@ on_both_backends!(
     a_client_cannot_name_its_own_address_past_the_proxy,
     starting_vnpay_from_the_page_redirects_to_a_signed_url,
     the_bank_transfer_page_draws_the_vietqr_code,
+    a_second_channel_while_one_is_pending_asks_first,
     the_return_page_shows_processing_until_the_ipn_then_paid,
     a_return_that_fails_its_signature_changes_nothing,
     receipts_are_numbered_per_agency_and_year,
@@ -476,11 +477,64 @@ async fn starting_vnpay_from_the_page_redirects_to_a_signed_url(backend: Backend
     assert_eq!(records[0]["after"]["order_ref"], get("vnp_TxnRef").as_str());
 }
 
+async fn a_second_channel_while_one_is_pending_asks_first(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-TWO-TABS").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let vnpay = start(&app.app, code, "vnpay", "").await;
+    assert_eq!(vnpay.status, 303, "{}", vnpay.text);
+    // The VNPay attempt is pending: a bank transfer is not started at once.
+    let asked = start(&app.app, code, "bank_transfer", "").await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert_html(&asked);
+    assert!(
+        asked
+            .text
+            .contains("Một lượt thanh toán qua VNPay cho hồ sơ này đã bắt đầu lúc"),
+        "{}",
+        asked.text
+    );
+    assert!(
+        asked.text.contains("name=\"confirm\" value=\"1\""),
+        "{}",
+        asked.text
+    );
+    assert_eq!(
+        forms(&asked.text),
+        [format!("/pay/{code}/start/bank_transfer")]
+    );
+    assert_eq!(app.app.count("payment_attempts").await, 1);
+    // One more click goes on.
+    let confirmed = no_redirects()
+        .post(format!(
+            "{}/pay/{code}/start/bank_transfer",
+            app.app.address
+        ))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("confirm=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 303);
+    assert_eq!(
+        confirmed.headers()["location"],
+        format!("/pay/{code}/transfer").as_str()
+    );
+    assert_eq!(app.app.count("payment_attempts").await, 2);
+}
+
 async fn the_bank_transfer_page_draws_the_vietqr_code(backend: Backend) {
     let app = spawn_payments_app(backend).await;
     let invoice = app.invoice("HS-1").await;
     let code = invoice["payment_code"].as_str().unwrap();
-    let shown = start(&app.app, code, "bank_transfer", "").await;
+    // Post, redirect, get: the transfer page is reloaded by GET.
+    let started = start(&app.app, code, "bank_transfer", "").await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    assert_eq!(
+        started.headers["location"],
+        format!("/pay/{code}/transfer").as_str()
+    );
+    let shown = page(&app.app, &format!("/pay/{code}/transfer")).await;
     assert_eq!(shown.status, 200, "{}", shown.text);
     assert_html(&shown);
     let html = &shown.text;
@@ -501,7 +555,20 @@ async fn the_bank_transfer_page_draws_the_vietqr_code(backend: Backend) {
         assert!(html.contains(&expected), "no {expected} in {html}");
     }
     let en = start(&app.app, code, "bank_transfer", "?lang=en").await;
+    assert_eq!(
+        en.headers["location"],
+        format!("/pay/{code}/transfer?lang=en").as_str()
+    );
+    let en = page(&app.app, &format!("/pay/{code}/transfer?lang=en")).await;
     assert!(en.text.contains("Transfer note"));
+    assert_eq!(app.app.count("payment_attempts").await, 2);
+    // Reloading it starts nothing.
+    assert_eq!(
+        page(&app.app, &format!("/pay/{code}/transfer"))
+            .await
+            .status,
+        200
+    );
     assert_eq!(app.app.count("payment_attempts").await, 2);
 }
 

@@ -242,7 +242,7 @@ async fn mismatched_transfer(app: &PaymentsApp, dossier: &str, id: i64) -> (Valu
         .callback(
             "sepay",
             "",
-            sepay_transfer(id, 600_000, &format!("NOP PHI {code}")),
+            sepay_transfer(id, 700_000, &format!("NOP PHI {code}")),
             &[("Authorization", &sepay_auth())],
         )
         .await;
@@ -1022,6 +1022,43 @@ async fn cash_recorded_twice_from_one_form_is_recorded_once(backend: Backend) {
         .await;
     assert_eq!(admin_page.status, 200);
     assert!(!admin_page.text.contains("name=\"idempotency_key\""));
+
+    // Cash short of what is owed is held, and the console says so plainly.
+    let short_id = other["id"].as_str().unwrap();
+    let page = session.get(&format!("/console/invoices/{short_id}")).await;
+    let (key, csrf) = (
+        field_value(&page.text, "idempotency_key"),
+        field_value(&page.text, "csrf"),
+    );
+    let form = [
+        ("amount", "50.000"),
+        ("receipt_number", "BL-8"),
+        ("received_at", "2026-11-01T09:30"),
+        ("idempotency_key", key.as_str()),
+        ("csrf", csrf.as_str()),
+    ];
+    let held = session
+        .post(&format!("/console/invoices/{short_id}/cash"), &form)
+        .await;
+    assert_eq!(held.status, 303, "{}", held.text);
+    assert_eq!(
+        held.location(),
+        format!("/console/invoices/{short_id}?recorded=held").as_str()
+    );
+    let told = session.get(&held.location()).await;
+    assert!(
+        told.text.contains("class=\"message held\""),
+        "{}",
+        told.text
+    );
+    assert!(
+        told.text
+            .contains("chưa được ghi cho hồ sơ: hồ sơ chưa được nộp"),
+        "{}",
+        told.text
+    );
+    assert!(!told.text.contains("Đã ghi nhận khoản tiền mặt cho hồ sơ."));
+    assert_eq!(app.invoice_now(short_id).await["status"], "open");
 }
 
 /// Pays two invoices of P.D1 through VNPay in October 2026 and one in cash;

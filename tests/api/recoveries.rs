@@ -73,8 +73,8 @@ async fn world(app: &PaymentsApp) -> World {
         // Pays HS-1, then pays it again.
         (FEE, note(&codes[1])),
         (FEE, note(&codes[1])),
-        // Short of HS-2.
-        (FEE - 10_000, note(&codes[2])),
+        // More than HS-2 owes.
+        (FEE + 10_000, note(&codes[2])),
         // For HS-3, cancelled.
         (FEE, note(&codes[3])),
         // Names no invoice.

@@ -13,7 +13,8 @@ use crate::payments::sepay_transfer;
 
 on_both_backends!(
     a_double_transfer_is_refunded_by_hand_with_four_eyes,
-    refunds_refuse_what_they_may_not_do_and_change_nothing
+    refunds_refuse_what_they_may_not_do_and_change_nothing,
+    transfers_short_of_the_total_add_up_and_more_is_held,
 );
 
 const FEE: i64 = 650_000;
@@ -532,4 +533,144 @@ async fn refunds_refuse_what_they_may_not_do_and_change_nothing(backend: crate::
         .await
         .json();
     assert_eq!(still["status"], "approved");
+}
+
+/// A SePay transfer of `amount` naming `invoice`'s payment code.
+async fn transfer(app: &PaymentsApp, invoice: &Value, id: i64, amount: i64) {
+    let code = invoice["payment_code"].as_str().unwrap();
+    let answer = app
+        .callback(
+            "sepay",
+            "",
+            sepay_transfer(id, amount, &format!("NOP PHI {code}")),
+            &[
+                ("Authorization", &sepay_auth()),
+                ("Content-Type", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
+async fn page(app: &PaymentsApp, path: &str) -> String {
+    app.app
+        .client
+        .get(format!("{}{path}", app.app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn transfers_short_of_the_total_add_up_and_more_is_held(backend: crate::helpers::Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-SHORT").await;
+    let id = invoice["id"].as_str().unwrap();
+    let code = invoice["payment_code"].as_str().unwrap();
+    transfer(&app, &invoice, 9_300, 400_000).await;
+    let now = app.invoice_now(id).await;
+    assert_eq!(
+        (now["status"].as_str(), now["amount_paid"].as_i64()),
+        (Some("open"), Some(400_000))
+    );
+    assert_eq!(now["amount_held"], 0);
+    let exceptions = app
+        .app
+        .get(&format!("/v1/exceptions?status=open"), &app.finance_key)
+        .await
+        .json();
+    assert!(
+        exceptions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["invoice_id"] != id),
+        "{exceptions}"
+    );
+    // The citizen sees what was received and what is still owed, and the
+    // transfer page (reachable again by GET) asks for the remainder.
+    let checkout = page(&app, &format!("/pay/{code}")).await;
+    assert!(
+        checkout.contains("400.000 ₫")
+            && checkout.contains("Còn thiếu")
+            && checkout.contains("250.000 ₫"),
+        "{checkout}"
+    );
+    let started = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!(
+            "{}/pay/{code}/start/bank_transfer",
+            app.app.address
+        ))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 303);
+    assert_eq!(
+        started.headers()["location"],
+        format!("/pay/{code}/transfer").as_str()
+    );
+    for _ in 0..2 {
+        let remainder = page(&app, &format!("/pay/{code}/transfer")).await;
+        assert!(remainder.contains("250.000 ₫"), "{remainder}");
+        assert!(!remainder.contains("650.000 ₫"), "{remainder}");
+    }
+    // The rest pays it: one receipt, both transfers applied.
+    transfer(&app, &invoice, 9_301, 250_000).await;
+    let now = app.invoice_now(id).await;
+    assert_eq!(
+        (now["status"].as_str(), now["amount_paid"].as_i64()),
+        (Some("paid"), Some(FEE))
+    );
+    assert_eq!(now["receipt"]["number"], "0000001", "{now}");
+    let payments = app
+        .app
+        .get(&format!("/v1/invoices/{id}/payments"), &app.finance_key)
+        .await
+        .json();
+    assert!(
+        payments["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["exception"].is_null()),
+        "{payments}"
+    );
+    // Nothing more to transfer: the transfer page leads back to the checkout.
+    let back = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/pay/{code}/transfer", app.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303);
+    assert_eq!(back.headers()["location"], format!("/pay/{code}").as_str());
+
+    // More than is owed is held whole for an officer, and the citizen is told.
+    let over = app.invoice("HS-OVER").await;
+    transfer(&app, &over, 9_302, 700_000).await;
+    let now = app.invoice_now(over["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (
+            now["status"].as_str(),
+            now["amount_paid"].as_i64(),
+            now["amount_held"].as_i64()
+        ),
+        (Some("open"), Some(0), Some(700_000))
+    );
+    assert_eq!(now["held_payments"][0]["reason"], "amount_mismatch");
+    let told = page(
+        &app,
+        &format!("/pay/{}", over["payment_code"].as_str().unwrap()),
+    )
+    .await;
+    assert!(told.contains("không đúng số tiền phải nộp"), "{told}");
 }

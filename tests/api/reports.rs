@@ -397,7 +397,7 @@ async fn seed(backend: Backend) -> Scenario {
         .callback(
             "sepay",
             "",
-            sepay_transfer_at(9999, 100_000, &note, "2025-11-20T12:00:00"),
+            sepay_transfer_at(9999, 600_000, &note, "2025-11-20T12:00:00"),
             &[("Authorization", auth.as_str())],
         )
         .await;

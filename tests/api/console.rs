@@ -1045,7 +1045,7 @@ async fn cash_recorded_twice_from_one_form_is_recorded_once(backend: Backend) {
         held.location(),
         format!("/console/invoices/{short_id}?recorded=held").as_str()
     );
-    let told = session.get(&held.location()).await;
+    let told = session.get(held.location()).await;
     assert!(
         told.text.contains("class=\"message held\""),
         "{}",

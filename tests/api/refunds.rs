@@ -578,7 +578,7 @@ async fn transfers_short_of_the_total_add_up_and_more_is_held(backend: crate::he
     assert_eq!(now["amount_held"], 0);
     let exceptions = app
         .app
-        .get(&format!("/v1/exceptions?status=open"), &app.finance_key)
+        .get("/v1/exceptions?status=open", &app.finance_key)
         .await
         .json();
     assert!(

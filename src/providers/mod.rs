@@ -3,12 +3,14 @@
 //! A provider verifies its callbacks over the exact bytes received (with a
 //! constant-time comparison, and no default that accepts), turns them into
 //! one [`CallbackEvent`], and writes its answer in its own format. A
-//! gateway (VNPay, MoMo, ZaloPay) also starts payments.
+//! gateway (VNPay, MoMo, ZaloPay) also starts payments, answers status
+//! queries, and refunds (see [`refund`]).
 
 pub mod bank_transfer;
 pub mod casso;
 pub mod momo;
 pub mod record;
+pub mod refund;
 pub mod sepay;
 pub mod signing;
 pub mod vnpay;
@@ -19,6 +21,8 @@ use actix_web::http::header::HeaderMap;
 use crate::config::ProviderSettings;
 use crate::domain::payment::Channel;
 use crate::domain::{Timestamp, Vnd};
+
+pub use refund::{RefundAnswer, RefundRequest};
 
 /// A callback as received, before any parsing.
 pub struct CallbackRequest<'a> {
@@ -248,6 +252,8 @@ pub enum ProviderError {
     Unreachable(String),
     #[error("the provider's answer could not be understood: {0}")]
     BadAnswer(String),
+    #[error("the provider's answer is not signed with our key")]
+    BadSignature,
 }
 
 impl ProviderError {
@@ -258,6 +264,7 @@ impl ProviderError {
             ProviderError::Timeout => "timeout",
             ProviderError::Unreachable(_) => "unreachable",
             ProviderError::BadAnswer(_) => "bad_answer",
+            ProviderError::BadSignature => "bad_signature",
         }
     }
 

@@ -1,20 +1,23 @@
 //! MoMo e-wallet, API v2 (`captureWallet`): creating a payment, checking
-//! the IPN, and the status query.
+//! the IPN, the status query, and refunds.
 //!
 //! MoMo signs with HMAC-SHA256 over `key=value&...` with the keys in a
 //! fixed (alphabetical) order and the values not URL-encoded; the
 //! merchant's `accessKey` is part of the signed text though not of the IPN.
+//! MoMo's API answers (create, query, refund) carry no signature: they are
+//! trusted as answers over TLS to lephi's own request, and checked to be
+//! about the order asked.
 
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use super::signing::{
-    from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object, malformed, send_for_json,
-    signed_text, str_field, verify_hmac_sha256_hex,
+    from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object, malformed, parse_int,
+    send_for_json, signed_text, str_field, verify_hmac_sha256_hex,
 };
 use super::{
     CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Provider, ProviderError,
-    ReceivedPayment, Reply, StartRequest, Started, Verdict,
+    ReceivedPayment, RefundAnswer, RefundRequest, Reply, StartRequest, Started, Verdict,
 };
 use crate::config::MomoSettings;
 use crate::domain::payment::Channel;
@@ -56,6 +59,11 @@ enum Outcome {
     Pending,
     Failed,
 }
+
+/// `resultCode` of a request whose `requestId` or `orderId` was used
+/// before: for a refund lephi sends again unchanged, the first may have
+/// gone through, so only the status query can tell.
+const DUPLICATE_REQUEST: [i64; 2] = [40, 41];
 
 fn outcome(result_code: i64) -> Outcome {
     match result_code {
@@ -170,8 +178,24 @@ impl Momo {
         order_ref: &str,
         answer: &Map<String, Value>,
     ) -> Result<CallbackEvent, ProviderError> {
-        let bad = |err: CallbackError| ProviderError::BadAnswer(err.to_string());
-        let result_code = int_field(answer, "resultCode").map_err(bad)?;
+        let (result_code, message) = self.query_result(order_ref, answer)?;
+        // The query's responseTime is when MoMo answered, not when the
+        // payer paid, so it is not a payment time.
+        self.event(answer, order_ref, result_code, message, None)
+            .map_err(|err| ProviderError::BadAnswer(err.to_string()))
+    }
+
+    /// A status query's `resultCode` and message, once the answer is known
+    /// to be about `order_ref` at this partner. Result codes below 1000
+    /// other than 0 describe the query itself (a bad request, an unknown
+    /// order) rather than the payment, and are [`ProviderError::Refused`].
+    fn query_result(
+        &self,
+        order_ref: &str,
+        answer: &Map<String, Value>,
+    ) -> Result<(i64, String), ProviderError> {
+        let result_code = int_field(answer, "resultCode")
+            .map_err(|err| ProviderError::BadAnswer(err.to_string()))?;
         let message = answer
             .get("message")
             .and_then(Value::as_str)
@@ -183,7 +207,19 @@ impl Momo {
                 message,
             });
         }
-        if let Some(order_id) = answer.get("orderId")
+        self.about(answer, "orderId", order_ref)?;
+        Ok((result_code, message))
+    }
+
+    /// Refuses an answer that names another order (in `order_field`) or
+    /// another partner than ours.
+    fn about(
+        &self,
+        answer: &Map<String, Value>,
+        order_field: &str,
+        order_ref: &str,
+    ) -> Result<(), ProviderError> {
+        if let Some(order_id) = answer.get(order_field)
             && order_id.as_str() != Some(order_ref)
         {
             return Err(ProviderError::BadAnswer(
@@ -197,10 +233,122 @@ impl Momo {
                 "the answer is for another partner".into(),
             ));
         }
-        // The query's responseTime is when MoMo answered, not when the
-        // payer paid, so it is not a payment time.
-        self.event(answer, order_ref, result_code, message, None)
-            .map_err(bad)
+        Ok(())
+    }
+
+    /// The signed JSON body of a refund. The refund's id serves as both
+    /// its `orderId` and its `requestId` (MoMo's idempotency key), so a
+    /// refund sent again is the same refund. MoMo's `transId` is a
+    /// number: a payment whose transaction id is not one is refused
+    /// without calling.
+    pub fn refund_request(&self, request: &RefundRequest<'_>) -> Result<Value, ProviderError> {
+        let trans_id = parse_int(request.provider_txn_id)
+            .filter(|id| *id > 0)
+            .ok_or_else(|| ProviderError::Refused {
+                code: "invalid_refund".into(),
+                message: "MoMo's transId of the payment must be a positive number".into(),
+            })?;
+        let s = &self.settings;
+        let (amount, id, description) = (
+            request.amount.dong(),
+            request.request_id,
+            request.description,
+        );
+        let signed = format!(
+            "accessKey={}&amount={amount}&description={description}&orderId={id}\
+             &partnerCode={}&requestId={id}&transId={trans_id}",
+            s.access_key, s.partner_code,
+        );
+        Ok(json!({
+            "partnerCode": s.partner_code,
+            "orderId": id,
+            "requestId": id,
+            "amount": amount,
+            "transId": trans_id,
+            "lang": "vi",
+            "description": description,
+            "signature": hmac_sha256_hex(self.secret(), signed.as_bytes()),
+        }))
+    }
+
+    /// Sends a refund: `resultCode` 0 is [`RefundAnswer::Succeeded`] (with
+    /// the refund's `transId`), 1000, 7000 and 7002 (in progress) and 40,
+    /// 41 (sent before) are [`RefundAnswer::Pending`], others
+    /// [`RefundAnswer::Failed`].
+    pub async fn refund(
+        &self,
+        http: &reqwest::Client,
+        request: &RefundRequest<'_>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let body = self.refund_request(request)?;
+        let answer =
+            send_for_json(http.post(self.url("/v2/gateway/api/refund")).json(&body)).await?;
+        self.refund_answer(request.request_id, &answer)
+    }
+
+    fn refund_answer(
+        &self,
+        request_id: &str,
+        answer: &Map<String, Value>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let result_code = int_field(answer, "resultCode")
+            .map_err(|err| ProviderError::BadAnswer(err.to_string()))?;
+        self.about(answer, "orderId", request_id)?;
+        let outcome = if DUPLICATE_REQUEST.contains(&result_code) {
+            Outcome::Pending
+        } else {
+            outcome(result_code)
+        };
+        Ok(refund_answer(result_code, answer, outcome))
+    }
+
+    /// Asks MoMo (the status query of the payment) where the refund
+    /// stands: the answer's `refundTrans[]` entry whose `orderId` is the
+    /// refund's id. No such entry yet is [`RefundAnswer::Pending`].
+    pub async fn query_refund(
+        &self,
+        http: &reqwest::Client,
+        request: &RefundRequest<'_>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let query_id = super::signing::order_ref(Timestamp::now(), &mut rand::rng());
+        let body = self.query_request(request.order_ref, &query_id);
+        let answer =
+            send_for_json(http.post(self.url("/v2/gateway/api/query")).json(&body)).await?;
+        self.refund_query_answer(request, &answer)
+    }
+
+    fn refund_query_answer(
+        &self,
+        request: &RefundRequest<'_>,
+        answer: &Map<String, Value>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        self.query_result(request.order_ref, answer)?;
+        let refunds = match answer.get("refundTrans") {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(refunds)) => refunds.as_slice(),
+            Some(_) => {
+                return Err(ProviderError::BadAnswer("refundTrans is not a list".into()));
+            }
+        };
+        let entry = refunds
+            .iter()
+            .filter_map(Value::as_object)
+            .find(|entry| entry.get("orderId").and_then(Value::as_str) == Some(request.request_id));
+        let Some(entry) = entry else {
+            return Ok(RefundAnswer::Pending {
+                provider_refund_id: None,
+                provider_code: "not_listed".into(),
+                message: "MoMo lists no refund with this id yet".into(),
+            });
+        };
+        let result_code = int_field(entry, "resultCode")
+            .map_err(|err| ProviderError::BadAnswer(format!("refundTrans: {err}")))?;
+        if entry.get("amount").and_then(json_int) != Some(request.amount.dong()) {
+            return Err(ProviderError::BadAnswer(
+                "MoMo lists this refund with another amount".into(),
+            ));
+        }
+        Ok(refund_answer(result_code, entry, outcome(result_code)))
     }
 
     /// The event for an IPN or a query answer whose fields are trusted.
@@ -240,6 +388,43 @@ impl Momo {
                 message,
             },
         })
+    }
+}
+
+/// A refund's answer (or `refundTrans[]` entry) with `result_code`,
+/// read as `outcome`.
+fn refund_answer(result_code: i64, fields: &Map<String, Value>, outcome: Outcome) -> RefundAnswer {
+    let provider_code = result_code.to_string();
+    // A `refundTrans[]` entry has no message of its own.
+    let message = match fields.get("message").and_then(Value::as_str) {
+        Some(message) if !message.is_empty() => message.to_owned(),
+        _ => match outcome {
+            Outcome::Paid => "MoMo refunded the payment",
+            Outcome::Pending => "MoMo is processing the refund",
+            Outcome::Failed => "MoMo did not refund the payment",
+        }
+        .to_owned(),
+    };
+    let provider_refund_id = fields
+        .get("transId")
+        .and_then(json_int)
+        .filter(|id| *id > 0)
+        .map(|id| id.to_string());
+    match outcome {
+        Outcome::Paid => RefundAnswer::Succeeded {
+            provider_refund_id,
+            provider_code,
+            message,
+        },
+        Outcome::Pending => RefundAnswer::Pending {
+            provider_refund_id,
+            provider_code,
+            message,
+        },
+        Outcome::Failed => RefundAnswer::Failed {
+            provider_code,
+            message,
+        },
     }
 }
 
@@ -719,6 +904,148 @@ mod tests {
         assert!(matches!(
             m.query_answer("OTHER", &answer(0)),
             Err(ProviderError::BadAnswer(_))
+        ));
+    }
+
+    fn refund_request(amount: i64) -> RefundRequest<'static> {
+        RefundRequest {
+            request_id: "261201RQ7X2M9PTB4H",
+            order_ref: "261128K7QX2M9PTB4H",
+            provider_txn_id: "4088878653",
+            payment_amount: Vnd::new(150_000),
+            amount: Vnd::new(amount),
+            paid_at: from_unix_ms(1_764_318_612_000).unwrap(),
+            submitted_at: from_unix_ms(1_764_554_400_000).unwrap(),
+            created_by: "officer1",
+            description: "Hoan le phi HS-1",
+            client_ip: "10.0.0.1",
+        }
+    }
+
+    #[test]
+    fn the_refund_is_signed_as_documented() {
+        let body = momo().refund_request(&refund_request(50_000)).unwrap();
+        let signed = "accessKey=F8BBA842ECF85&amount=50000&description=Hoan le phi HS-1\
+&orderId=261201RQ7X2M9PTB4H&partnerCode=MOMOLEPHI2026&requestId=261201RQ7X2M9PTB4H\
+&transId=4088878653";
+        assert_eq!(
+            body["signature"],
+            hmac_sha256_hex(SECRET.as_bytes(), signed.as_bytes())
+        );
+        assert_eq!(body["transId"], 4088878653u64);
+        assert_eq!(body["amount"], 50000);
+        assert_eq!(body["orderId"], body["requestId"]);
+        let mut bad = refund_request(50_000);
+        bad.provider_txn_id = "MOMO-1";
+        assert!(matches!(
+            momo().refund_request(&bad),
+            Err(ProviderError::Refused { .. })
+        ));
+    }
+
+    #[test]
+    fn refund_answers() {
+        let m = momo();
+        let answer = |code: i64| {
+            object(json!({
+                "partnerCode": "MOMOLEPHI2026", "orderId": "261201RQ7X2M9PTB4H",
+                "requestId": "261201RQ7X2M9PTB4H", "amount": 50000, "transId": 4100000001u64,
+                "resultCode": code, "message": "m", "responseTime": 1764554400123u64,
+            }))
+        };
+        let id = "261201RQ7X2M9PTB4H";
+        assert_eq!(
+            m.refund_answer(id, &answer(0)),
+            Ok(RefundAnswer::Succeeded {
+                provider_refund_id: Some("4100000001".into()),
+                provider_code: "0".into(),
+                message: "m".into(),
+            })
+        );
+        for code in [1000, 7000, 7002, 40, 41] {
+            assert!(
+                matches!(
+                    m.refund_answer(id, &answer(code)),
+                    Ok(RefundAnswer::Pending { .. })
+                ),
+                "{code}"
+            );
+        }
+        for code in [13, 20, 22, 1080, 1081, 99] {
+            assert!(
+                matches!(
+                    m.refund_answer(id, &answer(code)),
+                    Ok(RefundAnswer::Failed { provider_code, .. }) if provider_code == code.to_string()
+                ),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            m.refund_answer("ANOTHER", &answer(0)),
+            Err(ProviderError::BadAnswer(_))
+        ));
+        let mut other_partner = answer(0);
+        other_partner.insert("partnerCode".into(), json!("MOMOOTHER"));
+        assert!(matches!(
+            m.refund_answer(id, &other_partner),
+            Err(ProviderError::BadAnswer(_))
+        ));
+        assert!(matches!(
+            m.refund_answer(id, &object(json!({"message": "no code"}))),
+            Err(ProviderError::BadAnswer(_))
+        ));
+    }
+
+    #[test]
+    fn refund_status_is_read_from_refund_trans() {
+        let m = momo();
+        let request = refund_request(50_000);
+        let answer = |refunds: Value| {
+            object(json!({
+                "partnerCode": "MOMOLEPHI2026", "orderId": "261128K7QX2M9PTB4H",
+                "resultCode": 0, "message": "m", "transId": 4088878653u64, "amount": 150000,
+                "refundTrans": refunds,
+            }))
+        };
+        let entry = |id: &str, amount: i64, code: i64| json!({"orderId": id, "amount": amount, "resultCode": code, "transId": 4100000001u64});
+        let read = |answer| m.refund_query_answer(&request, &answer);
+        assert!(matches!(
+            read(answer(json!([entry("OTHER", 10_000, 0), entry("261201RQ7X2M9PTB4H", 50_000, 0)]))),
+            Ok(RefundAnswer::Succeeded { provider_refund_id: Some(id), .. }) if id == "4100000001"
+        ));
+        assert!(matches!(
+            read(answer(json!([entry("261201RQ7X2M9PTB4H", 50_000, 7000)]))),
+            Ok(RefundAnswer::Pending { .. })
+        ));
+        assert!(matches!(
+            read(answer(json!([entry("261201RQ7X2M9PTB4H", 50_000, 1080)]))),
+            Ok(RefundAnswer::Failed { provider_code, .. }) if provider_code == "1080"
+        ));
+        assert!(matches!(
+            read(answer(json!([entry("OTHER", 50_000, 0)]))),
+            Ok(RefundAnswer::Pending { .. })
+        ));
+        assert!(matches!(
+            read(answer(json!([]))),
+            Ok(RefundAnswer::Pending { .. })
+        ));
+        assert!(matches!(
+            read(answer(json!([entry("261201RQ7X2M9PTB4H", 40_000, 0)]))),
+            Err(ProviderError::BadAnswer(_))
+        ));
+        assert!(matches!(
+            read(answer(json!("none"))),
+            Err(ProviderError::BadAnswer(_))
+        ));
+        let mut other_order = answer(json!([entry("261201RQ7X2M9PTB4H", 50_000, 0)]));
+        other_order.insert("orderId".into(), json!("OTHERORDER"));
+        assert!(matches!(
+            read(other_order),
+            Err(ProviderError::BadAnswer(_))
+        ));
+        assert!(matches!(
+            read(object(json!({"resultCode": 42, "message": "no such order"}))),
+            Err(ProviderError::Refused { code, .. }) if code == "42"
         ));
     }
 

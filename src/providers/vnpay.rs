@@ -1,5 +1,5 @@
 //! VNPay, payment gateway API 2.1.0: the signed payment URL, the IPN and
-//! return-URL checks, and the `querydr` status query.
+//! return-URL checks, the `querydr` status query, and refunds.
 //!
 //! Every message is signed with HMAC-SHA512 under the merchant's hash
 //! secret. Payment URLs, IPNs and return URLs sign the sorted `vnp_*`
@@ -18,7 +18,7 @@ use super::signing::{
 };
 use super::{
     CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Provider, ProviderError,
-    ReceivedPayment, Reply, StartRequest, Started, Verdict,
+    ReceivedPayment, RefundAnswer, RefundRequest, Reply, StartRequest, Started, Verdict,
 };
 use crate::config::VnpaySettings;
 use crate::domain::payment::Channel;
@@ -27,6 +27,9 @@ use crate::domain::{Timestamp, Vnd};
 
 /// querydr's answer when VNPay has no transaction for the order.
 const NO_SUCH_TRANSACTION: &str = "91";
+/// A refund's answer when a refund of the payment is already in progress
+/// (or this one was sent before): never a failure.
+const REFUND_IN_PROGRESS: &str = "94";
 
 pub(crate) const VERSION: &str = "2.1.0";
 /// VNPay caps `vnp_OrderInfo` at 255 characters.
@@ -55,6 +58,42 @@ pub(crate) const QUERY_ANSWER_SIGNED: [&str; 15] = [
     "vnp_PromotionAmount",
 ];
 
+/// The fields of a refund request covered by its `vnp_SecureHash`, in
+/// the order they are joined with `|`.
+pub(crate) const REFUND_REQUEST_SIGNED: [&str; 13] = [
+    "vnp_RequestId",
+    "vnp_Version",
+    "vnp_Command",
+    "vnp_TmnCode",
+    "vnp_TransactionType",
+    "vnp_TxnRef",
+    "vnp_Amount",
+    "vnp_TransactionNo",
+    "vnp_TransactionDate",
+    "vnp_CreateBy",
+    "vnp_CreateDate",
+    "vnp_IpAddr",
+    "vnp_OrderInfo",
+];
+
+/// The fields of a refund's answer covered by its `vnp_SecureHash`: the
+/// querydr answer's, without the promotion fields.
+pub(crate) const REFUND_ANSWER_SIGNED: &[&str] = QUERY_ANSWER_SIGNED.split_at(13).0;
+
+/// `vnp_TransactionType` of a refund of the whole payment, and of a part.
+pub(crate) const FULL_REFUND: &str = "02";
+pub(crate) const PARTIAL_REFUND: &str = "03";
+
+/// `vnp_TransactionType` of a refund of `amount` of a payment of
+/// `payment_amount`.
+pub(crate) fn refund_type(payment_amount: Vnd, amount: Vnd) -> &'static str {
+    if amount == payment_amount {
+        FULL_REFUND
+    } else {
+        PARTIAL_REFUND
+    }
+}
+
 /// The VNPay gateway for one merchant terminal.
 pub struct Vnpay {
     settings: VnpaySettings,
@@ -73,21 +112,13 @@ impl Vnpay {
     /// in the request (the merchant registers it with VNPay), so
     /// `request.ipn_url` is not used.
     pub fn start(&self, request: &StartRequest<'_>) -> Result<Started, ProviderError> {
-        let amount = request
-            .amount
-            .dong()
-            .checked_mul(100)
-            .filter(|_| request.amount.dong() > 0)
-            .ok_or_else(|| ProviderError::Refused {
-                code: "amount_out_of_range".into(),
-                message: "VNPay needs a positive amount".into(),
-            })?;
+        let amount = vnp_amount_text(request.amount)?;
         let locale = if request.locale == "en" { "en" } else { "vn" };
         let mut params = BTreeMap::new();
         params.insert("vnp_Version", VERSION.to_owned());
         params.insert("vnp_Command", "pay".to_owned());
         params.insert("vnp_TmnCode", self.settings.tmn_code.clone());
-        params.insert("vnp_Amount", amount.to_string());
+        params.insert("vnp_Amount", amount);
         params.insert("vnp_CreateDate", vnp_date(request.created_at));
         params.insert("vnp_ExpireDate", vnp_date(request.expires_at));
         params.insert("vnp_CurrCode", "VND".to_owned());
@@ -191,17 +222,23 @@ impl Vnpay {
         order_ref: &str,
         answer: &serde_json::Map<String, Value>,
     ) -> Result<CallbackEvent, ProviderError> {
-        let fields: BTreeMap<String, String> = answer
-            .iter()
-            .filter_map(|(k, v)| {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    _ => return None,
-                };
-                Some((k.clone(), text))
-            })
-            .collect();
+        let fields = self.verified_query(order_ref, answer)?;
+        self.event(&fields)
+            .map_err(|err| ProviderError::BadAnswer(err.to_string()))
+    }
+
+    /// A `querydr` answer's fields, once it is known to be VNPay's answer
+    /// about `order_ref`. VNPay knowing no transaction for it (`91`) is
+    /// [`ProviderError::NotFound`]; a query VNPay could not answer
+    /// (another `vnp_ResponseCode` than `00`) is
+    /// [`ProviderError::Refused`]; an answer that fails its signature is
+    /// [`ProviderError::BadSignature`].
+    fn verified_query(
+        &self,
+        order_ref: &str,
+        answer: &serde_json::Map<String, Value>,
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
+        let fields = answer_fields(answer);
         let text = |key: &str| fields.get(key).map(String::as_str).unwrap_or("");
         let response_code = text("vnp_ResponseCode");
         // A refusal changes nothing, so it is reported even unsigned.
@@ -221,19 +258,194 @@ impl Vnpay {
             });
         }
         let signed = QUERY_ANSWER_SIGNED.map(text).join("|");
-        let hash = text("vnp_SecureHash");
-        if !verify_hmac_sha512_hex(self.secret(), signed.as_bytes(), hash) {
-            return Err(ProviderError::BadAnswer(
-                "the answer's signature does not match".into(),
-            ));
+        if !verify_hmac_sha512_hex(self.secret(), signed.as_bytes(), text("vnp_SecureHash")) {
+            return Err(ProviderError::BadSignature);
         }
         if text("vnp_TxnRef") != order_ref {
             return Err(ProviderError::BadAnswer(
                 "the answer is about another order".into(),
             ));
         }
-        self.event(&fields)
-            .map_err(|err| ProviderError::BadAnswer(err.to_string()))
+        Ok(fields)
+    }
+
+    /// The signed JSON body of a refund of `request.amount` of the payment
+    /// `request.order_ref`: type `02` when it is the whole payment, `03`
+    /// when a part. Sent again unchanged (the same `vnp_RequestId` and
+    /// `vnp_CreateDate`), VNPay sees the same refund.
+    pub fn refund_request(&self, request: &RefundRequest<'_>) -> Result<Value, ProviderError> {
+        let amount = vnp_amount_text(request.amount)?;
+        let kind = refund_type(request.payment_amount, request.amount);
+        let order_info = clean_info(request.description)
+            .unwrap_or_else(|| format!("Hoan tien {}", request.order_ref));
+        let mut body = serde_json::Map::new();
+        for (key, value) in [
+            ("vnp_RequestId", request.request_id.to_owned()),
+            ("vnp_Version", VERSION.to_owned()),
+            ("vnp_Command", "refund".to_owned()),
+            ("vnp_TmnCode", self.settings.tmn_code.clone()),
+            ("vnp_TransactionType", kind.to_owned()),
+            ("vnp_TxnRef", request.order_ref.to_owned()),
+            ("vnp_Amount", amount),
+            ("vnp_TransactionNo", request.provider_txn_id.to_owned()),
+            ("vnp_TransactionDate", vnp_date(request.paid_at)),
+            ("vnp_CreateBy", request.created_by.to_owned()),
+            ("vnp_CreateDate", vnp_date(request.submitted_at)),
+            ("vnp_IpAddr", request.client_ip.to_owned()),
+            ("vnp_OrderInfo", order_info),
+        ] {
+            body.insert(key.to_owned(), Value::String(value));
+        }
+        let signed = REFUND_REQUEST_SIGNED
+            .map(|key| body.get(key).and_then(Value::as_str).unwrap_or_default())
+            .join("|");
+        let hash = hmac_sha512_hex(self.secret(), signed.as_bytes());
+        body.insert("vnp_SecureHash".into(), Value::String(hash));
+        Ok(Value::Object(body))
+    }
+
+    /// Sends a refund. VNPay accepting it (`00`) is
+    /// [`RefundAnswer::Pending`]: VNPay settles refunds later, and its
+    /// `querydr` says when the money went back.
+    pub async fn refund(
+        &self,
+        http: &reqwest::Client,
+        request: &RefundRequest<'_>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let body = self.refund_request(request)?;
+        let answer = send_for_json(http.post(&self.settings.api_url).json(&body)).await?;
+        self.refund_answer(request, &answer)
+    }
+
+    /// Reads a refund's answer. Unlike a query's refusal, a refusal here
+    /// lets the refund be asked again, so every answer must be signed.
+    fn refund_answer(
+        &self,
+        request: &RefundRequest<'_>,
+        answer: &serde_json::Map<String, Value>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let fields = answer_fields(answer);
+        let text = |key: &str| fields.get(key).map(String::as_str).unwrap_or("");
+        let signed = REFUND_ANSWER_SIGNED
+            .iter()
+            .map(|key| text(key))
+            .collect::<Vec<_>>()
+            .join("|");
+        if !verify_hmac_sha512_hex(self.secret(), signed.as_bytes(), text("vnp_SecureHash")) {
+            return Err(ProviderError::BadSignature);
+        }
+        let about_us = |key: &str, ours: &str| text(key).is_empty() || text(key) == ours;
+        if !about_us("vnp_TxnRef", request.order_ref)
+            || !about_us("vnp_TmnCode", &self.settings.tmn_code)
+        {
+            return Err(ProviderError::BadAnswer(
+                "the answer is about another order".into(),
+            ));
+        }
+        let code = text("vnp_ResponseCode");
+        let message = match text("vnp_Message") {
+            "" => refund_message(code).to_owned(),
+            message => message.to_owned(),
+        };
+        let txn_no = Some(text("vnp_TransactionNo").to_owned()).filter(|t| !t.is_empty());
+        Ok(match code {
+            "00" if text("vnp_TxnRef") == request.order_ref => RefundAnswer::Pending {
+                provider_refund_id: txn_no,
+                provider_code: code.to_owned(),
+                message,
+            },
+            "00" => {
+                return Err(ProviderError::BadAnswer(
+                    "an accepted refund's answer must name its order".into(),
+                ));
+            }
+            REFUND_IN_PROGRESS => RefundAnswer::Pending {
+                provider_refund_id: None,
+                provider_code: code.to_owned(),
+                message,
+            },
+            "" => return Err(ProviderError::BadAnswer("the answer has no code".into())),
+            _ => RefundAnswer::Failed {
+                provider_code: code.to_owned(),
+                message,
+            },
+        })
+    }
+
+    /// Asks VNPay (`querydr` of the payment) where the refund stands.
+    pub async fn query_refund(
+        &self,
+        http: &reqwest::Client,
+        request: &RefundRequest<'_>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let now = Timestamp::now();
+        let query_id = super::signing::order_ref(now, &mut rand::rng());
+        let body = self.querydr_request(
+            request.order_ref,
+            request.paid_at,
+            now,
+            &query_id,
+            SERVER_IP,
+        );
+        let answer = send_for_json(http.post(&self.settings.api_url).json(&body)).await?;
+        self.refund_query_answer(request, &answer)
+    }
+
+    /// Reads a `querydr` answer about a refunded payment. VNPay answers
+    /// with one transaction of the order, the latest: only when it is a
+    /// refund of this refund's type and amount does it say where this
+    /// refund stands (`00` succeeded, `09` rejected, `05`/`06` and others
+    /// in progress); anything else (`91`, the payment itself, another
+    /// refund) cannot tell, and is [`RefundAnswer::Pending`].
+    fn refund_query_answer(
+        &self,
+        request: &RefundRequest<'_>,
+        answer: &serde_json::Map<String, Value>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let fields = match self.verified_query(request.order_ref, answer) {
+            Ok(fields) => fields,
+            Err(ProviderError::NotFound { code }) => {
+                return Ok(RefundAnswer::Pending {
+                    provider_refund_id: None,
+                    message: "VNPay knows no transaction of this order".into(),
+                    provider_code: code,
+                });
+            }
+            Err(err) => return Err(err),
+        };
+        let text = |key: &str| fields.get(key).map(String::as_str).unwrap_or("");
+        let kind = refund_type(request.payment_amount, request.amount);
+        let status = text("vnp_TransactionStatus").to_owned();
+        let amount = vnp_amount(text("vnp_Amount")).ok();
+        if text("vnp_TransactionType") != kind || amount != Some(request.amount) {
+            return Ok(RefundAnswer::Pending {
+                provider_refund_id: None,
+                provider_code: status,
+                message: "VNPay's latest transaction of this order is not this refund".into(),
+            });
+        }
+        let provider_refund_id =
+            Some(text("vnp_TransactionNo").to_owned()).filter(|t| !t.is_empty());
+        let message = match text("vnp_Message") {
+            "" => response_message(&status).to_owned(),
+            message => message.to_owned(),
+        };
+        Ok(match status.as_str() {
+            "00" => RefundAnswer::Succeeded {
+                provider_refund_id,
+                provider_code: status,
+                message,
+            },
+            "09" => RefundAnswer::Failed {
+                provider_code: status,
+                message,
+            },
+            _ => RefundAnswer::Pending {
+                provider_refund_id,
+                provider_code: status,
+                message,
+            },
+        })
     }
 
     /// The outcome named by verified VNPay fields.
@@ -400,6 +612,34 @@ pub(crate) fn parse_vnp_date(text: &str) -> Option<Timestamp> {
     )
 }
 
+/// `vnp_Amount` of a positive amount: đồng × 100.
+fn vnp_amount_text(amount: Vnd) -> Result<String, ProviderError> {
+    amount
+        .dong()
+        .checked_mul(100)
+        .filter(|_| amount.dong() > 0)
+        .map(|hundredths| hundredths.to_string())
+        .ok_or_else(|| ProviderError::Refused {
+            code: "amount_out_of_range".into(),
+            message: "VNPay needs a positive amount".into(),
+        })
+}
+
+/// A JSON answer's string and number fields as text, as VNPay signs them.
+fn answer_fields(answer: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
+    answer
+        .iter()
+        .filter_map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            Some((k.clone(), text))
+        })
+        .collect()
+}
+
 /// `vnp_Amount` is đồng × 100 as plain digits; anything else, or a
 /// fraction of a đồng, is refused rather than rounded.
 pub(crate) fn vnp_amount(text: &str) -> Result<Vnd, CallbackError> {
@@ -420,7 +660,13 @@ pub(crate) fn vnp_amount(text: &str) -> Result<Vnd, CallbackError> {
 /// spaces, so that both sides encode the
 /// signed text the same way.
 fn order_info(description: &str, order_ref: &str) -> String {
-    let kept: String = description
+    clean_info(description).unwrap_or_else(|| format!("Thanh toan {order_ref}"))
+}
+
+/// `text` as VNPay takes order information (see [`order_info`]), unless
+/// nothing is left.
+fn clean_info(text: &str) -> Option<String> {
+    let kept: String = text
         .chars()
         .filter_map(|c| match without_diacritics(c) {
             Some(c)
@@ -440,10 +686,23 @@ fn order_info(description: &str, order_ref: &str) -> String {
         .chars()
         .take(ORDER_INFO_MAX)
         .collect();
-    if info.is_empty() {
-        format!("Thanh toan {order_ref}")
-    } else {
-        info
+    Some(info).filter(|info| !info.is_empty())
+}
+
+/// What VNPay's answers to a refund mean, when it gives no message.
+fn refund_message(code: &str) -> &'static str {
+    match code {
+        "00" => "VNPay accepted the refund",
+        "02" => "the refunds would be more than the payment",
+        "03" => "the refund's data is not valid",
+        "04" => "a whole refund cannot follow a partial one",
+        "13" => "only a partial refund is allowed",
+        "91" => "VNPay knows no such transaction",
+        "93" => "the refund's amount is not valid for this payment",
+        REFUND_IN_PROGRESS => "a refund of this payment is already in progress",
+        "95" => "the payment did not succeed at VNPay, so it cannot be refunded",
+        "97" => "VNPay found the request's checksum wrong",
+        _ => "VNPay did not accept the refund",
     }
 }
 
@@ -766,7 +1025,7 @@ mod tests {
         ));
         assert!(matches!(
             v.query_answer("261128K7QX2M9PTB4H", &query_answer("00", "wrong")),
-            Err(ProviderError::BadAnswer(_))
+            Err(ProviderError::BadSignature)
         ));
         assert!(matches!(
             v.query_answer("OTHERREF", &query_answer("00", SECRET)),
@@ -776,13 +1035,220 @@ mod tests {
         tampered.insert("vnp_Amount".into(), json!("25000000"));
         assert!(matches!(
             v.query_answer("261128K7QX2M9PTB4H", &tampered),
-            Err(ProviderError::BadAnswer(_))
+            Err(ProviderError::BadSignature)
         ));
         let mut refused = serde_json::Map::new();
         refused.insert("vnp_ResponseCode".into(), json!("91"));
         assert!(matches!(
             v.query_answer("261128K7QX2M9PTB4H", &refused),
             Err(ProviderError::NotFound { code }) if code == "91"
+        ));
+    }
+
+    fn refund_request(amount: i64) -> RefundRequest<'static> {
+        RefundRequest {
+            request_id: "261201RQ7X2M9PTB4H",
+            order_ref: "261128K7QX2M9PTB4H",
+            provider_txn_id: "14226112",
+            payment_amount: Vnd::new(150_000),
+            amount: Vnd::new(amount),
+            paid_at: Timestamp::parse_rfc3339("2026-11-28T15:30:12+07:00").unwrap(),
+            submitted_at: Timestamp::parse_rfc3339("2026-12-01T09:00:00+07:00").unwrap(),
+            created_by: "officer1",
+            description: "Hoàn lệ phí HS-1",
+            client_ip: "10.0.0.1",
+        }
+    }
+
+    #[test]
+    fn the_refund_is_signed_in_the_documented_order() {
+        let body = vnpay().refund_request(&refund_request(50_000)).unwrap();
+        let signed = "261201RQ7X2M9PTB4H|2.1.0|refund|LEPHI001|03|261128K7QX2M9PTB4H|5000000\
+|14226112|20261128153012|officer1|20261201090000|10.0.0.1|Hoan le phi HS-1";
+        assert_eq!(
+            body["vnp_SecureHash"],
+            hmac_sha512_hex(SECRET.as_bytes(), signed.as_bytes())
+        );
+        for (key, value) in [
+            ("vnp_Command", "refund"),
+            ("vnp_TransactionType", "03"),
+            ("vnp_Amount", "5000000"),
+            ("vnp_TransactionDate", "20261128153012"),
+            ("vnp_CreateDate", "20261201090000"),
+            ("vnp_CreateBy", "officer1"),
+            ("vnp_OrderInfo", "Hoan le phi HS-1"),
+        ] {
+            assert_eq!(body[key], value, "{key}");
+        }
+        let full = vnpay().refund_request(&refund_request(150_000)).unwrap();
+        assert_eq!(full["vnp_TransactionType"], "02");
+        let mut blank = refund_request(150_000);
+        blank.description = " ** ";
+        let body = vnpay().refund_request(&blank).unwrap();
+        assert_eq!(body["vnp_OrderInfo"], "Hoan tien 261128K7QX2M9PTB4H");
+    }
+
+    /// A refund's answer with `code`, signed with `secret` over the
+    /// documented fields.
+    fn refund_answer(code: &str, secret: &str) -> serde_json::Map<String, Value> {
+        let signed = format!(
+            "RS1|refund|{code}|Refund success|LEPHI001|261128K7QX2M9PTB4H|5000000|NCB\
+|20261201090001|14230001|03|05|Hoan le phi HS-1"
+        );
+        let answer = json!({
+            "vnp_ResponseId": "RS1", "vnp_Command": "refund", "vnp_ResponseCode": code,
+            "vnp_Message": "Refund success", "vnp_TmnCode": "LEPHI001",
+            "vnp_TxnRef": "261128K7QX2M9PTB4H", "vnp_Amount": "5000000", "vnp_BankCode": "NCB",
+            "vnp_PayDate": "20261201090001", "vnp_TransactionNo": "14230001",
+            "vnp_TransactionType": "03", "vnp_TransactionStatus": "05",
+            "vnp_OrderInfo": "Hoan le phi HS-1",
+            "vnp_SecureHash": hmac_sha512_hex(secret.as_bytes(), signed.as_bytes()),
+        });
+        match answer {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn refund_answers() {
+        let v = vnpay();
+        let request = refund_request(50_000);
+        assert_eq!(
+            v.refund_answer(&request, &refund_answer("00", SECRET)),
+            Ok(RefundAnswer::Pending {
+                provider_refund_id: Some("14230001".into()),
+                provider_code: "00".into(),
+                message: "Refund success".into(),
+            })
+        );
+        assert!(matches!(
+            v.refund_answer(&request, &refund_answer("94", SECRET)),
+            Ok(RefundAnswer::Pending { provider_code, .. }) if provider_code == "94"
+        ));
+        for code in ["91", "95", "97", "02", "99"] {
+            assert!(
+                matches!(
+                    v.refund_answer(&request, &refund_answer(code, SECRET)),
+                    Ok(RefundAnswer::Failed { provider_code, .. }) if provider_code == code
+                ),
+                "{code}"
+            );
+        }
+        for code in ["00", "94", "95"] {
+            assert_eq!(
+                v.refund_answer(&request, &refund_answer(code, "wrong")),
+                Err(ProviderError::BadSignature),
+                "{code}"
+            );
+        }
+        for (field, value) in [
+            ("vnp_ResponseCode", "95"),
+            ("vnp_Amount", "15000000"),
+            ("vnp_TransactionNo", "1"),
+            ("vnp_TransactionType", "02"),
+            ("vnp_Message", "x"),
+        ] {
+            let mut tampered = refund_answer("00", SECRET);
+            tampered.insert(field.into(), json!(value));
+            assert_eq!(
+                v.refund_answer(&request, &tampered),
+                Err(ProviderError::BadSignature),
+                "{field}"
+            );
+        }
+        let mut unsigned = refund_answer("95", SECRET);
+        unsigned.remove("vnp_SecureHash");
+        assert_eq!(
+            v.refund_answer(&request, &unsigned),
+            Err(ProviderError::BadSignature)
+        );
+        let mut other = request.clone();
+        other.order_ref = "OTHERREF";
+        assert!(matches!(
+            v.refund_answer(&other, &refund_answer("00", SECRET)),
+            Err(ProviderError::BadAnswer(_))
+        ));
+    }
+
+    /// A querydr answer about a refund of `kind`, `hundredths` and
+    /// `status`, signed with `secret`.
+    fn refund_query(
+        kind: &str,
+        hundredths: &str,
+        status: &str,
+        secret: &str,
+    ) -> serde_json::Map<String, Value> {
+        let mut answer = query_answer(status, secret);
+        answer.insert("vnp_TransactionType".into(), json!(kind));
+        answer.insert("vnp_Amount".into(), json!(hundredths));
+        let signed = QUERY_ANSWER_SIGNED
+            .map(|key| answer.get(key).and_then(Value::as_str).unwrap_or_default())
+            .join("|");
+        answer.insert(
+            "vnp_SecureHash".into(),
+            json!(hmac_sha512_hex(secret.as_bytes(), signed.as_bytes())),
+        );
+        answer
+    }
+
+    #[test]
+    fn refund_status_answers() {
+        let v = vnpay();
+        let request = refund_request(50_000);
+        let read = |answer| v.refund_query_answer(&request, &answer);
+        assert_eq!(
+            read(refund_query("03", "5000000", "00", SECRET)),
+            Ok(RefundAnswer::Succeeded {
+                provider_refund_id: Some("14226112".into()),
+                provider_code: "00".into(),
+                message: "QueryDR Success".into(),
+            })
+        );
+        for status in ["05", "06", "01"] {
+            assert!(
+                matches!(
+                    read(refund_query("03", "5000000", status, SECRET)),
+                    Ok(RefundAnswer::Pending { provider_code, .. }) if provider_code == status
+                ),
+                "{status}"
+            );
+        }
+        assert!(matches!(
+            read(refund_query("03", "5000000", "09", SECRET)),
+            Ok(RefundAnswer::Failed { provider_code, .. }) if provider_code == "09"
+        ));
+        // The payment itself, another refund's amount or type: cannot tell.
+        for (kind, hundredths) in [("01", "15000000"), ("03", "4000000"), ("02", "5000000")] {
+            assert!(
+                matches!(
+                    read(refund_query(kind, hundredths, "09", SECRET)),
+                    Ok(RefundAnswer::Pending { .. })
+                ),
+                "{kind} {hundredths}"
+            );
+        }
+        let mut full = refund_request(150_000);
+        full.amount = Vnd::new(150_000);
+        assert!(matches!(
+            v.refund_query_answer(&full, &refund_query("02", "15000000", "00", SECRET)),
+            Ok(RefundAnswer::Succeeded { .. })
+        ));
+        assert_eq!(
+            read(refund_query("03", "5000000", "00", "wrong")),
+            Err(ProviderError::BadSignature)
+        );
+        let mut not_found = serde_json::Map::new();
+        not_found.insert("vnp_ResponseCode".into(), json!("91"));
+        assert!(matches!(
+            read(not_found),
+            Ok(RefundAnswer::Pending { provider_code, .. }) if provider_code == "91"
+        ));
+        let mut refused = serde_json::Map::new();
+        refused.insert("vnp_ResponseCode".into(), json!("97"));
+        assert!(matches!(
+            read(refused),
+            Err(ProviderError::Refused { code, .. }) if code == "97"
         ));
     }
 

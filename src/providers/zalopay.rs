@@ -1,10 +1,12 @@
-//! ZaloPay e-wallet, API v2: creating an order, checking the callback, and
-//! the order status query.
+//! ZaloPay e-wallet, API v2: creating an order, checking the callback, the
+//! order status query, and refunds.
 //!
 //! Requests are signed with `key1`, callbacks with `key2`, both
 //! HMAC-SHA256 over values joined with `|` (requests) or over the raw
 //! `data` string (callbacks). ZaloPay calls back only on success and may
-//! not call at all, so pending orders must also be queried.
+//! not call at all, so pending orders must also be queried. ZaloPay's API
+//! answers carry no mac: they are trusted as answers over TLS to lephi's
+//! own request.
 
 use rand::Rng;
 use secrecy::ExposeSecret;
@@ -17,7 +19,7 @@ use super::signing::{
 };
 use super::{
     CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Provider, ProviderError,
-    ReceivedPayment, Reply, StartRequest, Started, Verdict,
+    ReceivedPayment, RefundAnswer, RefundRequest, Reply, StartRequest, Started, Verdict,
 };
 use crate::config::ZalopaySettings;
 use crate::domain::Timestamp;
@@ -34,6 +36,9 @@ const MAX_EXPIRY_SECS: i64 = 2_592_000;
 pub fn app_trans_id(now: Timestamp, rng: &mut impl Rng) -> String {
     format!("{}_{}", vietnam_yymmdd(now), random_symbols(12, rng))
 }
+
+/// How many random symbols end an `m_refund_id`.
+const REFUND_ID_RANDOM_LEN: usize = 10;
 
 /// The ZaloPay gateway for one app.
 pub struct Zalopay {
@@ -120,6 +125,92 @@ impl Zalopay {
         ]
     }
 
+    /// A new `m_refund_id`: `yymmdd_appid_` (the Vietnamese date and this
+    /// app) then 10 random symbols, as ZaloPay requires.
+    pub fn m_refund_id(&self, now: Timestamp, rng: &mut impl Rng) -> String {
+        format!(
+            "{}_{}_{}",
+            vietnam_yymmdd(now),
+            self.settings.app_id,
+            random_symbols(REFUND_ID_RANDOM_LEN, rng)
+        )
+    }
+
+    /// The signed form fields of a refund. ZaloPay's mac does not cover
+    /// `m_refund_id`; the `timestamp` is when the refund was submitted,
+    /// so that a refund sent again is the same request.
+    pub fn refund_request(&self, request: &RefundRequest<'_>) -> Vec<(&'static str, String)> {
+        let app_id = &self.settings.app_id;
+        let zp_trans_id = request.provider_txn_id;
+        let amount = request.amount.dong();
+        let description = request.description;
+        let timestamp = unix_ms(request.submitted_at);
+        let signed = format!("{app_id}|{zp_trans_id}|{amount}|{description}|{timestamp}");
+        vec![
+            ("app_id", app_id.clone()),
+            ("m_refund_id", request.request_id.to_owned()),
+            ("zp_trans_id", zp_trans_id.to_owned()),
+            ("amount", amount.to_string()),
+            ("timestamp", timestamp.to_string()),
+            ("description", description.to_owned()),
+            ("mac", hmac_sha256_hex(self.key1(), signed.as_bytes())),
+        ]
+    }
+
+    /// Sends a refund: `return_code` 1 is [`RefundAnswer::Succeeded`], 2
+    /// [`RefundAnswer::Failed`], 3 (processing) and any other
+    /// [`RefundAnswer::Pending`], for `query_refund` to settle.
+    pub async fn refund(
+        &self,
+        http: &reqwest::Client,
+        request: &RefundRequest<'_>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let form = self.refund_request(request);
+        let answer = send_for_json(post_form(http, &self.url("/v2/refund"), &form)).await?;
+        let (return_code, code, message) = codes(&answer)?;
+        Ok(
+            refund_answer(return_code, code, message, &answer).unwrap_or_else(|(code, message)| {
+                RefundAnswer::Pending {
+                    provider_refund_id: refund_id(&answer),
+                    provider_code: code,
+                    message,
+                }
+            }),
+        )
+    }
+
+    /// The signed form fields of a refund status query, sent at `now`.
+    pub fn query_refund_request(
+        &self,
+        m_refund_id: &str,
+        now: Timestamp,
+    ) -> Vec<(&'static str, String)> {
+        let app_id = &self.settings.app_id;
+        let timestamp = unix_ms(now);
+        let signed = format!("{app_id}|{m_refund_id}|{timestamp}");
+        vec![
+            ("app_id", app_id.clone()),
+            ("m_refund_id", m_refund_id.to_owned()),
+            ("timestamp", timestamp.to_string()),
+            ("mac", hmac_sha256_hex(self.key1(), signed.as_bytes())),
+        ]
+    }
+
+    /// Asks ZaloPay where the refund stands (`query_refund`):
+    /// `return_code` 1 succeeded, 2 failed, 3 processing; any other is
+    /// [`ProviderError::Refused`].
+    pub async fn query_refund(
+        &self,
+        http: &reqwest::Client,
+        request: &RefundRequest<'_>,
+    ) -> Result<RefundAnswer, ProviderError> {
+        let form = self.query_refund_request(request.request_id, Timestamp::now());
+        let answer = send_for_json(post_form(http, &self.url("/v2/query_refund"), &form)).await?;
+        let (return_code, code, message) = codes(&answer)?;
+        refund_answer(return_code, code, message, &answer)
+            .map_err(|(code, message)| ProviderError::Refused { code, message })
+    }
+
     /// Asks ZaloPay where the order `app_trans_id` stands: `return_code`
     /// 1 paid, 2 failed, 3 pending; any other is
     /// [`ProviderError::Refused`].
@@ -175,6 +266,42 @@ fn codes(answer: &Map<String, Value>) -> Result<(i64, String, String), ProviderE
         (false, false) => format!("{main}: {sub}"),
     };
     Ok((return_code, code, message))
+}
+
+/// A refund's `return_code` read as where the refund stands; the code and
+/// message back for any other `return_code`.
+fn refund_answer(
+    return_code: i64,
+    code: String,
+    message: String,
+    answer: &Map<String, Value>,
+) -> Result<RefundAnswer, (String, String)> {
+    match return_code {
+        1 => Ok(RefundAnswer::Succeeded {
+            provider_refund_id: refund_id(answer),
+            provider_code: code,
+            message,
+        }),
+        2 => Ok(RefundAnswer::Failed {
+            provider_code: code,
+            message,
+        }),
+        3 => Ok(RefundAnswer::Pending {
+            provider_refund_id: refund_id(answer),
+            provider_code: code,
+            message,
+        }),
+        _ => Err((code, message)),
+    }
+}
+
+/// ZaloPay's `refund_id`, a number or its digits.
+fn refund_id(answer: &Map<String, Value>) -> Option<String> {
+    answer
+        .get("refund_id")
+        .and_then(json_int)
+        .filter(|id| *id > 0)
+        .map(|id| id.to_string())
 }
 
 fn create_answer(answer: &Map<String, Value>) -> Result<Started, ProviderError> {
@@ -572,6 +699,94 @@ mod tests {
             ),
             Err(ProviderError::BadAnswer(_))
         ));
+    }
+
+    fn refund_request() -> RefundRequest<'static> {
+        RefundRequest {
+            request_id: "261201_2553_RQ7X2M9PTB",
+            order_ref: "261128_K7QX2M9PTB4H",
+            provider_txn_id: "261128000000123",
+            payment_amount: Vnd::new(150_000),
+            amount: Vnd::new(50_000),
+            paid_at: from_unix_ms(1_764_318_612_345).unwrap(),
+            submitted_at: from_unix_ms(1_764_554_400_000).unwrap(),
+            created_by: "officer1",
+            description: "Hoan le phi HS-1",
+            client_ip: "10.0.0.1",
+        }
+    }
+
+    #[test]
+    fn refund_ids_name_the_day_and_the_app() {
+        let t = Timestamp::parse_rfc3339("2026-12-01T18:00:00Z").unwrap();
+        let id = zalopay().m_refund_id(t, &mut StdRng::seed_from_u64(4));
+        assert_eq!(id.len(), "261202_2553_".len() + 10);
+        assert!(id.starts_with("261202_2553_"), "{id}");
+        assert!(id[12..].bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn the_refund_and_its_query_are_signed_as_documented() {
+        let form = zalopay().refund_request(&refund_request());
+        let field = |form: &[(&str, String)], name: &str| {
+            form.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let signed = "2553|261128000000123|50000|Hoan le phi HS-1|1764554400000";
+        assert_eq!(
+            field(&form, "mac"),
+            hmac_sha256_hex(KEY1.as_bytes(), signed.as_bytes())
+        );
+        assert_eq!(field(&form, "m_refund_id"), "261201_2553_RQ7X2M9PTB");
+        assert_eq!(field(&form, "timestamp"), "1764554400000");
+        let query = zalopay().query_refund_request(
+            "261201_2553_RQ7X2M9PTB",
+            from_unix_ms(1_764_554_500_000).unwrap(),
+        );
+        let signed = "2553|261201_2553_RQ7X2M9PTB|1764554500000";
+        assert_eq!(
+            field(&query, "mac"),
+            hmac_sha256_hex(KEY1.as_bytes(), signed.as_bytes())
+        );
+    }
+
+    #[test]
+    fn refund_answers() {
+        let read = |answer: Value| {
+            let answer = object(answer);
+            let (return_code, code, message) = codes(&answer).unwrap();
+            refund_answer(return_code, code, message, &answer)
+        };
+        assert_eq!(
+            read(
+                json!({"return_code": 1, "return_message": "ok", "sub_return_code": 1, "refund_id": 42})
+            ),
+            Ok(RefundAnswer::Succeeded {
+                provider_refund_id: Some("42".into()),
+                provider_code: "1".into(),
+                message: "ok".into(),
+            })
+        );
+        assert_eq!(
+            read(
+                json!({"return_code": 2, "return_message": "fail", "sub_return_code": -13, "sub_return_message": "too much"})
+            ),
+            Ok(RefundAnswer::Failed {
+                provider_code: "-13".into(),
+                message: "fail: too much".into(),
+            })
+        );
+        assert!(matches!(
+            read(json!({"return_code": 3, "refund_id": "43"})),
+            Ok(RefundAnswer::Pending { provider_refund_id: Some(id), .. }) if id == "43"
+        ));
+        assert_eq!(
+            read(json!({"return_code": -1, "return_message": "?"})),
+            Err(("-1".into(), "?".into()))
+        );
+        assert!(codes(&object(json!({"refund_id": 1}))).is_err());
     }
 
     #[test]

@@ -47,13 +47,13 @@ pub async fn vnpay_decide(
     html(sandbox::vnpay::decide(sandbox, &body.0).await)
 }
 
-pub async fn vnpay_query(
+pub async fn vnpay_transaction(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: RawBody,
 ) -> HttpResponse {
     let sandbox = sandbox_or_404!(state, req);
-    sandbox::vnpay::query(sandbox, &body.0)
+    sandbox::vnpay::transaction(sandbox, &body.0).await
 }
 
 pub async fn momo_create(
@@ -72,6 +72,15 @@ pub async fn momo_query(
 ) -> HttpResponse {
     let sandbox = sandbox_or_404!(state, req);
     sandbox::momo::query(sandbox, &body.0)
+}
+
+pub async fn momo_refund(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> HttpResponse {
+    let sandbox = sandbox_or_404!(state, req);
+    sandbox::momo::refund(sandbox, &body.0).await
 }
 
 pub async fn momo_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -104,6 +113,24 @@ pub async fn zalopay_query(
 ) -> HttpResponse {
     let sandbox = sandbox_or_404!(state, req);
     sandbox::zalopay::query(sandbox, &body.0)
+}
+
+pub async fn zalopay_refund(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> HttpResponse {
+    let sandbox = sandbox_or_404!(state, req);
+    sandbox::zalopay::refund(sandbox, &body.0).await
+}
+
+pub async fn zalopay_query_refund(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> HttpResponse {
+    let sandbox = sandbox_or_404!(state, req);
+    sandbox::zalopay::query_refund(sandbox, &body.0)
 }
 
 pub async fn zalopay_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

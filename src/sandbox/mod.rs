@@ -11,6 +11,26 @@
 //! `/callbacks/...` endpoint, the browser sent back to the return URL, and
 //! the status-query API answering from the sandbox's orders.
 //!
+//! Each gateway's refund API is played too (VNPay's `refund` and
+//! `querydr`, MoMo's `refund` and the status query's `refundTrans`,
+//! ZaloPay's `refund` and `query_refund`): a refund of a payment the
+//! sandbox approved is checked as the provider checks it (its signature,
+//! what is left of the payment, a repeated refund id) and answered in the
+//! provider's format (VNPay's signed, as VNPay signs its answers). So that
+//! the slow paths can be seen, how a refund
+//! goes depends on the last digit of its amount in đồng:
+//!
+//! - `…1` (e.g. 50,001): in progress at the first status query, succeeded
+//!   from the second (MoMo and ZaloPay also answer the refund itself with
+//!   "in progress");
+//! - `…2`: accepted and succeeded, but the refund call is answered only
+//!   after `providers.timeout_secs` + 1 seconds, so that lephi gives up
+//!   waiting and must ask;
+//! - `…3`: the refund fails (VNPay accepts it, then its `querydr` says
+//!   rejected, `09`; MoMo and ZaloPay refuse it at once);
+//! - any other: VNPay accepts it (`00`) and its first `querydr` says
+//!   succeeded; MoMo and ZaloPay answer succeeded at once.
+//!
 //! The sandbox's orders live in memory, in [`AppState`]: they are fake
 //! money that only exists to be approved or declined within minutes, what
 //! was paid is recorded by lephi in its database like any payment, and a
@@ -60,6 +80,8 @@ pub const SEPAY_API_KEY: &str = "SANDBOX-sepay-api-key-public";
 /// How many orders each sandbox provider keeps; the oldest is forgotten
 /// to make room.
 const MAX_ORDERS: usize = 10_000;
+/// How many refunds one payment may have (failed ones included).
+const MAX_REFUNDS: usize = 100;
 
 /// lephi's providers configured against the sandbox at `public_url`
 /// (lephi's own, without a trailing slash).
@@ -103,6 +125,9 @@ pub struct Sandbox {
     pub(crate) zalopay: Orders<zalopay::Wire>,
     /// The last transaction number given.
     last_txn: Mutex<i64>,
+    /// How long a refund whose amount ends in 2 waits before its answer:
+    /// longer than lephi's provider timeout.
+    late_answer: Duration,
 }
 
 impl Sandbox {
@@ -117,7 +142,28 @@ impl Sandbox {
             momo: Orders::default(),
             zalopay: Orders::default(),
             last_txn: Mutex::new(0),
+            late_answer: Duration::from_secs(timeout_secs.saturating_add(1)),
         })
+    }
+
+    /// Waits, before answering a new refund, as long as its course asks.
+    async fn pace(&self, refund: &Refund) {
+        if refund.course == Course::AnsweredLate {
+            tokio::time::sleep(self.late_answer).await;
+        }
+    }
+
+    /// Answers a refund request checked by its provider: the answer and,
+    /// for a refund newly taken, the refund (paced as its course asks), or
+    /// the refusal.
+    async fn answer_refund(
+        &self,
+        checked: Result<(Answer, Option<Refund>), Answer>,
+    ) -> HttpResponse {
+        if let Ok((_, Some(refund))) = &checked {
+            self.pace(refund).await;
+        }
+        Answer::respond(checked.map(|(answer, _)| answer))
     }
 
     /// lephi's callback endpoint of `provider`.
@@ -192,6 +238,16 @@ pub(crate) enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The provider's transaction number of a decided order.
+    fn txn(self) -> Option<i64> {
+        match self {
+            Outcome::Pending => None,
+            Outcome::Paid { txn, .. } | Outcome::Declined { txn, .. } => Some(txn),
+        }
+    }
+}
+
 /// One order at a sandbox provider.
 #[derive(Debug, Clone)]
 pub(crate) struct Order<W> {
@@ -202,8 +258,115 @@ pub(crate) struct Order<W> {
     pub return_url: Option<String>,
     pub created_at: Timestamp,
     pub outcome: Outcome,
+    /// The refunds asked of a paid order, oldest first.
+    pub refunds: Vec<Refund>,
     /// What else the provider keeps, in its own words.
     pub wire: W,
+}
+
+impl<W> Order<W> {
+    /// What is left of a paid order once its refunds that did not fail
+    /// are taken off.
+    pub fn refundable(&self) -> Vnd {
+        let refunded: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.status() != RefundStatus::Failed)
+            .map(|r| r.amount.dong())
+            .sum();
+        Vnd::new(self.amount.dong().saturating_sub(refunded))
+    }
+}
+
+/// How a sandbox refund goes: chosen by the last digit of its amount (see
+/// the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Course {
+    /// Succeeds (at VNPay, at its first status query).
+    Succeeds,
+    /// In progress until its second status query, then succeeded.
+    SucceedsOnSecondQuery,
+    /// Succeeds, but the refund call is answered too late for lephi.
+    AnsweredLate,
+    Fails,
+}
+
+impl Course {
+    pub fn of(amount: Vnd) -> Course {
+        match amount.dong().rem_euclid(10) {
+            1 => Course::SucceedsOnSecondQuery,
+            2 => Course::AnsweredLate,
+            3 => Course::Fails,
+            _ => Course::Succeeds,
+        }
+    }
+}
+
+/// Where a sandbox refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefundStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+/// A refund a sandbox provider took.
+#[derive(Debug, Clone)]
+pub(crate) struct Refund {
+    /// lephi's id of the refund (VNPay's `vnp_RequestId`, MoMo's refund
+    /// `orderId`, ZaloPay's `m_refund_id`).
+    pub id: String,
+    /// MoMo's `requestId` of the refund; the id again elsewhere.
+    pub request_key: String,
+    pub amount: Vnd,
+    /// The provider's own number of the refund.
+    pub txn: i64,
+    pub at: Timestamp,
+    pub description: String,
+    pub course: Course,
+    /// How many status queries have seen it.
+    pub queries: u32,
+}
+
+impl Refund {
+    /// A refund of `amount` under `id`, taken now as the provider's
+    /// transaction `txn`.
+    pub fn new(id: &str, request_key: &str, amount: Vnd, txn: i64, description: &str) -> Refund {
+        Refund {
+            id: id.to_owned(),
+            request_key: request_key.to_owned(),
+            amount,
+            txn,
+            at: Timestamp::now(),
+            description: description.to_owned(),
+            course: Course::of(amount),
+            queries: 0,
+        }
+    }
+
+    /// Where the refund stands after the status queries that saw it.
+    pub fn status(&self) -> RefundStatus {
+        match self.course {
+            Course::Fails => RefundStatus::Failed,
+            Course::SucceedsOnSecondQuery if self.queries < 2 => RefundStatus::InProgress,
+            _ => RefundStatus::Succeeded,
+        }
+    }
+}
+
+/// Why a sandbox provider did not take a new refund.
+#[derive(Debug, Clone)]
+pub(crate) enum RefundRefusal {
+    /// No order has this transaction (under this reference).
+    UnknownPayment,
+    /// The order was not paid.
+    NotPaid,
+    /// A refund with this id was taken before: itself, with its order.
+    Repeated(Box<(Refund, String)>),
+    /// More than what is left of the payment.
+    OverRefundable { left: Vnd },
+    /// The payment has as many refunds as the sandbox keeps.
+    TooMany,
 }
 
 /// A provider's orders by reference.
@@ -243,6 +406,66 @@ impl<W: Clone> Orders<W> {
         }
         orders.insert(order.order_ref.clone(), order.clone());
         Ok(order)
+    }
+
+    /// The order, with every refund of it seen by one more status query.
+    pub fn queried(&self, order_ref: &str) -> Option<Order<W>> {
+        let mut orders = self.lock();
+        let order = orders.get_mut(order_ref)?;
+        for refund in &mut order.refunds {
+            refund.queries = refund.queries.saturating_add(1);
+        }
+        Some(order.clone())
+    }
+
+    /// The refund `id`, seen by one more status query.
+    pub fn queried_refund(&self, id: &str) -> Option<Refund> {
+        let mut orders = self.lock();
+        orders.values_mut().find_map(|order| {
+            let refund = order.refunds.iter_mut().find(|r| r.id == id)?;
+            refund.queries = refund.queries.saturating_add(1);
+            Some(refund.clone())
+        })
+    }
+
+    /// Takes `refund` of the order paid as transaction `txn` (and named
+    /// `order_ref`, when the provider's request names it), if it is no
+    /// more than what is left of the payment and its id is new.
+    pub fn refund(
+        &self,
+        order_ref: Option<&str>,
+        txn: i64,
+        refund: Refund,
+    ) -> Result<Refund, RefundRefusal> {
+        let mut orders = self.lock();
+        if let Some(repeated) = orders.values().find_map(|order| {
+            let kept = order.refunds.iter().find(|r| r.id == refund.id)?;
+            Some((kept.clone(), order.order_ref.clone()))
+        }) {
+            return Err(RefundRefusal::Repeated(Box::new(repeated)));
+        }
+        let order = match order_ref {
+            Some(order_ref) => orders.get_mut(order_ref),
+            None => orders
+                .values_mut()
+                .find(|order| order.outcome.txn() == Some(txn)),
+        }
+        .ok_or(RefundRefusal::UnknownPayment)?;
+        if !matches!(order.outcome, Outcome::Paid { .. }) {
+            return Err(RefundRefusal::NotPaid);
+        }
+        if order.outcome.txn() != Some(txn) {
+            return Err(RefundRefusal::UnknownPayment);
+        }
+        let left = order.refundable();
+        if refund.amount > left {
+            return Err(RefundRefusal::OverRefundable { left });
+        }
+        if order.refunds.len() >= MAX_REFUNDS {
+            return Err(RefundRefusal::TooMany);
+        }
+        order.refunds.push(refund.clone());
+        Ok(refund)
     }
 
     /// Records the payer's decision on a pending order, once.
@@ -584,6 +807,69 @@ mod tests {
     }
 
     #[test]
+    fn refunds_take_at_most_what_is_left_and_go_by_their_last_digit() {
+        let orders: Orders<()> = Orders::default();
+        let at = Timestamp::now();
+        for (order_ref, outcome) in [
+            ("PAID", Outcome::Paid { txn: 7, at }),
+            ("DECLINED", Outcome::Declined { txn: 8, at }),
+        ] {
+            orders
+                .insert(Order {
+                    order_ref: order_ref.into(),
+                    amount: Vnd::new(100_000),
+                    description: String::new(),
+                    return_url: None,
+                    created_at: at,
+                    outcome,
+                    refunds: Vec::new(),
+                    wire: (),
+                })
+                .unwrap();
+        }
+        let refund = |id: &str, amount: i64| Refund::new(id, id, Vnd::new(amount), 1, "");
+        assert!(orders.refund(None, 7, refund("R1", 50_001)).is_ok());
+        // A failed refund takes nothing off what is left.
+        assert!(orders.refund(Some("PAID"), 7, refund("R2", 40_003)).is_ok());
+        assert!(matches!(
+            orders.refund(None, 7, refund("R3", 50_000)),
+            Err(RefundRefusal::OverRefundable { left }) if left == Vnd::new(49_999)
+        ));
+        assert!(matches!(
+            orders.refund(None, 7, refund("R1", 1_000)),
+            Err(RefundRefusal::Repeated(kept)) if kept.0.amount == Vnd::new(50_001) && kept.1 == "PAID"
+        ));
+        assert!(matches!(
+            orders.refund(None, 8, refund("R4", 1_000)),
+            Err(RefundRefusal::NotPaid)
+        ));
+        assert!(matches!(
+            orders.refund(None, 9, refund("R5", 1_000)),
+            Err(RefundRefusal::UnknownPayment)
+        ));
+        assert!(matches!(
+            orders.refund(Some("PAID"), 9, refund("R6", 1_000)),
+            Err(RefundRefusal::UnknownPayment)
+        ));
+        let status = |id: &str| orders.queried_refund(id).map(|r| r.status());
+        assert_eq!(status("R1"), Some(RefundStatus::InProgress));
+        assert_eq!(status("R1"), Some(RefundStatus::Succeeded));
+        assert_eq!(status("R2"), Some(RefundStatus::Failed));
+        assert_eq!(status("R9"), None);
+        assert!(orders.refund(None, 7, refund("R7", 49_999)).is_ok());
+        assert_eq!(orders.get("PAID").unwrap().refundable(), Vnd::new(0));
+        for (amount, course) in [
+            (50_000, Course::Succeeds),
+            (50_001, Course::SucceedsOnSecondQuery),
+            (50_002, Course::AnsweredLate),
+            (50_003, Course::Fails),
+            (50_009, Course::Succeeds),
+        ] {
+            assert_eq!(Course::of(Vnd::new(amount)), course, "{amount}");
+        }
+    }
+
+    #[test]
     fn orders_are_decided_once_and_bounded() {
         let orders: Orders<()> = Orders::default();
         let order = |r: &str| Order {
@@ -593,6 +879,7 @@ mod tests {
             return_url: None,
             created_at: Timestamp::now(),
             outcome: Outcome::Pending,
+            refunds: Vec::new(),
             wire: (),
         };
         orders.insert(order("A")).unwrap();

@@ -1,6 +1,7 @@
 //! MoMo's side, in the sandbox (API v2, `captureWallet`): `create`
 //! answering with a `payUrl` to the sandbox's payment page, the signed
-//! JSON IPN, the redirect with the same signed fields, and `query`.
+//! JSON IPN, the redirect with the same signed fields, `query` (listing
+//! the order's refunds in `refundTrans`), and `refund`.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -8,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::{
     Answer, DecisionForm, MOMO_ACCESS_KEY, MOMO_PARTNER_CODE, MOMO_SECRET_KEY, Order, Outcome,
-    Refusal, Sandbox, decision_form, done_page, form_fields, order_table, page, required,
-    see_other, with_query,
+    Refund, RefundRefusal, RefundStatus, Refusal, Sandbox, decision_form, done_page, form_fields,
+    order_table, page, required, see_other, with_query,
 };
 use crate::domain::{Timestamp, Vnd};
 use crate::providers::momo::AMOUNT_LIMITS;
@@ -21,6 +22,14 @@ const SUCCESS: i64 = 0;
 const WAITING: i64 = 1000;
 /// The payer declined.
 const DECLINED: i64 = 1006;
+/// A refund MoMo is processing.
+const PROCESSING: i64 = 7000;
+/// A refund that failed, or of a payment MoMo does not have.
+const REFUND_FAILED: i64 = 1080;
+/// A refund of more than what is left of the payment.
+const REFUND_OVER: i64 = 1081;
+/// An `orderId` used by another request.
+const ORDER_ID_USED: i64 = 41;
 
 /// What MoMo keeps of a `create` request besides the common order fields.
 #[derive(Debug, Clone)]
@@ -76,6 +85,33 @@ fn is_momo_order_id(id: &str) -> bool {
         && bytes.last().is_some_and(alnum)
 }
 
+/// Refuses a request for another partner, or whose signature is not
+/// lephi's over `signed`.
+fn signed_by_lephi(partner_code: &str, signed: &str, signature: &str) -> Result<(), Answer> {
+    if partner_code != MOMO_PARTNER_CODE
+        || !verify_hmac_sha256_hex(secret(), signed.as_bytes(), signature)
+    {
+        return Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            13,
+            "Merchant authentication failed: the partner or signature does not match",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an `orderId` or `requestId` MoMo would not take.
+fn momo_ids(order_id: &str, request_id: &str) -> Result<(), Answer> {
+    if !is_momo_order_id(order_id) || !is_momo_order_id(request_id) {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            20,
+            "orderId or requestId has characters MoMo does not take",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v2/gateway/api/create`.
 pub fn create(sandbox: &Sandbox, body: &[u8]) -> HttpResponse {
     Answer::respond(create_checked(sandbox, body))
@@ -129,13 +165,7 @@ fn create_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
             "amount is out of range (1,000 to 50,000,000)",
         ));
     }
-    if !is_momo_order_id(order_id) || !is_momo_order_id(request_id) {
-        return Err(refusal(
-            StatusCode::BAD_REQUEST,
-            20,
-            "orderId or requestId has characters MoMo does not take",
-        ));
-    }
+    momo_ids(order_id, request_id)?;
     if ipn_url != sandbox.callback_url("momo") {
         return Err(refusal(
             StatusCode::BAD_REQUEST,
@@ -158,6 +188,7 @@ fn create_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
         return_url: Some(redirect_url.to_owned()),
         created_at: Timestamp::now(),
         outcome: Outcome::Pending,
+        refunds: Vec::new(),
         wire: Wire {
             request_id: request_id.to_owned(),
             extra_data: extra_data.to_owned(),
@@ -327,16 +358,8 @@ fn query_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
     let signed = format!(
         "accessKey={MOMO_ACCESS_KEY}&orderId={order_id}&partnerCode={partner_code}&requestId={request_id}"
     );
-    if partner_code != MOMO_PARTNER_CODE
-        || !verify_hmac_sha256_hex(secret(), signed.as_bytes(), signature)
-    {
-        return Err(refusal(
-            StatusCode::UNAUTHORIZED,
-            13,
-            "Merchant authentication failed: the partner or signature does not match",
-        ));
-    }
-    let Some(order) = sandbox.momo.get(order_id) else {
+    signed_by_lephi(partner_code, &signed, signature)?;
+    let Some(order) = sandbox.momo.queried(order_id) else {
         return Ok(answer(
             StatusCode::OK,
             json!({
@@ -350,6 +373,20 @@ fn query_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
         ));
     };
     let (result_code, message, trans_id, at) = result(&order);
+    let refunds: Vec<Value> = order
+        .refunds
+        .iter()
+        .map(|refund| {
+            json!({
+                "orderId": refund.id,
+                "amount": refund.amount.dong(),
+                "resultCode": refund_result(refund).0,
+                "transId": refund.txn,
+                "createdTime": unix_ms(refund.at),
+                "description": refund.description,
+            })
+        })
+        .collect();
     Ok(answer(
         StatusCode::OK,
         json!({
@@ -361,12 +398,142 @@ fn query_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
             "transId": trans_id,
             "payType": if at.is_some() { "qr" } else { "" },
             "resultCode": result_code,
-            "refundTrans": [],
+            "refundTrans": refunds,
             "message": message,
             "responseTime": unix_ms(Timestamp::now()),
             "lastUpdated": unix_ms(at.unwrap_or(order.created_at)),
         }),
     ))
+}
+
+/// A refund's `resultCode` and message, where it stands now.
+fn refund_result(refund: &Refund) -> (i64, &'static str) {
+    match refund.status() {
+        RefundStatus::Succeeded => (SUCCESS, "Thành công."),
+        RefundStatus::InProgress => (PROCESSING, "Giao dịch đang được xử lý."),
+        RefundStatus::Failed => (
+            REFUND_FAILED,
+            "Hoàn tiền thất bại. / The refund failed (sandbox: its amount ends in 3).",
+        ),
+    }
+}
+
+/// `POST /v2/gateway/api/refund`: a refund of a payment the sandbox
+/// approved, named by its `transId`.
+pub async fn refund(sandbox: &Sandbox, body: &[u8]) -> HttpResponse {
+    sandbox.answer_refund(refund_checked(sandbox, body)).await
+}
+
+/// The answer, and the refund when it is a new one.
+fn refund_checked(sandbox: &Sandbox, body: &[u8]) -> Result<(Answer, Option<Refund>), Answer> {
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            20,
+            "the body is not a JSON object",
+        ));
+    };
+    let number = |key: &str| {
+        request.get(key).and_then(json_int).ok_or_else(|| {
+            refusal(
+                StatusCode::BAD_REQUEST,
+                20,
+                &format!("{key} is not an integer"),
+            )
+        })
+    };
+    let (amount, trans_id) = (number("amount")?, number("transId")?);
+    let (partner_code, order_id) = (text(&request, "partnerCode")?, text(&request, "orderId")?);
+    let (request_id, description) = (text(&request, "requestId")?, text(&request, "description")?);
+    let signature = text(&request, "signature")?;
+    let signed = format!(
+        "accessKey={MOMO_ACCESS_KEY}&amount={amount}&description={description}&orderId={order_id}\
+         &partnerCode={partner_code}&requestId={request_id}&transId={trans_id}"
+    );
+    signed_by_lephi(partner_code, &signed, signature)?;
+    momo_ids(order_id, request_id)?;
+    let (min, _) = AMOUNT_LIMITS;
+    if amount < min.dong() {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            22,
+            "a refund is at least 1,000 đồng",
+        ));
+    }
+    // A refund's orderId is an order id like a payment's.
+    if sandbox.momo.get(order_id).is_some() {
+        return Err(refusal(
+            StatusCode::OK,
+            ORDER_ID_USED,
+            "orderId already exists",
+        ));
+    }
+    let refund = Refund::new(
+        order_id,
+        request_id,
+        Vnd::new(amount),
+        sandbox.next_txn(),
+        description,
+    );
+    let refunded = |refund: &Refund| {
+        let (code, message) = refund_result(refund);
+        answer(
+            StatusCode::OK,
+            json!({
+                "partnerCode": MOMO_PARTNER_CODE,
+                "orderId": refund.id,
+                "requestId": refund.request_key,
+                "amount": refund.amount.dong(),
+                "transId": refund.txn,
+                "resultCode": code,
+                "message": message,
+                "responseTime": unix_ms(Timestamp::now()),
+            }),
+        )
+    };
+    let refused = |code: i64, message: &str| {
+        Err(answer(
+            StatusCode::OK,
+            json!({
+                "partnerCode": MOMO_PARTNER_CODE,
+                "orderId": order_id,
+                "requestId": request_id,
+                "amount": amount,
+                "transId": trans_id,
+                "resultCode": code,
+                "message": message,
+                "responseTime": unix_ms(Timestamp::now()),
+            }),
+        ))
+    };
+    match sandbox.momo.refund(None, trans_id, refund) {
+        Ok(refund) => Ok((refunded(&refund), Some(refund))),
+        // `requestId` is MoMo's idempotency key: the same refund again
+        // gets its answer again, as it stands now.
+        Err(RefundRefusal::Repeated(kept))
+            if kept.0.request_key == request_id
+                && kept.0.amount.dong() == amount
+                && sandbox.momo.get(&kept.1).and_then(|o| o.outcome.txn()) == Some(trans_id) =>
+        {
+            Ok((refunded(&kept.0), None))
+        }
+        Err(RefundRefusal::Repeated(_)) => refused(ORDER_ID_USED, "orderId already exists"),
+        Err(RefundRefusal::UnknownPayment | RefundRefusal::NotPaid) => refused(
+            REFUND_FAILED,
+            "Không tìm thấy giao dịch thanh toán thành công với transId này. / No successful payment has this transId.",
+        ),
+        Err(RefundRefusal::OverRefundable { left }) => refused(
+            REFUND_OVER,
+            &format!(
+                "Số tiền hoàn vượt quá số tiền còn lại của giao dịch. / The refund is more than what is left of the payment ({} đồng).",
+                left.dong()
+            ),
+        ),
+        Err(RefundRefusal::TooMany) => refused(
+            REFUND_FAILED,
+            "The sandbox keeps no more refunds of this payment",
+        ),
+    }
 }
 
 #[cfg(test)]

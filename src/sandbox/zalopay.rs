@@ -1,8 +1,8 @@
 //! ZaloPay's side, in the sandbox (API v2): `create` answering with an
 //! `order_url` to the sandbox's payment page, the callback
 //! `{data, mac, type}` (on success only: ZaloPay sends nothing when a
-//! payment fails), the redirect with its `checksum`, and the order status
-//! query.
+//! payment fails), the redirect with its `checksum`, the order status
+//! query, and `refund` with `query_refund`.
 
 use std::collections::HashMap;
 
@@ -11,9 +11,9 @@ use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{
-    Answer, DecisionForm, Order, Outcome, Refusal, Sandbox, ZALOPAY_APP_ID, ZALOPAY_KEY1,
-    ZALOPAY_KEY2, decision_form, done_page, form_fields, order_table, page, required, see_other,
-    with_query,
+    Answer, DecisionForm, Order, Outcome, Refund, RefundRefusal, RefundStatus, Refusal, Sandbox,
+    ZALOPAY_APP_ID, ZALOPAY_KEY1, ZALOPAY_KEY2, decision_form, done_page, form_fields, order_table,
+    page, required, see_other, with_query,
 };
 use crate::domain::{Timestamp, Vnd};
 use crate::providers::signing::{hmac_sha256_hex, parse_int, unix_ms, verify_hmac_sha256_hex};
@@ -30,6 +30,14 @@ const DUPLICATE: i64 = -68;
 const CANCELLED: i64 = -49;
 /// `sub_return_code` the sandbox gives an order it does not know.
 const UNKNOWN_ORDER: i64 = -92;
+/// `sub_return_code` the sandbox gives a refund of a transaction it has
+/// no successful payment of, or a refund id it does not know.
+const UNKNOWN_TRANSACTION: i64 = -101;
+/// `sub_return_code` the sandbox gives a refund of more than what is left
+/// of the payment.
+const REFUND_OVER: i64 = -13;
+/// `sub_return_code` the sandbox gives a refund that failed.
+const REFUND_FAILED: i64 = -3;
 
 /// What ZaloPay keeps of a `create` request besides the common fields.
 #[derive(Debug, Clone)]
@@ -65,6 +73,22 @@ fn field(fields: &HashMap<String, String>, key: &str) -> Result<String, Answer> 
     required(fields, key).map_err(|refusal| invalid(&refusal.message))
 }
 
+/// Refuses a request for another app, or whose `mac` is not key1's over
+/// `signed`.
+fn signed_by_lephi(app_id: &str, signed: &str, mac: &str) -> Result<(), Answer> {
+    if app_id != ZALOPAY_APP_ID
+        || !verify_hmac_sha256_hex(ZALOPAY_KEY1.as_bytes(), signed.as_bytes(), mac)
+    {
+        return Err(answer(
+            StatusCode::UNAUTHORIZED,
+            2,
+            BAD_MAC,
+            "the app_id or mac does not match",
+        ));
+    }
+    Ok(())
+}
+
 /// `app_trans_id`: `yymmdd_` then 1 to 33 letters, digits or `_`.
 fn is_app_trans_id(id: &str) -> bool {
     let bytes = id.as_bytes();
@@ -94,16 +118,7 @@ fn create_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
     let mac = field(&fields, "mac")?;
     let signed =
         format!("{app_id}|{app_trans_id}|{app_user}|{amount}|{app_time}|{embed_data}|{item}");
-    if app_id != ZALOPAY_APP_ID
-        || !verify_hmac_sha256_hex(ZALOPAY_KEY1.as_bytes(), signed.as_bytes(), &mac)
-    {
-        return Err(answer(
-            StatusCode::UNAUTHORIZED,
-            2,
-            BAD_MAC,
-            "the app_id or mac does not match",
-        ));
-    }
+    signed_by_lephi(&app_id, &signed, &mac)?;
     let amount = parse_int(&amount)
         .and_then(|a| Vnd::positive(a).ok())
         .ok_or_else(|| invalid("amount must be a positive whole number"))?;
@@ -141,6 +156,7 @@ fn create_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
         return_url,
         created_at: Timestamp::now(),
         outcome: Outcome::Pending,
+        refunds: Vec::new(),
         wire: Wire {
             app_user,
             app_time,
@@ -292,16 +308,7 @@ fn query_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
     let app_trans_id = field(&fields, "app_trans_id")?;
     let mac = field(&fields, "mac")?;
     let signed = format!("{app_id}|{app_trans_id}|{ZALOPAY_KEY1}");
-    if app_id != ZALOPAY_APP_ID
-        || !verify_hmac_sha256_hex(ZALOPAY_KEY1.as_bytes(), signed.as_bytes(), &mac)
-    {
-        return Err(answer(
-            StatusCode::UNAUTHORIZED,
-            2,
-            BAD_MAC,
-            "the app_id or mac does not match",
-        ));
-    }
+    signed_by_lephi(&app_id, &signed, &mac)?;
     let Some(order) = sandbox.zalopay.get(&app_trans_id) else {
         return Ok(answer(
             StatusCode::OK,
@@ -338,6 +345,130 @@ fn query_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
         "zp_trans_id": zp_trans_id,
         "server_time": unix_ms(at.unwrap_or_else(Timestamp::now)),
     })))
+}
+
+/// `m_refund_id`: `yymmdd_appid_` then 1 to 40 letters or digits.
+fn is_m_refund_id(id: &str) -> bool {
+    let prefix = format!("_{ZALOPAY_APP_ID}_");
+    let bytes = id.as_bytes();
+    bytes.len() > 6
+        && bytes[..6].iter().all(u8::is_ascii_digit)
+        && id[6..].strip_prefix(&prefix).is_some_and(|rest| {
+            (1..=40).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// The answer about a refund, where it stands now.
+fn refund_answer(refund: &Refund) -> Answer {
+    let (return_code, sub_code, message) = match refund.status() {
+        RefundStatus::Succeeded => (1, 1, "Giao dịch hoàn tiền thành công"),
+        RefundStatus::InProgress => (3, 2, "Giao dịch hoàn tiền đang được xử lý"),
+        RefundStatus::Failed => (
+            2,
+            REFUND_FAILED,
+            "Hoàn tiền thất bại / the refund failed (sandbox: its amount ends in 3)",
+        ),
+    };
+    Answer::ok(json!({
+        "return_code": return_code,
+        "return_message": message,
+        "sub_return_code": sub_code,
+        "sub_return_message": message,
+        "refund_id": refund.txn,
+    }))
+}
+
+/// `POST /v2/refund`, a form: a refund of a payment the sandbox approved,
+/// named by its `zp_trans_id`.
+pub async fn refund(sandbox: &Sandbox, body: &[u8]) -> HttpResponse {
+    sandbox.answer_refund(refund_checked(sandbox, body)).await
+}
+
+/// The answer, and the refund when it is a new one.
+fn refund_checked(sandbox: &Sandbox, body: &[u8]) -> Result<(Answer, Option<Refund>), Answer> {
+    let fields = form(body)?;
+    let app_id = field(&fields, "app_id")?;
+    let m_refund_id = field(&fields, "m_refund_id")?;
+    let zp_trans_id = field(&fields, "zp_trans_id")?;
+    let amount = field(&fields, "amount")?;
+    let timestamp = field(&fields, "timestamp")?;
+    let description = fields.get("description").cloned().unwrap_or_default();
+    let mac = field(&fields, "mac")?;
+    let signed = format!("{app_id}|{zp_trans_id}|{amount}|{description}|{timestamp}");
+    signed_by_lephi(&app_id, &signed, &mac)?;
+    if !is_m_refund_id(&m_refund_id) {
+        return Err(invalid(
+            "m_refund_id must be yymmdd_appid_ then letters or digits",
+        ));
+    }
+    let amount = parse_int(&amount)
+        .and_then(|a| Vnd::positive(a).ok())
+        .ok_or_else(|| invalid("amount must be a positive whole number"))?;
+    let zp_trans_id =
+        parse_int(&zp_trans_id).ok_or_else(|| invalid("zp_trans_id must be a number"))?;
+    parse_int(&timestamp).ok_or_else(|| invalid("timestamp must be unix milliseconds"))?;
+    let refund = Refund::new(
+        &m_refund_id,
+        &m_refund_id,
+        amount,
+        sandbox.next_txn(),
+        &description,
+    );
+    let refused = |sub_code: i64, message: &str| Err(answer(StatusCode::OK, 2, sub_code, message));
+    match sandbox.zalopay.refund(None, zp_trans_id, refund) {
+        Ok(refund) => Ok((refund_answer(&refund), Some(refund))),
+        // The same refund again is answered as it stands now.
+        Err(RefundRefusal::Repeated(kept))
+            if kept.0.amount == amount
+                && sandbox.zalopay.get(&kept.1).and_then(|o| o.outcome.txn())
+                    == Some(zp_trans_id) =>
+        {
+            Ok((refund_answer(&kept.0), None))
+        }
+        Err(RefundRefusal::Repeated(_)) => {
+            refused(DUPLICATE, "m_refund_id was used for another refund")
+        }
+        Err(RefundRefusal::UnknownPayment | RefundRefusal::NotPaid) => refused(
+            UNKNOWN_TRANSACTION,
+            "Không tìm thấy giao dịch thanh toán thành công / no successful payment has this zp_trans_id",
+        ),
+        Err(RefundRefusal::OverRefundable { left }) => refused(
+            REFUND_OVER,
+            &format!(
+                "Số tiền hoàn vượt quá số tiền còn lại / the refund is more than what is left of the payment ({} đồng)",
+                left.dong()
+            ),
+        ),
+        Err(RefundRefusal::TooMany) => refused(
+            REFUND_FAILED,
+            "the sandbox keeps no more refunds of this payment",
+        ),
+    }
+}
+
+/// `POST /v2/query_refund`, a form: where a refund stands, `return_code`
+/// 1 succeeded, 2 failed (or unknown), 3 processing.
+pub fn query_refund(sandbox: &Sandbox, body: &[u8]) -> HttpResponse {
+    Answer::respond(query_refund_checked(sandbox, body))
+}
+
+fn query_refund_checked(sandbox: &Sandbox, body: &[u8]) -> Result<Answer, Answer> {
+    let fields = form(body)?;
+    let app_id = field(&fields, "app_id")?;
+    let m_refund_id = field(&fields, "m_refund_id")?;
+    let timestamp = field(&fields, "timestamp")?;
+    let mac = field(&fields, "mac")?;
+    let signed = format!("{app_id}|{m_refund_id}|{timestamp}");
+    signed_by_lephi(&app_id, &signed, &mac)?;
+    match sandbox.zalopay.queried_refund(&m_refund_id) {
+        Some(refund) => Ok(refund_answer(&refund)),
+        None => Ok(answer(
+            StatusCode::OK,
+            2,
+            UNKNOWN_TRANSACTION,
+            "m_refund_id không tồn tại / no such refund",
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use lephi::domain::{Role, Timestamp};
-use lephi::providers::CallbackEvent;
+use lephi::domain::payment::Channel;
+use lephi::domain::{Role, Timestamp, Vnd};
 use lephi::providers::momo::Momo;
 use lephi::providers::vnpay::Vnpay;
 use lephi::providers::zalopay::Zalopay;
+use lephi::providers::{CallbackEvent, ProviderError, Providers, RefundAnswer, RefundRequest};
 use lephi::sandbox;
 use lephi::startup::Application;
 use serde_json::{Value, json};
@@ -40,7 +41,14 @@ struct SandboxApp {
 }
 
 async fn spawn_sandbox_app(backend: Backend) -> SandboxApp {
-    let app = spawn_app_with(backend, |_| {}).await;
+    spawn_sandbox_app_with(backend, |_| {}).await
+}
+
+async fn spawn_sandbox_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut lephi::config::Settings),
+) -> SandboxApp {
+    let app = spawn_app_with(backend, adjust).await;
     app.seed_agencies().await;
     let account = app
         .request(
@@ -623,4 +631,362 @@ async fn serve_demo_seeds_once_and_prints_keys_and_checkout_links(backend: Backe
     assert!(!serving);
     assert!(refused.contains("--demo"), "{refused}");
     assert!(refused.contains("real provider credentials"), "{refused}");
+}
+
+/// A payment approved at a sandbox gateway, as lephi recorded it.
+struct Paid {
+    channel: Channel,
+    order_ref: String,
+    provider_txn_id: String,
+    amount: Vnd,
+    paid_at: Timestamp,
+}
+
+impl SandboxApp {
+    /// Pays a new invoice for `dossier` on `channel` through the sandbox's
+    /// payment page.
+    async fn pay(&self, channel: &str, dossier: &str) -> Paid {
+        let invoice = self.invoice(dossier).await;
+        let attempt = self.attempt(&invoice, channel).await;
+        let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();
+        assert_eq!(
+            self.get(attempt["pay_url"].as_str().unwrap()).await.status,
+            200
+        );
+        let decided = self
+            .post_form(
+                &decide_path(channel),
+                &format!("order={order_ref}&decision=approve"),
+            )
+            .await;
+        assert_eq!(decided.status, 303, "{channel}: {}", decided.text);
+        assert_eq!(self.invoice_now(&invoice).await["status"], "paid");
+        let listed = self
+            .app
+            .get(
+                &format!("/v1/invoices/{}/payments", invoice["id"].as_str().unwrap()),
+                &self.app.admin_key,
+            )
+            .await
+            .json();
+        let payment = &listed["items"][0];
+        Paid {
+            channel: match channel {
+                "vnpay" => Channel::Vnpay,
+                "momo" => Channel::Momo,
+                _ => Channel::Zalopay,
+            },
+            order_ref,
+            provider_txn_id: payment["provider_txn_id"].as_str().unwrap().to_owned(),
+            amount: Vnd::new(payment["amount"].as_i64().unwrap()),
+            paid_at: Timestamp::parse_rfc3339(payment["paid_at"].as_str().unwrap()).unwrap(),
+        }
+    }
+}
+
+/// A refund of `amount` of `paid` under the id `request_id`.
+fn refund_of<'a>(paid: &'a Paid, request_id: &'a str, amount: i64) -> RefundRequest<'a> {
+    RefundRequest {
+        request_id,
+        order_ref: &paid.order_ref,
+        provider_txn_id: &paid.provider_txn_id,
+        payment_amount: paid.amount,
+        amount: Vnd::new(amount),
+        paid_at: paid.paid_at,
+        submitted_at: Timestamp::now(),
+        created_by: "officer1",
+        description: "Hoan le phi",
+        client_ip: "127.0.0.1",
+    }
+}
+
+/// Where a refund stands and the provider's code, for comparing.
+fn state(answer: Option<Result<RefundAnswer, ProviderError>>) -> (String, String) {
+    match answer.expect("a configured gateway") {
+        Ok(RefundAnswer::Succeeded { provider_code, .. }) => ("succeeded".into(), provider_code),
+        Ok(RefundAnswer::Pending { provider_code, .. }) => ("pending".into(), provider_code),
+        Ok(RefundAnswer::Failed { provider_code, .. }) => ("failed".into(), provider_code),
+        Err(err) => ("error".into(), err.provider_code().to_owned()),
+    }
+}
+
+/// `(state, code)` as [`state`] gives it.
+fn expect(state: &str, code: &str) -> (String, String) {
+    (state.to_owned(), code.to_owned())
+}
+
+/// Refunds one payment made on `channel` through `providers` (lephi's
+/// provider code) against the sandbox, along every path the sandbox's
+/// amount rules open.
+async fn refund_every_way(app: &SandboxApp, providers: &Providers, channel: &str) {
+    let paid = app.pay(channel, &format!("HS-REFUND-{channel}")).await;
+    let c = paid.channel;
+    let vnpay = channel == "vnpay";
+    let new_id = || providers.refund_request_id(c, Timestamp::now());
+    // What each gateway answers a refund it took, and a first status query
+    // of one in progress.
+    let (accepted, in_progress) = match channel {
+        "vnpay" => (expect("pending", "00"), expect("pending", "05")),
+        "momo" => (expect("succeeded", "0"), expect("pending", "7000")),
+        _ => (expect("succeeded", "1"), expect("pending", "2")),
+    };
+    let succeeded = match channel {
+        "vnpay" => expect("succeeded", "00"),
+        "momo" => expect("succeeded", "0"),
+        _ => expect("succeeded", "1"),
+    };
+
+    // An amount ending in another digit: done at once (VNPay: at its
+    // first query).
+    let id = new_id();
+    let normal = refund_of(&paid, &id, 100_000);
+    assert_eq!(
+        state(providers.refund(c, &normal).await),
+        accepted,
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &normal).await),
+        succeeded,
+        "{channel}"
+    );
+
+    // …1: in progress at the first query, done at the second.
+    let id = new_id();
+    let slow = refund_of(&paid, &id, 50_001);
+    let answered = if vnpay {
+        accepted.clone()
+    } else {
+        in_progress.clone()
+    };
+    assert_eq!(
+        state(providers.refund(c, &slow).await),
+        answered,
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &slow).await),
+        in_progress,
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &slow).await),
+        succeeded,
+        "{channel}"
+    );
+
+    // …2: answered too late for lephi, yet taken: the query finds it
+    // done, and sending it again is answered as a repeat.
+    let id = new_id();
+    let late = refund_of(&paid, &id, 50_002);
+    assert_eq!(
+        state(providers.refund(c, &late).await),
+        expect("error", "timeout"),
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &late).await),
+        succeeded,
+        "{channel}"
+    );
+    let again = if vnpay {
+        expect("pending", "94")
+    } else {
+        succeeded.clone()
+    };
+    assert_eq!(state(providers.refund(c, &late).await), again, "{channel}");
+
+    // …3: the refund fails (VNPay takes it, then its query says rejected).
+    let id = new_id();
+    let failing = refund_of(&paid, &id, 50_003);
+    let (refused, queried) = match channel {
+        "vnpay" => (accepted.clone(), expect("failed", "09")),
+        "momo" => (expect("failed", "1080"), expect("failed", "1080")),
+        _ => (expect("failed", "-3"), expect("failed", "-3")),
+    };
+    assert_eq!(
+        state(providers.refund(c, &failing).await),
+        refused,
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &failing).await),
+        queried,
+        "{channel}"
+    );
+
+    // 650,000 paid, 200,003 refunded: a part, then more than is left,
+    // then exactly what is left.
+    let id = new_id();
+    let part = refund_of(&paid, &id, 400_000);
+    assert_eq!(
+        state(providers.refund(c, &part).await),
+        accepted,
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &part).await),
+        succeeded,
+        "{channel}"
+    );
+    let id = new_id();
+    let over = refund_of(&paid, &id, 49_998);
+    let too_much = match channel {
+        "vnpay" => expect("failed", "02"),
+        "momo" => expect("failed", "1081"),
+        _ => expect("failed", "-13"),
+    };
+    assert_eq!(
+        state(providers.refund(c, &over).await),
+        too_much,
+        "{channel}"
+    );
+    let id = new_id();
+    let rest = refund_of(&paid, &id, 49_997);
+    assert_eq!(
+        state(providers.refund(c, &rest).await),
+        accepted,
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &rest).await),
+        succeeded,
+        "{channel}"
+    );
+
+    // A whole payment refunded at once (VNPay: type 02).
+    let whole = app.pay(channel, &format!("HS-WHOLE-{channel}")).await;
+    let id = new_id();
+    let full = refund_of(&whole, &id, 650_000);
+    assert_eq!(
+        state(providers.refund(c, &full).await),
+        accepted,
+        "{channel}"
+    );
+    assert_eq!(
+        state(providers.query_refund(c, &full).await),
+        succeeded,
+        "{channel}"
+    );
+
+    // A payment the gateway never made.
+    let id = new_id();
+    let unknown = Paid {
+        provider_txn_id: "12345".into(),
+        ..whole
+    };
+    let not_found = match channel {
+        "vnpay" => expect("failed", "91"),
+        "momo" => expect("failed", "1080"),
+        _ => expect("failed", "-101"),
+    };
+    assert_eq!(
+        state(providers.refund(c, &refund_of(&unknown, &id, 1_000)).await),
+        not_found,
+        "{channel}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_run_through_every_sandbox_gateway() {
+    // The sandbox answers a refund whose amount ends in 2 after the
+    // provider timeout and a second: lephi gives up after 2 s, the
+    // sandbox answers after 3 s.
+    const TIMEOUT_SECS: u64 = 2;
+    let app =
+        spawn_sandbox_app_with(Backend::Sqlite, |s| s.providers.timeout_secs = TIMEOUT_SECS).await;
+    let providers =
+        Providers::from_settings(&sandbox::provider_settings(&app.app.address, TIMEOUT_SECS))
+            .unwrap();
+    tokio::join!(
+        refund_every_way(&app, &providers, "vnpay"),
+        refund_every_way(&app, &providers, "momo"),
+        refund_every_way(&app, &providers, "zalopay"),
+    );
+    assert_eq!(app.app.count("payment_exceptions").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_refunds_refuse_requests_not_signed_with_the_sandbox_keys() {
+    let app = spawn_sandbox_app(Backend::Sqlite).await;
+    let mut settings = sandbox::provider_settings(&app.app.address, 5);
+    let wrong = || secrecy::SecretString::from("not the sandbox's key at all".to_owned());
+    if let Some(vnpay) = settings.vnpay.as_mut() {
+        vnpay.hash_secret = wrong();
+    }
+    if let Some(momo) = settings.momo.as_mut() {
+        momo.secret_key = wrong();
+    }
+    if let Some(zalopay) = settings.zalopay.as_mut() {
+        zalopay.key1 = wrong();
+    }
+    let forger = Providers::from_settings(&settings).unwrap();
+    let providers =
+        Providers::from_settings(&sandbox::provider_settings(&app.app.address, 5)).unwrap();
+    for (channel, refused, whole) in [
+        // VNPay answers 97, signed with the sandbox's secret, which lephi
+        // does not hold here: the answer itself fails its check.
+        (
+            "vnpay",
+            expect("error", "bad_signature"),
+            expect("pending", "00"),
+        ),
+        ("momo", expect("failed", "13"), expect("succeeded", "0")),
+        (
+            "zalopay",
+            expect("failed", "-402"),
+            expect("succeeded", "1"),
+        ),
+    ] {
+        let paid = app.pay(channel, &format!("HS-FORGED-{channel}")).await;
+        let id = forger.refund_request_id(paid.channel, Timestamp::now());
+        let request = refund_of(&paid, &id, 10_000);
+        assert_eq!(
+            state(forger.refund(paid.channel, &request).await),
+            refused,
+            "{channel}"
+        );
+        // Nothing was taken: the whole payment can still be refunded.
+        let id = providers.refund_request_id(paid.channel, Timestamp::now());
+        let request = refund_of(&paid, &id, 650_000);
+        assert_eq!(
+            state(providers.refund(paid.channel, &request).await),
+            whole,
+            "{channel}"
+        );
+    }
+    // The refund APIs refuse unreadable requests in their provider's words.
+    for (path, field, value) in [
+        (
+            "/sandbox/vnpay/merchant_webapi/api/transaction",
+            "vnp_ResponseCode",
+            json!("03"),
+        ),
+        (
+            "/sandbox/momo/v2/gateway/api/refund",
+            "resultCode",
+            json!(20),
+        ),
+    ] {
+        let refused = app
+            .post_json(path, r#"{"vnp_Command":"refund","amount":"x"}"#)
+            .await;
+        assert_eq!(refused.status, 400, "{path}: {}", refused.text);
+        assert_eq!(
+            serde_json::from_str::<Value>(&refused.text).unwrap()[field],
+            value,
+            "{path}"
+        );
+    }
+    for path in [
+        "/sandbox/zalopay/v2/refund",
+        "/sandbox/zalopay/v2/query_refund",
+    ] {
+        let refused = app.post_form(path, "app_id=9999").await;
+        assert_eq!(refused.status, 400, "{path}: {}", refused.text);
+        assert_eq!(
+            serde_json::from_str::<Value>(&refused.text).unwrap()["return_code"],
+            2
+        );
+    }
 }

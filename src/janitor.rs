@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use crate::config::{JanitorSettings, ProviderSettings, Settings};
+use crate::config::{JanitorSettings, ProviderSettings, RefundSettings, Settings};
 use crate::domain::Timestamp;
 use crate::domain::audit::Actor;
 use crate::domain::payment::PaymentSource;
@@ -25,6 +25,8 @@ use crate::notify::backoff;
 use crate::providers::ProviderError;
 use crate::providers::record::record;
 use crate::providers::{CallbackEvent, Providers};
+use crate::refunds::Refunds;
+use crate::refunds::gateway::RefundPass;
 use crate::store::{AttemptToCheck, Store, StoreError};
 use crate::telemetry::Metrics;
 
@@ -69,6 +71,7 @@ pub struct Janitor {
     lease: time::Duration,
     metrics: Arc<Metrics>,
     actor: Actor,
+    refunds: RefundSettings,
 }
 
 impl Janitor {
@@ -97,6 +100,7 @@ impl Janitor {
             lease,
             metrics,
             actor: Actor::system("janitor"),
+            refunds: settings.refunds.clone(),
         })
     }
 
@@ -107,7 +111,7 @@ impl Janitor {
         let interval = Duration::from_secs(self.settings.interval_secs);
         loop {
             let pause = tokio::select! {
-                pass = self.run_once(Timestamp::now()) => match pass {
+                pass = self.run_both(Timestamp::now()) => match pass {
                     Ok(pass) if pass.checked as i64 >= self.settings.batch => Duration::ZERO,
                     Ok(_) => interval,
                     Err(err) => {
@@ -122,6 +126,37 @@ impl Janitor {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// A pass over pending attempts, then one over refunds to send or ask
+    /// about.
+    async fn run_both(&self, now: Timestamp) -> Result<Pass, StoreError> {
+        let pass = self.run_once(now).await;
+        if let Err(err) = self.run_refunds(now).await {
+            tracing::warn!(error = %error_chain(&err), "a janitor pass over refunds failed");
+        }
+        pass
+    }
+
+    /// Sends the approved gateway refunds nobody sent, and asks the
+    /// providers about the submitted ones that are due (see
+    /// [`crate::refunds::gateway`]).
+    pub async fn run_refunds(&self, now: Timestamp) -> Result<RefundPass, StoreError> {
+        let refunds = Refunds {
+            store: &self.store,
+            providers: &self.providers,
+            settings: &self.refunds,
+        };
+        let pass = refunds.advance_due(now, self.settings.batch).await?;
+        if pass.sent + pass.checked > 0 {
+            tracing::info!(
+                sent = pass.sent,
+                checked = pass.checked,
+                finished = pass.finished,
+                "the janitor moved refunds on"
+            );
+        }
+        Ok(pass)
     }
 
     /// One pass as of `now`: claims the attempts due a check and asks

@@ -2,8 +2,10 @@
 //! an officer asks for one from a payment (or the exception that holds
 //! it), a second officer approves or rejects it, lephi sends an approved
 //! gateway refund to the provider once and asks about it until it is
-//! final, and an officer records how a bank transfer or
+//! final ([`gateway`]), and an officer records how a bank transfer or
 //! cash went back by hand.
+
+pub mod gateway;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -154,6 +156,11 @@ impl Refunds<'_> {
                 |refund| serde_json::to_string(&RefundView::from(refund)).unwrap_or_default(),
             )
             .await?;
+        if created.created
+            && let Some(id) = created_id(&created.body)
+        {
+            self.send_if_approved(&id).await;
+        }
         Ok(created)
     }
 
@@ -176,6 +183,10 @@ impl Refunds<'_> {
             .store
             .decide_refund(actor, scope, id, approve, &note)
             .await?;
+        if decided.status == RefundStatus::Approved {
+            self.send_if_approved(&decided.id).await;
+            return Ok(self.store.get_refund(scope, id).await?);
+        }
         Ok(decided)
     }
 
@@ -196,4 +207,13 @@ impl Refunds<'_> {
             .complete_refund(actor, scope, id, &reference, paid_back.paid_back_at)
             .await?)
     }
+}
+
+/// The id in a stored refund answer.
+fn created_id(body: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()?
+        .get("id")?
+        .as_str()
+        .map(str::to_owned)
 }

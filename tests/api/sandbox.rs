@@ -28,6 +28,7 @@ on_both_backends!(
     sandbox_pages_and_apis_refuse_forged_unknown_and_malformed_input,
     the_sandbox_is_off_beside_real_credentials_and_then_answers_404,
     serve_demo_seeds_once_and_prints_keys_and_checkout_links,
+    a_double_payment_is_refunded_through_every_gateway_with_four_eyes,
 );
 
 const ACCOUNT: &str = "0011001234567";
@@ -989,4 +990,196 @@ async fn sandbox_refunds_refuse_requests_not_signed_with_the_sandbox_keys() {
             2
         );
     }
+}
+
+impl SandboxApp {
+    /// Pays a new invoice for `dossier` twice on `channel` (two attempts,
+    /// both approved in the sandbox); returns it and the held payment's id.
+    async fn pay_twice(&self, channel: &str, dossier: &str) -> (Value, String) {
+        let invoice = self.invoice(dossier).await;
+        let attempts = [
+            self.attempt(&invoice, channel).await,
+            self.attempt(&invoice, channel).await,
+        ];
+        for attempt in &attempts {
+            let order_ref = attempt["order_ref"].as_str().unwrap();
+            assert_eq!(
+                self.get(attempt["pay_url"].as_str().unwrap()).await.status,
+                200
+            );
+            let decided = self
+                .post_form(
+                    &decide_path(channel),
+                    &format!("order={order_ref}&decision=approve"),
+                )
+                .await;
+            assert_eq!(decided.status, 303, "{channel}: {}", decided.text);
+        }
+        let now = self.invoice_now(&invoice).await;
+        assert_eq!(now["status"], "paid");
+        assert_eq!(now["held_payments"][0]["reason"], "overpaid", "{now}");
+        let held = now["held_payments"][0]["payment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (invoice, held)
+    }
+}
+
+async fn a_double_payment_is_refunded_through_every_gateway_with_four_eyes(backend: Backend) {
+    let app = spawn_sandbox_app_with(backend, |s| s.refunds.check_after_secs = 0).await;
+    let asker = app.app.key(Role::Finance, "P").await;
+    let approver = app.app.key(Role::Finance, "P").await;
+    let mut settings = lephi::config::Settings::default();
+    settings.refunds.check_after_secs = 0;
+    let janitor = lephi::janitor::Janitor::new(
+        app.app.store.clone(),
+        &settings,
+        &sandbox::provider_settings(&app.app.address, 5),
+        std::sync::Arc::new(lephi::telemetry::Metrics::new().unwrap()),
+    )
+    .unwrap();
+    let later = || Timestamp::now().plus(time::Duration::minutes(1)).unwrap();
+    let ask = |payment: String, amount: i64, idem: String| {
+        let app = &app;
+        let asker = asker.clone();
+        async move {
+            app.app
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/v1/payments/{payment}/refunds"),
+                    Some(&asker),
+                    Some(&json!({ "amount": amount, "reason": "Nộp hai lần" })),
+                    &[("Idempotency-Key", idem.as_str())],
+                )
+                .await
+        }
+    };
+    for (channel, after_approval) in [
+        ("vnpay", "submitted"),
+        ("momo", "succeeded"),
+        ("zalopay", "succeeded"),
+    ] {
+        let (invoice, held) = app.pay_twice(channel, &format!("HS-RF-{channel}")).await;
+        let asked = ask(held.clone(), 650_000, format!("rf-{channel}")).await;
+        assert_eq!(asked.status, 201, "{channel}: {}", asked.text);
+        let id = asked.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(asked.json()["status"], "requested");
+        // Nothing is sent before a second officer approves.
+        let own = app
+            .app
+            .post(&format!("/v1/refunds/{id}/approve"), &asker, &json!({}))
+            .await;
+        assert_eq!(own.status, 403, "{}", own.text);
+        let approved = app
+            .app
+            .post(&format!("/v1/refunds/{id}/approve"), &approver, &json!({}))
+            .await;
+        assert_eq!(approved.status, 200, "{channel}: {}", approved.text);
+        let approved = approved.json();
+        assert_eq!(approved["status"], after_approval, "{channel}: {approved}");
+        assert!(
+            approved["request_id"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "{approved}"
+        );
+        if after_approval == "submitted" {
+            // VNPay takes the refund and settles it later: the janitor asks.
+            let pass = janitor.run_refunds(later()).await.unwrap();
+            assert_eq!((pass.checked, pass.finished), (1, 1), "{channel}");
+        }
+        let done = app
+            .app
+            .get(&format!("/v1/refunds/{id}"), &asker)
+            .await
+            .json();
+        assert_eq!(done["status"], "succeeded", "{channel}: {done}");
+        assert_eq!(
+            done["request_id"], approved["request_id"],
+            "sent under one request id"
+        );
+        let now = app.invoice_now(&invoice).await;
+        assert_eq!(
+            (now["amount_held"].as_i64(), now["amount_refunded"].as_i64()),
+            (Some(0), Some(650_000))
+        );
+        assert_eq!(now["status"], "paid");
+        let exceptions = app
+            .app
+            .get(&format!("/v1/exceptions?kind=overpaid"), &app.app.admin_key)
+            .await
+            .json();
+        let exception = exceptions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["payment_id"] == held.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(exception["status"], "resolved", "{exception}");
+        let page = app
+            .get(&format!(
+                "{}/pay/{}",
+                app.app.address,
+                invoice["payment_code"].as_str().unwrap()
+            ))
+            .await;
+        assert!(page.text.contains("Đã hoàn 650.000 ₫"), "{}", page.text);
+    }
+    let events = app
+        .app
+        .get("/v1/events?type=refund.succeeded", &app.app.admin_key)
+        .await
+        .json();
+    assert_eq!(events["items"].as_array().unwrap().len(), 3, "{events}");
+
+    // In progress at first (an amount ending in 1): submitted until the
+    // provider says it is done, and never sent twice.
+    let (_, held) = app.pay_twice("momo", "HS-RF-SLOW").await;
+    let asked = ask(held.clone(), 50_001, "rf-slow".into()).await;
+    let id = asked.json()["id"].as_str().unwrap().to_owned();
+    let approved = app
+        .app
+        .post(&format!("/v1/refunds/{id}/approve"), &approver, &json!({}))
+        .await
+        .json();
+    assert_eq!(approved["status"], "submitted", "{approved}");
+    let pass = janitor.run_refunds(later()).await.unwrap();
+    assert_eq!((pass.sent, pass.checked, pass.finished), (0, 1, 0));
+    assert_eq!(
+        app.app
+            .get(&format!("/v1/refunds/{id}"), &asker)
+            .await
+            .json()["status"],
+        "submitted"
+    );
+    let pass = janitor.run_refunds(later()).await.unwrap();
+    assert_eq!((pass.checked, pass.finished), (1, 1));
+    let done = app
+        .app
+        .get(&format!("/v1/refunds/{id}"), &asker)
+        .await
+        .json();
+    assert_eq!(done["status"], "succeeded", "{done}");
+    // The provider refusing (an amount ending in 3) fails it, and gives its amount back.
+    let failing = ask(held.clone(), 100_003, "rf-fail".into()).await;
+    let failing_id = failing.json()["id"].as_str().unwrap().to_owned();
+    let failed = app
+        .app
+        .post(
+            &format!("/v1/refunds/{failing_id}/approve"),
+            &approver,
+            &json!({}),
+        )
+        .await
+        .json();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let rest = ask(held, 650_000 - 50_001, "rf-rest".into()).await;
+    assert_eq!(rest.status, 201, "{}", rest.text);
+    assert_eq!(
+        app.app.count("payment_exceptions").await,
+        4,
+        "the four overpaid ones"
+    );
 }

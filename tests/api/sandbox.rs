@@ -1107,7 +1107,7 @@ async fn a_double_payment_is_refunded_through_every_gateway_with_four_eyes(backe
         assert_eq!(now["status"], "paid");
         let exceptions = app
             .app
-            .get(&format!("/v1/exceptions?kind=overpaid"), &app.app.admin_key)
+            .get("/v1/exceptions?kind=overpaid", &app.app.admin_key)
             .await
             .json();
         let exception = exceptions["items"]

@@ -26,6 +26,7 @@ mod openapi;
 mod operations;
 mod payments;
 mod recoveries;
+mod refund_crash;
 mod refunds;
 mod register_jobs;
 mod reports;

@@ -95,6 +95,18 @@ pub async fn try_serve(
     provider_api: &str,
     log: &Path,
 ) -> Result<Served, String> {
+    try_serve_with(database_url, bind, provider_api, log, &[]).await
+}
+
+/// [`try_serve`] with `extra` settings (`("JANITOR__ENABLED", "true")`)
+/// over the tests' own.
+pub async fn try_serve_with(
+    database_url: &str,
+    bind: &str,
+    provider_api: &str,
+    log: &Path,
+    extra: &[(&str, &str)],
+) -> Result<Served, String> {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -103,6 +115,11 @@ pub async fn try_serve(
     let mut child = Command::new(env!("CARGO_BIN_EXE_lephi"))
         .arg("serve")
         .envs(settings_env(database_url, bind, provider_api))
+        .envs(
+            extra
+                .iter()
+                .map(|(key, value)| (format!("LEPHI__{key}"), (*value).to_owned())),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

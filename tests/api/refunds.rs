@@ -3,6 +3,7 @@
 //! and recorded, a gateway's sent to the provider once and asked about
 //! until final. Bad requests change nothing.
 
+use futures_util::StreamExt;
 use lephi::domain::Role;
 use serde_json::{Value, json};
 
@@ -15,6 +16,7 @@ on_both_backends!(
     a_double_transfer_is_refunded_by_hand_with_four_eyes,
     refunds_refuse_what_they_may_not_do_and_change_nothing,
     transfers_short_of_the_total_add_up_and_more_is_held,
+    a_refund_answer_not_signed_with_the_gateways_key_is_not_trusted,
 );
 
 const FEE: i64 = 650_000;
@@ -673,4 +675,84 @@ async fn transfers_short_of_the_total_add_up_and_more_is_held(backend: crate::he
     )
     .await;
     assert!(told.contains("không đúng số tiền phải nộp"), "{told}");
+}
+
+async fn a_refund_answer_not_signed_with_the_gateways_key_is_not_trusted(
+    backend: crate::helpers::Backend,
+) {
+    use wiremock::matchers::{method, path};
+    let app = spawn_payments_app(backend).await;
+    let approver = app.app.key(Role::Finance, "P").await;
+    // Paid twice through VNPay: two attempts, two signed IPNs.
+    let invoice = app.invoice("HS-FORGED").await;
+    let id = invoice["id"].as_str().unwrap();
+    let orders: Vec<String> = [0, 1]
+        .iter()
+        .map(|_| async {
+            let attempt = app.attempt(id, "vnpay").await;
+            assert_eq!(attempt.status, 201, "{}", attempt.text);
+            attempt.json()["order_ref"].as_str().unwrap().to_owned()
+        })
+        .collect::<futures_util::stream::FuturesOrdered<_>>()
+        .collect()
+        .await;
+    // The second is recorded and held; VNPay hears "already confirmed".
+    for ((order_ref, txn), heard) in orders.iter().zip(["7101", "7102"]).zip(["00", "02"]) {
+        let ipn = crate::payments::vnpay_ipn(order_ref, FEE, txn, "00");
+        assert_eq!(
+            crate::payments::rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+            heard
+        );
+    }
+    let held = app.invoice_now(id).await["held_payments"][0]["payment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // VNPay's answers come back signed with another key.
+    wiremock::Mock::given(method("POST"))
+        .and(path("/merchant_webapi/api/transaction"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
+            "vnp_ResponseId": "R1", "vnp_Command": "refund", "vnp_ResponseCode": "00",
+            "vnp_Message": "Yeu cau thanh cong", "vnp_TmnCode": crate::helpers::creds::VNPAY_TMN,
+            "vnp_TxnRef": orders[1], "vnp_Amount": "65000000", "vnp_BankCode": "NCB",
+            "vnp_PayDate": "20261128093000", "vnp_TransactionNo": "7102",
+            "vnp_TransactionType": "02", "vnp_TransactionStatus": "00",
+            "vnp_OrderInfo": "Hoan tien", "vnp_SecureHash": "00".repeat(64),
+        })))
+        .mount(&app.provider_api)
+        .await;
+    let asked = ask(&app, &app.finance_key, &held, FEE, "forged").await;
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    let refund_id = asked.json()["id"].as_str().unwrap().to_owned();
+    let approved = app
+        .app
+        .post(
+            &format!("/v1/refunds/{refund_id}/approve"),
+            &approver,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let approved = approved.json();
+    assert_eq!(
+        approved["status"], "submitted",
+        "never taken for done: {approved}"
+    );
+    assert_eq!(approved["provider_code"], "bad_signature", "{approved}");
+    let unconfirmed = app
+        .app
+        .get("/v1/exceptions?kind=refund_unconfirmed", &app.finance_key)
+        .await
+        .json();
+    let unconfirmed = unconfirmed["items"].as_array().unwrap();
+    assert_eq!(unconfirmed.len(), 1, "{unconfirmed:?}");
+    assert_eq!(unconfirmed[0]["payment_id"], held.as_str());
+    assert_eq!(unconfirmed[0]["status"], "open");
+    // The overpaid exception stays open; the money is not counted refunded.
+    let now = app.invoice_now(id).await;
+    assert_eq!(
+        (now["amount_held"].as_i64(), now["amount_refunded"].as_i64()),
+        (Some(FEE), Some(0))
+    );
+    assert_eq!(now["held_payments"][0]["refunding"], FEE);
 }

@@ -539,6 +539,12 @@ async fn detail(
     }
     html.raw("</section>");
     if x.status == ExceptionStatus::Open {
+        if let Some(payment_id) = &x.payment_id {
+            let left = state.store.refund_left(scope, payment_id).await?;
+            if left.dong() > 0 {
+                super::refunds::ask_form(&mut html, lang, officer, &x, left);
+            }
+        }
         resolve_form(&mut html, lang, officer, &x.id, refused.as_ref());
     } else if let Some(refused) = &refused {
         html.raw("<p class=\"message error\" role=\"alert\" id=\"resolve-refused\">")

@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod exceptions;
 pub mod export;
 pub mod payments;
+pub mod refunds;
 pub mod session;
 pub mod uploads;
 
@@ -39,14 +40,16 @@ pub enum Section {
     Exceptions,
     Uploads,
     Payments,
+    Refunds,
 }
 
 impl Section {
-    const ALL: [Section; 4] = [
+    const ALL: [Section; 5] = [
         Section::Dashboard,
         Section::Exceptions,
         Section::Uploads,
         Section::Payments,
+        Section::Refunds,
     ];
 
     fn path(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Section {
             Section::Exceptions => "/console/exceptions",
             Section::Uploads => "/console/uploads",
             Section::Payments => "/console/payments",
+            Section::Refunds => "/console/refunds",
         }
     }
 
@@ -64,6 +68,7 @@ impl Section {
             Section::Exceptions => &EXCEPTIONS,
             Section::Uploads => &UPLOADS,
             Section::Payments => &PAYMENTS,
+            Section::Refunds => &refunds::REFUNDS,
         }
     }
 }

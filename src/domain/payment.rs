@@ -299,7 +299,9 @@ impl ExceptionStatus {
 pub enum Resolution {
     /// The officer matched the money to a payment or invoice by hand.
     MatchedManually,
-    /// The money is to be paid back.
+    /// The money was to be paid back: an officer's resolution before
+    /// refunds, kept for the exceptions resolved so. A refund now does it,
+    /// and resolves the exception as [`Resolution::Refunded`].
     RefundRequired,
     /// The difference is written off.
     WrittenOff,
@@ -315,9 +317,8 @@ pub enum Resolution {
 
 impl Resolution {
     /// The resolutions an officer may choose.
-    pub const BY_OFFICER: [Resolution; 4] = [
+    pub const BY_OFFICER: [Resolution; 3] = [
         Resolution::MatchedManually,
-        Resolution::RefundRequired,
         Resolution::WrittenOff,
         Resolution::Confirmed,
     ];
@@ -331,6 +332,7 @@ impl Resolution {
 
     pub fn parse(value: &str) -> Option<Resolution> {
         Resolution::parse_officer(value).or(match value {
+            "refund_required" => Some(Resolution::RefundRequired),
             "settled_later" => Some(Resolution::SettledLater),
             "dossier_registered" => Some(Resolution::DossierRegistered),
             "refunded" => Some(Resolution::Refunded),

@@ -170,10 +170,17 @@ pub(crate) async fn resolve_as(
     note: &str,
     payment_id: Option<&str>,
 ) -> Result<PaymentException, ApiError> {
+    if resolution == Resolution::RefundRequired.as_str() {
+        return Err(ValidationError::new(
+            "resolution",
+            "money is given back by a refund: POST /v1/payments/{payment_id}/refunds, which resolves the exception when it succeeds",
+        )
+        .into());
+    }
     let resolution = Resolution::parse_officer(resolution).ok_or_else(|| {
         ValidationError::new(
             "resolution",
-            "must be one of matched_manually, refund_required, written_off, confirmed",
+            "must be one of matched_manually, written_off, confirmed",
         )
     })?;
     let note = text::bounded("note", note, 1_000)?;

@@ -687,6 +687,21 @@ impl Store {
         payment_from_row(&row)
     }
 
+    /// How much of payment `payment_id` (in `scope`) may still be asked
+    /// back: nothing when it paid its invoice or is still being checked.
+    pub async fn refund_left(&self, scope: &Scope, payment_id: &str) -> Result<Vnd, StoreError> {
+        let payment = self.payment_in_scope(scope, payment_id).await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut conn = Conn::from(&mut *conn);
+        let open: Vec<ExceptionKind> = open_exceptions(&mut conn, payment_id)
+            .await?
+            .into_iter()
+            .map(|(_, kind)| kind)
+            .collect();
+        let already = spoken_for(&mut conn, payment_id).await?;
+        Ok(check_refund(&payment, already, &open, Vnd::new(0)).unwrap_or(Vnd::new(0)))
+    }
+
     /// Refund `id`, whatever its scope: for lephi's own tasks.
     pub async fn refund(&self, id: &str) -> Result<Refund, StoreError> {
         let mut conn = self.pool.acquire().await?;

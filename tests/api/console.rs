@@ -30,6 +30,7 @@ on_both_backends!(
     an_invoices_payments_and_found_invoices_download_as_csv,
     cash_recorded_twice_from_one_form_is_recorded_once,
     an_officer_works_the_console_in_a_browser,
+    a_double_payment_is_refunded_from_the_console_by_two_officers,
 );
 
 /// A client that keeps redirects for the test to see.
@@ -1522,4 +1523,130 @@ async fn job_page(session: &Session, queued: &Answer, prefix: &str) -> Answer {
         assert!(std::time::Instant::now() < deadline, "{}", shown.text);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+async fn a_double_payment_is_refunded_from_the_console_by_two_officers(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let second_key = app.app.key(Role::Finance, "P").await;
+    let invoice = app.invoice("HS-CONSOLE-REFUND").await;
+    let held = crate::refunds::paid_twice(&app, &invoice, 9_400).await;
+    let held_id = held["id"].as_str().unwrap();
+    let exceptions = app
+        .app
+        .get("/v1/exceptions?kind=overpaid", &app.finance_key)
+        .await
+        .json();
+    let exception = exceptions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["payment_id"] == held_id)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let asker = sign_in(&app, &app.finance_key).await;
+    let page = asker.get(&format!("/console/exceptions/{exception}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    // Refunding is offered; resolving as "refund required" no longer is.
+    assert!(
+        page.text
+            .contains(&format!("/console/exceptions/{exception}/refund")),
+        "{}",
+        page.text
+    );
+    assert!(
+        !page.text.contains("value=\"refund_required\""),
+        "{}",
+        page.text
+    );
+    let (key, csrf) = (
+        field_value(&page.text, "idempotency_key"),
+        field_value(&page.text, "csrf"),
+    );
+    let form = [
+        ("amount", "650.000"),
+        ("reason", "Nộp hai lần"),
+        ("idempotency_key", key.as_str()),
+        ("csrf", csrf.as_str()),
+    ];
+    let asked = asker
+        .post(&format!("/console/exceptions/{exception}/refund"), &form)
+        .await;
+    assert_eq!(asked.status, 303, "{}", asked.text);
+    let refund_page = asked.location().split('?').next().unwrap().to_owned();
+    let refund_id = refund_page.rsplit('/').next().unwrap().to_owned();
+    // The same form sent again asks nothing more.
+    let again = asker
+        .post(&format!("/console/exceptions/{exception}/refund"), &form)
+        .await;
+    assert_eq!(again.location(), asked.location());
+    assert_eq!(app.app.count("refunds").await, 1);
+    let shown = asker.get(&refund_page).await;
+    assert!(shown.text.contains("Chờ duyệt"), "{}", shown.text);
+    assert!(
+        shown
+            .text
+            .contains("Đề nghị này cần một cán bộ khác duyệt."),
+        "{}",
+        shown.text
+    );
+    assert!(!shown.text.contains("/approve"), "{}", shown.text);
+    // The officer who asked cannot approve, even by posting the form.
+    let own = asker
+        .post(
+            &format!("/console/refunds/{refund_id}/approve"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(own.status, 403, "{}", own.text);
+
+    let approver = sign_in(&app, &second_key).await;
+    let listed = approver.get("/console/refunds").await;
+    assert!(listed.text.contains(&refund_id), "{}", listed.text);
+    let shown = approver.get(&refund_page).await;
+    assert!(shown.text.contains("/approve"), "{}", shown.text);
+    let approver_csrf = approver.csrf().await;
+    let approved = approver
+        .post(
+            &format!("/console/refunds/{refund_id}/approve"),
+            &[("note", "Đúng"), ("csrf", approver_csrf.as_str())],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.text);
+    // A bank transfer goes back by hand: the first officer records it.
+    let shown = asker.get(&refund_page).await;
+    assert!(shown.text.contains("Đã duyệt"), "{}", shown.text);
+    assert!(shown.text.contains("/complete"), "{}", shown.text);
+    let done = asker
+        .post(
+            &format!("/console/refunds/{refund_id}/complete"),
+            &[
+                ("reference", "FT2634199999"),
+                ("paid_back_at", "2026-11-28T16:00"),
+                ("csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let refund = app
+        .app
+        .get(&format!("/v1/refunds/{refund_id}"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(refund["completed_at"], "2026-11-28T09:00:00.000000Z");
+    assert_eq!(refund["exception_id"], exception.as_str());
+    let shown = asker.get(&refund_page).await;
+    assert!(
+        shown.text.contains("Đã hoàn") && shown.text.contains("FT2634199999"),
+        "{}",
+        shown.text
+    );
+    let x = app
+        .app
+        .get(&format!("/v1/exceptions/{exception}"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(x["status"], "resolved", "{x}");
 }

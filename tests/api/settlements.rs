@@ -1255,7 +1255,7 @@ async fn a_finance_officer_closes_the_month(backend: Backend) {
         for item in items {
             let (key, resolution) = match item["agency_code"].as_str() {
                 Some(_) => (&app.finance_key, "confirmed"),
-                None => (&app.app.admin_key, "refund_required"),
+                None => (&app.app.admin_key, "written_off"),
             };
             let id = item["id"].as_str().unwrap();
             let resolved = app

@@ -237,8 +237,8 @@ fn filters(
         .t(
             lang,
             &text!(
-                "Hai ô ngày dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi nhận, theo ngày thu (giống báo cáo API với basis=recorded).",
-                "The days are for a custom period. Counts payments as recorded, by the day collected (as the report API with basis=recorded)."
+                "Hai ô ngày dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi cho hồ sơ, theo ngày thu (giống báo cáo API với basis=recorded): tỷ lệ tính trên số tiền giữ lại; khoản đang giữ (nộp thừa, nộp muộn, sai số tiền) hoặc đã hoàn trả không được tính.",
+                "The days are for a custom period. Counts payments applied to invoices, by the day collected (as the report API with basis=recorded): the rate is on money kept; money held (paid twice, late, of the wrong amount) or refunded is not counted."
             ),
         )
         .raw("</p></section>");

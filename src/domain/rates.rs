@@ -116,9 +116,11 @@ impl Basis {
     /// What the basis counts, in words for a report's title.
     pub fn describe(self) -> &'static str {
         match self {
-            Basis::Recorded => "payments recorded, by the day collected",
+            Basis::Recorded => {
+                "payments applied to invoices, by the day collected (money held or refunded is not counted)"
+            }
             Basis::Settled => {
-                "cashless payments settled, by the settlement day; cash by the day collected"
+                "cashless payments applied to invoices and settled, by the settlement day; cash by the day collected (money held or refunded is not counted)"
             }
         }
     }

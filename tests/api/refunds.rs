@@ -24,20 +24,8 @@ const FEE: i64 = 650_000;
 /// Pays `invoice` twice by bank transfer (ids `first` and `first + 1`);
 /// returns the held payment.
 pub async fn paid_twice(app: &PaymentsApp, invoice: &Value, first: i64) -> Value {
-    let code = invoice["payment_code"].as_str().unwrap();
     for id in [first, first + 1] {
-        let answer = app
-            .callback(
-                "sepay",
-                "",
-                sepay_transfer(id, FEE, &format!("NOP PHI {code}")),
-                &[
-                    ("Authorization", &sepay_auth()),
-                    ("Content-Type", "application/json"),
-                ],
-            )
-            .await;
-        assert_eq!(answer.status, 200, "{}", answer.text);
+        transfer(app, invoice, id, FEE).await;
     }
     let invoice_id = invoice["id"].as_str().unwrap();
     let payments = app

@@ -907,7 +907,11 @@ async fn the_command_line_prints_the_report_as_a_table(backend: Backend) {
     );
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].contains("payments recorded"), "{out}");
+    assert!(
+        lines[0].contains("payments applied to invoices")
+            && lines[0].contains("money held or refunded is not counted"),
+        "{out}"
+    );
     assert!(lines[0].contains(&format!("{FROM} to {TO}")), "{out}");
     assert!(lines[2].starts_with("agency code"), "{out}");
     // Every agency of both provinces, in tree order, then the total.

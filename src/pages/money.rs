@@ -19,9 +19,11 @@ pub fn held_section(html: &mut Html, lang: Lang, held: &HeldMoney) {
         })
         .raw("</h2>");
     for payment in &held.payments {
-        html.raw("<p class=\"state held\">")
+        // Bold at the body's size: the card's heading stays above it, and
+        // on a return page the one status line above it stays the largest.
+        html.raw("<p><strong>")
             .text(&received(payment, lang))
-            .raw("</p>");
+            .raw("</strong></p>");
         for line in next(payment, lang) {
             html.raw("<p>").text(&line).raw("</p>");
         }

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 
 use super::signing::{
     amount_field, from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object, malformed,
-    random_symbols, send_for_json, signed_text, str_field, unix_ms, verify_hmac_sha256_hex,
-    vietnam_yymmdd,
+    parse_int, random_symbols, send_for_json, signed_text, str_field, unix_ms,
+    verify_hmac_sha256_hex, vietnam_yymmdd,
 };
 use super::{
     CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Provider, ProviderError,
@@ -356,6 +356,79 @@ fn query_answer(
     }
 }
 
+/// The fields of ZaloPay's redirect, in the order its `checksum` signs
+/// them: `HMAC-SHA256(key2, appid|apptransid|pmcid|bankcode|amount|discountamount|status)`.
+pub const REDIRECT_FIELDS: [&str; 7] = [
+    "appid",
+    "apptransid",
+    "pmcid",
+    "bankcode",
+    "amount",
+    "discountamount",
+    "status",
+];
+
+/// `status` of a paid order in ZaloPay's redirect.
+const REDIRECT_PAID: i64 = 1;
+
+impl Zalopay {
+    /// Checks the query ZaloPay sends the payer back with (without the
+    /// `?`) against its `checksum`, compared in constant time. A declined
+    /// or cancelled payment (any `status` but 1) is
+    /// [`CallbackEvent::Failed`]. A paid one is [`CallbackEvent::Pending`]:
+    /// the redirect names no `zp_trans_id`, so only the callback or the
+    /// status query records the money. A field given twice, a missing or
+    /// wrong checksum, or another app's redirect is refused.
+    pub fn verify_redirect(&self, query: &str) -> Result<CallbackEvent, CallbackError> {
+        let mut values: [Option<String>; REDIRECT_FIELDS.len()] = Default::default();
+        let mut checksum = None;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match REDIRECT_FIELDS.iter().position(|field| *field == key) {
+                Some(i) => &mut values[i],
+                None if key == "checksum" => &mut checksum,
+                None => continue,
+            };
+            // Two values for one signed key: which one was signed is
+            // ambiguous, so neither is trusted.
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(CallbackError::BadSignature);
+            }
+        }
+        let checksum = checksum.ok_or(CallbackError::BadSignature)?;
+        let values = values
+            .into_iter()
+            .zip(REDIRECT_FIELDS)
+            .map(|(value, field)| value.ok_or_else(|| malformed(format!("{field} is missing"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let signed = values.join("|");
+        if !verify_hmac_sha256_hex(self.key2(), signed.as_bytes(), &checksum) {
+            return Err(CallbackError::BadSignature);
+        }
+        let [app_id, app_trans_id, .., status] = values.as_slice() else {
+            return Err(malformed("the redirect's fields are missing"));
+        };
+        if *app_id != self.settings.app_id {
+            return Err(malformed("the redirect is for another app"));
+        }
+        if app_trans_id.is_empty() {
+            return Err(malformed("apptransid is empty"));
+        }
+        let order_ref = app_trans_id.clone();
+        match parse_int(status) {
+            Some(REDIRECT_PAID) => Ok(CallbackEvent::Pending {
+                order_ref,
+                provider_code: status.clone(),
+            }),
+            Some(_) => Ok(CallbackEvent::Failed {
+                order_ref,
+                provider_code: status.clone(),
+                message: "ZaloPay returned the payer with a failed or cancelled status".into(),
+            }),
+            None => Err(malformed("status is not an integer")),
+        }
+    }
+}
+
 impl Provider for Zalopay {
     fn channel(&self) -> Channel {
         Channel::Zalopay
@@ -595,6 +668,163 @@ mod tests {
             verify(type_two.as_bytes()),
             Err(CallbackError::Malformed(_))
         ));
+    }
+
+    /// A redirect of a paid order, its checksum computed apart from
+    /// lephi's code: HMAC-SHA256 under key2 over
+    /// `2553|261128_K7QX2M9PTB4H|38||150000|0|1`.
+    const PAID_REDIRECT: &str = "amount=150000&appid=2553&apptransid=261128_K7QX2M9PTB4H&bankcode=&checksum=04f9ae69e46630ba65aff104c479a388f5cde6f942ea3a0deaa853c7341f05ca&discountamount=0&pmcid=38&status=1";
+    /// The same order cancelled (`status` -49), signed likewise over
+    /// `2553|261128_K7QX2M9PTB4H|38||150000|0|-49`.
+    const CANCELLED_REDIRECT: &str = "appid=2553&apptransid=261128_K7QX2M9PTB4H&pmcid=38&bankcode=&amount=150000&discountamount=0&status=-49&checksum=627707b24fefb055a0e89e2d633bbd4ade0898ae1c9ee1eebed5db4c8ea9e29a";
+
+    /// `query` with `field`'s value replaced by `value`, checksum kept.
+    fn with_field(query: &str, field: &str, value: &str) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(query.as_bytes()).map(|(k, v)| {
+                let v = if k == field {
+                    value.to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            }))
+            .finish()
+    }
+
+    /// The redirect's fields signed with `key`, in the order ZaloPay
+    /// sends them.
+    fn redirect_signed(values: [&str; 7], key: &str) -> String {
+        let checksum = mac_of(&values.join("|"), key);
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(REDIRECT_FIELDS.iter().zip(values));
+        query.append_pair("checksum", &checksum);
+        query.finish()
+    }
+
+    #[test]
+    fn a_signed_redirect_says_failed_or_leaves_success_to_the_callback() {
+        let z = zalopay();
+        assert_eq!(
+            z.verify_redirect(CANCELLED_REDIRECT),
+            Ok(CallbackEvent::Failed {
+                order_ref: "261128_K7QX2M9PTB4H".into(),
+                provider_code: "-49".into(),
+                message: "ZaloPay returned the payer with a failed or cancelled status".into(),
+            })
+        );
+        // Success records nothing: the redirect names no zp_trans_id.
+        assert_eq!(
+            z.verify_redirect(PAID_REDIRECT),
+            Ok(CallbackEvent::Pending {
+                order_ref: "261128_K7QX2M9PTB4H".into(),
+                provider_code: "1".into(),
+            })
+        );
+        // Other parameters (lephi's own `lang`) and the checksum in
+        // upper case change nothing.
+        let upper = PAID_REDIRECT.replace(
+            "04f9ae69e46630ba65aff104c479a388f5cde6f942ea3a0deaa853c7341f05ca",
+            "04F9AE69E46630BA65AFF104C479A388F5CDE6F942EA3A0DEAA853C7341F05CA",
+        );
+        assert!(z.verify_redirect(&format!("{upper}&lang=en")).is_ok());
+    }
+
+    #[test]
+    fn every_changed_redirect_field_is_a_bad_signature() {
+        let z = zalopay();
+        for (field, value) in [
+            ("appid", "2554"),
+            ("apptransid", "261128_K7QX2M9PTB4J"),
+            ("pmcid", "39"),
+            ("bankcode", "VCB"),
+            ("amount", "1500000"),
+            ("discountamount", "1"),
+            ("status", "-49"),
+        ] {
+            let changed = with_field(PAID_REDIRECT, field, value);
+            assert_eq!(
+                z.verify_redirect(&changed),
+                Err(CallbackError::BadSignature),
+                "{field}"
+            );
+        }
+        // A failed status turned into success does not verify either.
+        assert_eq!(
+            z.verify_redirect(&with_field(CANCELLED_REDIRECT, "status", "1")),
+            Err(CallbackError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_redirect_signed_with_another_key_or_unsigned_is_refused() {
+        let z = zalopay();
+        let values = [
+            "2553",
+            "261128_K7QX2M9PTB4H",
+            "38",
+            "",
+            "150000",
+            "0",
+            "-49",
+        ];
+        assert!(z.verify_redirect(&redirect_signed(values, KEY2)).is_ok());
+        for key in [KEY1, "another-key"] {
+            assert_eq!(
+                z.verify_redirect(&redirect_signed(values, key)),
+                Err(CallbackError::BadSignature),
+                "{key}"
+            );
+        }
+        let (unsigned, _) = CANCELLED_REDIRECT.split_once("&checksum=").unwrap();
+        for query in [
+            unsigned.to_owned(),
+            format!("{unsigned}&checksum="),
+            format!("{unsigned}&checksum=zz"),
+            format!("{unsigned}&checksum=627707b24fefb055"),
+            // Two checksums, or two statuses: neither is trusted.
+            format!("{CANCELLED_REDIRECT}&checksum=00"),
+            format!("{CANCELLED_REDIRECT}&status=1"),
+            String::new(),
+        ] {
+            assert_eq!(
+                z.verify_redirect(&query),
+                Err(CallbackError::BadSignature),
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_redirects_are_refused_even_when_signed() {
+        let z = zalopay();
+        // A signed field left out cannot be told from an empty one.
+        let no_bankcode = CANCELLED_REDIRECT.replace("&bankcode=", "");
+        assert!(matches!(
+            z.verify_redirect(&no_bankcode),
+            Err(CallbackError::Malformed(_))
+        ));
+        for values in [
+            ["2554", "261128_K7QX2M9PTB4H", "38", "", "150000", "0", "1"],
+            ["2553", "", "38", "", "150000", "0", "-49"],
+            [
+                "2553",
+                "261128_K7QX2M9PTB4H",
+                "38",
+                "",
+                "150000",
+                "0",
+                "failed",
+            ],
+        ] {
+            assert!(
+                matches!(
+                    z.verify_redirect(&redirect_signed(values, KEY2)),
+                    Err(CallbackError::Malformed(_))
+                ),
+                "{values:?}"
+            );
+        }
     }
 
     #[test]

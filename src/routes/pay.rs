@@ -33,7 +33,7 @@ use crate::pages::returned::{Outcome, ReturnPage};
 use crate::pages::transfer::TransferPage;
 use crate::pages::under_way::UnderWayPage;
 use crate::pages::{self, Lang, notice};
-use crate::providers::{CallbackEvent, PaymentTarget};
+use crate::providers::{CallbackEvent, PaymentTarget, ReceivedPayment, zalopay};
 use crate::startup::AppState;
 use crate::store::CheckoutInvoice;
 
@@ -233,57 +233,28 @@ pub async fn returned(
         return not_found(lang, &req);
     };
     let invoice = &found.invoice;
-    // What the gateway says, when it signs what it says. Only VNPay signs
-    // its return; it decides nothing here but whether to say "failed"
+    // What the gateway says, when it signs what it says (VNPay and
+    // ZaloPay do): it decides nothing here but whether to say "failed"
     // before the callback comes.
-    let mut verified = None;
-    let signed = channel == Channel::Vnpay
-        && form_urlencoded::parse(req.query_string().as_bytes())
-            .any(|(key, _)| key.starts_with("vnp_"));
-    if signed {
-        let event = state
-            .providers
-            .vnpay
-            .as_ref()
-            .and_then(|vnpay| vnpay.verify_return(req.query_string()).ok());
-        let order_ref = match &event {
-            Some(CallbackEvent::Paid(received)) => match &received.target {
-                PaymentTarget::Order(order_ref) => Some(order_ref.as_str()),
-                PaymentTarget::TransferNote(_) => None,
-            },
-            Some(CallbackEvent::Failed { order_ref, .. })
-            | Some(CallbackEvent::Pending { order_ref, .. }) => Some(order_ref.as_str()),
-            Some(CallbackEvent::Ignored { .. }) | None => None,
-        };
-        // A return signed for another invoice's order says nothing of this one.
-        let attempt = match order_ref {
-            Some(order_ref) => match state
+    let verified = match signed_return(&state, channel, req.query_string()) {
+        SignedReturn::Absent => None,
+        SignedReturn::Unverified => return unverified(lang, &req, &found, channel),
+        SignedReturn::Verified(signed) => {
+            // A return signed for another invoice's order says nothing of
+            // this one.
+            match state
                 .store
-                .latest_attempt(invoice, channel, Some(order_ref))
+                .latest_attempt(invoice, channel, Some(&signed.order_ref))
                 .await
             {
-                Ok(attempt) => attempt,
+                Ok(Some(attempt)) => Some((attempt, signed.failed)),
+                Ok(None) => return unverified(lang, &req, &found, channel),
                 Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
-            },
-            None => None,
-        };
-        match (attempt, event) {
-            (Some(attempt), Some(event)) => verified = Some((attempt, event)),
-            _ => {
-                tracing::warn!(%channel, "a gateway's return could not be verified");
-                return return_page(
-                    StatusCode::BAD_REQUEST,
-                    lang,
-                    &req,
-                    &found,
-                    channel,
-                    Outcome::Unverified,
-                );
             }
         }
-    }
+    };
     let (attempt, gateway_failed) = match verified {
-        Some((attempt, event)) => (Some(attempt), matches!(event, CallbackEvent::Failed { .. })),
+        Some((attempt, failed)) => (Some(attempt), failed),
         None => match state.store.latest_attempt(invoice, channel, None).await {
             Ok(attempt) => (attempt, false),
             Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
@@ -306,6 +277,59 @@ pub async fn returned(
         },
     };
     return_page(StatusCode::OK, lang, &req, &found, channel, outcome)
+}
+
+/// What the query of a gateway's return says.
+enum SignedReturn {
+    /// The query carries none of the fields the gateway signs its return
+    /// with (MoMo's return, a bank transfer's, a page reloaded without).
+    Absent,
+    /// It carries them, and they do not verify (or the gateway is not
+    /// configured here).
+    Unverified,
+    /// A verified payment, failure or pending payment of one order.
+    Verified(VerifiedReturn),
+}
+
+/// A gateway's verified word on one order: whether it failed.
+struct VerifiedReturn {
+    order_ref: String,
+    failed: bool,
+}
+
+/// Reads a VNPay or ZaloPay return's signed fields, failing closed.
+fn signed_return(state: &AppState, channel: Channel, query: &str) -> SignedReturn {
+    let mut keys = form_urlencoded::parse(query.as_bytes()).map(|(key, _)| key);
+    let event = match channel {
+        Channel::Vnpay if keys.any(|key| key.starts_with("vnp_")) => state
+            .providers
+            .vnpay
+            .as_ref()
+            .map(|vnpay| vnpay.verify_return(query)),
+        Channel::Zalopay
+            if keys.any(|key| key == "checksum" || zalopay::REDIRECT_FIELDS.contains(&&*key)) =>
+        {
+            state
+                .providers
+                .zalopay
+                .as_ref()
+                .map(|zalopay| zalopay.verify_redirect(query))
+        }
+        _ => return SignedReturn::Absent,
+    };
+    let order =
+        |order_ref: String, failed| SignedReturn::Verified(VerifiedReturn { order_ref, failed });
+    match event.and_then(|event| event.and_then(CallbackEvent::checked).ok()) {
+        Some(CallbackEvent::Paid(ReceivedPayment {
+            target: PaymentTarget::Order(order_ref),
+            ..
+        })) => order(order_ref, false),
+        Some(CallbackEvent::Pending { order_ref, .. }) => order(order_ref, false),
+        Some(CallbackEvent::Failed { order_ref, .. }) => order(order_ref, true),
+        Some(CallbackEvent::Paid(_) | CallbackEvent::Ignored { .. }) | None => {
+            SignedReturn::Unverified
+        }
+    }
 }
 
 pub async fn receipt(
@@ -486,6 +510,25 @@ fn return_page(
             toggle_href: &toggle_href(req, lang),
             held: &found.held,
         }),
+    )
+}
+
+/// A gateway's return whose signed fields do not check out, or name
+/// another invoice's order: 400, and nothing said of the payment.
+fn unverified(
+    lang: Lang,
+    req: &HttpRequest,
+    found: &CheckoutInvoice,
+    channel: Channel,
+) -> HttpResponse {
+    tracing::warn!(%channel, "a gateway's return could not be verified");
+    return_page(
+        StatusCode::BAD_REQUEST,
+        lang,
+        req,
+        found,
+        channel,
+        Outcome::Unverified,
     )
 }
 

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use lephi::domain::Role;
 use serde_json::{Value, json};
 
+use crate::callbacks::gateways_accept;
 use crate::helpers::{
-    BANK_ACCOUNT, Backend, PaymentsApp, Response, TestApp, creds, hmac_sha512_hex, invoice_body,
-    spawn_app_with, spawn_payments_app, spawn_payments_app_with,
+    BANK_ACCOUNT, Backend, PaymentsApp, Response, TestApp, creds, hmac_sha256_hex, hmac_sha512_hex,
+    invoice_body, spawn_app_with, spawn_payments_app, spawn_payments_app_with,
 };
 use crate::on_both_backends;
 use crate::payments::{rsp_code, vietnam_clock, vnpay_ipn_paid_at};
@@ -26,6 +27,9 @@ on_both_backends!(
     a_second_channel_while_one_is_pending_asks_first,
     the_return_page_shows_processing_until_the_ipn_then_paid,
     a_return_that_fails_its_signature_changes_nothing,
+    a_signed_failed_zalopay_return_shows_failed_at_once,
+    a_zalopay_return_that_fails_its_checksum_is_unverified,
+    a_zalopay_return_naming_another_invoices_order_is_unverified,
     receipts_are_numbered_per_agency_and_year,
     concurrent_payments_get_consecutive_receipt_numbers,
     a_full_receipt_series_refuses_the_payment_cleanly,
@@ -899,4 +903,172 @@ async fn a_client_cannot_name_its_own_address_past_the_proxy(backend: Backend) {
         statuses.push(answer.status().as_u16());
     }
     assert_eq!(statuses, [404, 404, 404, 429, 429, 429]);
+}
+
+/// Starts ZaloPay from the checkout page of `invoice`; returns the
+/// attempt's `app_trans_id`.
+async fn zalopay_from_page(app: &PaymentsApp, invoice: &Value) -> String {
+    let code = invoice["payment_code"].as_str().unwrap();
+    let started = start(&app.app, code, "zalopay", "").await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    zalopay_attempt(app, invoice).await.0
+}
+
+/// The order reference and status of `invoice`'s ZaloPay attempt.
+async fn zalopay_attempt(app: &PaymentsApp, invoice: &Value) -> (String, String) {
+    let pool = app.app.raw_pool().await;
+    let attempt: (String, String) = sqlx::query_as(
+        "SELECT order_ref, status FROM payment_attempts WHERE invoice_id = $1 AND channel = 'zalopay'",
+    )
+    .bind(invoice["id"].as_str().unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    attempt
+}
+
+/// The query ZaloPay sends the payer back with: its redirect fields and
+/// `checksum` = HMAC-SHA256 under `key` over
+/// `appid|apptransid|pmcid|bankcode|amount|discountamount|status`.
+fn zalopay_redirect(app_trans_id: &str, amount: i64, status: i64, key: &str) -> String {
+    let signed = format!(
+        "{}|{app_trans_id}|38||{amount}|0|{status}",
+        creds::ZALOPAY_APP
+    );
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("appid", creds::ZALOPAY_APP)
+        .append_pair("apptransid", app_trans_id)
+        .append_pair("pmcid", "38")
+        .append_pair("bankcode", "")
+        .append_pair("amount", &amount.to_string())
+        .append_pair("discountamount", "0")
+        .append_pair("status", &status.to_string())
+        .append_pair("checksum", &hmac_sha256_hex(key, &signed))
+        .finish()
+}
+
+/// Checks a return page says "could not be verified", in both languages,
+/// with status 400.
+async fn assert_unverified(app: &TestApp, path: &str) {
+    let refused = page(app, path).await;
+    assert_eq!(refused.status, 400, "{path}: {}", refused.text);
+    assert!(
+        refused.text.contains("Không xác minh được"),
+        "{}",
+        refused.text
+    );
+    assert!(!refused.text.contains("Thử lại"), "{}", refused.text);
+    let en = page(app, &format!("{path}&lang=en")).await;
+    assert_eq!(en.status, 400);
+    assert!(en.text.contains("could not be verified"), "{}", en.text);
+}
+
+async fn a_signed_failed_zalopay_return_shows_failed_at_once(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    gateways_accept(&app).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let app_trans_id = zalopay_from_page(&app, &invoice).await;
+    let back = format!("/pay/{code}/return/zalopay");
+
+    // Paid, as ZaloPay's redirect says: that decides nothing before the
+    // callback, so the page waits.
+    let paid = zalopay_redirect(&app_trans_id, 650_000, 1, creds::ZALOPAY_KEY2);
+    let processing = page(&app.app, &format!("{back}?{paid}")).await;
+    assert_eq!(processing.status, 200, "{}", processing.text);
+    assert!(
+        processing.text.contains("Đang xử lý"),
+        "{}",
+        processing.text
+    );
+
+    // Declined or cancelled (-49): failed at once, with a way to try
+    // again, before any status query.
+    let cancelled = zalopay_redirect(&app_trans_id, 650_000, -49, creds::ZALOPAY_KEY2);
+    let failed = page(&app.app, &format!("{back}?{cancelled}")).await;
+    assert_eq!(failed.status, 200, "{}", failed.text);
+    assert!(
+        failed.text.contains("Thanh toán không thành công"),
+        "{}",
+        failed.text
+    );
+    assert!(!failed.text.contains("http-equiv=\"refresh\""));
+    assert!(
+        failed.text.contains(&format!(
+            "<a class=\"button\" href=\"/pay/{code}\">Thử lại</a>"
+        )),
+        "{}",
+        failed.text
+    );
+    let en = page(&app.app, &format!("{back}?{cancelled}&lang=en")).await;
+    assert!(en.text.contains("The payment failed"), "{}", en.text);
+    assert!(
+        en.text
+            .contains(&format!("href=\"/pay/{code}?lang=en\">Try again</a>")),
+        "{}",
+        en.text
+    );
+    // The return page recorded nothing: the attempt waits for ZaloPay.
+    assert_eq!(app.app.count("payments").await, 0);
+    assert_eq!(zalopay_attempt(&app, &invoice).await.1, "pending");
+    assert_eq!(
+        app.invoice_now(invoice["id"].as_str().unwrap()).await["status"],
+        "open"
+    );
+}
+
+async fn a_zalopay_return_that_fails_its_checksum_is_unverified(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    gateways_accept(&app).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let app_trans_id = zalopay_from_page(&app, &invoice).await;
+    let cancelled = zalopay_redirect(&app_trans_id, 650_000, -49, creds::ZALOPAY_KEY2);
+    let audits = app.app.count("audit_log").await;
+    for query in [
+        // A success turned into a failure, or the other way round.
+        cancelled.replace("status=-49", "status=1"),
+        zalopay_redirect(&app_trans_id, 650_000, 1, creds::ZALOPAY_KEY2)
+            .replace("status=1", "status=-49"),
+        cancelled.replace("amount=650000", "amount=100"),
+        // Signed with key1, or not at all.
+        zalopay_redirect(&app_trans_id, 650_000, -49, creds::ZALOPAY_KEY1),
+        cancelled.split("&checksum=").next().unwrap().to_owned(),
+        format!("apptransid={app_trans_id}&status=-49"),
+    ] {
+        assert_unverified(&app.app, &format!("/pay/{code}/return/zalopay?{query}")).await;
+    }
+    assert_eq!(app.app.count("payments").await, 0);
+    assert_eq!(app.app.count("audit_log").await, audits);
+    assert_eq!(
+        app.invoice_now(invoice["id"].as_str().unwrap()).await["status"],
+        "open"
+    );
+}
+
+async fn a_zalopay_return_naming_another_invoices_order_is_unverified(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    gateways_accept(&app).await;
+    let invoice = app.invoice("HS-1").await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    zalopay_from_page(&app, &invoice).await;
+    let other = app.invoice("HS-2").await;
+    let other_trans_id = zalopay_from_page(&app, &other).await;
+    // Rightly signed, but for the other invoice's order: it says nothing
+    // of this one.
+    let cancelled = zalopay_redirect(&other_trans_id, 650_000, -49, creds::ZALOPAY_KEY2);
+    assert_unverified(&app.app, &format!("/pay/{code}/return/zalopay?{cancelled}")).await;
+    // And a signed order no invoice has, likewise.
+    let unknown = zalopay_redirect("261128_NOSUCHORDER", 650_000, -49, creds::ZALOPAY_KEY2);
+    assert_unverified(&app.app, &format!("/pay/{code}/return/zalopay?{unknown}")).await;
+    // On its own invoice's page the same return shows failed.
+    let other_code = other["payment_code"].as_str().unwrap();
+    let failed = page(
+        &app.app,
+        &format!("/pay/{other_code}/return/zalopay?{cancelled}"),
+    )
+    .await;
+    assert_eq!(failed.status, 200, "{}", failed.text);
+    assert!(failed.text.contains("Thanh toán không thành công"));
 }

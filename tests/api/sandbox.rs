@@ -255,14 +255,37 @@ async fn an_approved_gateway_payment_is_recorded_once_and_queries_follow_it(back
         let location = decided.location.unwrap();
         let return_url = format!("{}/pay/{code}/return/{channel}", app.app.address);
         assert!(location.starts_with(&return_url), "{location}");
-        if channel == "vnpay" {
-            // The return URL carries VNPay's signed parameters.
-            let query = location.split_once('?').unwrap().1;
-            let event = Vnpay::new(app.providers.vnpay.clone().unwrap())
-                .verify_return(query)
-                .unwrap();
-            assert!(matches!(event, CallbackEvent::Paid(_)), "{event:?}");
+        // The return URL carries VNPay's and ZaloPay's signed parameters.
+        let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        match channel {
+            "vnpay" => {
+                let event = Vnpay::new(app.providers.vnpay.clone().unwrap())
+                    .verify_return(query)
+                    .unwrap();
+                assert!(matches!(event, CallbackEvent::Paid(_)), "{event:?}");
+            }
+            "zalopay" => {
+                // Paid, which the redirect leaves to the callback to record.
+                let event = Zalopay::new(app.providers.zalopay.clone().unwrap())
+                    .verify_redirect(query)
+                    .unwrap();
+                assert_eq!(
+                    event,
+                    CallbackEvent::Pending {
+                        order_ref: order_ref.to_owned(),
+                        provider_code: "1".into()
+                    }
+                );
+            }
+            _ => {}
         }
+        let returned = app.get(&location).await;
+        assert_eq!(returned.status, 200, "{channel}: {}", returned.text);
+        assert!(
+            returned.text.contains("Đã thanh toán thành công."),
+            "{channel}: {}",
+            returned.text
+        );
 
         let now = app.invoice_now(&invoice).await;
         assert_eq!(now["status"], "paid", "{channel}: {now}");
@@ -303,6 +326,27 @@ async fn a_declined_gateway_payment_fails_only_its_attempt(backend: Backend) {
             )
             .await;
         assert_eq!(decided.status, 303, "{channel}: {}", decided.text);
+        let location = decided.location.unwrap();
+        if channel == "zalopay" {
+            let query = location.split_once('?').unwrap().1;
+            let event = Zalopay::new(app.providers.zalopay.clone().unwrap())
+                .verify_redirect(query)
+                .unwrap();
+            assert!(
+                matches!(&event, CallbackEvent::Failed { order_ref: o, .. } if o == order_ref),
+                "{event:?}"
+            );
+        }
+        // The payer's return page says so at once, ZaloPay's too, though
+        // ZaloPay sent no callback: its redirect is signed.
+        let returned = app.get(&location).await;
+        assert_eq!(returned.status, 200, "{channel}: {}", returned.text);
+        assert!(
+            returned.text.contains("Thanh toán không thành công"),
+            "{channel}: {}",
+            returned.text
+        );
+        assert!(returned.text.contains("Thử lại"), "{channel}");
         let now = app.invoice_now(&invoice).await;
         assert_eq!(now["status"], "open", "{channel}");
         assert_eq!(app.payments_of(&invoice).await, 0);

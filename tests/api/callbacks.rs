@@ -40,6 +40,7 @@ on_both_backends!(
     sepay_accepts_only_the_methods_it_is_configured_with,
     malformed_sepay_transfers_are_400_and_store_nothing,
     a_casso_transfer_signed_over_its_canonical_form_pays_the_invoice_once,
+    cassos_test_webhook_is_acknowledged_and_records_nothing,
     a_casso_transfer_with_any_signed_field_changed_is_401_and_stores_nothing,
     a_casso_transfer_with_a_wrong_missing_garbled_or_stale_signature_is_401,
     malformed_casso_transfers_are_400_and_store_nothing,
@@ -1785,6 +1786,23 @@ async fn a_casso_transfer_signed_over_its_canonical_form_pays_the_invoice_once(b
     }
     assert_paid_once(&app, &id, "bank_transfer", "casso-2150003").await;
     assert_refused_counts(&app, "casso", 0, 0).await;
+}
+
+async fn cassos_test_webhook_is_acknowledged_and_records_nothing(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    // Casso's sample transaction, sent when its webhook is set up.
+    let body =
+        casso_body(0, "Giao dich thu nghiem").replace("FT26332601234", "MA_GIAO_DICH_THU_NGHIEM");
+    let canonical = casso_canonical(0, "Giao dich thu nghiem")
+        .replace("FT26332601234", "MA_GIAO_DICH_THU_NGHIEM");
+    let test = casso_signed(&body, &canonical, creds::CASSO_KEY);
+    let answer = send(&app, "casso", &test).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(app.app.count("payments").await, 0);
+    assert_eq!(app.app.count("payment_exceptions").await, 0);
+    // Unsigned, it is refused as any notification is.
+    let forged = casso_signed(&body, &canonical, "another key");
+    assert_eq!(send(&app, "casso", &forged).await.status, 401);
 }
 
 async fn a_casso_transfer_with_any_signed_field_changed_is_401_and_stores_nothing(

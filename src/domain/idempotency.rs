@@ -1,5 +1,8 @@
 //! Idempotency keys sent by clients so that a retried request does its work once.
 
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
 use super::ValidationError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,6 +29,14 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A hash of what was asked, independent of JSON spacing and key order
+/// (it is taken over the parsed request), to tell a replay from a
+/// different request under the same key.
+pub fn request_hash(request: &impl Serialize) -> Result<String, serde_json::Error> {
+    let canonical = serde_json::to_vec(request)?;
+    Ok(hex::encode(Sha256::digest(canonical)))
 }
 
 #[cfg(test)]

@@ -67,13 +67,6 @@ impl RefundStatus {
         )
     }
 
-    /// Whether the refund's amount is spoken for: paid back, or on its
-    /// way. A rejected or failed refund gives its amount back to what can
-    /// still be refunded.
-    pub fn holds_amount(self) -> bool {
-        !matches!(self, RefundStatus::Rejected | RefundStatus::Failed)
-    }
-
     /// Checks the move to `to`; a refund paid back by hand (`by_hand`)
     /// goes from approved to succeeded, a gateway's only through
     /// `submitted`.

@@ -31,19 +31,12 @@ pub struct RefundPass {
 }
 
 impl Refunds<'_> {
-    /// Sends approved refund `id` if it is a configured gateway's and no
-    /// other process has; what went wrong is logged, and the janitor
+    /// Sends approved refund `refund` if it is a configured gateway's and
+    /// no other process has; what went wrong is logged, and the janitor
     /// picks the refund up again.
-    pub(super) async fn send_if_approved(&self, id: &str) {
-        let refund = match self.store.refund(id).await {
-            Ok(refund) => refund,
-            Err(err) => {
-                tracing::warn!(refund = id, error = %error_chain(&err), "a refund could not be read to send it");
-                return;
-            }
-        };
-        if let Err(err) = self.send(&refund).await {
-            tracing::warn!(refund = id, error = %error_chain(&err), "an approved refund could not be sent now; the janitor will");
+    pub(super) async fn send_logged(&self, refund: &Refund) {
+        if let Err(err) = self.send(refund).await {
+            tracing::warn!(refund = %refund.id, error = %error_chain(&err), "an approved refund could not be sent now; the janitor will");
         }
     }
 

@@ -8,10 +8,10 @@
 pub mod gateway;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::RefundSettings;
 use crate::domain::audit::Actor;
+use crate::domain::idempotency::request_hash;
 use crate::domain::payment::Channel;
 use crate::domain::refund::{Refund, RefundStatus};
 use crate::domain::{AgencyCode, IdempotencyKey, Scope, Timestamp, ValidationError, Vnd, text};
@@ -114,9 +114,7 @@ impl Refunds<'_> {
         payment_id: &str,
         asked: &RefundAsked,
     ) -> Result<Created, ApiError> {
-        let canonical =
-            serde_json::to_vec(&(payment_id, asked)).map_err(|e| ApiError::internal(&e))?;
-        let fingerprint = hex::encode(Sha256::digest(canonical));
+        let fingerprint = request_hash(&(payment_id, asked)).map_err(|e| ApiError::internal(&e))?;
         let idempotent = IdempotentRequest {
             api_key_id: &principal.key_id,
             key,
@@ -134,10 +132,8 @@ impl Refunds<'_> {
             .as_deref()
             .map(|id| text::code("exception_id", id, 64))
             .transpose()?;
-        let payment = self
-            .store
-            .payment_in_scope(&principal.scope, payment_id)
-            .await?;
+        let approval_free_below =
+            |agency: Option<&AgencyCode>| self.settings.approval_free_below(agency);
         let created = self
             .store
             .request_refund(
@@ -149,17 +145,21 @@ impl Refunds<'_> {
                     amount: asked.amount,
                     reason: &reason,
                     exception_id: exception_id.as_deref(),
-                    approval_free_below: self
-                        .settings
-                        .approval_free_below(payment.agency_code.as_ref()),
+                    approval_free_below: &approval_free_below,
                 },
                 |refund| serde_json::to_string(&RefundView::from(refund)).unwrap_or_default(),
             )
             .await?;
+        // Approved at once under the threshold: sent now.
         if created.created
-            && let Some(id) = created_id(&created.body)
+            && let Some(id) = approved_id(&created.body)
         {
-            self.send_if_approved(&id).await;
+            match self.store.refund(&id).await {
+                Ok(refund) => self.send_logged(&refund).await,
+                Err(err) => {
+                    tracing::warn!(refund = %id, error = %crate::error::error_chain(&err), "a refund could not be read to send it; the janitor will")
+                }
+            }
         }
         Ok(created)
     }
@@ -184,7 +184,7 @@ impl Refunds<'_> {
             .decide_refund(actor, scope, id, approve, &note)
             .await?;
         if decided.status == RefundStatus::Approved {
-            self.send_if_approved(&decided.id).await;
+            self.send_logged(&decided).await;
             return Ok(self.store.get_refund(scope, id).await?);
         }
         Ok(decided)
@@ -209,11 +209,10 @@ impl Refunds<'_> {
     }
 }
 
-/// The id in a stored refund answer.
-fn created_id(body: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()?
-        .get("id")?
-        .as_str()
-        .map(str::to_owned)
+/// The id in a stored refund answer, if the refund was approved.
+fn approved_id(body: &str) -> Option<String> {
+    let refund = serde_json::from_str::<serde_json::Value>(body).ok()?;
+    (refund["status"] == RefundStatus::Approved.as_str())
+        .then(|| refund["id"].as_str().map(str::to_owned))
+        .flatten()
 }

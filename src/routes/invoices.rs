@@ -3,12 +3,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{
     Caller, JsonBody, idempotency_key, page_limit, path_id, query_agency, query_choice, query_text,
     query_time,
 };
+use crate::domain::idempotency::request_hash;
 use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
 use crate::domain::payment::{Channel, ExceptionKind};
 use crate::domain::receipt::Receipt;
@@ -73,11 +73,10 @@ impl CreateInvoice {
         Ok(NewInvoice::parse(draft, &state.invoice_limits, now)?)
     }
 
-    /// A hash of what was asked, independent of JSON spacing and key order,
-    /// to tell a replay from a different request under the same key.
+    /// A hash of what was asked, to tell a replay from a different
+    /// request under the same key.
     fn fingerprint(&self) -> Result<String, ApiError> {
-        let canonical = serde_json::to_vec(self).map_err(|e| ApiError::internal(&e))?;
-        Ok(hex::encode(Sha256::digest(canonical)))
+        request_hash(self).map_err(|e| ApiError::internal(&e))
     }
 }
 

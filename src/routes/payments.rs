@@ -3,7 +3,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{
     Caller, JsonBody, idempotency_key, page_limit, path_id, query_agency, query_choice, query_text,
@@ -11,6 +10,7 @@ use super::{
 };
 use crate::domain::IdempotencyKey;
 use crate::domain::audit::Actor;
+use crate::domain::idempotency::request_hash;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource};
 use crate::domain::{AgencyCode, Role, Timestamp, ValidationError, Vnd, text};
 use crate::error::ApiError;
@@ -148,8 +148,7 @@ pub(crate) async fn record_cash_as(
     id: &str,
     body: CashPayment,
 ) -> Result<Created, ApiError> {
-    let canonical = serde_json::to_vec(&(id, &body)).map_err(|e| ApiError::internal(&e))?;
-    let fingerprint = hex::encode(Sha256::digest(canonical));
+    let fingerprint = request_hash(&(id, &body)).map_err(|e| ApiError::internal(&e))?;
     let idempotent = IdempotentRequest {
         api_key_id: &principal.key_id,
         key,

@@ -22,7 +22,9 @@ use super::query::{Filtered, Placeholders, Value, page};
 use super::{Listed, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, Resolution};
-use crate::domain::refund::{HeldMoney, HeldPayment, Refund, RefundStatus, check_refund};
+use crate::domain::refund::{
+    HeldMoney, HeldPayment, NotRefundable, Refund, RefundStatus, check_refund,
+};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 
 const SELECT_REFUNDS: &str = "SELECT r.id, r.payment_id, r.agency_code, r.channel, r.amount,
@@ -73,8 +75,9 @@ pub struct NewRefund<'a> {
     /// The exception it settles; when not given, the open exception that
     /// holds the payment's money, if any.
     pub exception_id: Option<&'a str>,
-    /// Under this amount the refund needs no second officer.
-    pub approval_free_below: Vnd,
+    /// Under what amount a refund of the agency's money needs no second
+    /// officer, by the payment's agency.
+    pub approval_free_below: &'a (dyn Fn(Option<&AgencyCode>) -> Vnd + Sync),
 }
 
 /// Which refunds to list.
@@ -105,6 +108,46 @@ pub struct RefundOutcome<'a> {
 pub struct ClaimedRefund {
     pub refund: Refund,
     pub payment: Payment,
+}
+
+/// Payment `id`, if it is in `scope`, read with `lock`.
+async fn payment_in(
+    conn: &mut Conn<'_>,
+    scope: &Scope,
+    id: &str,
+    lock: &str,
+) -> Result<Option<Payment>, StoreError> {
+    let sql = format!(
+        "{SELECT_PAYMENTS} WHERE p.id = $1 AND substr(coalesce(a.path, '/'), 1, length($2)) = $2{lock}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(scope.path_prefix())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(payment_from_row).transpose()
+}
+
+/// What stands against refunding `payment`: its open exceptions and what
+/// its refunds already hold.
+struct Standing {
+    open: Vec<(String, ExceptionKind)>,
+    spoken_for: Vnd,
+}
+
+impl Standing {
+    async fn of(conn: &mut Conn<'_>, payment: &Payment) -> Result<Standing, StoreError> {
+        Ok(Standing {
+            open: open_exceptions(conn, &payment.id).await?,
+            spoken_for: spoken_for(conn, &payment.id).await?,
+        })
+    }
+
+    /// How much of `payment` is left to refund, if `amount` fits in it.
+    fn check(&self, payment: &Payment, amount: Vnd) -> Result<Vnd, NotRefundable> {
+        let kinds: Vec<ExceptionKind> = self.open.iter().map(|(_, kind)| *kind).collect();
+        check_refund(payment, self.spoken_for, &kinds, amount)
+    }
 }
 
 /// The sum of `payment_id`'s refunds that hold their amount.
@@ -228,26 +271,16 @@ impl Store {
             return self.replay_taken(request).await;
         }
         let lock = self.row_lock(" FOR UPDATE OF p");
-        let sql = format!(
-            "{SELECT_PAYMENTS} WHERE p.id = $1 AND substr(coalesce(a.path, '/'), 1, length($2)) = $2{lock}"
-        );
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(new.payment_id)
-            .bind(scope.path_prefix())
-            .fetch_optional(&mut tx.conn())
-            .await?
-        else {
+        let Some(payment) = payment_in(&mut tx.conn(), scope, new.payment_id, lock).await? else {
             tx.rollback().await?;
             return Err(StoreError::NotFound);
         };
-        let payment = payment_from_row(&row)?;
-        let open = open_exceptions(&mut tx.conn(), &payment.id).await?;
-        let kinds: Vec<ExceptionKind> = open.iter().map(|(_, kind)| *kind).collect();
-        let already = spoken_for(&mut tx.conn(), &payment.id).await?;
-        if let Err(refused) = check_refund(&payment, already, &kinds, new.amount) {
+        let standing = Standing::of(&mut tx.conn(), &payment).await?;
+        if let Err(refused) = standing.check(&payment, new.amount) {
             tx.rollback().await?;
             return Err(StoreError::NotRefundable(refused));
         }
+        let open = &standing.open;
         let exception_id = match new.exception_id {
             Some(id) => match open.iter().find(|(open_id, _)| open_id == id) {
                 Some((id, _)) => Some(id.clone()),
@@ -264,7 +297,8 @@ impl Store {
                 .find(|(_, kind)| Some(*kind) == payment.exception)
                 .map(|(id, _)| id.clone()),
         };
-        let approved = new.amount.dong() < new.approval_free_below.dong();
+        let approval_free_below = (new.approval_free_below)(payment.agency_code.as_ref());
+        let approved = new.amount.dong() < approval_free_below.dong();
         let id = format!("rf_{}", uuid::Uuid::now_v7().simple());
         sqlx::query(
             "INSERT INTO refunds (id, payment_id, agency_code, channel, amount, reason,
@@ -284,12 +318,10 @@ impl Store {
         .bind(now.to_stored())
         .bind(approved.then_some("system:approval-threshold"))
         .bind(approved.then(|| now.to_stored()))
-        .bind(approved.then(|| {
-            format!(
-                "under {} đồng, no second officer is needed",
-                new.approval_free_below
-            )
-        }))
+        .bind(
+            approved
+                .then(|| format!("under {approval_free_below} đồng, no second officer is needed")),
+        )
         .bind(approved.then(|| now.to_stored()))
         .execute(&mut tx.conn())
         .await?;
@@ -459,7 +491,8 @@ impl Store {
             distrusted(&mut tx.conn(), &actor, &after, why, now).await?;
         }
         if after.status.is_final() {
-            self.finished(&mut tx.conn(), &actor, &after, now).await?;
+            self.finished(&mut tx.conn(), &actor, &after, before.status, now)
+                .await?;
         }
         tx.commit().await?;
         Ok(after)
@@ -500,47 +533,30 @@ impl Store {
         .execute(&mut tx.conn())
         .await?;
         let after = refund_by_id(&mut tx.conn(), id, "").await?;
-        audited(
-            &mut tx.conn(),
-            actor,
-            "refund.succeeded",
-            &after,
-            Some(before.status),
-            now,
-        )
-        .await?;
-        self.finished(&mut tx.conn(), actor, &after, now).await?;
+        self.finished(&mut tx.conn(), actor, &after, before.status, now)
+            .await?;
         tx.commit().await?;
         Ok(after)
     }
 
-    /// What follows a refund's end, in its transaction: a succeeded one
-    /// resolves the exception it came from; either tells the dossier
-    /// system. (A provider's answer is audited here too.)
+    /// What follows a refund's end (from `before`), in its transaction:
+    /// its audit record; a succeeded one resolves the exception it came
+    /// from; either tells the dossier system.
     async fn finished(
         &self,
         conn: &mut Conn<'_>,
         actor: &Actor,
         refund: &Refund,
+        before: RefundStatus,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let succeeded = refund.status == RefundStatus::Succeeded;
-        if actor.name.starts_with("system:") {
-            let action = if succeeded {
-                "refund.succeeded"
-            } else {
-                "refund.failed"
-            };
-            audited(
-                conn,
-                actor,
-                action,
-                refund,
-                Some(RefundStatus::Submitted),
-                now,
-            )
-            .await?;
-        }
+        let action = if succeeded {
+            "refund.succeeded"
+        } else {
+            "refund.failed"
+        };
+        audited(conn, actor, action, refund, Some(before), now).await?;
         if succeeded && let Some(exception_id) = &refund.exception_id {
             let note = format!("refund {}: {} đồng paid back", refund.id, refund.amount);
             exceptions::resolve_by(conn, actor, exception_id, Resolution::Refunded, &note, now)
@@ -595,20 +611,6 @@ impl Store {
         query.newest_first("r.id", filter.after_id.as_deref(), filter.limit);
         let rows = query.build().fetch_all(&self.pool).await?;
         page(&rows, filter.limit, refund_from_row, |r| r.id.clone())
-    }
-
-    /// The refunds of the payments of invoice `invoice_id`, oldest first:
-    /// what its pages and views say was paid back.
-    pub async fn invoice_refunds(&self, invoice_id: &str) -> Result<Vec<Refund>, StoreError> {
-        let sql = format!(
-            "{SELECT_REFUNDS} JOIN payments p ON p.id = r.payment_id
-             WHERE p.invoice_id = $1 ORDER BY r.id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(invoice_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(refund_from_row).collect()
     }
 
     /// Refunds for the janitor to move on, oldest first: approved gateway
@@ -673,33 +675,16 @@ async fn distrusted(
 }
 
 impl Store {
-    /// Payment `id`, which must be in `scope`.
-    pub async fn payment_in_scope(&self, scope: &Scope, id: &str) -> Result<Payment, StoreError> {
-        let sql = format!(
-            "{SELECT_PAYMENTS} WHERE p.id = $1 AND substr(coalesce(a.path, '/'), 1, length($2)) = $2"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(scope.path_prefix())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        payment_from_row(&row)
-    }
-
     /// How much of payment `payment_id` (in `scope`) may still be asked
     /// back: nothing when it paid its invoice or is still being checked.
     pub async fn refund_left(&self, scope: &Scope, payment_id: &str) -> Result<Vnd, StoreError> {
-        let payment = self.payment_in_scope(scope, payment_id).await?;
         let mut conn = self.pool.acquire().await?;
         let mut conn = Conn::from(&mut *conn);
-        let open: Vec<ExceptionKind> = open_exceptions(&mut conn, payment_id)
+        let payment = payment_in(&mut conn, scope, payment_id, "")
             .await?
-            .into_iter()
-            .map(|(_, kind)| kind)
-            .collect();
-        let already = spoken_for(&mut conn, payment_id).await?;
-        Ok(check_refund(&payment, already, &open, Vnd::new(0)).unwrap_or(Vnd::new(0)))
+            .ok_or(StoreError::NotFound)?;
+        let standing = Standing::of(&mut conn, &payment).await?;
+        Ok(standing.check(&payment, Vnd::new(0)).unwrap_or(Vnd::new(0)))
     }
 
     /// Refund `id`, whatever its scope: for lephi's own tasks.

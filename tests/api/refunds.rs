@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use lephi::domain::Role;
 use serde_json::{Value, json};
 
-use crate::helpers::{PaymentsApp, Response, spawn_payments_app};
+use crate::helpers::{PaymentsApp, Response, spawn_payments_app, spawn_payments_app_with};
 use crate::on_both_backends;
 use crate::payments::sepay_auth;
 use crate::payments::sepay_transfer;
@@ -17,6 +17,7 @@ on_both_backends!(
     refunds_refuse_what_they_may_not_do_and_change_nothing,
     transfers_short_of_the_total_add_up_and_more_is_held,
     a_refund_answer_not_signed_with_the_gateways_key_is_not_trusted,
+    a_refund_under_the_agencys_threshold_needs_no_second_officer,
 );
 
 const FEE: i64 = 650_000;
@@ -743,4 +744,34 @@ async fn a_refund_answer_not_signed_with_the_gateways_key_is_not_trusted(
         (Some(FEE), Some(0))
     );
     assert_eq!(now["held_payments"][0]["refunding"], FEE);
+}
+
+async fn a_refund_under_the_agencys_threshold_needs_no_second_officer(
+    backend: crate::helpers::Backend,
+) {
+    let app = spawn_payments_app_with(backend, |s| {
+        s.refunds.approval_free_below = lephi::domain::Vnd::new(100_000);
+    })
+    .await;
+    let invoice = app.invoice("HS-SMALL").await;
+    let held = paid_twice(&app, &invoice, 9_500).await;
+    let held_id = held["id"].as_str().unwrap();
+    let small = ask(&app, &app.finance_key, held_id, 99_999, "small").await;
+    assert_eq!(small.status, 201, "{}", small.text);
+    let small = small.json();
+    assert_eq!(small["status"], "approved", "{small}");
+    assert_eq!(small["decided_by"], "system:approval-threshold");
+    // At the threshold, a second officer is needed again.
+    let large = ask(&app, &app.finance_key, held_id, 100_000, "large").await;
+    assert_eq!(large.json()["status"], "requested", "{}", large.text);
+    // The approved one waits for the officer who pays it back by hand.
+    let done = app
+        .app
+        .post(
+            &format!("/v1/refunds/{}/complete", small["id"].as_str().unwrap()),
+            &app.finance_key,
+            &json!({ "reference": "FT1", "paid_back_at": "2026-11-28T09:00:00Z" }),
+        )
+        .await;
+    assert_eq!(done.json()["status"], "succeeded", "{}", done.text);
 }

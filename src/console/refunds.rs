@@ -292,9 +292,10 @@ fn detail(req: &HttpRequest, officer: &Officer, r: &Refund) -> Html {
         );
     }
     if let Some(code) = &r.provider_code {
-        let said = match &r.provider_message {
-            Some(message) => format!("{code}: {message}"),
-            None => code.clone(),
+        let said = match (lephis_own(code), &r.provider_message) {
+            (Some(words), _) => lang.pick(words).to_owned(),
+            (None, Some(message)) => format!("{code}: {message}"),
+            (None, None) => code.clone(),
         };
         fact(
             &mut html,
@@ -392,6 +393,38 @@ fn detail(req: &HttpRequest, officer: &Officer, r: &Refund) -> Html {
         _ => {}
     }
     html
+}
+
+/// What lephi's own codes for an answer it did not get (or did not trust)
+/// mean, in words; `None` for a provider's code.
+fn lephis_own(code: &str) -> Option<&'static Text> {
+    Some(match code {
+        "timeout" => &text!(
+            "Cổng thanh toán chưa trả lời kịp; hệ thống sẽ hỏi lại cho đến khi có kết quả.",
+            "The gateway did not answer in time; lephi asks again until it knows."
+        ),
+        "unreachable" => &text!(
+            "Chưa kết nối được cổng thanh toán; hệ thống sẽ hỏi lại.",
+            "The gateway could not be reached; lephi asks again."
+        ),
+        "bad_answer" => &text!(
+            "Câu trả lời của cổng thanh toán không đọc được; hệ thống sẽ hỏi lại.",
+            "The gateway's answer could not be read; lephi asks again."
+        ),
+        "bad_signature" => &text!(
+            "Câu trả lời không có chữ ký hợp lệ nên không được tin; một ngoại lệ đã được mở.",
+            "The answer was not validly signed, so it is not trusted; an exception was opened."
+        ),
+        "not_configured" => &text!(
+            "Cổng thanh toán chưa được cấu hình ở tiến trình này; hệ thống sẽ hỏi lại.",
+            "The gateway is not configured in this process; lephi asks again."
+        ),
+        "not_listed" => &text!(
+            "Cổng thanh toán chưa ghi nhận lệnh hoàn này; hệ thống sẽ hỏi lại.",
+            "The gateway lists no such refund yet; lephi asks again."
+        ),
+        _ => return None,
+    })
 }
 
 /// `POST /console/refunds/{id}/approve`.
@@ -497,6 +530,26 @@ fn vietnam_local(text: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lephis_own_codes_are_told_in_words_and_a_providers_are_shown_as_given() {
+        use crate::providers::ProviderError;
+        for err in [
+            ProviderError::Timeout,
+            ProviderError::Unreachable("x".into()),
+            ProviderError::BadAnswer("x".into()),
+            ProviderError::BadSignature,
+        ] {
+            let words = lephis_own(err.provider_code()).expect("a code of lephi's own");
+            assert!(!words.vi.is_empty() && words.vi != words.en);
+        }
+        for own in ["not_configured", "not_listed"] {
+            assert!(lephis_own(own).is_some(), "{own}");
+        }
+        for providers in ["00", "94", "7000", "-13"] {
+            assert!(lephis_own(providers).is_none(), "{providers}");
+        }
+    }
 
     #[test]
     fn a_paid_back_time_is_vietnam_time() {

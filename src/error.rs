@@ -245,12 +245,6 @@ impl From<StoreError> for ApiError {
                         message,
                     )
                     .with_details(json!({ "left": left })),
-                    NotRefundable::Applied => ApiError::new(
-                        StatusCode::CONFLICT,
-                        ErrorCode::NotRefundable,
-                        message,
-                    )
-                    .with_details(json!({ "reason": "applied" })),
                     NotRefundable::StillChecked(kind) => ApiError::new(
                         StatusCode::CONFLICT,
                         ErrorCode::NotRefundable,

@@ -29,6 +29,7 @@ const RATE_BY_COUNT: Text = text!("Tỷ lệ theo số hồ sơ", "Rate by count
 const CASHLESS_AMOUNT: Text = text!("Không dùng tiền mặt", "Cashless");
 const CASH_AMOUNT: Text = text!("Tiền mặt", "Cash");
 const TOTAL_AMOUNT: Text = text!("Tổng số tiền", "Total amount");
+const TOTAL_REFUNDED: Text = text!("Đã hoàn trả", "Refunded");
 const CASHLESS_COUNT: Text = text!("Hồ sơ không dùng tiền mặt", "Paid cashless");
 const TOTAL_COUNT: Text = text!("Hồ sơ đã nộp", "Dossiers paid");
 
@@ -237,8 +238,8 @@ fn filters(
         .t(
             lang,
             &text!(
-                "Hai ô ngày dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi cho hồ sơ, theo ngày thu (giống báo cáo API với basis=recorded): tỷ lệ tính trên số tiền giữ lại; khoản đang giữ (nộp thừa, nộp muộn, sai số tiền) hoặc đã hoàn trả không được tính.",
-                "The days are for a custom period. Counts payments applied to invoices, by the day collected (as the report API with basis=recorded): the rate is on money kept; money held (paid twice, late, of the wrong amount) or refunded is not counted."
+                "Hai ô ngày dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi cho hồ sơ, theo ngày thu (giống báo cáo API với basis=recorded): số tiền là số đã thu, tỷ lệ theo số tiền tính trên số tiền giữ lại (đã thu trừ đã hoàn trả); khoản đang giữ (nộp thừa, nộp muộn, sai số tiền) không được tính.",
+                "The days are for a custom period. Counts payments applied to invoices, by the day collected (as the report API with basis=recorded): amounts are what was collected and the rate by amount is on what was kept (collected less refunded); money held (paid twice, late, of the wrong amount) is not counted."
             ),
         )
         .raw("</p></section>");
@@ -373,6 +374,17 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
         );
         html.raw("</div></div>");
     }
+    // What was given back of the money collected: the rates are on the rest.
+    html.raw("<div class=\"figure\"><div class=\"label\">")
+        .t(lang, &TOTAL_REFUNDED)
+        .raw("</div><div class=\"value\">");
+    linked(
+        &mut html,
+        &format!("/console/refunds?lang={}&status=succeeded", lang.code()),
+        &total.total_refunded().display_vi(),
+        Some("total-refunded"),
+    );
+    html.raw("</div></div>");
     html.raw("</div>");
 
     // By month.

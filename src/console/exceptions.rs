@@ -60,6 +60,7 @@ fn resolution_name(resolution: Resolution, lang: Lang) -> &'static str {
         Resolution::SettledLater => &text!("Đối soát sau", "Settled later"),
         Resolution::DossierRegistered => &text!("Hồ sơ đã vào sổ", "Dossier registered"),
         Resolution::Refunded => &text!("Đã hoàn tiền", "Refunded"),
+        Resolution::Applied => &text!("Đã ghi cho hồ sơ", "Applied to the dossier"),
     })
 }
 
@@ -540,9 +541,11 @@ async fn detail(
     html.raw("</section>");
     if x.status == ExceptionStatus::Open {
         if let Some(payment_id) = &x.payment_id {
+            // The money this exception holds: what paid an invoice is
+            // refunded from the invoice's page.
             let left = state.store.refund_left(scope, payment_id).await?;
-            if left.dong() > 0 {
-                super::refunds::ask_form(&mut html, lang, officer, &x, left);
+            if left.held.dong() > 0 {
+                super::refunds::ask_form(&mut html, lang, officer, &x, left.held);
             }
         }
         resolve_form(&mut html, lang, officer, &x.id, refused.as_ref());

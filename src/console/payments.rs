@@ -549,6 +549,19 @@ pub async fn invoice(
     if invoice.status == InvoiceStatus::Open && officer.principal.role == Role::Finance {
         cash_form(&mut body, lang, &officer, &invoice);
     }
+    if officer.principal.role == Role::Finance {
+        let mut refundable = Vec::new();
+        for found in &found {
+            match state.store.refund_left(officer.scope(), &found.payment.id).await {
+                Ok(left) if left.any.dong() > 0 => refundable.push((&found.payment, left.any)),
+                Ok(_) => {}
+                Err(err) => return super::error_page(&req, Some(&officer), &err.into()),
+            }
+        }
+        if !refundable.is_empty() {
+            super::refunds::invoice_form(&mut body, lang, &officer, &invoice.id, &refundable);
+        }
+    }
     super::officer_page(
         &req,
         &officer,

@@ -1,5 +1,6 @@
 //! `/console/refunds`: money given back. An officer asks for a refund from
-//! the exception that holds a payment's money; another officer approves or
+//! the exception that holds a payment's money, or from the invoice's page
+//! for any of its payments; another officer approves or
 //! rejects it; a bank transfer's or cash's refund is recorded once paid
 //! back by hand. Every step goes through the refunds' use-cases, as the
 //! API's do.
@@ -11,7 +12,7 @@ use super::{
     AMOUNT, CHANNEL, NOTE, NOTHING, Officer, STATUS, Section, csrf_field, lang_of, link, query_of,
     see_other, session, value,
 };
-use crate::domain::payment::PaymentException;
+use crate::domain::payment::{Payment, PaymentException};
 use crate::domain::refund::{Refund, RefundStatus};
 use crate::domain::{IdempotencyKey, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
@@ -81,6 +82,91 @@ pub fn ask_form(html: &mut Html, lang: Lang, officer: &Officer, x: &PaymentExcep
         .raw("</button></form></section>");
 }
 
+/// The form on an invoice's page that asks for a refund of one of its
+/// payments, `payments` being each with what is left to refund of it.
+pub fn invoice_form(
+    html: &mut Html,
+    lang: Lang,
+    officer: &Officer,
+    invoice_id: &str,
+    payments: &[(&Payment, Vnd)],
+) {
+    html.raw("<section class=\"card\"><h2 id=\"refund\">")
+        .t(lang, &REFUND)
+        .raw("</h2><p>")
+        .t(
+            lang,
+            &text!(
+                "Hoàn lại cho người nộp một khoản đã thu, qua chính kênh đã thanh toán; khoản đang giữ được hoàn trước. Hoàn khoản đã ghi cho hồ sơ thì hồ sơ không còn được tính là đã nộp, trừ khi một khoản đang giữ của hồ sơ bù đủ. Một cán bộ khác sẽ duyệt trước khi tiền được hoàn.",
+                "Give money collected back to the payer, through the channel they paid with; money held goes back first. Refunding money that paid the dossier makes it unpaid again, unless money held for it covers what it then owes. Another officer approves it before it is sent."
+            ),
+        )
+        .raw("</p><form method=\"post\" action=\"")
+        .text(&link(lang, &format!("/console/invoices/{invoice_id}/refund"), &[]))
+        .raw("\">");
+    csrf_field(html, officer);
+    html.raw("<input type=\"hidden\" name=\"idempotency_key\" value=\"")
+        .text(&format!("console-refund-{}", uuid::Uuid::now_v7()))
+        .raw("\"><div class=\"field\"><label for=\"refund-payment\">")
+        .t(lang, &text!("Khoản thanh toán", "Payment"))
+        .raw("</label><select id=\"refund-payment\" name=\"payment_id\" required>");
+    for (payment, left) in payments {
+        html.raw("<option value=\"")
+            .text(&payment.id)
+            .raw("\">")
+            .text(&format!(
+                "{} · {} · {} {}",
+                channel_name(payment.channel, lang),
+                payment.amount.display_vi(),
+                lang.pick(&text!("còn có thể hoàn", "left to refund")),
+                left.display_vi()
+            ))
+            .raw("</option>");
+    }
+    html.raw("</select></div><div class=\"field\"><label for=\"refund-amount\">")
+        .t(lang, &text!("Số tiền hoàn (đồng)", "Amount to refund (đồng)"))
+        .raw("</label><input id=\"refund-amount\" name=\"amount\" inputmode=\"numeric\" required></div><div class=\"field\"><label for=\"refund-reason\">")
+        .t(lang, &REASON)
+        .raw("</label><textarea id=\"refund-reason\" name=\"reason\" required maxlength=\"500\"></textarea></div><button type=\"submit\">")
+        .t(lang, &text!("Đề nghị hoàn tiền", "Ask for the refund"))
+        .raw("</button></form></section>");
+}
+
+/// Asks for the refund the officer's form describes, of `payment_id`
+/// (and from exception `exception_id`): the new refund's id.
+async fn ask_for(
+    state: &AppState,
+    officer: &Officer,
+    form: &std::collections::HashMap<String, String>,
+    payment_id: &str,
+    exception_id: Option<String>,
+) -> Result<String, ApiError> {
+    let key = value(form, "idempotency_key")
+        .and_then(|k| IdempotencyKey::parse(k).ok())
+        .ok_or_else(|| invalid("the form is missing its key: open the page again"))?;
+    let amount = value(form, "amount")
+        .and_then(|a| Vnd::parse_vietnamese(a).ok())
+        .ok_or_else(|| invalid("amount: a whole number of đồng"))?;
+    let created = state
+        .refunds()
+        .request(
+            officer.principal(),
+            &officer.actor(),
+            &key,
+            payment_id,
+            &RefundAsked {
+                amount,
+                reason: form.get("reason").cloned().unwrap_or_default(),
+                exception_id,
+            },
+        )
+        .await?;
+    serde_json::from_str::<serde_json::Value>(&created.body)
+        .ok()
+        .and_then(|refund| refund["id"].as_str().map(str::to_owned))
+        .ok_or_else(|| ApiError::internal(&"a refund's answer has no id"))
+}
+
 /// `POST /console/exceptions/{id}/refund`.
 pub async fn ask(
     req: HttpRequest,
@@ -102,30 +188,37 @@ pub async fn ask(
         let payment_id = exception.payment_id.ok_or_else(|| {
             invalid("this exception is about no payment: there is nothing to refund")
         })?;
-        let key = value(&form, "idempotency_key")
-            .and_then(|k| IdempotencyKey::parse(k).ok())
-            .ok_or_else(|| invalid("the form is missing its key: open the exception again"))?;
-        let amount = value(&form, "amount")
-            .and_then(|a| Vnd::parse_vietnamese(a).ok())
-            .ok_or_else(|| invalid("amount: a whole number of đồng"))?;
-        let created = state
-            .refunds()
-            .request(
-                officer.principal(),
-                &officer.actor(),
-                &key,
-                &payment_id,
-                &RefundAsked {
-                    amount,
-                    reason: form.get("reason").cloned().unwrap_or_default(),
-                    exception_id: Some(id.clone()),
-                },
-            )
-            .await?;
-        serde_json::from_str::<serde_json::Value>(&created.body)
-            .ok()
-            .and_then(|refund| refund["id"].as_str().map(str::to_owned))
-            .ok_or_else(|| ApiError::internal(&"a refund's answer has no id"))
+        ask_for(&state, &officer, &form, &payment_id, Some(id.clone())).await
+    };
+    match asked.await {
+        Ok(refund) => see_other(&link(lang, &format!("/console/refunds/{refund}"), &[])),
+        Err(err) => super::error_page(&req, Some(&officer), &err),
+    }
+}
+
+/// `POST /console/invoices/{id}/refund`: a refund of one of the invoice's
+/// payments.
+pub async fn ask_from_invoice(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let lang = lang_of(&req);
+    let (officer, form) = match session::posted_form(&req, &state, payload).await {
+        Ok(posted) => posted,
+        Err(refused) => return refused,
+    };
+    let id = id.into_inner();
+    let asked = async {
+        if id.len() > 200 || id.chars().any(char::is_control) {
+            return Err(ApiError::not_found("the invoice"));
+        }
+        let payments = state.store.invoice_payments(officer.scope(), &id).await?;
+        let payment_id = value(&form, "payment_id")
+            .filter(|chosen| payments.iter().any(|p| p.id == *chosen))
+            .ok_or_else(|| invalid("payment_id: choose one of the invoice's payments"))?;
+        ask_for(&state, &officer, &form, payment_id, None).await
     };
     match asked.await {
         Ok(refund) => see_other(&link(lang, &format!("/console/refunds/{refund}"), &[])),

@@ -293,6 +293,18 @@ impl InvoiceStatus {
     pub fn pay(self) -> Result<InvoiceStatus, IllegalTransition> {
         self.leave_open(InvoiceStatus::Paid)
     }
+
+    /// The status of an invoice once money that paid it went back and
+    /// left it owing, with nothing held to cover it: a paid invoice stops
+    /// being paid and is cancelled (it takes no more payment; the dossier
+    /// system issues a new invoice if the dossier is to be paid again); an
+    /// open one stays open for what it owes again.
+    pub fn given_back(self) -> InvoiceStatus {
+        match self {
+            InvoiceStatus::Paid => InvoiceStatus::Cancelled,
+            other => other,
+        }
+    }
 }
 
 /// An issued invoice as stored.

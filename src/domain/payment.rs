@@ -154,33 +154,31 @@ impl ExceptionKind {
     }
 }
 
-/// What a received payment on `channel` does to its invoice: applied in
-/// full, or held as an exception. A gateway charges the attempt's amount,
-/// so its payment must settle exactly what is still owed, as cash must; a
-/// bank transfer short of it is applied and the invoice stays open for
-/// the remainder (transfers together pay it). More than is owed needs an
-/// officer.
+/// What a received payment on `channel` does to its invoice: applied
+/// (with the excess it brings beyond what is owed, held for refund), or
+/// held whole as an exception. A gateway charges the attempt's amount, so
+/// its payment must settle exactly what is still owed, as cash must. A
+/// bank transfer is applied whatever its amount: short of what is owed,
+/// the invoice stays open for the remainder (transfers together pay it);
+/// over it, the invoice is paid and the excess held.
 pub fn classify(
     invoice: Option<(InvoiceStatus, Vnd, Vnd)>,
     amount: Vnd,
     channel: Channel,
-) -> Result<(), ExceptionKind> {
+) -> Result<Vnd, ExceptionKind> {
     let Some((status, total, amount_paid)) = invoice else {
         return Err(ExceptionKind::UnknownOrder);
     };
     match status {
         InvoiceStatus::Paid => Err(ExceptionKind::Overpaid),
         InvoiceStatus::Cancelled | InvoiceStatus::Expired => Err(ExceptionKind::LatePayment),
-        InvoiceStatus::Open => {
-            let owed = total.checked_sub(amount_paid);
-            let short_transfer = channel == Channel::BankTransfer
-                && owed.is_some_and(|owed| amount.dong() < owed.dong());
-            if owed == Some(amount) || short_transfer {
-                Ok(())
-            } else {
-                Err(ExceptionKind::AmountMismatch)
+        InvoiceStatus::Open => match total.checked_sub(amount_paid) {
+            Some(owed) if owed == amount => Ok(Vnd::new(0)),
+            Some(owed) if channel == Channel::BankTransfer && owed.dong() > 0 => {
+                Ok(Vnd::new((amount.dong() - owed.dong()).max(0)))
             }
-        }
+            _ => Err(ExceptionKind::AmountMismatch),
+        },
     }
 }
 
@@ -251,12 +249,30 @@ pub struct Payment {
     pub reference: String,
     /// Why the amount was not applied to the invoice, if it was not.
     pub exception: Option<ExceptionKind>,
+    /// Of a payment applied to its invoice, what it brought beyond what
+    /// the invoice owed (a bank transfer over the total), held for refund.
+    pub excess: Vnd,
     pub source: PaymentSource,
     pub paid_at: Option<Timestamp>,
     pub recorded_at: Timestamp,
 }
 
 impl Payment {
+    /// What of it is held for refund rather than applied to an invoice:
+    /// all of a held payment, the excess of an applied one.
+    pub fn held_amount(&self) -> Vnd {
+        if self.exception.is_some() {
+            self.amount
+        } else {
+            self.excess
+        }
+    }
+
+    /// What of it paid its invoice.
+    pub fn applied_amount(&self) -> Vnd {
+        Vnd::new(self.amount.dong() - self.held_amount().dong())
+    }
+
     /// When the money was collected, for reports: when the provider says
     /// it was paid, unless that lies after lephi recorded it.
     pub fn collected_at(&self) -> Timestamp {
@@ -313,6 +329,9 @@ pub enum Resolution {
     DossierRegistered,
     /// The money held was paid back by a refund.
     Refunded,
+    /// The money held was applied to its invoice, when a refund of the
+    /// payment that had paid it left the invoice owing.
+    Applied,
 }
 
 impl Resolution {
@@ -336,6 +355,7 @@ impl Resolution {
             "settled_later" => Some(Resolution::SettledLater),
             "dossier_registered" => Some(Resolution::DossierRegistered),
             "refunded" => Some(Resolution::Refunded),
+            "applied" => Some(Resolution::Applied),
             _ => None,
         })
     }
@@ -349,6 +369,7 @@ impl Resolution {
             Resolution::SettledLater => "settled_later",
             Resolution::DossierRegistered => "dossier_registered",
             Resolution::Refunded => "refunded",
+            Resolution::Applied => "applied",
         }
     }
 }
@@ -453,17 +474,18 @@ mod tests {
     #[test]
     fn a_gateway_or_cash_payment_is_applied_only_when_it_settles_what_is_owed_exactly() {
         let open = |paid| Some((InvoiceStatus::Open, Vnd::new(150_000), Vnd::new(paid)));
-        assert_eq!(classify(open(0), Vnd::new(150_000), Channel::Vnpay), Ok(()));
+        let none = Ok(Vnd::new(0));
+        assert_eq!(classify(open(0), Vnd::new(150_000), Channel::Vnpay), none);
         assert_eq!(
             classify(open(50_000), Vnd::new(100_000), Channel::Vnpay),
-            Ok(())
+            none
         );
         assert_eq!(
             classify(open(0), Vnd::new(149_999), Channel::Cash),
             Err(ExceptionKind::AmountMismatch)
         );
         assert_eq!(
-            classify(open(0), Vnd::new(300_000), Channel::BankTransfer),
+            classify(open(0), Vnd::new(300_000), Channel::Momo),
             Err(ExceptionKind::AmountMismatch)
         );
         let closed = |status| Some((status, Vnd::new(150_000), Vnd::new(150_000)));
@@ -498,14 +520,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bank_transfer_short_of_what_is_owed_is_applied_and_more_is_held() {
+    fn a_bank_transfer_is_applied_short_of_what_is_owed_and_over_it_with_the_excess_held() {
         let open = |paid| Some((InvoiceStatus::Open, Vnd::new(150_000), Vnd::new(paid)));
         let transfer = Channel::BankTransfer;
-        assert_eq!(classify(open(0), Vnd::new(100_000), transfer), Ok(()));
-        assert_eq!(classify(open(100_000), Vnd::new(50_000), transfer), Ok(()));
-        assert_eq!(classify(open(100_000), Vnd::new(20_000), transfer), Ok(()));
+        let excess = |dong| Ok(Vnd::new(dong));
+        assert_eq!(classify(open(0), Vnd::new(100_000), transfer), excess(0));
+        assert_eq!(classify(open(100_000), Vnd::new(50_000), transfer), excess(0));
+        assert_eq!(classify(open(100_000), Vnd::new(20_000), transfer), excess(0));
+        assert_eq!(classify(open(100_000), Vnd::new(50_001), transfer), excess(1));
+        assert_eq!(classify(open(0), Vnd::new(300_000), transfer), excess(150_000));
+        // An open invoice with nothing owed (which lephi never stores)
+        // takes no transfer.
         assert_eq!(
-            classify(open(100_000), Vnd::new(50_001), transfer),
+            classify(open(150_000), Vnd::new(1), transfer),
             Err(ExceptionKind::AmountMismatch)
         );
         for exact_only in [
@@ -516,6 +543,10 @@ mod tests {
         ] {
             assert_eq!(
                 classify(open(0), Vnd::new(100_000), exact_only),
+                Err(ExceptionKind::AmountMismatch)
+            );
+            assert_eq!(
+                classify(open(0), Vnd::new(150_001), exact_only),
                 Err(ExceptionKind::AmountMismatch)
             );
         }

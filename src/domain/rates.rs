@@ -300,7 +300,10 @@ impl GroupKey {
 pub struct Tally {
     pub key: GroupKey,
     pub channel: Channel,
+    /// What the payments collected for their invoices.
     pub amount: Vnd,
+    /// Of it, what succeeded refunds gave back.
+    pub refunded: Vnd,
     pub count: i64,
 }
 
@@ -309,14 +312,19 @@ pub struct Tally {
 #[error("a cashless report's sums overflow")]
 pub struct Overflow;
 
-/// What a group (or the whole report) collected, split cashless / cash.
+/// What a group (or the whole report) collected and what of it was
+/// refunded, split cashless / cash. The rate by amount is computed on what
+/// was kept: collected less refunded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Figures {
     cashless_amount: Vnd,
+    cashless_refunded: Vnd,
     cashless_count: i64,
     cash_amount: Vnd,
+    cash_refunded: Vnd,
     cash_count: i64,
     total_amount: Vnd,
+    total_refunded: Vnd,
     total_count: i64,
 }
 
@@ -329,21 +337,26 @@ fn add_count(a: i64, b: i64) -> Result<i64, Overflow> {
 }
 
 impl Figures {
-    /// Figures of `count` payments of `amount` in all on `channel`.
-    pub fn of(channel: Channel, amount: Vnd, count: i64) -> Figures {
+    /// Figures of `count` payments of `amount` in all on `channel`, of
+    /// which `refunded` was given back.
+    pub fn of(channel: Channel, amount: Vnd, refunded: Vnd, count: i64) -> Figures {
         if channel.is_cashless() {
             Figures {
                 cashless_amount: amount,
+                cashless_refunded: refunded,
                 cashless_count: count,
                 total_amount: amount,
+                total_refunded: refunded,
                 total_count: count,
                 ..Figures::default()
             }
         } else {
             Figures {
                 cash_amount: amount,
+                cash_refunded: refunded,
                 cash_count: count,
                 total_amount: amount,
+                total_refunded: refunded,
                 total_count: count,
                 ..Figures::default()
             }
@@ -354,12 +367,37 @@ impl Figures {
     pub fn plus(&self, other: &Figures) -> Result<Figures, Overflow> {
         Ok(Figures {
             cashless_amount: add_amount(self.cashless_amount, other.cashless_amount)?,
+            cashless_refunded: add_amount(self.cashless_refunded, other.cashless_refunded)?,
             cashless_count: add_count(self.cashless_count, other.cashless_count)?,
             cash_amount: add_amount(self.cash_amount, other.cash_amount)?,
+            cash_refunded: add_amount(self.cash_refunded, other.cash_refunded)?,
             cash_count: add_count(self.cash_count, other.cash_count)?,
             total_amount: add_amount(self.total_amount, other.total_amount)?,
+            total_refunded: add_amount(self.total_refunded, other.total_refunded)?,
             total_count: add_count(self.total_count, other.total_count)?,
         })
+    }
+
+    pub fn cashless_refunded(&self) -> Vnd {
+        self.cashless_refunded
+    }
+
+    pub fn cash_refunded(&self) -> Vnd {
+        self.cash_refunded
+    }
+
+    pub fn total_refunded(&self) -> Vnd {
+        self.total_refunded
+    }
+
+    /// What was collected and not refunded, cashless.
+    pub fn cashless_kept(&self) -> Vnd {
+        Vnd::new(self.cashless_amount.dong() - self.cashless_refunded.dong())
+    }
+
+    /// What was collected and not refunded, in all.
+    pub fn total_kept(&self) -> Vnd {
+        Vnd::new(self.total_amount.dong() - self.total_refunded.dong())
     }
 
     pub fn cashless_amount(&self) -> Vnd {
@@ -386,9 +424,10 @@ impl Figures {
         self.total_count
     }
 
-    /// Cashless amount / all amount collected; `None` when nothing was.
+    /// Cashless amount kept / all amount kept (collected less refunded);
+    /// `None` when nothing was kept.
     pub fn rate_by_amount(&self) -> Option<Rate> {
-        Rate::of(self.cashless_amount.dong(), self.total_amount.dong())
+        Rate::of(self.cashless_kept().dong(), self.total_kept().dong())
     }
 
     /// Dossiers paid cashless / dossiers paid; `None` when none was.
@@ -409,6 +448,9 @@ impl Serialize for Figures {
             total_count: i64,
             rate_by_amount: Option<Rate>,
             rate_by_count: Option<Rate>,
+            cashless_refunded: Vnd,
+            cash_refunded: Vnd,
+            total_refunded: Vnd,
         }
         Shown {
             cashless_amount: self.cashless_amount,
@@ -417,6 +459,9 @@ impl Serialize for Figures {
             cash_count: self.cash_count,
             total_amount: self.total_amount,
             total_count: self.total_count,
+            cashless_refunded: self.cashless_refunded,
+            cash_refunded: self.cash_refunded,
+            total_refunded: self.total_refunded,
             rate_by_amount: self.rate_by_amount(),
             rate_by_count: self.rate_by_count(),
         }
@@ -483,16 +528,21 @@ pub struct CashlessReport {
     pub total: Figures,
 }
 
-/// The columns after a group's key columns.
-const FIGURE_COLUMNS: [&str; 8] = [
+/// The columns after a group's key columns. Amounts are what was
+/// collected; the refunded columns say what of it was given back, and the
+/// rate by amount is on what was kept, as its name says.
+const FIGURE_COLUMNS: [&str; 11] = [
     "cashless_amount",
     "cashless_count",
     "cash_amount",
     "cash_count",
     "total_amount",
     "total_count",
-    "rate_by_amount",
+    "rate_by_amount_kept",
     "rate_by_count",
+    "cashless_refunded",
+    "cash_refunded",
+    "total_refunded",
 ];
 
 impl CashlessReport {
@@ -504,7 +554,7 @@ impl CashlessReport {
     ) -> Result<CashlessReport, Overflow> {
         let mut groups: BTreeMap<(u8, String), Group> = BTreeMap::new();
         for tally in tallies {
-            let figures = Figures::of(tally.channel, tally.amount, tally.count);
+            let figures = Figures::of(tally.channel, tally.amount, tally.refunded, tally.count);
             let (rank, name) = tally.key.order();
             let order = (rank, name.to_owned());
             match groups.get_mut(&order) {
@@ -555,6 +605,9 @@ impl CashlessReport {
                 f.total_count.to_string(),
                 rate(f.rate_by_amount()),
                 rate(f.rate_by_count()),
+                show_amount(f.cashless_refunded),
+                show_amount(f.cash_refunded),
+                show_amount(f.total_refunded),
             ]
         };
         let groups = self
@@ -691,6 +744,7 @@ mod tests {
             key: GroupKey::Level { level },
             channel,
             amount: Vnd::new(amount),
+            refunded: Vnd::new(0),
             count,
         }
     }
@@ -774,8 +828,38 @@ mod tests {
                 "cash_amount": 3_300_000, "cash_count": 11,
                 "total_amount": 6_000_000, "total_count": 20,
                 "rate_by_amount": "45.00", "rate_by_count": "45.00",
+                "cashless_refunded": 0, "cash_refunded": 0, "total_refunded": 0,
             })
         );
+    }
+
+    #[test]
+    fn the_rate_by_amount_is_on_what_was_kept() {
+        let tally = |channel, amount, refunded| Tally {
+            key: GroupKey::Level { level: AgencyLevel::Commune },
+            channel,
+            amount: Vnd::new(amount),
+            refunded: Vnd::new(refunded),
+            count: 1,
+        };
+        let report = CashlessReport::from_tallies(
+            query(GroupBy::Level),
+            [
+                tally(Channel::Vnpay, 300_000, 150_000),
+                tally(Channel::Cash, 150_000, 0),
+            ],
+        )
+        .unwrap();
+        let total = &report.total;
+        assert_eq!(total.cashless_amount(), Vnd::new(300_000));
+        assert_eq!(total.cashless_refunded(), Vnd::new(150_000));
+        assert_eq!(total.total_refunded(), Vnd::new(150_000));
+        assert_eq!(total.total_kept(), Vnd::new(300_000));
+        // 150,000 kept cashless of 300,000 kept, not 300,000 of 450,000.
+        assert_eq!(total.rate_by_amount().unwrap().display(), "50.00");
+        let csv = report.to_csv();
+        assert!(csv.contains("rate_by_amount_kept"), "{csv}");
+        assert!(csv.ends_with("total,300000,1,150000,1,450000,2,50.00,50.00,150000,0,150000\r\n"), "{csv}");
     }
 
     #[test]
@@ -788,7 +872,7 @@ mod tests {
         assert_eq!(json["rate_by_count"], serde_json::Value::Null);
         assert_eq!(
             report.to_csv(),
-            "\u{feff}month,cashless_amount,cashless_count,cash_amount,cash_count,total_amount,total_count,rate_by_amount,rate_by_count\r\ntotal,0,0,0,0,0,0,,\r\n"
+            "\u{feff}month,cashless_amount,cashless_count,cash_amount,cash_count,total_amount,total_count,rate_by_amount_kept,rate_by_count,cashless_refunded,cash_refunded,total_refunded\r\ntotal,0,0,0,0,0,0,,,0,0,0\r\n"
         );
     }
 
@@ -801,6 +885,7 @@ mod tests {
             },
             channel,
             amount: Vnd::new(amount),
+            refunded: Vnd::new(0),
             count: 1,
         };
         let report = CashlessReport::from_tallies(
@@ -833,6 +918,7 @@ mod tests {
             },
             channel,
             amount: Vnd::new(amount),
+            refunded: Vnd::new(0),
             count,
         };
         let report = CashlessReport::from_tallies(
@@ -886,7 +972,10 @@ mod tests {
                 "200",
                 "3",
                 "75.00",
-                "33.33"
+                "33.33",
+                "0",
+                "0",
+                "0"
             ]
         );
         assert_eq!(&rows[1][1], "'=HYPERLINK(\"x\")");
@@ -894,7 +983,8 @@ mod tests {
         assert_eq!(
             rows[2].iter().collect::<Vec<_>>(),
             [
-                "total", "", "", "150", "1", "100", "3", "250", "4", "60.00", "25.00"
+                "total", "", "", "150", "1", "100", "3", "250", "4", "60.00", "25.00", "0", "0",
+                "0"
             ]
         );
     }
@@ -908,6 +998,7 @@ mod tests {
             key: GroupKey::Channel { channel },
             channel,
             amount: Vnd::new(amount),
+            refunded: Vnd::new(0),
             count,
         };
         let report = CashlessReport::from_tallies(
@@ -931,7 +1022,8 @@ mod tests {
         assert_eq!(lines[5].split_whitespace().next(), Some("cash"));
         assert!(lines[4].contains("1.300.000"), "{table}");
         assert!(lines[7].starts_with("total"), "{table}");
-        assert!(lines[7].ends_with("66.67          66.67"), "{table}");
+        assert!(lines[7].contains("66.67          66.67"), "{table}");
+        assert!(lines[2].ends_with("total refunded"), "{table}");
         // Every row is as wide as the header: the columns line up.
         let width = lines[2].chars().count();
         assert!(
@@ -1044,6 +1136,7 @@ mod tests {
                         key,
                         channel,
                         amount: Vnd::new(amount),
+                        refunded: Vnd::new(0),
                         count,
                     }
                 });

@@ -138,10 +138,6 @@ pub struct Refund {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotRefundable {
     #[error(
-        "the payment paid its invoice; only money held (paid twice, late, of the wrong amount or for no invoice) is refunded"
-    )]
-    Applied,
-    #[error(
         "the payment is still being checked ({}): refund it once the exception is resolved",
         .0.as_str()
     )]
@@ -159,16 +155,15 @@ pub const HOLDS_REFUNDS: [ExceptionKind; 2] = [
 
 /// How much of `payment` is left to refund, with `spoken_for` already
 /// refunded or on its way, given the payment's open exceptions `open`;
-/// `amount` must fit in it.
+/// `amount` must fit in it. Any of a payment's money may be refunded:
+/// what it holds first, then what paid its invoice (see
+/// [`from_applied`]).
 pub fn check_refund(
     payment: &Payment,
     spoken_for: Vnd,
     open: &[ExceptionKind],
     amount: Vnd,
 ) -> Result<Vnd, NotRefundable> {
-    if payment.exception.is_none() {
-        return Err(NotRefundable::Applied);
-    }
     if let Some(kind) = open.iter().find(|k| HOLDS_REFUNDS.contains(k)) {
         return Err(NotRefundable::StillChecked(*kind));
     }
@@ -179,21 +174,66 @@ pub fn check_refund(
     Ok(left)
 }
 
-/// Money received for an invoice and not applied to it: what it was,
-/// why it is held, and what was given back of it.
+/// Of a refund of `amount` from `payment`, after `refunded` was given
+/// back of it before, the part that comes out of the money that paid its
+/// invoice: a payment's held money goes back first.
+pub fn from_applied(payment: &Payment, refunded: Vnd, amount: Vnd) -> Vnd {
+    let held = payment.held_amount().dong();
+    let beyond = |given: i64| (given - held).max(0);
+    Vnd::new(beyond(refunded.dong() + amount.dong()) - beyond(refunded.dong()))
+}
+
+/// Which of an invoice's held money covers the `owed` a refund of money
+/// that paid it left: the first of `held` (payment id and what of it is
+/// held and not spoken for by a refund, oldest first) that covers it
+/// whole; none, and the invoice stops being paid.
+pub fn covering(owed: Vnd, held: &[(String, Vnd)]) -> Option<&str> {
+    held.iter()
+        .find(|(_, available)| available.dong() >= owed.dong())
+        .map(|(id, _)| id.as_str())
+}
+
+/// Money received for an invoice that is held (all of a payment not
+/// applied; the excess of a bank transfer over the total) or was refunded,
+/// with what was given back of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldPayment {
     pub payment_id: String,
     pub attempt_id: Option<String>,
     pub channel: Channel,
+    /// All the payment brought.
     pub amount: Vnd,
-    pub kind: ExceptionKind,
+    /// What of it paid the invoice.
+    pub applied: Vnd,
+    /// Why (some of) it is held: `None` when all of it paid the invoice
+    /// (and it is here for its refunds).
+    pub kind: Option<ExceptionKind>,
     pub received_at: Timestamp,
     /// Its refunds that were not rejected, oldest first.
     pub refunds: Vec<Refund>,
 }
 
 impl HeldPayment {
+    pub fn of(payment: &Payment, refunds: Vec<Refund>) -> HeldPayment {
+        HeldPayment {
+            payment_id: payment.id.clone(),
+            attempt_id: payment.attempt_id.clone(),
+            channel: payment.channel,
+            amount: payment.amount,
+            applied: payment.applied_amount(),
+            kind: payment
+                .exception
+                .or((payment.excess.dong() > 0).then_some(ExceptionKind::Overpaid)),
+            received_at: payment.collected_at(),
+            refunds,
+        }
+    }
+
+    /// What of it was held when it came.
+    pub fn held(&self) -> Vnd {
+        Vnd::new(self.amount.dong() - self.applied.dong())
+    }
+
     /// What was paid back of it.
     pub fn refunded(&self) -> Vnd {
         sum(self
@@ -207,9 +247,9 @@ impl HeldPayment {
         sum(self.refunds.iter().filter(|r| !r.status.is_final()))
     }
 
-    /// What is still held of it.
+    /// What is still held of it (held money goes back first).
     pub fn still_held(&self) -> Vnd {
-        Vnd::new((self.amount.dong() - self.refunded().dong()).max(0))
+        Vnd::new((self.held().dong() - self.refunded().dong()).max(0))
     }
 }
 
@@ -217,7 +257,8 @@ fn sum<'a>(refunds: impl Iterator<Item = &'a Refund>) -> Vnd {
     Vnd::new(refunds.map(|r| r.amount.dong()).sum())
 }
 
-/// The money of one invoice beyond what paid it: held payments and their refunds.
+/// The money of one invoice beyond what paid it, and what was refunded:
+/// its payments that hold money or have refunds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeldMoney {
     pub payments: Vec<HeldPayment>,
@@ -258,6 +299,7 @@ mod tests {
             agency_code: None,
             reference: "r".into(),
             exception: Some(ExceptionKind::Overpaid),
+            excess: Vnd::new(0),
             source: PaymentSource::Callback,
             paid_at: None,
             recorded_at: Timestamp::now(),
@@ -315,8 +357,46 @@ mod tests {
             ..held(150_000)
         };
         assert_eq!(
-            check_refund(&applied, Vnd::new(0), &[], Vnd::new(1)),
-            Err(NotRefundable::Applied)
+            check_refund(&applied, Vnd::new(0), &[], Vnd::new(150_000)),
+            Ok(Vnd::new(150_000))
         );
+    }
+
+    #[test]
+    fn held_money_goes_back_before_money_that_paid_the_invoice() {
+        let dong = Vnd::new;
+        // Paid twice: all of the second payment is held.
+        let twice = held(150_000);
+        assert_eq!(from_applied(&twice, dong(0), dong(150_000)), dong(0));
+        // A transfer of 200,000 paid 150,000 owed: 50,000 is held.
+        let over = Payment {
+            exception: None,
+            excess: dong(50_000),
+            ..held(200_000)
+        };
+        assert_eq!(over.applied_amount(), dong(150_000));
+        assert_eq!(from_applied(&over, dong(0), dong(50_000)), dong(0));
+        assert_eq!(from_applied(&over, dong(0), dong(60_000)), dong(10_000));
+        assert_eq!(from_applied(&over, dong(50_000), dong(150_000)), dong(150_000));
+        assert_eq!(from_applied(&over, dong(40_000), dong(20_000)), dong(10_000));
+        // A payment that paid its invoice exactly.
+        let paid = Payment {
+            exception: None,
+            ..held(150_000)
+        };
+        assert_eq!(from_applied(&paid, dong(0), dong(150_000)), dong(150_000));
+    }
+
+    #[test]
+    fn the_first_held_payment_that_covers_what_is_owed_whole_covers_it() {
+        let held = vec![
+            ("a".to_owned(), Vnd::new(100_000)),
+            ("b".to_owned(), Vnd::new(150_000)),
+            ("c".to_owned(), Vnd::new(200_000)),
+        ];
+        assert_eq!(covering(Vnd::new(150_000), &held), Some("b"));
+        assert_eq!(covering(Vnd::new(90_000), &held), Some("a"));
+        assert_eq!(covering(Vnd::new(200_001), &held), None);
+        assert_eq!(covering(Vnd::new(1), &[]), None);
     }
 }

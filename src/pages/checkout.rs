@@ -33,6 +33,10 @@ const CANCELLED: Text = text!(
     "Yêu cầu thanh toán này đã bị hủy. Vui lòng liên hệ cơ quan thu.",
     "This payment request was cancelled. Please contact the agency."
 );
+const GIVEN_BACK: Text = text!(
+    "Khoản phí đã nộp đã được hoàn lại cho bạn, nên hồ sơ không còn được tính là đã nộp. Nếu hồ sơ cần nộp lại, cơ quan thu sẽ gửi yêu cầu thanh toán mới.",
+    "The fees you paid were refunded to you, so the dossier no longer counts as paid. If it is to be paid again, the agency will send a new payment request."
+);
 const EXPIRED: Text = text!(
     "Yêu cầu thanh toán này đã hết hạn. Vui lòng liên hệ cơ quan thu để được cấp yêu cầu mới.",
     "This payment request has expired. Please ask the agency for a new one."
@@ -95,6 +99,12 @@ pub fn render(p: &CheckoutPage<'_>) -> String {
                 &SEE_RECEIPT,
                 false,
             );
+        }
+        // Paid once (it has a receipt), then its money went back.
+        InvoiceStatus::Cancelled if invoice.receipt.is_some() => {
+            html.raw("<p class=\"state closed\">")
+                .t(lang, &GIVEN_BACK)
+                .raw("</p>");
         }
         InvoiceStatus::Cancelled => {
             html.raw("<p class=\"state closed\">")

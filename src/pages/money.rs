@@ -1,7 +1,8 @@
 //! What the citizen is told of money received beyond what paid the
-//! invoice: each held payment (paid twice, after expiry or cancellation,
-//! of the wrong amount), why it is held, what happens next, and what was
-//! refunded of it, with the date and the refund's reference.
+//! invoice, and of money given back: each held payment (paid twice, after
+//! expiry or cancellation, of the wrong amount, more than was owed), why it
+//! is held, what happens next, and what was refunded of it (or of a payment
+//! that had paid the invoice), with the date and the refund's reference.
 
 use super::{Html, Lang, channel_name, vietnam_minute};
 use crate::domain::payment::ExceptionKind;
@@ -36,23 +37,41 @@ pub fn received(payment: &HeldPayment, lang: Lang) -> String {
     let amount = payment.amount.display_vi();
     let channel = channel_name(payment.channel, lang);
     let at = vietnam_minute(payment.received_at);
+    let applied = payment.applied.display_vi();
+    let beyond = payment.held().display_vi();
+    if payment.applied.dong() > 0 {
+        return match (payment.kind, lang) {
+            (None, Lang::Vi) => format!(
+                "Chúng tôi đã nhận {amount} qua {channel} lúc {at}; khoản này đã được ghi cho hồ sơ."
+            ),
+            (None, Lang::En) => format!(
+                "We received {amount} through {channel} at {at}; it paid the dossier's fees."
+            ),
+            (Some(_), Lang::Vi) => format!(
+                "Chúng tôi đã nhận {amount} qua {channel} lúc {at}: {applied} đã được ghi cho hồ sơ, {beyond} là số tiền nộp thừa."
+            ),
+            (Some(_), Lang::En) => format!(
+                "We received {amount} through {channel} at {at}: {applied} paid the dossier's fees and {beyond} was more than was owed."
+            ),
+        };
+    }
     match (payment.kind, lang) {
-        (ExceptionKind::Overpaid, Lang::Vi) => format!(
+        (Some(ExceptionKind::Overpaid), Lang::Vi) => format!(
             "Chúng tôi đã nhận {amount} qua {channel} lúc {at}, khi hồ sơ đã được thanh toán: hồ sơ đã được nộp hai lần."
         ),
-        (ExceptionKind::Overpaid, Lang::En) => format!(
+        (Some(ExceptionKind::Overpaid), Lang::En) => format!(
             "We received {amount} through {channel} at {at}, after the dossier had been paid: it was paid twice."
         ),
-        (ExceptionKind::LatePayment, Lang::Vi) => format!(
+        (Some(ExceptionKind::LatePayment), Lang::Vi) => format!(
             "Chúng tôi đã nhận {amount} qua {channel} lúc {at}, khi yêu cầu thanh toán đã hết hạn hoặc đã bị hủy."
         ),
-        (ExceptionKind::LatePayment, Lang::En) => format!(
+        (Some(ExceptionKind::LatePayment), Lang::En) => format!(
             "We received {amount} through {channel} at {at}, after the payment request had expired or been cancelled."
         ),
-        (ExceptionKind::AmountMismatch, Lang::Vi) => format!(
+        (Some(ExceptionKind::AmountMismatch), Lang::Vi) => format!(
             "Chúng tôi đã nhận {amount} qua {channel} lúc {at}, không đúng số tiền phải nộp."
         ),
-        (ExceptionKind::AmountMismatch, Lang::En) => {
+        (Some(ExceptionKind::AmountMismatch), Lang::En) => {
             format!("We received {amount} through {channel} at {at}, which is not the amount owed.")
         }
         (_, Lang::Vi) => format!(
@@ -103,13 +122,16 @@ fn next(payment: &HeldPayment, lang: Lang) -> Vec<String> {
         })
         .collect();
     let covered = payment.refunded().dong() + payment.refunding().dong();
-    if covered < payment.amount.dong() {
-        let left = crate::domain::Vnd::new(payment.amount.dong() - covered).display_vi();
+    if covered < payment.held().dong() {
+        let left = crate::domain::Vnd::new(payment.held().dong() - covered).display_vi();
         lines.push(match (payment.kind, lang) {
-            (ExceptionKind::Overpaid, Lang::Vi) => {
+            (Some(ExceptionKind::Overpaid), Lang::Vi) => {
                 format!("Khoản {left} nộp thừa đang được giữ và sẽ được hoàn lại cho bạn.")
             }
-            (ExceptionKind::Overpaid, Lang::En) => {
+            (Some(ExceptionKind::Overpaid), Lang::En) if payment.applied.dong() > 0 => {
+                format!("The {left} paid beyond what was owed is held and will be refunded to you.")
+            }
+            (Some(ExceptionKind::Overpaid), Lang::En) => {
                 format!("The second {left} is held and will be refunded to you.")
             }
             (_, Lang::Vi) => format!(

@@ -100,19 +100,21 @@ pub struct InvoiceView<'a> {
     /// The receipt, once the invoice is paid.
     receipt: Option<&'a Receipt>,
     /// Money received and not applied (paid twice, late, of the wrong
-    /// amount), less what was refunded of it.
+    /// amount, beyond the total), less what was refunded of it.
     amount_held: Vnd,
     amount_refunded: Vnd,
     held_payments: Vec<HeldPaymentView<'a>>,
 }
 
-/// A payment received for the invoice and held, with what was given back.
+/// A payment received for the invoice that holds money or was refunded,
+/// with what was given back.
 #[derive(Serialize)]
 struct HeldPaymentView<'a> {
     payment_id: &'a str,
     channel: Channel,
     amount: Vnd,
-    reason: ExceptionKind,
+    applied: Vnd,
+    reason: Option<ExceptionKind>,
     received_at: Timestamp,
     refunded: Vnd,
     refunding: Vnd,
@@ -160,6 +162,7 @@ impl<'a> InvoiceView<'a> {
                     payment_id: &p.payment_id,
                     channel: p.channel,
                     amount: p.amount,
+                    applied: p.applied,
                     reason: p.kind,
                     received_at: p.received_at,
                     refunded: p.refunded(),

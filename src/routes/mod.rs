@@ -137,6 +137,7 @@ route_table! {
     "/console/payments" => { GET console::payments::list },
     "/console/invoices/{id}" => { GET console::payments::invoice },
     "/console/invoices/{id}/cash" => { POST console::payments::record_cash },
+    "/console/invoices/{id}/refund" => { POST console::refunds::ask_from_invoice },
 }
 
 /// A whole list. List answers are structs, not JSON maps, so that every

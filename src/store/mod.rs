@@ -19,6 +19,7 @@ mod endpoints;
 mod events;
 mod exceptions;
 mod group_commit;
+mod held_money;
 mod idempotency;
 mod invoices;
 mod migrate;
@@ -64,7 +65,7 @@ pub use invoices::InvoiceFilter;
 pub use migrate::AppliedMigration;
 pub use payments::{ExceptionFilter, IncomingPayment, PaymentFilter, PaymentFor, Recorded};
 pub use query::Listed;
-pub use refunds::{ClaimedRefund, NewRefund, RefundFilter, RefundOutcome};
+pub use refunds::{ClaimedRefund, NewRefund, RefundFilter, RefundLeft, RefundOutcome};
 pub use register_jobs::{ClaimedRegister, QueuedRegister, RegisterImport, RegisterProgress};
 pub use settlements::{SettledLine, SettlementLineFilter, SettlementSummary};
 pub use statement_jobs::{

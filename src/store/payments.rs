@@ -17,7 +17,9 @@ use super::idempotency::{self, Created, IdempotentRequest};
 use super::invoices::{expire_if_due, invoice_in_scope, invoice_of_attempt, invoice_where};
 use super::query::{Filtered, Listed, Value, page};
 use super::receipts::take_receipt_number;
-use super::recording::{applied, held, invoice_changed, made_at, received, recorded};
+use super::recording::{
+    applied, excess_held, held, invoice_changed, made_at, received, recorded,
+};
 use super::{Backend, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{
@@ -85,8 +87,8 @@ pub struct ExceptionFilter {
 
 pub(super) const SELECT_PAYMENTS: &str =
     "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
-        p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.source, p.paid_at,
-        p.recorded_at
+        p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.amount_held, p.source,
+        p.paid_at, p.recorded_at
      FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code";
 
 pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
@@ -111,6 +113,7 @@ pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
                     .ok_or_else(|| StoreError::corrupt(format!("exception kind {kind:?}")))
             })
             .transpose()?,
+        excess: Vnd::new(row.try_get("amount_held")?),
         source: PaymentSource::parse(&source)
             .ok_or_else(|| StoreError::corrupt(format!("payment source {source:?}")))?,
         paid_at: parse_optional_time(row, "paid_at")?,
@@ -304,8 +307,8 @@ macro_rules! insert_payment {
     () => {
         "INSERT INTO payments (id, channel, provider_txn_id, amount,
          invoice_id, attempt_id, agency_code, reference, exception_kind, source, paid_at,
-         recorded_at, recorded_by, collected_on, procedure_code)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         recorded_at, recorded_by, collected_on, procedure_code, amount_held)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
      ON CONFLICT (channel, provider_txn_id) DO NOTHING"
     };
 }
@@ -313,13 +316,13 @@ macro_rules! insert_payment {
 const INSERT_PAYMENT: &str = insert_payment!();
 
 /// On PostgreSQL: [`INSERT_PAYMENT`], and when it inserts, the next number
-/// of the receipt series of agency `$16` for year `$17` (none when the
-/// series has given `$18`), by the upsert `receipts::take_number` runs.
+/// of the receipt series of agency `$17` for year `$18` (none when the
+/// series has given `$19`), by the upsert `receipts::take_number` runs.
 const INSERT_PAYMENT_TAKING_RECEIPT_NUMBER: &str = concat!(
     "WITH p AS (",
     insert_payment!(),
     " RETURNING 1), n AS (",
-    take_receipt_number!("SELECT $16, $17, 1 FROM p", "$18"),
+    take_receipt_number!("SELECT $17, $18, 1 FROM p", "$19"),
     ") SELECT (SELECT count(*) FROM p) AS inserted, (SELECT last_number FROM n) AS number"
 );
 
@@ -329,7 +332,7 @@ const INSERT_PAYMENT_TAKING_RECEIPT_NUMBER: &str = concat!(
 const INSERT_PAYMENT_THEN_RECEIPT_NUMBER: &str = concat!(
     insert_payment!(),
     ";\n",
-    take_receipt_number!("SELECT $16, $17, 1 WHERE changes() = 1", "$18"),
+    take_receipt_number!("SELECT $17, $18, 1 WHERE changes() = 1", "$19"),
 );
 
 /// Runs [`INSERT_PAYMENT_THEN_RECEIPT_NUMBER`]: whether the payment was
@@ -388,6 +391,7 @@ impl<'a> PaymentRow<'a> {
             .bind(self.recorded_by)
             .bind(self.collected_on)
             .bind(self.procedure_code)
+            .bind(payment.excess.dong())
     }
 }
 
@@ -466,6 +470,7 @@ impl Store {
             agency_code: matched.agency.as_ref().map(|(code, _)| code.clone()),
             reference: reference_of(&incoming.paid_for),
             exception: verdict.err(),
+            excess: verdict.unwrap_or(Vnd::new(0)),
             source: incoming.source,
             paid_at: incoming.paid_at,
             recorded_at: now,
@@ -473,8 +478,9 @@ impl Store {
         // A payment that settles its invoice takes the invoice's receipt
         // number with the statement that inserts it, and only if it does.
         let receipt_series = match (&verdict, &invoice) {
-            (Ok(()), Some((invoice, _)))
-                if invoice.total.checked_sub(invoice.amount_paid) == Some(incoming.amount) =>
+            (Ok(_), Some((invoice, _)))
+                if invoice.total.checked_sub(invoice.amount_paid)
+                    == Some(payment.applied_amount()) =>
             {
                 Some(invoice.agency_code.as_str())
             }
@@ -553,7 +559,7 @@ impl Store {
             );
         }
         match (verdict, invoice) {
-            (Ok(()), Some((invoice, path))) => {
+            (Ok(excess), Some((invoice, path))) => {
                 let applied = apply_to_invoice(
                     tx,
                     &mut writes,
@@ -576,6 +582,10 @@ impl Store {
                     // abandoned.
                     return Err(StoreError::corrupt("a locked open invoice was not open"));
                 }
+                if excess.dong() > 0 {
+                    let owed = payment.applied_amount();
+                    exceptions::raise(tx, actor, &excess_held(&payment, owed, agency), now).await?;
+                }
             }
             (Err(kind), invoice) => {
                 writes.extend(audit::insert(actor, &[recorded_change]));
@@ -586,7 +596,7 @@ impl Store {
                     .and_then(|(i, _)| i.total.checked_sub(i.amount_paid));
                 open_exception(tx, actor, &payment, kind, owed, agency, now).await?;
             }
-            (Ok(()), None) => {
+            (Ok(_), None) => {
                 return Err(StoreError::corrupt("a payment was applied to no invoice"));
             }
         }

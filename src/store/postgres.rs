@@ -71,6 +71,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "refunds",
         sql: include_str!("../../migrations/postgres/0013_refunds.sql"),
     },
+    Migration {
+        version: 14,
+        name: "applied_refunds",
+        sql: include_str!("../../migrations/postgres/0014_applied_refunds.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -23,6 +23,7 @@ struct PaymentState<'a> {
     amount: Vnd,
     invoice_id: Option<&'a str>,
     exception: Option<ExceptionKind>,
+    excess: Vnd,
     source: PaymentSource,
 }
 
@@ -35,7 +36,7 @@ pub(super) fn applied(
 ) -> Result<Invoice, StoreError> {
     let amount_paid = invoice
         .amount_paid
-        .checked_add(payment.amount)
+        .checked_add(payment.applied_amount())
         .ok_or_else(|| StoreError::corrupt("amount paid overflows"))?;
     let status = if amount_paid >= invoice.total {
         invoice.status.pay()?
@@ -112,6 +113,29 @@ pub(super) fn held<'a>(
     }
 }
 
+/// The finding that holds what applied `payment` brought beyond the
+/// `owed` it paid (a bank transfer over the total), for refund.
+pub(super) fn excess_held<'a>(
+    payment: &'a Payment,
+    owed: Vnd,
+    agency: Option<(&'a str, &'a str)>,
+) -> Finding<'a> {
+    Finding {
+        kind: ExceptionKind::Overpaid,
+        payment_id: Some(&payment.id),
+        invoice_id: payment.invoice_id.as_deref(),
+        agency,
+        amount: Some(payment.excess),
+        detail: format!(
+            "{} đồng received where {owed} đồng was owed: the invoice is paid and {} đồng beyond it is held",
+            payment.amount, payment.excess
+        ),
+        settlement_line: None,
+        dossier_code: None,
+        tell_dossier_system: true,
+    }
+}
+
 /// When a payment counts as made, for whether its invoice was still open:
 /// when the provider says it was made, if that was after the invoice was
 /// issued (give or take the providers' clocks and whole-second times) and
@@ -146,6 +170,7 @@ pub(super) fn recorded<'a>(
             amount: payment.amount,
             invoice_id: payment.invoice_id.as_deref(),
             exception: payment.exception,
+            excess: payment.excess,
             source: payment.source,
         }),
         at: now,
@@ -183,5 +208,6 @@ pub(super) fn payment_event_data(
         "amount": payment.amount,
         "paid_at": payment.paid_at,
         "exception": payment.exception,
+        "amount_held": payment.held_amount(),
     })
 }

@@ -23,7 +23,9 @@ use super::exceptions::{Finding, Raising};
 use super::invoices::{expire_if_due, invoice_from_row};
 use super::payments::{SELECT_PAYMENTS, payment_from_row};
 use super::receipts::{self, Taken};
-use super::recording::{applied, held, invoice_changed, made_at, received, recorded};
+use super::recording::{
+    applied, excess_held, held, invoice_changed, made_at, received, recorded,
+};
 use super::{Backend, Store, StoreError};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource, classify};
@@ -296,13 +298,14 @@ impl Store {
                     .map(|(code, _)| AgencyCode::from_stored(code.clone())),
                 reference: line.reference.clone(),
                 exception: verdict.err(),
+                excess: verdict.unwrap_or(Vnd::new(0)),
                 source: PaymentSource::Statement,
                 paid_at: Some(line.transaction_time),
                 recorded_at: now,
             };
             let index = plan.payments.len();
             let held = match (verdict, &invoice) {
-                (Ok(()), Some(invoice)) => {
+                (Ok(_), Some(invoice)) => {
                     let after = applied(invoice, &payment, now)?;
                     let path = plan.invoices[&invoice.id].1.clone();
                     plan.invoices
@@ -315,7 +318,7 @@ impl Store {
                     });
                     None
                 }
-                (Ok(()), None) => {
+                (Ok(_), None) => {
                     return Err(StoreError::corrupt("a payment was applied to no invoice"));
                 }
                 (Err(kind), invoice) => Some((
@@ -573,7 +576,7 @@ impl Recoveries {
         let held = self
             .payments
             .iter()
-            .filter(|new| new.held.is_some())
+            .filter(|new| new.held.is_some() || new.payment.excess.dong() > 0)
             .count();
         (self.payments.len() + held) as u64
     }
@@ -670,7 +673,7 @@ impl Recoveries {
     }
 
     /// The findings each payment raises, in order: its own exception, if
-    /// it is held, then its `missing_payment`.
+    /// it is held (or holds an excess), then its `missing_payment`.
     fn own_findings<'a>(&'a self, lines: &[Unmatched<'a>]) -> Vec<Finding<'a>> {
         let mut findings = Vec::new();
         for new in &self.payments {
@@ -678,6 +681,9 @@ impl Recoveries {
             let agency = new.agency.as_ref().map(|(c, p)| (c.as_str(), p.as_str()));
             if let Some((kind, owed)) = new.held {
                 findings.push(held(payment, kind, owed, agency));
+            }
+            if payment.excess.dong() > 0 {
+                findings.push(excess_held(payment, payment.applied_amount(), agency));
             }
             let Unmatched { line, file_id, .. } = lines[new.line];
             findings.push(Finding {
@@ -719,16 +725,18 @@ impl Recoveries {
                     p.recorded_at.to_stored(),
                     new.collected_on,
                     new.procedure_code,
+                    p.excess.dong(),
                 ])
             })
             .collect();
         Ok(Statement::new(format!(
             "INSERT INTO payments (id, channel, provider_txn_id, amount, invoice_id, attempt_id,
                  agency_code, reference, exception_kind, source, paid_at, recorded_at, recorded_by,
-                 collected_on, procedure_code)
+                 collected_on, procedure_code, amount_held)
              SELECT e.value->>0, e.value->>1, e.value->>2, CAST(e.value->>3 AS BIGINT),
                  e.value->>4, e.value->>5, e.value->>6, e.value->>7, e.value->>8, e.value->>9,
-                 e.value->>10, e.value->>11, $1, e.value->>12, e.value->>13
+                 e.value->>10, e.value->>11, $1, e.value->>12, e.value->>13,
+                 CAST(e.value->>14 AS BIGINT)
              FROM {} WHERE true
              ON CONFLICT (channel, provider_txn_id) DO NOTHING",
             json_rows(backend, "$2")

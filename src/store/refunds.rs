@@ -5,8 +5,6 @@
 //! short transaction with its audit record; a finished refund resolves the
 //! exception it came from and tells the dossier system.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -17,24 +15,23 @@ use super::conn::Conn;
 use super::events::{self, EventType};
 use super::exceptions::{self, Finding};
 use super::idempotency::{self, Created, IdempotentRequest};
+use super::held_money;
 use super::payments::{SELECT_PAYMENTS, payment_from_row};
-use super::query::{Filtered, Placeholders, Value, page};
+use super::query::{Filtered, Value, page};
 use super::{Listed, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, Resolution};
-use crate::domain::refund::{
-    HeldMoney, HeldPayment, NotRefundable, Refund, RefundStatus, check_refund,
-};
+use crate::domain::refund::{HeldPayment, NotRefundable, Refund, RefundStatus, check_refund, from_applied};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 
-const SELECT_REFUNDS: &str = "SELECT r.id, r.payment_id, r.agency_code, r.channel, r.amount,
+pub(super) const SELECT_REFUNDS: &str = "SELECT r.id, r.payment_id, r.agency_code, r.channel, r.amount,
         r.reason, r.exception_id, r.status, r.requested_by, r.requested_at, r.decided_by,
         r.decided_at, r.decision_note, r.request_id, r.submitted_at, r.provider_refund_id,
         r.provider_code, r.provider_message, r.reference, r.completed_by, r.completed_at,
         r.updated_at
      FROM refunds r LEFT JOIN agencies a ON a.code = r.agency_code";
 
-fn refund_from_row(row: &AnyRow) -> Result<Refund, StoreError> {
+pub(super) fn refund_from_row(row: &AnyRow) -> Result<Refund, StoreError> {
     let channel: String = row.try_get("channel")?;
     let status: String = row.try_get("status")?;
     Ok(Refund {
@@ -104,6 +101,15 @@ pub struct RefundOutcome<'a> {
     pub distrusted: Option<&'a str>,
 }
 
+/// What is left to refund of a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundLeft {
+    /// Any of its money: what it holds, then what paid its invoice.
+    pub any: Vnd,
+    /// Of the money it holds.
+    pub held: Vnd,
+}
+
 /// A gateway refund this process claimed to send: it alone sends it.
 pub struct ClaimedRefund {
     pub refund: Refund,
@@ -151,7 +157,7 @@ impl Standing {
 }
 
 /// The sum of `payment_id`'s refunds that hold their amount.
-async fn spoken_for(conn: &mut Conn<'_>, payment_id: &str) -> Result<Vnd, StoreError> {
+pub(super) async fn spoken_for(conn: &mut Conn<'_>, payment_id: &str) -> Result<Vnd, StoreError> {
     let sum: Option<i64> = sqlx::query_scalar(
         "SELECT CAST(SUM(amount) AS BIGINT) FROM refunds
          WHERE payment_id = $1 AND status NOT IN ('rejected', 'failed')",
@@ -162,8 +168,21 @@ async fn spoken_for(conn: &mut Conn<'_>, payment_id: &str) -> Result<Vnd, StoreE
     Ok(Vnd::new(sum.unwrap_or(0)))
 }
 
+/// What succeeded refunds of `payment_id` other than `except` gave back.
+async fn refunded(conn: &mut Conn<'_>, payment_id: &str, except: &str) -> Result<Vnd, StoreError> {
+    let sum: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(amount) AS BIGINT) FROM refunds
+         WHERE payment_id = $1 AND status = 'succeeded' AND id <> $2",
+    )
+    .bind(payment_id)
+    .bind(except)
+    .fetch_one(conn)
+    .await?;
+    Ok(Vnd::new(sum.unwrap_or(0)))
+}
+
 /// The open exceptions of `payment_id`: `(id, kind)`.
-async fn open_exceptions(
+pub(super) async fn open_exceptions(
     conn: &mut Conn<'_>,
     payment_id: &str,
 ) -> Result<Vec<(String, ExceptionKind)>, StoreError> {
@@ -292,10 +311,14 @@ impl Store {
                     )));
                 }
             },
-            None => open
-                .iter()
-                .find(|(_, kind)| Some(*kind) == payment.exception)
-                .map(|(id, _)| id.clone()),
+            None => {
+                // The exception that holds its money: all of a held
+                // payment, the excess of a transfer over the total.
+                let holds = HeldPayment::of(&payment, Vec::new()).kind;
+                open.iter()
+                    .find(|(_, kind)| Some(*kind) == holds)
+                    .map(|(id, _)| id.clone())
+            }
         };
         let approval_free_below = (new.approval_free_below)(payment.agency_code.as_ref());
         let approved = new.amount.dong() < approval_free_below.dong();
@@ -540,8 +563,10 @@ impl Store {
     }
 
     /// What follows a refund's end (from `before`), in its transaction:
-    /// its audit record; a succeeded one resolves the exception it came
-    /// from; either tells the dossier system.
+    /// its audit record; a succeeded one gives back what it took of the
+    /// money that paid the invoice ([`held_money::give_back`]) and
+    /// resolves the exception it came from once nothing of the payment
+    /// stays held; either tells the dossier system.
     async fn finished(
         &self,
         conn: &mut Conn<'_>,
@@ -557,12 +582,28 @@ impl Store {
             "refund.failed"
         };
         audited(conn, actor, action, refund, Some(before), now).await?;
-        if succeeded && let Some(exception_id) = &refund.exception_id {
-            let note = format!("refund {}: {} đồng paid back", refund.id, refund.amount);
-            exceptions::resolve_by(conn, actor, exception_id, Resolution::Refunded, &note, now)
-                .await?;
-        }
         let payment = super::payments::payment_by_id(conn, &refund.payment_id).await?;
+        let lock = self.row_lock(" FOR UPDATE OF i");
+        let invoice = if succeeded {
+            let refunded_before = refunded(conn, &payment.id, &refund.id).await?;
+            let taken = from_applied(&payment, refunded_before, refund.amount);
+            sqlx::query("UPDATE refunds SET from_applied = $1 WHERE id = $2")
+                .bind(taken.dong())
+                .bind(&refund.id)
+                .execute(&mut *conn)
+                .await?;
+            let returned = refunded_before.dong() + refund.amount.dong();
+            if let Some(exception_id) = &refund.exception_id
+                && returned >= payment.held_amount().dong()
+            {
+                let note = format!("refund {}: {} đồng paid back", refund.id, refund.amount);
+                exceptions::resolve_by(conn, actor, exception_id, Resolution::Refunded, &note, now)
+                    .await?;
+            }
+            held_money::give_back(conn, lock, actor, refund, &payment, taken, now).await?
+        } else {
+            None
+        };
         events::enqueue(
             conn,
             refund.agency_code.as_ref().map(AgencyCode::as_str),
@@ -581,6 +622,8 @@ impl Store {
                 "provider_refund_id": refund.provider_refund_id,
                 "reference": refund.reference,
                 "completed_at": refund.completed_at,
+                "invoice_status": invoice.map(|i| i.status),
+                "invoice_amount_paid": invoice.map(|i| i.amount_paid),
             }),
             now,
         )
@@ -676,15 +719,25 @@ async fn distrusted(
 
 impl Store {
     /// How much of payment `payment_id` (in `scope`) may still be asked
-    /// back: nothing when it paid its invoice or is still being checked.
-    pub async fn refund_left(&self, scope: &Scope, payment_id: &str) -> Result<Vnd, StoreError> {
+    /// back (nothing while it is still being checked), in all and of the
+    /// money it holds.
+    pub async fn refund_left(
+        &self,
+        scope: &Scope,
+        payment_id: &str,
+    ) -> Result<RefundLeft, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut conn = Conn::from(&mut *conn);
         let payment = payment_in(&mut conn, scope, payment_id, "")
             .await?
             .ok_or(StoreError::NotFound)?;
         let standing = Standing::of(&mut conn, &payment).await?;
-        Ok(standing.check(&payment, Vnd::new(0)).unwrap_or(Vnd::new(0)))
+        let any = standing.check(&payment, Vnd::new(0)).unwrap_or(Vnd::new(0));
+        let held = (payment.held_amount().dong() - standing.spoken_for.dong()).max(0);
+        Ok(RefundLeft {
+            any,
+            held: Vnd::new(held.min(any.dong())),
+        })
     }
 
     /// Refund `id`, whatever its scope: for lephi's own tasks.
@@ -697,77 +750,5 @@ impl Store {
     pub async fn refunded_payment(&self, refund: &Refund) -> Result<Payment, StoreError> {
         let mut conn = self.pool.acquire().await?;
         super::payments::payment_by_id(&mut Conn::from(&mut *conn), &refund.payment_id).await
-    }
-}
-
-impl Store {
-    /// What invoice `invoice_id` received beyond what paid it: its held
-    /// payments, each with its refunds (but rejected ones), oldest first.
-    pub async fn held_money(&self, invoice_id: &str) -> Result<HeldMoney, StoreError> {
-        let mut of = self.held_money_of(&[invoice_id.to_owned()]).await?;
-        Ok(of.remove(invoice_id).unwrap_or_default())
-    }
-
-    /// [`Store::held_money`] of each of `invoice_ids` (at most a page of
-    /// them), read together; an invoice that holds nothing is left out.
-    pub async fn held_money_of(
-        &self,
-        invoice_ids: &[String],
-    ) -> Result<HashMap<String, HeldMoney>, StoreError> {
-        let mut of: HashMap<String, HeldMoney> = HashMap::new();
-        if invoice_ids.is_empty() {
-            return Ok(of);
-        }
-        let mut placeholders = Placeholders::new(self.backend);
-        let sql = format!(
-            "{SELECT_PAYMENTS} WHERE p.invoice_id IN ({}) AND p.exception_kind IS NOT NULL ORDER BY p.id",
-            placeholders.list(invoice_ids.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in invoice_ids {
-            query = query.bind(id);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let held: Vec<Payment> = rows
-            .iter()
-            .map(payment_from_row)
-            .collect::<Result<_, _>>()?;
-        if held.is_empty() {
-            return Ok(of);
-        }
-        let mut placeholders = Placeholders::new(self.backend);
-        let sql = format!(
-            "{SELECT_REFUNDS} WHERE r.payment_id IN ({}) AND r.status <> 'rejected' ORDER BY r.id",
-            placeholders.list(held.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for payment in &held {
-            query = query.bind(&payment.id);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let refunds: Vec<Refund> = rows.iter().map(refund_from_row).collect::<Result<_, _>>()?;
-        for payment in held {
-            let (Some(kind), Some(invoice_id)) = (payment.exception, payment.invoice_id.clone())
-            else {
-                continue;
-            };
-            of.entry(invoice_id)
-                .or_default()
-                .payments
-                .push(HeldPayment {
-                    refunds: refunds
-                        .iter()
-                        .filter(|r| r.payment_id == payment.id)
-                        .cloned()
-                        .collect(),
-                    received_at: payment.collected_at(),
-                    payment_id: payment.id,
-                    attempt_id: payment.attempt_id,
-                    channel: payment.channel,
-                    amount: payment.amount,
-                    kind,
-                });
-        }
-        Ok(of)
     }
 }

@@ -26,7 +26,9 @@ fn period_day(basis: Basis) -> &'static str {
 }
 
 /// The aggregate query: counted payments in the period, in the agencies
-/// chosen by `$3`, summed per group and channel. `$1` and `$2` are the
+/// chosen by `$3`, summed per group and channel: what they paid of their
+/// invoices (not what they brought beyond), and what succeeded refunds
+/// gave back of that, counted under the payment. `$1` and `$2` are the
 /// first and last days; the text is made of fixed pieces only.
 fn cashless_sql(query: &ReportQuery, agency_condition: &str) -> String {
     let day = period_day(query.basis);
@@ -56,9 +58,12 @@ fn cashless_sql(query: &ReportQuery, agency_condition: &str) -> String {
         }
     };
     format!(
-        "SELECT {keys}p.channel AS channel, CAST(SUM(p.amount) AS BIGINT) AS amount,
-             COUNT(*) AS payments
+        "SELECT {keys}p.channel AS channel, CAST(SUM(p.amount - p.amount_held) AS BIGINT) AS amount,
+             CAST(SUM(coalesce(g.given_back, 0)) AS BIGINT) AS refunded, COUNT(*) AS payments
          FROM payments p JOIN agencies a ON a.code = p.agency_code{settlements}
+         LEFT JOIN (SELECT payment_id, SUM(from_applied) AS given_back FROM refunds
+                    WHERE status = 'succeeded' AND from_applied > 0 GROUP BY payment_id) g
+             ON g.payment_id = p.id
          WHERE p.exception_kind IS NULL AND {day} >= $1 AND {day} <= $2 AND {agency_condition}
          GROUP BY {grouped}p.channel"
     )
@@ -131,6 +136,7 @@ fn tally_from_row(
         key,
         channel,
         amount: Vnd::new(row.try_get("amount")?),
+        refunded: Vnd::new(row.try_get("refunded")?),
         count: row.try_get("payments")?,
     })
 }

@@ -76,6 +76,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "refunds",
         sql: include_str!("../../migrations/sqlite/0013_refunds.sql"),
     },
+    Migration {
+        version: 14,
+        name: "applied_refunds",
+        sql: include_str!("../../migrations/sqlite/0014_applied_refunds.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

@@ -336,14 +336,14 @@ async fn refunds_refuse_what_they_may_not_do_and_change_nothing(backend: crate::
     let before = app.app.count("refunds").await;
 
     for (key, payment, amount, body_extra, status, code) in [
-        // The money that paid the invoice stays with it.
+        // More than the payment that paid the invoice.
         (
             &app.finance_key,
             applied_id,
-            FEE,
+            FEE + 1,
             json!({}),
-            409,
-            "not_refundable",
+            422,
+            "refund_over_left",
         ),
         // More than the payment.
         (

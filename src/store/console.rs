@@ -67,7 +67,7 @@ pub struct InvoiceHit {
 }
 
 const SELECT_FOUND: &str = "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
-        p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.source, p.paid_at,
+        p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.amount_held, p.source, p.paid_at,
         p.recorded_at, i.payment_code AS invoice_payment_code, i.dossier_code AS invoice_dossier_code
      FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code
      LEFT JOIN invoices i ON i.id = p.invoice_id";

@@ -233,10 +233,10 @@ async fn signing_in_gives_a_session_and_signing_out_ends_it(backend: Backend) {
     assert_eq!(app.app.count("console_sessions").await, 1);
 }
 
-/// An invoice of P.D1 paid by a transfer of the wrong amount: an
-/// `amount_mismatch` exception of P.D1. Returns the invoice and the
-/// exception's id.
-async fn mismatched_transfer(app: &PaymentsApp, dossier: &str, id: i64) -> (Value, String) {
+/// An invoice of P.D1 paid by a transfer over the total: an `overpaid`
+/// exception of P.D1 for the 50,000 đồng beyond it. Returns the invoice
+/// and the exception's id.
+async fn overpaid_transfer(app: &PaymentsApp, dossier: &str, id: i64) -> (Value, String) {
     let invoice = app.invoice(dossier).await;
     let code = invoice["payment_code"].as_str().unwrap();
     let sent = app
@@ -250,7 +250,7 @@ async fn mismatched_transfer(app: &PaymentsApp, dossier: &str, id: i64) -> (Valu
     assert_eq!(sent.status, 200, "{}", sent.text);
     let exceptions = app
         .app
-        .get("/v1/exceptions?kind=amount_mismatch", &app.finance_key)
+        .get("/v1/exceptions?kind=overpaid", &app.finance_key)
         .await
         .json();
     let exception = exceptions["items"]
@@ -265,7 +265,7 @@ async fn mismatched_transfer(app: &PaymentsApp, dossier: &str, id: i64) -> (Valu
 
 async fn forms_without_the_sessions_token_or_from_elsewhere_are_refused(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (_, exception) = mismatched_transfer(&app, "HS-CSRF", 9101).await;
+    let (_, exception) = overpaid_transfer(&app, "HS-CSRF", 9101).await;
     let session = sign_in(&app, &app.finance_key).await;
     let other = sign_in(&app, &app.finance_key).await;
     let csrf = session.csrf().await;
@@ -390,7 +390,7 @@ async fn idle_sessions_and_sessions_of_revoked_keys_end(backend: Backend) {
 
 async fn another_agencys_data_is_never_shown(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (invoice, exception) = mismatched_transfer(&app, "HS-SCOPE", 9201).await;
+    let (invoice, exception) = overpaid_transfer(&app, "HS-SCOPE", 9201).await;
     let code = invoice["payment_code"].as_str().unwrap();
     let id = invoice["id"].as_str().unwrap();
     let q_key = app.app.key(Role::Finance, "Q").await;
@@ -801,7 +801,7 @@ async fn a_statement_upload_is_streamed_kept_only_when_taken_and_followed_to_its
 
 async fn a_refused_resolution_is_shown_again_with_why(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (_, exception) = mismatched_transfer(&app, "HS-REFUSED", 9401).await;
+    let (_, exception) = overpaid_transfer(&app, "HS-REFUSED", 9401).await;
     let session = sign_in(&app, &app.finance_key).await;
     let csrf = session.csrf().await;
     let path = format!("/console/exceptions/{exception}");
@@ -856,8 +856,8 @@ async fn a_refused_resolution_is_shown_again_with_why(backend: Backend) {
 
 async fn an_invoices_payments_and_found_invoices_download_as_csv(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (invoice, _) = mismatched_transfer(&app, "HS-CSV", 9501).await;
-    mismatched_transfer(&app, "HS-CSV-OTHER", 9502).await;
+    let (invoice, _) = overpaid_transfer(&app, "HS-CSV", 9501).await;
+    overpaid_transfer(&app, "HS-CSV-OTHER", 9502).await;
     let id = invoice["id"].as_str().unwrap();
     let code = invoice["payment_code"].as_str().unwrap();
     let session = sign_in(&app, &app.finance_key).await;
@@ -897,7 +897,7 @@ fn toggle(page: &str) -> String {
 
 async fn the_language_toggle_of_a_forms_answer_leads_to_a_page(backend: Backend) {
     let app = spawn_payments_app(backend).await;
-    let (_, exception) = mismatched_transfer(&app, "HS-LANG", 9301).await;
+    let (_, exception) = overpaid_transfer(&app, "HS-LANG", 9301).await;
     let session = sign_in(&app, &app.finance_key).await;
     let csrf = session.csrf().await;
     let invoice = app.invoice("HS-LANG-CASH").await;
@@ -1010,9 +1010,11 @@ async fn cash_recorded_twice_from_one_form_is_recorded_once(backend: Backend) {
             .any(|r| r["action"] == "invoice.paid"),
         "{audit}"
     );
-    // A paid invoice offers no cash form; an admin key cannot record cash.
+    // A paid invoice offers no cash form (but a refund of its payment);
+    // an admin key cannot record cash.
     let paid = session.get(&format!("/console/invoices/{id}")).await;
-    assert!(!paid.text.contains("name=\"idempotency_key\""));
+    assert!(!paid.text.contains("name=\"receipt_number\""));
+    assert!(paid.text.contains("/refund"), "{}", paid.text);
     let other = app.invoice("HS-CASH-2").await;
     let admin = sign_in(&app, &app.app.admin_key).await;
     let admin_page = admin
@@ -1344,7 +1346,7 @@ fn shot(backend: Backend, what: &str) -> std::path::PathBuf {
 async fn an_officer_works_the_console_in_a_browser(backend: Backend) {
     let app = spawn_payments_app(backend).await;
     let report = seed_payments(&app).await;
-    let (_, exception) = mismatched_transfer(&app, "HS-X", 9301).await;
+    let (_, exception) = overpaid_transfer(&app, "HS-X", 9301).await;
     let open = app.invoice("HS-OPEN").await;
     let (_, attempt) = vnpay_attempt(&app, "HS-STMT").await;
     let order_ref = attempt["order_ref"].as_str().unwrap().to_owned();

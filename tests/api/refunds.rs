@@ -18,6 +18,8 @@ on_both_backends!(
     transfers_short_of_the_total_add_up_and_more_is_held,
     a_refund_answer_not_signed_with_the_gateways_key_is_not_trusted,
     a_refund_under_the_agencys_threshold_needs_no_second_officer,
+    a_refund_of_money_that_paid_the_invoice_is_covered_by_money_held_for_it,
+    an_invoice_whose_money_went_back_with_nothing_to_cover_it_stops_being_paid,
 );
 
 const FEE: i64 = 650_000;
@@ -645,25 +647,314 @@ async fn transfers_short_of_the_total_add_up_and_more_is_held(backend: crate::he
     assert_eq!(back.status(), 303);
     assert_eq!(back.headers()["location"], format!("/pay/{code}").as_str());
 
-    // More than is owed is held whole for an officer, and the citizen is told.
+    // More than is owed pays the invoice, and the excess is held for
+    // refund; the citizen is told, and it goes back with four eyes.
     let over = app.invoice("HS-OVER").await;
+    let over_id = over["id"].as_str().unwrap();
     transfer(&app, &over, 9_302, 700_000).await;
-    let now = app.invoice_now(over["id"].as_str().unwrap()).await;
+    let now = app.invoice_now(over_id).await;
     assert_eq!(
         (
             now["status"].as_str(),
             now["amount_paid"].as_i64(),
             now["amount_held"].as_i64()
         ),
-        (Some("open"), Some(0), Some(700_000))
+        (Some("paid"), Some(FEE), Some(50_000))
     );
-    assert_eq!(now["held_payments"][0]["reason"], "amount_mismatch");
+    assert_eq!(now["receipt"]["number"], "0000002", "{now}");
+    let held = &now["held_payments"][0];
+    assert_eq!(
+        (&held["reason"], &held["amount"], &held["applied"], &held["held"]),
+        (&json!("overpaid"), &json!(700_000), &json!(FEE), &json!(50_000)),
+        "{now}"
+    );
+    let exceptions = app
+        .app
+        .get("/v1/exceptions?status=open&kind=overpaid", &app.finance_key)
+        .await
+        .json();
+    let excess: Vec<&Value> = exceptions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["invoice_id"] == over_id)
+        .collect();
+    assert_eq!(excess.len(), 1, "{exceptions}");
+    assert_eq!(excess[0]["amount"], 50_000);
     let told = page(
         &app,
         &format!("/pay/{}", over["payment_code"].as_str().unwrap()),
     )
     .await;
-    assert!(told.contains("không đúng số tiền phải nộp"), "{told}");
+    assert!(
+        told.contains("650.000 ₫ đã được ghi cho hồ sơ, 50.000 ₫ là số tiền nộp thừa"),
+        "{told}"
+    );
+    assert!(
+        told.contains("Khoản 50.000 ₫ nộp thừa đang được giữ và sẽ được hoàn lại cho bạn."),
+        "{told}"
+    );
+    let approver = app.app.key(Role::Finance, "P").await;
+    let payment_id = held["payment_id"].as_str().unwrap();
+    let refund = refund_by_hand(&app, &approver, payment_id, 50_000, "over-1").await;
+    assert_eq!(refund["exception_id"], excess[0]["id"]);
+    let now = app.invoice_now(over_id).await;
+    assert_eq!(
+        (
+            now["status"].as_str(),
+            now["amount_paid"].as_i64(),
+            now["amount_held"].as_i64(),
+            now["amount_refunded"].as_i64()
+        ),
+        (Some("paid"), Some(FEE), Some(0), Some(50_000))
+    );
+    let exception = app
+        .app
+        .get(
+            &format!("/v1/exceptions/{}", excess[0]["id"].as_str().unwrap()),
+            &app.finance_key,
+        )
+        .await
+        .json();
+    assert_eq!(exception["resolution"]["resolution"], "refunded");
+    // The money that paid the invoice was not counted as refunded.
+    let report = app
+        .app
+        .get(
+            "/v1/reports/cashless?from=2026-11-01&to=2026-11-30&group_by=channel",
+            &app.finance_key,
+        )
+        .await
+        .json();
+    assert_eq!(report["total"]["total_amount"], 2 * FEE, "{report}");
+    assert_eq!(report["total"]["total_refunded"], 0, "{report}");
+}
+
+/// Asks for a refund of `amount` of `payment_id` (as the app's finance
+/// officer), has `approver` approve it and records it paid back by hand:
+/// the succeeded refund.
+async fn refund_by_hand(
+    app: &PaymentsApp,
+    approver: &str,
+    payment_id: &str,
+    amount: i64,
+    idem: &str,
+) -> Value {
+    let asked = ask(app, &app.finance_key, payment_id, amount, idem).await;
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    let id = asked.json()["id"].as_str().unwrap().to_owned();
+    let approved = app
+        .app
+        .post(&format!("/v1/refunds/{id}/approve"), approver, &json!({}))
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let done = app
+        .app
+        .post(
+            &format!("/v1/refunds/{id}/complete"),
+            &app.finance_key,
+            &json!({ "reference": format!("FT-{idem}"), "paid_back_at": "2026-11-29T09:00:00Z" }),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let done = done.json();
+    assert_eq!(done["status"], "succeeded");
+    done
+}
+
+/// The invoice's payments: `(applied, held)`.
+async fn payments_of(app: &PaymentsApp, invoice_id: &str) -> (Vec<Value>, Vec<Value>) {
+    let payments = app
+        .app
+        .get(
+            &format!("/v1/invoices/{invoice_id}/payments"),
+            &app.finance_key,
+        )
+        .await
+        .json();
+    payments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .partition(|p| p["exception"].is_null())
+}
+
+async fn a_refund_of_money_that_paid_the_invoice_is_covered_by_money_held_for_it(
+    backend: crate::helpers::Backend,
+) {
+    let app = spawn_payments_app(backend).await;
+    let approver = app.app.key(Role::Finance, "P").await;
+    let invoice = app.invoice("HS-COVER").await;
+    let invoice_id = invoice["id"].as_str().unwrap();
+    let held = paid_twice(&app, &invoice, 9_400).await;
+    let (applied, _) = payments_of(&app, invoice_id).await;
+    let first = applied[0]["id"].as_str().unwrap();
+    // The officer gives back the payment that paid the invoice, not the
+    // one held: the second payment then pays it, and it stays paid.
+    let refund = refund_by_hand(&app, &approver, first, FEE, "cover-1").await;
+    assert_eq!(refund["exception_id"], Value::Null);
+    let now = app.invoice_now(invoice_id).await;
+    assert_eq!(
+        (
+            now["status"].as_str(),
+            now["amount_paid"].as_i64(),
+            now["amount_held"].as_i64(),
+            now["amount_refunded"].as_i64()
+        ),
+        (Some("paid"), Some(FEE), Some(0), Some(FEE)),
+        "{now}"
+    );
+    let (applied, still_held) = payments_of(&app, invoice_id).await;
+    assert_eq!((applied.len(), still_held.len()), (2, 0));
+    let exceptions = app
+        .app
+        .get("/v1/exceptions?kind=overpaid", &app.finance_key)
+        .await
+        .json();
+    let overpaid = exceptions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["payment_id"] == held["id"])
+        .cloned()
+        .expect("the second payment's exception");
+    assert_eq!(overpaid["status"], "resolved", "{overpaid}");
+    assert_eq!(overpaid["resolution"]["resolution"], "applied");
+    // Nothing is left to refund of the first; the dossier system hears
+    // the invoice is still paid.
+    let more = ask(&app, &app.finance_key, first, 1, "cover-2").await;
+    assert_eq!(more.code(), "refund_over_left", "{}", more.text);
+    let events = app
+        .app
+        .get("/v1/events?type=refund.succeeded", &app.app.admin_key)
+        .await
+        .json();
+    let data = &events["items"][0]["payload"]["data"];
+    assert_eq!(
+        (&data["invoice_status"], &data["invoice_amount_paid"]),
+        (&json!("paid"), &json!(FEE)),
+        "{events}"
+    );
+    // Reports count both payments as collected, the first as refunded,
+    // and the rate on what was kept.
+    let report = app
+        .app
+        .get(
+            "/v1/reports/cashless?from=2026-11-01&to=2026-11-30&group_by=channel",
+            &app.finance_key,
+        )
+        .await
+        .json();
+    let total = &report["total"];
+    assert_eq!(
+        (&total["total_amount"], &total["total_refunded"], &total["cashless_refunded"]),
+        (&json!(2 * FEE), &json!(FEE), &json!(FEE)),
+        "{report}"
+    );
+    assert_eq!(total["rate_by_amount"], "100.00");
+    let csv = app
+        .app
+        .get(
+            "/v1/reports/cashless?from=2026-11-01&to=2026-11-30&group_by=channel&format=csv",
+            &app.finance_key,
+        )
+        .await
+        .text;
+    assert!(csv.contains("rate_by_amount_kept"), "{csv}");
+    assert!(csv.contains(&format!(",{FEE},0,{FEE}\r\n")), "{csv}");
+}
+
+async fn an_invoice_whose_money_went_back_with_nothing_to_cover_it_stops_being_paid(
+    backend: crate::helpers::Backend,
+) {
+    let app = spawn_payments_app(backend).await;
+    let approver = app.app.key(Role::Finance, "P").await;
+    let invoice = app.invoice("HS-BACK").await;
+    let invoice_id = invoice["id"].as_str().unwrap();
+    let code = invoice["payment_code"].as_str().unwrap();
+    transfer(&app, &invoice, 9_500, FEE).await;
+    let (applied, _) = payments_of(&app, invoice_id).await;
+    let payment_id = applied[0]["id"].as_str().unwrap();
+    // Part of it first: the invoice owes again and nothing covers it.
+    refund_by_hand(&app, &approver, payment_id, 150_000, "back-1").await;
+    let now = app.invoice_now(invoice_id).await;
+    assert_eq!(
+        (
+            now["status"].as_str(),
+            now["amount_paid"].as_i64(),
+            now["amount_refunded"].as_i64()
+        ),
+        (Some("cancelled"), Some(FEE - 150_000), Some(150_000)),
+        "{now}"
+    );
+    refund_by_hand(&app, &approver, payment_id, FEE - 150_000, "back-2").await;
+    let now = app.invoice_now(invoice_id).await;
+    assert_eq!(
+        (
+            now["status"].as_str(),
+            now["amount_paid"].as_i64(),
+            now["amount_refunded"].as_i64()
+        ),
+        (Some("cancelled"), Some(0), Some(FEE)),
+        "{now}"
+    );
+    let events = app
+        .app
+        .get("/v1/events?type=refund.succeeded", &app.app.admin_key)
+        .await
+        .json();
+    let data = &events["items"][0]["payload"]["data"];
+    assert_eq!(
+        (&data["invoice_status"], &data["invoice_amount_paid"]),
+        (&json!("cancelled"), &json!(0)),
+        "{events}"
+    );
+    // The citizen is told the fees went back, and when.
+    let told = page(&app, &format!("/pay/{code}")).await;
+    assert!(told.contains("Khoản phí đã nộp đã được hoàn lại cho bạn"), "{told}");
+    assert!(told.contains("Đã hoàn 150.000 ₫ lúc 29/11/2026 16:00, mã tham chiếu FT-back-1."), "{told}");
+    assert!(!told.contains("đang được giữ"), "{told}");
+    // Money paid to it afterwards is held as late, not applied.
+    transfer(&app, &invoice, 9_501, FEE).await;
+    let (_, held) = payments_of(&app, invoice_id).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["exception"], "late_payment");
+    // The report counts it collected and refunded: nothing kept, no rate.
+    let report = app
+        .app
+        .get(
+            "/v1/reports/cashless?from=2026-11-01&to=2026-11-30&group_by=channel",
+            &app.finance_key,
+        )
+        .await
+        .json();
+    let total = &report["total"];
+    assert_eq!(
+        (&total["total_amount"], &total["total_refunded"], &total["rate_by_amount"]),
+        (&json!(FEE), &json!(FEE), &Value::Null),
+        "{report}"
+    );
+    // The audit tells the invoice's story.
+    let audit = app
+        .app
+        .get(
+            &format!("/v1/audit?object_type=invoice&object_id={invoice_id}"),
+            &app.app.admin_key,
+        )
+        .await
+        .json();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "invoice.given_back").count(),
+        2,
+        "{actions:?}"
+    );
 }
 
 async fn a_refund_answer_not_signed_with_the_gateways_key_is_not_trusted(

@@ -388,9 +388,18 @@ async fn seed(backend: Backend) -> Scenario {
             .unwrap();
         made.push((paid.clone(), id));
     }
-    // A transfer for the wrong amount is kept as an exception: recorded,
+    // A transfer to a cancelled invoice is kept as an exception: recorded,
     // in the period, settled even, and never counted.
     let invoice = issue(&app, &p_system, "P.D1", BUILDING, 500_000, "HS-X").await;
+    let cancelled = app
+        .app
+        .post(
+            &format!("/v1/invoices/{}/cancel", invoice["id"].as_str().unwrap()),
+            &p_system,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
     let note = format!("chuyen tien {}", invoice["payment_code"].as_str().unwrap());
     let auth = sepay_auth();
     let answer = app
@@ -819,8 +828,11 @@ async fn reports_come_as_csv_for_spreadsheets(backend: Backend) {
             "cash_count",
             "total_amount",
             "total_count",
-            "rate_by_amount",
-            "rate_by_count"
+            "rate_by_amount_kept",
+            "rate_by_count",
+            "cashless_refunded",
+            "cash_refunded",
+            "total_refunded"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -952,7 +964,7 @@ async fn the_command_line_prints_the_report_as_a_table(backend: Backend) {
     assert!(ok, "{err}");
     assert!(csv.starts_with("\u{feff}level,cashless_amount"), "{csv}");
     assert!(
-        csv.contains("\r\ndistrict,650000,1,0,0,650000,1,100.00,100.00\r\n"),
+        csv.contains("\r\ndistrict,650000,1,0,0,650000,1,100.00,100.00,0,0,0\r\n"),
         "{csv}"
     );
     let (ok, _, err) = lephi(&url, &["report", "cashless", "--from", TO, "--to", FROM]);

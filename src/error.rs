@@ -60,6 +60,7 @@ error_codes! {
     NotRefundable => "not_refundable",
     RefundOverLeft => "refund_over_left",
     SameOfficer => "same_officer",
+    BankAccountTaken => "bank_account_taken",
     NotReady => "not_ready",
     Unavailable => "unavailable",
     InternalError => "internal_error",
@@ -259,6 +260,11 @@ impl From<StoreError> for ApiError {
                 illegal.to_string(),
             )
             .with_details(json!({ "status": illegal.from })),
+            StoreError::BankAccountTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::BankAccountTaken,
+                "the account already receives for an agency outside this key's scope: one account is shared only within one scope",
+            ),
             StoreError::SameOfficer => ApiError::new(
                 StatusCode::FORBIDDEN,
                 ErrorCode::SameOfficer,

@@ -14,6 +14,7 @@ pub mod imports;
 pub mod janitor;
 pub mod jobs;
 pub mod notify;
+pub mod origin;
 pub mod pages;
 pub mod providers;
 pub mod reconcile;

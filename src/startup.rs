@@ -131,14 +131,23 @@ impl Application {
             console_limiter: RateLimiter::per_minute(settings.console.sign_in_attempts_per_minute),
             settings: settings.clone(),
         });
+        // Browsers that reached lephi over https keep to it.
+        let https = state.public_url.starts_with("https://");
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::Condition::new(
+                    https,
+                    actix_web::middleware::DefaultHeaders::new().add((
+                        actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+                        "max-age=31536000",
+                    )),
+                ))
                 .app_data(state.clone())
                 .app_data(routes::query_config())
                 .configure(routes::configure)
                 .default_service(web::to(routes::route_not_found))
                 .wrap(from_fn(telemetry::observe))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<telemetry::RequestSpan>::new())
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .disable_signals()

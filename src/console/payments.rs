@@ -552,7 +552,11 @@ pub async fn invoice(
     if officer.principal.role == Role::Finance {
         let mut refundable = Vec::new();
         for found in &found {
-            match state.store.refund_left(officer.scope(), &found.payment.id).await {
+            match state
+                .store
+                .refund_left(officer.scope(), &found.payment.id)
+                .await
+            {
                 Ok(left) if left.any.dong() > 0 => refundable.push((&found.payment, left.any)),
                 Ok(_) => {}
                 Err(err) => return super::error_page(&req, Some(&officer), &err.into()),

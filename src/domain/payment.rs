@@ -525,10 +525,22 @@ mod tests {
         let transfer = Channel::BankTransfer;
         let excess = |dong| Ok(Vnd::new(dong));
         assert_eq!(classify(open(0), Vnd::new(100_000), transfer), excess(0));
-        assert_eq!(classify(open(100_000), Vnd::new(50_000), transfer), excess(0));
-        assert_eq!(classify(open(100_000), Vnd::new(20_000), transfer), excess(0));
-        assert_eq!(classify(open(100_000), Vnd::new(50_001), transfer), excess(1));
-        assert_eq!(classify(open(0), Vnd::new(300_000), transfer), excess(150_000));
+        assert_eq!(
+            classify(open(100_000), Vnd::new(50_000), transfer),
+            excess(0)
+        );
+        assert_eq!(
+            classify(open(100_000), Vnd::new(20_000), transfer),
+            excess(0)
+        );
+        assert_eq!(
+            classify(open(100_000), Vnd::new(50_001), transfer),
+            excess(1)
+        );
+        assert_eq!(
+            classify(open(0), Vnd::new(300_000), transfer),
+            excess(150_000)
+        );
         // An open invoice with nothing owed (which lephi never stores)
         // takes no transfer.
         assert_eq!(

@@ -712,11 +712,18 @@ impl CashlessReport {
     }
 }
 
-/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or
-/// carriage return first) gets a leading `'`. Only names and codes can
-/// start so: amounts and rates are never negative.
+/// A cell a spreadsheet would run as a formula gets a leading `'`: one
+/// whose first character, after any whitespace (tab, carriage return,
+/// line feed, spaces), is `=`, `+`, `-` or `@`, or their fullwidth forms
+/// `＝ ＋ － ＠`, which spreadsheets also read as such. Only names and
+/// codes can start so: amounts and rates are never negative.
 pub fn defuse_formula(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let first = cell.trim_start().chars().next();
+    let formula = matches!(
+        first,
+        Some('=' | '+' | '-' | '@' | '＝' | '＋' | '－' | '＠')
+    ) || cell.starts_with(['\t', '\r', '\n']);
+    if formula {
         format!("'{cell}")
     } else {
         cell.to_owned()
@@ -728,6 +735,29 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_defused() {
+        for cell in [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "＝1+1",
+            "＋1",
+            "－1",
+            "＠SUM(A1)",
+            " =1",
+            "\t=1",
+            "\r1",
+            "\n=1",
+        ] {
+            assert_eq!(defuse_formula(cell), format!("'{cell}"), "{cell:?}");
+        }
+        for cell in ["Nguyễn Thị Hoa", "1.004227", "650000", "a=b", ""] {
+            assert_eq!(defuse_formula(cell), cell);
+        }
+    }
 
     fn query(group_by: GroupBy) -> ReportQuery {
         ReportQuery {
@@ -836,7 +866,9 @@ mod tests {
     #[test]
     fn the_rate_by_amount_is_on_what_was_kept() {
         let tally = |channel, amount, refunded| Tally {
-            key: GroupKey::Level { level: AgencyLevel::Commune },
+            key: GroupKey::Level {
+                level: AgencyLevel::Commune,
+            },
             channel,
             amount: Vnd::new(amount),
             refunded: Vnd::new(refunded),
@@ -859,7 +891,10 @@ mod tests {
         assert_eq!(total.rate_by_amount().unwrap().display(), "50.00");
         let csv = report.to_csv();
         assert!(csv.contains("rate_by_amount_kept"), "{csv}");
-        assert!(csv.ends_with("total,300000,1,150000,1,450000,2,50.00,50.00,150000,0,150000\r\n"), "{csv}");
+        assert!(
+            csv.ends_with("total,300000,1,150000,1,450000,2,50.00,50.00,150000,0,150000\r\n"),
+            "{csv}"
+        );
     }
 
     #[test]

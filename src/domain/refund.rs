@@ -377,8 +377,14 @@ mod tests {
         assert_eq!(over.applied_amount(), dong(150_000));
         assert_eq!(from_applied(&over, dong(0), dong(50_000)), dong(0));
         assert_eq!(from_applied(&over, dong(0), dong(60_000)), dong(10_000));
-        assert_eq!(from_applied(&over, dong(50_000), dong(150_000)), dong(150_000));
-        assert_eq!(from_applied(&over, dong(40_000), dong(20_000)), dong(10_000));
+        assert_eq!(
+            from_applied(&over, dong(50_000), dong(150_000)),
+            dong(150_000)
+        );
+        assert_eq!(
+            from_applied(&over, dong(40_000), dong(20_000)),
+            dong(10_000)
+        );
         // A payment that paid its invoice exactly.
         let paid = Payment {
             exception: None,

@@ -25,25 +25,35 @@ pub struct UrlPolicy {
 pub struct WebhookUrl(String);
 
 impl WebhookUrl {
+    /// `value` if it is an absolute URL the delivering client can send to
+    /// (parsed as it parses it: a port within 1..=65535, a well-formed
+    /// host), without credentials, over https to an allowed host, or to a
+    /// loopback host when the policy allows it.
     pub fn parse(value: &str, policy: &UrlPolicy) -> Result<WebhookUrl, ValidationError> {
         let invalid = |message: &str| Err(ValidationError::new("url", message));
         if value.len() > 2000 || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return invalid("must be a URL of at most 2000 characters, without spaces");
         }
-        let (scheme, rest) = match value.split_once("://") {
-            Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-            None => return invalid("must be an absolute https URL"),
+        if !value.contains("://") {
+            return invalid("must be an absolute https URL");
+        }
+        let Ok(url) = url::Url::parse(value) else {
+            return invalid("must be a well-formed URL with a valid host and port");
         };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        if authority.contains('@') {
+        if !url.username().is_empty() || url.password().is_some() {
             return invalid("must not carry credentials");
         }
-        let host = host_of(authority).to_ascii_lowercase();
-        if host.is_empty() {
-            return invalid("must name a host");
+        let host = match url.host() {
+            Some(url::Host::Domain(domain)) => domain.to_ascii_lowercase(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return invalid("must name a host"),
+        };
+        if url.port() == Some(0) {
+            return invalid("must name a port from 1 to 65535");
         }
         let loopback = is_loopback(&host);
-        match scheme.as_str() {
+        match url.scheme() {
             "https" | "http" if loopback && policy.allow_loopback => {}
             "https"
                 if policy
@@ -68,16 +78,6 @@ impl WebhookUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// The host of `host[:port]` or `[ipv6]:port`.
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
-    }
-    authority
-        .rsplit_once(':')
-        .map_or(authority, |(host, _)| host)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -167,6 +167,12 @@ mod tests {
         assert!(WebhookUrl::parse("https://127.0.0.1:9000/x", &p).is_err());
         assert!(WebhookUrl::parse("ftp://hoso.example.gov.vn/x", &p).is_err());
         assert!(WebhookUrl::parse("hoso.example.gov.vn/x", &p).is_err());
+        // No client can send to these.
+        assert!(WebhookUrl::parse("https://[hoso.example.gov.vn]/x", &p).is_err());
+        assert!(WebhookUrl::parse("https://hoso.example.gov.vn:99999999999/x", &p).is_err());
+        assert!(WebhookUrl::parse("https://hoso.example.gov.vn:65536/x", &p).is_err());
+        assert!(WebhookUrl::parse("https://hoso.example.gov.vn:0/x", &p).is_err());
+        assert!(WebhookUrl::parse("https://:443/x", &p).is_err());
         let dev = policy(&[], true);
         assert!(WebhookUrl::parse("http://127.0.0.1:9000/hook", &dev).is_ok());
         assert!(WebhookUrl::parse("http://localhost:9000/hook", &dev).is_ok());

@@ -41,6 +41,14 @@ pub const PROVIDER_FAILED: (Text, Text) = (
     ),
 );
 
+pub const ELSEWHERE: (Text, Text) = (
+    text!("Chưa bắt đầu thanh toán", "The payment was not started"),
+    text!(
+        "Yêu cầu này đến từ một trang khác, không phải trang thanh toán của chúng tôi, nên chưa có gì được bắt đầu và bạn chưa bị trừ tiền. Hãy mở trang thanh toán của hồ sơ và chọn cách thanh toán ở đó.",
+        "This request came from another site, not our payment page, so nothing was started and you have not been charged. Open your dossier's payment page and choose how to pay there."
+    ),
+);
+
 pub const PROBLEM: (Text, Text) = (
     text!("Đã có lỗi", "Something went wrong"),
     text!(

@@ -72,6 +72,11 @@ pub async fn checkout(
 /// ask first: a gateway's payment window, about.
 const UNDER_WAY_FOR: time::Duration = time::Duration::minutes(20);
 
+/// How soon after a start on one gateway another start on it goes back to
+/// the same order (which the gateway keeps open for a day, or until the
+/// invoice expires) instead of making a second one.
+const REUSE_FOR: time::Duration = time::Duration::minutes(10);
+
 pub async fn start(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -88,32 +93,54 @@ pub async fn start(
     let Some(channel) = Channel::parse(&channel).filter(|c| CHANNELS.contains(c)) else {
         return not_found(lang, &req);
     };
+    // Only the checkout page starts a payment: another site's form would
+    // otherwise make gateway orders (and pending attempts) at will.
+    if !crate::origin::same_origin(&req, &state) {
+        return notice_page(
+            StatusCode::FORBIDDEN,
+            lang,
+            &req,
+            &notice::ELSEWHERE,
+            Some(&checkout),
+        );
+    }
     if found.invoice.status != InvoiceStatus::Open {
         // The checkout page says why it cannot be paid.
         return see_other(&checkout);
     }
+    let since = Timestamp::now()
+        .plus(-UNDER_WAY_FOR)
+        .unwrap_or_else(Timestamp::now);
+    let pending = match state.store.pending_attempts(&found.invoice, since).await {
+        Ok(pending) => pending,
+        Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
+    };
+    // The same gateway again, soon after: its order is still open at the
+    // gateway, so the citizen goes back to it instead of a second order.
+    let fresh = Timestamp::now()
+        .plus(-REUSE_FOR)
+        .unwrap_or_else(Timestamp::now);
+    if let Some(pay_url) = pending
+        .iter()
+        .filter(|a| a.channel == channel && a.channel != Channel::BankTransfer)
+        .find(|a| a.created_at >= fresh)
+        .and_then(|a| a.pay_url.as_deref())
+    {
+        return see_other(pay_url);
+    }
     let confirmed =
         form_urlencoded::parse(&form).any(|(key, value)| key == "confirm" && value == "1");
-    if !confirmed {
-        let since = Timestamp::now()
-            .plus(-UNDER_WAY_FOR)
-            .unwrap_or_else(Timestamp::now);
-        let pending = match state.store.pending_attempts(&found.invoice, since).await {
-            Ok(pending) => pending,
-            Err(err) => return problem(lang, &req, &crate::error::error_chain(&err)),
-        };
-        if let Some(pending) = pending.iter().find(|a| a.channel != channel) {
-            return html(
-                StatusCode::OK,
-                pages::under_way::render(&UnderWayPage {
-                    lang,
-                    invoice: &found.invoice,
-                    pending,
-                    channel,
-                    toggle_href: &toggle_href(&req, lang),
-                }),
-            );
-        }
+    if !confirmed && let Some(pending) = pending.iter().find(|a| a.channel != channel) {
+        return html(
+            StatusCode::OK,
+            pages::under_way::render(&UnderWayPage {
+                lang,
+                invoice: &found.invoice,
+                pending,
+                channel,
+                toggle_href: &toggle_href(&req, lang),
+            }),
+        );
     }
     let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let starter = Starter {
@@ -478,7 +505,9 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+            // Forms post to lephi, which sends the browser on to the
+            // gateway's https page (form-action also covers that redirect).
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'",
         ))
         .body(body)
 }

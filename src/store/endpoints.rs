@@ -74,6 +74,23 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let agency = find_in_scope(&mut tx.conn(), scope, code).await?;
+        // One account may receive for several agencies of one scope (a
+        // province's shared treasury account), never for another scope's:
+        // transfers to it naming no invoice would then belong to no one.
+        let elsewhere: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM agency_bank_accounts b JOIN agencies a ON a.code = b.agency_code
+             WHERE b.account_number = $1 AND b.agency_code <> $2
+                 AND substr(a.path, 1, length($3)) <> $3",
+        )
+        .bind(&account.account_number)
+        .bind(code)
+        .bind(scope.path_prefix())
+        .fetch_one(&mut tx.conn())
+        .await?;
+        if elsewhere > 0 {
+            tx.rollback().await?;
+            return Err(StoreError::BankAccountTaken);
+        }
         let before = bank_account_of(&mut tx.conn(), code).await?;
         sqlx::query(
             "INSERT INTO agency_bank_accounts (agency_code, bank_bin, account_number, account_name, updated_at)

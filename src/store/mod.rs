@@ -120,6 +120,9 @@ pub enum StoreError {
     RefundMove(#[from] crate::domain::refund::IllegalRefundMove),
     #[error("a refund is approved or rejected by another officer than the one who asked for it")]
     SameOfficer,
+    /// The account number receives for an agency outside the caller's scope.
+    #[error("the account already receives for an agency outside this key's scope")]
+    BankAccountTaken,
     #[error("a {0} refund goes back through the provider, not by hand")]
     RefundThroughProvider(Channel),
     #[error("the receipt number was recorded for another payment, {payment_id}")]

@@ -18,7 +18,7 @@ use super::invoices::{expire_if_due, invoice_in_scope, invoice_of_attempt, invoi
 use super::query::{Filtered, Listed, Value, page};
 use super::receipts::take_receipt_number;
 use super::recording::{
-    applied, excess_held, held, invoice_changed, made_at, received, recorded,
+    applied, excess_held, held, invoice_changed, made_at, made_before_expiry, received, recorded,
 };
 use super::{Backend, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
@@ -443,6 +443,16 @@ impl Store {
             {
                 Some((invoice, path))
             }
+            Some((invoice, path))
+                if let Some(open) = made_before_expiry(
+                    &invoice,
+                    made_at(&invoice, incoming.paid_at, now),
+                    incoming.amount,
+                    incoming.channel,
+                ) =>
+            {
+                Some((open, path))
+            }
             Some((invoice, path)) => {
                 let invoice = expire_if_due(tx, actor, invoice, &path, now).await?;
                 Some((invoice, path))
@@ -766,7 +776,7 @@ async fn apply_to_invoice<'a>(
     let invoice_updated = writes.push(
         Statement::new(
             "UPDATE invoices SET amount_paid = $1, status = $2, updated_at = $3
-             WHERE id = $4 AND status = 'open'",
+             WHERE id = $4 AND status IN ('open', 'expired')",
         )
         .bind(after.amount_paid.dong())
         .bind(after.status.as_str())

@@ -152,6 +152,29 @@ pub(super) fn made_at(invoice: &Invoice, paid_at: Option<Timestamp>, now: Timest
         .unwrap_or(now)
 }
 
+/// The invoice as a payment of `amount` on `channel`, made at `made`,
+/// finds it when the invoice was stored `expired` (by the expiry task, or
+/// a read) after the payment was made: open for it, if the payment pays
+/// what is still owed, so that it becomes paid (never open again). A
+/// payment made before the invoice expired counts, however late its
+/// callback. `None` when it does not apply.
+pub(super) fn made_before_expiry(
+    invoice: &Invoice,
+    made: Timestamp,
+    amount: Vnd,
+    channel: Channel,
+) -> Option<Invoice> {
+    if invoice.status != InvoiceStatus::Expired || made >= invoice.expires_at {
+        return None;
+    }
+    let owed = invoice.total.checked_sub(invoice.amount_paid)?;
+    let pays = amount == owed || (channel == Channel::BankTransfer && amount.dong() > owed.dong());
+    pays.then(|| Invoice {
+        status: InvoiceStatus::Open,
+        ..invoice.clone()
+    })
+}
+
 /// The `payment.recorded` audit record of `payment`.
 pub(super) fn recorded<'a>(
     payment: &'a Payment,

@@ -24,7 +24,7 @@ use super::invoices::{expire_if_due, invoice_from_row};
 use super::payments::{SELECT_PAYMENTS, payment_from_row};
 use super::receipts::{self, Taken};
 use super::recording::{
-    applied, excess_held, held, invoice_changed, made_at, received, recorded,
+    applied, excess_held, held, invoice_changed, made_at, made_before_expiry, received, recorded,
 };
 use super::{Backend, Store, StoreError};
 use crate::domain::audit::Actor;
@@ -265,10 +265,14 @@ impl Store {
                 Some(id) => {
                     let (invoice, path) = plan.invoices[id].clone();
                     let paid_at = Some(line.transaction_time);
-                    let invoice = if invoice.status_at(made_at(&invoice, paid_at, now))
-                        == InvoiceStatus::Open
-                    {
+                    let made = made_at(&invoice, paid_at, now);
+                    let revived = (!wrong_account)
+                        .then(|| made_before_expiry(&invoice, made, line.amount, with.channel))
+                        .flatten();
+                    let invoice = if invoice.status_at(made) == InvoiceStatus::Open {
                         invoice
+                    } else if let Some(open) = revived {
+                        open
                     } else {
                         expire_if_due(tx, with.actor, invoice, &path, now).await?
                     };
@@ -760,7 +764,7 @@ impl Recoveries {
         Ok(Statement::new(format!(
             "UPDATE invoices SET amount_paid = CAST(e.value->>1 AS BIGINT), status = e.value->>2,
                  updated_at = $1
-             FROM {} WHERE invoices.id = e.value->>0 AND invoices.status = 'open'",
+             FROM {} WHERE invoices.id = e.value->>0 AND invoices.status IN ('open', 'expired')",
             json_rows(backend, "$2")
         ))
         .bind(now.to_stored())

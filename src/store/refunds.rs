@@ -14,17 +14,20 @@ use super::audit::{self, Change};
 use super::conn::Conn;
 use super::events::{self, EventType};
 use super::exceptions::{self, Finding};
-use super::idempotency::{self, Created, IdempotentRequest};
 use super::held_money;
+use super::idempotency::{self, Created, IdempotentRequest};
 use super::payments::{SELECT_PAYMENTS, payment_from_row};
 use super::query::{Filtered, Value, page};
 use super::{Listed, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, Resolution};
-use crate::domain::refund::{HeldPayment, NotRefundable, Refund, RefundStatus, check_refund, from_applied};
+use crate::domain::refund::{
+    HeldPayment, NotRefundable, Refund, RefundStatus, check_refund, from_applied,
+};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 
-pub(super) const SELECT_REFUNDS: &str = "SELECT r.id, r.payment_id, r.agency_code, r.channel, r.amount,
+pub(super) const SELECT_REFUNDS: &str =
+    "SELECT r.id, r.payment_id, r.agency_code, r.channel, r.amount,
         r.reason, r.exception_id, r.status, r.requested_by, r.requested_at, r.decided_by,
         r.decided_at, r.decision_note, r.request_id, r.submitted_at, r.provider_refund_id,
         r.provider_code, r.provider_message, r.reference, r.completed_by, r.completed_at,

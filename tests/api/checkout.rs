@@ -33,6 +33,7 @@ on_both_backends!(
     receipts_are_numbered_per_agency_and_year,
     concurrent_payments_get_consecutive_receipt_numbers,
     a_full_receipt_series_refuses_the_payment_cleanly,
+    a_payment_made_before_expiry_counts_after_the_expiry_is_stored,
 );
 
 /// A page: status, content type and body.
@@ -211,12 +212,11 @@ async fn the_checkout_page_shows_the_invoice_in_both_languages(backend: Backend)
         channels.map(|c| format!("/pay/{code}/start/{c}?lang=en"))
     );
     assert_eq!(vi.headers["cache-control"], "no-store");
-    assert!(
-        vi.headers["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("default-src 'none'")
-    );
+    let csp = vi.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("form-action 'self' https:"), "{csp}");
+    // Served on a loopback http address: no HSTS.
+    assert!(vi.headers.get("strict-transport-security").is_none());
 }
 
 async fn only_channels_that_can_start_are_offered(backend: Backend) {
@@ -479,6 +479,44 @@ async fn starting_vnpay_from_the_page_redirects_to_a_signed_url(backend: Backend
     assert_eq!(records.len(), 1, "{audit}");
     assert_eq!(records[0]["actor"], "system:checkout");
     assert_eq!(records[0]["after"]["order_ref"], get("vnp_TxnRef").as_str());
+
+    // Starting VNPay again soon after goes back to the same order.
+    let again = start(&app.app, code, "vnpay", "?lang=en").await;
+    assert_eq!(again.status, 303, "{}", again.text);
+    assert_eq!(again.headers["location"].to_str().unwrap(), location);
+    assert_eq!(app.app.count("payment_attempts").await, 1);
+
+    // Another site's form starts nothing: no gateway order, no attempt.
+    for (header, value) in [
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Site", "same-site"),
+    ] {
+        let refused = no_redirects()
+            .post(format!("{}/pay/{code}/start/momo", app.app.address))
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "{header}: {value}");
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("đến từ một trang khác"), "{text}");
+    }
+    assert_eq!(app.app.count("payment_attempts").await, 1);
+    // The page's own form (same origin) still starts one.
+    let own = no_redirects()
+        .post(format!(
+            "{}/pay/{code}/start/bank_transfer?lang=en",
+            app.app.address
+        ))
+        .header("Origin", app.app.address.as_str())
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[("confirm", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 303);
+    assert_eq!(app.app.count("payment_attempts").await, 2);
 }
 
 async fn a_second_channel_while_one_is_pending_asks_first(backend: Backend) {
@@ -1071,4 +1109,61 @@ async fn a_zalopay_return_naming_another_invoices_order_is_unverified(backend: B
     .await;
     assert_eq!(failed.status, 200, "{}", failed.text);
     assert!(failed.text.contains("Thanh toán không thành công"));
+}
+
+/// A VNPay payment made before the invoice expired, whose IPN comes after
+/// the expiry task stored the invoice expired, pays it: it is not late.
+async fn a_payment_made_before_expiry_counts_after_the_expiry_is_stored(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let mut body = invoice_body("P.D1", "HS-EXPIRY");
+    let expires_at = lephi::domain::Timestamp::now()
+        .plus(time::Duration::seconds(3))
+        .unwrap();
+    body["expires_at"] = json!(expires_at.to_stored());
+    let invoice = issue(&app.app, &app.system_key, "P.D1", "HS-EXPIRY", Some(body)).await;
+    let code = invoice["payment_code"].as_str().unwrap();
+    let id = invoice["id"].as_str().unwrap();
+    let order_ref = vnpay_from_page(&app.app, code).await;
+    let paid_at = vietnam_clock(time::OffsetDateTime::now_utc());
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    assert_eq!(app.app.store.expire_due_invoices(100).await.unwrap(), 1);
+    assert_eq!(app.invoice_now(id).await["status"], "expired");
+    let ipn = vnpay_ipn_paid_at(&order_ref, 650_000, "9700", "00", &paid_at);
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    let now = app.invoice_now(id).await;
+    assert_eq!(
+        (now["status"].as_str(), now["amount_paid"].as_i64()),
+        (Some("paid"), Some(650_000)),
+        "{now}"
+    );
+    assert!(now["receipt"]["number"].is_string(), "{now}");
+    let exceptions = app.app.get("/v1/exceptions", &app.finance_key).await.json();
+    assert_eq!(
+        exceptions["items"].as_array().unwrap().len(),
+        0,
+        "{exceptions}"
+    );
+    // One paid after it expired is still late.
+    let mut body = invoice_body("P.D1", "HS-EXPIRY-2");
+    let expires_at = lephi::domain::Timestamp::now()
+        .plus(time::Duration::seconds(2))
+        .unwrap();
+    body["expires_at"] = json!(expires_at.to_stored());
+    let late = issue(&app.app, &app.system_key, "P.D1", "HS-EXPIRY-2", Some(body)).await;
+    let order_ref = vnpay_from_page(&app.app, late["payment_code"].as_str().unwrap()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    assert_eq!(app.app.store.expire_due_invoices(100).await.unwrap(), 1);
+    let paid_at = vietnam_clock(time::OffsetDateTime::now_utc());
+    let ipn = vnpay_ipn_paid_at(&order_ref, 650_000, "9701", "00", &paid_at);
+    app.callback("vnpay", &ipn, vec![], &[]).await;
+    let now = app.invoice_now(late["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "expired", "{now}");
+    let exceptions = app.app.get("/v1/exceptions", &app.finance_key).await.json();
+    assert_eq!(
+        exceptions["items"][0]["kind"], "late_payment",
+        "{exceptions}"
+    );
 }

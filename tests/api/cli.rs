@@ -217,9 +217,27 @@ async fn serve_prints_an_admin_key_once(backend: Backend) {
         .to_str()
         .unwrap()
         .to_owned();
+    // Neither a query (a payer's phone searched) nor a path (a payment
+    // code, the citizen's credential) reaches the log: the route does.
+    let searched = client
+        .get(format!("{}/v1/payments?phone=0912345678", served.address))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(searched.status(), 500);
+    let page = client
+        .get(format!("{}/pay/ZQ7K2M9XW4TB?lang=en", served.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
     stop(served);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(!log.contains(&key), "the admin key never reaches the log");
+    assert!(!log.contains("0912345678"), "{log}");
+    assert!(!log.contains("ZQ7K2M9XW4TB"), "{log}");
+    assert!(log.contains("/pay/{code}"), "{log}");
     let request_lines: Vec<serde_json::Value> = log
         .lines()
         .filter(|line| line.contains(&request_id))

@@ -16,6 +16,7 @@ use crate::payments::{rsp_code, sepay_auth, sepay_transfer, vnpay_attempt, vnpay
 
 on_both_backends!(
     signing_in_gives_a_session_and_signing_out_ends_it,
+    a_paid_invoices_payment_is_refunded_from_the_invoices_page,
     forms_without_the_sessions_token_or_from_elsewhere_are_refused,
     idle_sessions_and_sessions_of_revoked_keys_end,
     another_agencys_data_is_never_shown,
@@ -346,6 +347,22 @@ async fn idle_sessions_and_sessions_of_revoked_keys_end(backend: Backend) {
     let secure = sign_in_answer(&app, &app.finance_key).await;
     let cookie = secure.headers["set-cookie"].to_str().unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    // And browsers are told to keep to https, on every answer.
+    assert_eq!(
+        secure.headers["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let health = app
+        .app
+        .client
+        .get(format!("{}/health/live", app.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
     let session = sign_in(&app, &app.finance_key).await;
     assert_eq!(session.get("/console/dashboard").await.status, 200);
     // Two minutes without use.
@@ -1651,4 +1668,113 @@ async fn a_double_payment_is_refunded_from_the_console_by_two_officers(backend: 
         .await
         .json();
     assert_eq!(x["status"], "resolved", "{x}");
+}
+
+async fn a_paid_invoices_payment_is_refunded_from_the_invoices_page(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let invoice = app.invoice("HS-INVOICE-REFUND").await;
+    let id = invoice["id"].as_str().unwrap();
+    let code = invoice["payment_code"].as_str().unwrap();
+    let sent = app
+        .callback(
+            "sepay",
+            "",
+            sepay_transfer(9_600, 650_000, &format!("NOP PHI {code}")),
+            &[("Authorization", &sepay_auth())],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let other = app.invoice("HS-INVOICE-OTHER").await;
+    let other_code = other["payment_code"].as_str().unwrap();
+    app.callback(
+        "sepay",
+        "",
+        sepay_transfer(9_601, 650_000, &format!("NOP PHI {other_code}")),
+        &[("Authorization", &sepay_auth())],
+    )
+    .await;
+    let payments = app
+        .app
+        .get(&format!("/v1/invoices/{id}/payments"), &app.finance_key)
+        .await
+        .json();
+    let payment_id = payments["items"][0]["id"].as_str().unwrap().to_owned();
+    let other_payment = app
+        .app
+        .get(
+            &format!("/v1/invoices/{}/payments", other["id"].as_str().unwrap()),
+            &app.finance_key,
+        )
+        .await
+        .json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let officer = sign_in(&app, &app.finance_key).await;
+    let page = officer.get(&format!("/console/invoices/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text
+            .contains(&format!("<option value=\"{payment_id}\">")),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("còn có thể hoàn 650.000 ₫"),
+        "{}",
+        page.text
+    );
+    let (key, csrf) = (
+        field_value(&page.text, "idempotency_key"),
+        field_value(&page.text, "csrf"),
+    );
+    // Another invoice's payment is not refunded from this page.
+    let wrong = officer
+        .post(
+            &format!("/console/invoices/{id}/refund"),
+            &[
+                ("payment_id", other_payment.as_str()),
+                ("amount", "650.000"),
+                ("reason", "Hồ sơ bị trả lại"),
+                ("idempotency_key", key.as_str()),
+                ("csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert_eq!(app.app.count("refunds").await, 0);
+    let asked = officer
+        .post(
+            &format!("/console/invoices/{id}/refund"),
+            &[
+                ("payment_id", payment_id.as_str()),
+                ("amount", "650.000"),
+                ("reason", "Hồ sơ bị trả lại"),
+                ("idempotency_key", key.as_str()),
+                ("csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, 303, "{}", asked.text);
+    let refund_id = asked
+        .location()
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let refund = app
+        .app
+        .get(&format!("/v1/refunds/{refund_id}"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(
+        (&refund["payment_id"], &refund["amount"], &refund["status"]),
+        (&json!(payment_id), &json!(650_000), &json!("requested")),
+        "{refund}"
+    );
+    assert_eq!(refund["exception_id"], Value::Null);
 }

@@ -10,6 +10,7 @@ use crate::helpers::{
 use crate::on_both_backends;
 
 on_both_backends!(
+    an_account_is_shared_only_within_one_scope,
     a_vnpay_attempt_gives_a_signed_payment_url,
     a_bank_transfer_attempt_gives_the_account_and_a_vietqr_code,
     a_paid_vnpay_callback_pays_the_invoice_once,
@@ -809,4 +810,44 @@ async fn receipt_numbers_are_unique_per_agency_and_year(backend: Backend) {
         )
         .await;
     assert_eq!(system.status, 403);
+}
+
+async fn an_account_is_shared_only_within_one_scope(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let other_admin = app.app.key(lephi::domain::Role::Admin, "Q").await;
+    let p_admin = app.app.key(lephi::domain::Role::Admin, "P").await;
+    let put = |key: String, code: &'static str, number: &'static str| {
+        let app = &app;
+        async move {
+            app.app
+                .request(
+                    reqwest::Method::PUT,
+                    &format!("/v1/agencies/{code}/bank-account"),
+                    Some(&key),
+                    Some(&json!({ "bank_bin": "970415", "account_number": number, "account_name": "KHO BAC" })),
+                    &[],
+                )
+                .await
+        }
+    };
+    // Another province's admin cannot take P.D1's account: transfers to it
+    // naming no invoice would belong to no one.
+    let taken = put(other_admin.clone(), "Q", BANK_ACCOUNT).await;
+    assert_eq!(
+        (taken.status, taken.code()),
+        (409, "bank_account_taken".into()),
+        "{}",
+        taken.text
+    );
+    let q = app
+        .app
+        .get("/v1/agencies/Q/bank-account", &other_admin)
+        .await;
+    assert_eq!(q.status, 404, "{}", q.text);
+    // Within one scope, agencies may share an account (the treasury's).
+    let shared = put(p_admin, "P.D2", BANK_ACCOUNT).await;
+    assert_eq!(shared.status, 200, "{}", shared.text);
+    // And Q keeps its own.
+    let own = put(other_admin, "Q", "123000456").await;
+    assert_eq!(own.status, 200, "{}", own.text);
 }

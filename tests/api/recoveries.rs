@@ -294,12 +294,7 @@ async fn payments_recovered_from_statements_are_recorded_as_their_callbacks_woul
         .iter()
         .map(|x| x.1.as_str().unwrap())
         .collect();
-    for kind in [
-        "overpaid",
-        "late_payment",
-        "unknown_order",
-        "wrong_account",
-    ] {
+    for kind in ["overpaid", "late_payment", "unknown_order", "wrong_account"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
     let paid: Vec<_> = from_statements
@@ -322,9 +317,10 @@ async fn payments_recovered_from_statements_are_recorded_as_their_callbacks_woul
     );
     // HS-2's transfer over its total holds the excess only.
     assert!(
-        from_statements.exceptions.iter().any(|x| x.0.as_deref() == Some("HS-2")
-            && x.1 == "overpaid"
-            && x.2 == 10_000),
+        from_statements
+            .exceptions
+            .iter()
+            .any(|x| x.0.as_deref() == Some("HS-2") && x.1 == "overpaid" && x.2 == 10_000),
         "{from_statements:?}"
     );
     // Officers, not the dossier system, hear of what was missing.

@@ -664,8 +664,18 @@ async fn transfers_short_of_the_total_add_up_and_more_is_held(backend: crate::he
     assert_eq!(now["receipt"]["number"], "0000002", "{now}");
     let held = &now["held_payments"][0];
     assert_eq!(
-        (&held["reason"], &held["amount"], &held["applied"], &held["held"]),
-        (&json!("overpaid"), &json!(700_000), &json!(FEE), &json!(50_000)),
+        (
+            &held["reason"],
+            &held["amount"],
+            &held["applied"],
+            &held["held"]
+        ),
+        (
+            &json!("overpaid"),
+            &json!(700_000),
+            &json!(FEE),
+            &json!(50_000)
+        ),
         "{now}"
     );
     let exceptions = app
@@ -848,7 +858,11 @@ async fn a_refund_of_money_that_paid_the_invoice_is_covered_by_money_held_for_it
         .json();
     let total = &report["total"];
     assert_eq!(
-        (&total["total_amount"], &total["total_refunded"], &total["cashless_refunded"]),
+        (
+            &total["total_amount"],
+            &total["total_refunded"],
+            &total["cashless_refunded"]
+        ),
         (&json!(2 * FEE), &json!(FEE), &json!(FEE)),
         "{report}"
     );
@@ -912,8 +926,14 @@ async fn an_invoice_whose_money_went_back_with_nothing_to_cover_it_stops_being_p
     );
     // The citizen is told the fees went back, and when.
     let told = page(&app, &format!("/pay/{code}")).await;
-    assert!(told.contains("Khoản phí đã nộp đã được hoàn lại cho bạn"), "{told}");
-    assert!(told.contains("Đã hoàn 150.000 ₫ lúc 29/11/2026 16:00, mã tham chiếu FT-back-1."), "{told}");
+    assert!(
+        told.contains("Khoản phí đã nộp đã được hoàn lại cho bạn"),
+        "{told}"
+    );
+    assert!(
+        told.contains("Đã hoàn 150.000 ₫ lúc 29/11/2026 16:00, mã tham chiếu FT-back-1."),
+        "{told}"
+    );
     assert!(!told.contains("đang được giữ"), "{told}");
     // Money paid to it afterwards is held as late, not applied.
     transfer(&app, &invoice, 9_501, FEE).await;
@@ -931,7 +951,11 @@ async fn an_invoice_whose_money_went_back_with_nothing_to_cover_it_stops_being_p
         .json();
     let total = &report["total"];
     assert_eq!(
-        (&total["total_amount"], &total["total_refunded"], &total["rate_by_amount"]),
+        (
+            &total["total_amount"],
+            &total["total_refunded"],
+            &total["rate_by_amount"]
+        ),
         (&json!(FEE), &json!(FEE), &Value::Null),
         "{report}"
     );
@@ -951,7 +975,10 @@ async fn an_invoice_whose_money_went_back_with_nothing_to_cover_it_stops_being_p
         .map(|r| r["action"].as_str().unwrap())
         .collect();
     assert_eq!(
-        actions.iter().filter(|a| **a == "invoice.given_back").count(),
+        actions
+            .iter()
+            .filter(|a| **a == "invoice.given_back")
+            .count(),
         2,
         "{actions:?}"
     );

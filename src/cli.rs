@@ -193,7 +193,9 @@ pub fn main() -> ExitCode {
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database).await?;
     store.migrate().await?;
-    Ok(store.with_receipts(settings.receipt_policy()?))
+    Ok(store
+        .with_receipts(settings.receipt_policy()?)
+        .with_unattributed_agency(settings.providers.unattributed_agency.as_deref()))
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {

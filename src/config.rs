@@ -87,6 +87,9 @@ pub struct InvoiceSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderSettings {
+    /// The agency whose finance officers see money a provider sends for no
+    /// known order (by default, the only top-level agency, if one).
+    pub unattributed_agency: Option<String>,
     pub vnpay: Option<VnpaySettings>,
     pub momo: Option<MomoSettings>,
     pub zalopay: Option<ZalopaySettings>,
@@ -339,6 +342,7 @@ impl Default for InvoiceSettings {
 impl Default for ProviderSettings {
     fn default() -> Self {
         ProviderSettings {
+            unattributed_agency: None,
             vnpay: None,
             momo: None,
             zalopay: None,
@@ -741,8 +745,13 @@ impl Settings {
     }
 
     /// Whether citizens and providers reach lephi on this machine only: a
-    /// loopback public URL, or, without one, a loopback bind address.
+    /// loopback bind address, and a loopback public URL if one is set. A
+    /// loopback public URL on an address others reach (`0.0.0.0` in a
+    /// container) is not: the network reaches the sandbox there.
     pub fn serves_this_machine_only(&self) -> bool {
+        if !self.server.bind.ip().is_loopback() {
+            return false;
+        }
         match &self.server.public_url {
             Some(url) => {
                 let host = url
@@ -970,6 +979,17 @@ mod tests {
             assert_eq!(s.sandbox_enabled(), alone, "{url}");
         }
         let s = Settings::load_from(None, env(&[("LEPHI__SERVER__BIND", "0.0.0.0:8080")])).unwrap();
+        assert!(!s.sandbox_enabled());
+        // A container's usual set-up: every address bound, a loopback URL.
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("LEPHI__SERVER__BIND", "0.0.0.0:8080"),
+                ("LEPHI__SERVER__PUBLIC_URL", "http://127.0.0.1:8080"),
+            ]),
+        )
+        .unwrap();
+        assert!(!s.serves_this_machine_only());
         assert!(!s.sandbox_enabled());
         // Asked for by name, it serves anywhere (a public demo).
         let s = Settings::load_from(

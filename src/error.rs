@@ -260,6 +260,11 @@ impl From<StoreError> for ApiError {
                 illegal.to_string(),
             )
             .with_details(json!({ "status": illegal.from })),
+            StoreError::ImporterResolves => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::SameOfficer,
+                "a payment recovered from a statement is confirmed by another officer than the one who imported it",
+            ),
             StoreError::BankAccountTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::BankAccountTaken,

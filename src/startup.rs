@@ -91,7 +91,9 @@ impl Application {
     /// Binds and builds the app on a store that is already migrated.
     pub fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
         settings.check_sandbox()?;
-        let store = store.with_receipts(settings.receipt_policy()?);
+        let store = store
+            .with_receipts(settings.receipt_policy()?)
+            .with_unattributed_agency(settings.providers.unattributed_agency.as_deref());
         let listener = TcpListener::bind(settings.server.bind)?;
         let address = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new()?);

@@ -21,7 +21,30 @@ pub fn bounded(field: &str, value: &str, max_chars: usize) -> Result<String, Val
             "must not contain control characters",
         ));
     }
+    if trimmed.chars().any(is_invisible) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain invisible characters (direction marks and overrides, zero-width spaces and joiners)",
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Characters that change how text around them shows without showing
+/// themselves: bidirectional marks, embeddings, overrides and isolates,
+/// and zero-width spaces, joiners and the byte order mark. Vietnamese
+/// needs none of them, and they let a name read as another in the
+/// console, on receipts and in spreadsheets.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Checks an identifier: 1 to `max_len` ASCII letters, digits and `.`, `-`, `_`, `/`.
@@ -50,6 +73,15 @@ mod tests {
         assert_eq!(bounded("f", "  Nguyễn Văn A ", 20).unwrap(), "Nguyễn Văn A");
         assert!(bounded("f", "   ", 20).is_err());
         assert!(bounded("f", "abc\u{0}", 20).is_err());
+        for spoof in [
+            "Nguy\u{202E}ễn",
+            "A\u{200B}B",
+            "x\u{2066}y",
+            "\u{FEFF}Hoa",
+            "a\u{200D}b",
+        ] {
+            assert!(bounded("f", spoof, 20).is_err(), "{spoof:?}");
+        }
         assert!(bounded("f", &"ệ".repeat(21), 20).is_err());
         assert!(bounded("f", &"ệ".repeat(20), 20).is_ok());
     }

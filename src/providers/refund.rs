@@ -218,6 +218,7 @@ mod tests {
 
     fn providers(zalopay: bool) -> Providers {
         Providers::from_settings(&ProviderSettings {
+            unattributed_agency: None,
             vnpay: None,
             momo: None,
             zalopay: zalopay.then(|| ZalopaySettings {

@@ -88,6 +88,7 @@ const MAX_REFUNDS: usize = 100;
 pub fn provider_settings(public_url: &str, timeout_secs: u64) -> ProviderSettings {
     let secret = |s: &str| SecretString::from(s.to_owned());
     ProviderSettings {
+        unattributed_agency: None,
         vnpay: Some(VnpaySettings {
             tmn_code: VNPAY_TMN_CODE.into(),
             hash_secret: secret(VNPAY_HASH_SECRET),

@@ -341,6 +341,21 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::ExceptionResolved);
         }
+        // A payment recovered from a statement line paid an invoice on the
+        // importer's word alone: someone else confirms it.
+        if before.kind == ExceptionKind::MissingPayment
+            && let Some((file_id, _)) = &before.settlement_line
+        {
+            let imported_by: Option<String> =
+                sqlx::query_scalar("SELECT imported_by FROM settlement_files WHERE id = $1")
+                    .bind(file_id)
+                    .fetch_optional(&mut tx.conn())
+                    .await?;
+            if imported_by.as_deref() == Some(actor.name.as_str()) {
+                tx.rollback().await?;
+                return Err(StoreError::ImporterResolves);
+            }
+        }
         if let Some(payment_id) = decision.payment_id {
             let in_scope: Option<String> = sqlx::query_scalar(
                 "SELECT p.id FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code

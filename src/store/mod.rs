@@ -120,6 +120,12 @@ pub enum StoreError {
     RefundMove(#[from] crate::domain::refund::IllegalRefundMove),
     #[error("a refund is approved or rejected by another officer than the one who asked for it")]
     SameOfficer,
+    /// The officer who imported a statement resolves what its lines
+    /// recovered.
+    #[error(
+        "a payment recovered from a statement is confirmed by another officer than the one who imported it"
+    )]
+    ImporterResolves,
     /// The account number receives for an agency outside the caller's scope.
     #[error("the account already receives for an agency outside this key's scope")]
     BankAccountTaken,
@@ -161,6 +167,9 @@ pub struct Store {
     backend: Backend,
     /// The forms receipts are issued on, when a payment makes an invoice paid.
     receipts: Arc<ReceiptPolicy>,
+    /// The agency whose officers see money for no known invoice, if set
+    /// (see `payments::unattributed_agency`).
+    unattributed: Option<Arc<str>>,
     /// On SQLite: its writers, taking turns and committing together.
     writer: Option<group_commit::Writer>,
 }
@@ -263,6 +272,7 @@ impl Store {
             pool,
             backend,
             receipts: Arc::new(ReceiptPolicy::default()),
+            unattributed: None,
             writer,
         })
     }
@@ -272,6 +282,15 @@ impl Store {
     pub fn with_receipts(self, policy: ReceiptPolicy) -> Store {
         Store {
             receipts: Arc::new(policy),
+            ..self
+        }
+    }
+
+    /// Shows money that names no known invoice to the officers of agency
+    /// `code` (by default: the only top-level agency, if there is one).
+    pub fn with_unattributed_agency(self, code: Option<&str>) -> Store {
+        Store {
+            unattributed: code.map(Arc::from),
             ..self
         }
     }

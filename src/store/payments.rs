@@ -188,6 +188,7 @@ async fn match_payment(
     lock: &str,
     channel: Channel,
     paid_for: &PaymentFor<'_>,
+    unattributed: Option<&str>,
 ) -> Result<Matched, StoreError> {
     let unmatched = Matched {
         invoice: None,
@@ -199,7 +200,12 @@ async fn match_payment(
         PaymentFor::Order(order_ref) => {
             match invoice_of_attempt(conn, channel.as_str(), order_ref, lock).await? {
                 Some((attempt_id, invoice, path)) => (Some((invoice, path)), Some(attempt_id)),
-                None => return Ok(unmatched),
+                None => {
+                    return Ok(Matched {
+                        agency: unattributed_agency(conn, unattributed).await?,
+                        ..unmatched
+                    });
+                }
             }
         }
         PaymentFor::Transfer {
@@ -218,8 +224,12 @@ async fn match_payment(
                 None => None,
             };
             let Some((invoice, path)) = invoice else {
+                let agency = match receiver {
+                    Some(receiver) => Some(receiver),
+                    None => unattributed_agency(conn, unattributed).await?,
+                };
                 return Ok(Matched {
-                    agency: receiver,
+                    agency,
                     ..unmatched
                 });
             };
@@ -258,6 +268,37 @@ async fn match_payment(
 }
 
 /// The one agency that receives transfers on `account_number`, if exactly one does.
+/// Whose officers see money that names no invoice and came on no account
+/// of an agency (a gateway's payment for an unknown order): the agency
+/// `configured` (`providers.unattributed_agency`), or else the only
+/// top-level agency, the province the service runs for; none when there
+/// are several (then only an unscoped admin sees it).
+async fn unattributed_agency(
+    conn: &mut Conn<'_>,
+    configured: Option<&str>,
+) -> Result<Option<(AgencyCode, String)>, StoreError> {
+    let rows = match configured {
+        Some(code) => {
+            sqlx::query("SELECT code, path FROM agencies WHERE code = $1")
+                .bind(code)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT code, path FROM agencies WHERE parent_code IS NULL LIMIT 2")
+                .fetch_all(&mut *conn)
+                .await?
+        }
+    };
+    match rows.as_slice() {
+        [row] => Ok(Some((
+            AgencyCode::from_stored(row.try_get("code")?),
+            row.try_get("path")?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
 async fn agency_of_account(
     conn: &mut Conn<'_>,
     account_number: &str,
@@ -435,7 +476,14 @@ impl Store {
     ) -> Result<Recorded, StoreError> {
         let now = Timestamp::now();
         let lock = self.row_lock(" FOR UPDATE OF i");
-        let matched = match_payment(tx, lock, incoming.channel, &incoming.paid_for).await?;
+        let matched = match_payment(
+            tx,
+            lock,
+            incoming.channel,
+            &incoming.paid_for,
+            self.unattributed.as_deref(),
+        )
+        .await?;
         let invoice = match matched.invoice {
             Some((invoice, path))
                 if invoice.status_at(made_at(&invoice, incoming.paid_at, now))

@@ -86,6 +86,7 @@ pub(super) fn invoice_changed<'a>(
             "amount_paid": after.amount_paid,
             "channel": payment.channel,
             "payment_id": payment.id,
+            "payment_source": payment.source,
             "paid_at": payment.paid_at.unwrap_or(now),
         }),
     });
@@ -232,5 +233,8 @@ pub(super) fn payment_event_data(
         "paid_at": payment.paid_at,
         "exception": payment.exception,
         "amount_held": payment.held_amount(),
+        // `statement` when recovered from a settlement statement's line
+        // (no callback came): an officer still has to confirm it.
+        "source": payment.source,
     })
 }

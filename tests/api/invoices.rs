@@ -262,6 +262,15 @@ async fn refuses_bad_bodies_and_changes_nothing(backend: Backend) {
             "payer.id_number",
         ),
         (with(&["payer", "email"], json!("nobody")), "payer.email"),
+        // Text that would show as something else in the console and on receipts.
+        (
+            with(&["payer", "name"], json!("Nguyễn \u{202E}aoH")),
+            "payer.name",
+        ),
+        (
+            with(&["lines", "0", "description"], json!("Lệ\u{200B}phí")),
+            "lines[0].description",
+        ),
         (
             with(&["expires_at"], json!("2020-01-01T00:00:00Z")),
             "expires_at",

@@ -11,6 +11,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     an_account_is_shared_only_within_one_scope,
+    gateway_money_for_no_known_order_is_seen_by_the_provinces_officers,
     a_vnpay_attempt_gives_a_signed_payment_url,
     a_bank_transfer_attempt_gives_the_account_and_a_vietqr_code,
     a_paid_vnpay_callback_pays_the_invoice_once,
@@ -850,4 +851,31 @@ async fn an_account_is_shared_only_within_one_scope(backend: Backend) {
     // And Q keeps its own.
     let own = put(other_admin, "Q", "123000456").await;
     assert_eq!(own.status, 200, "{}", own.text);
+}
+
+async fn gateway_money_for_no_known_order_is_seen_by_the_provinces_officers(backend: Backend) {
+    let app = crate::helpers::spawn_payments_app_with(backend, |s| {
+        s.providers.unattributed_agency = Some("P".into());
+    })
+    .await;
+    let unknown = vnpay_ipn("261128NOSUCHORDER", 50_000, "1102", "00");
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &unknown, vec![], &[]).await),
+        "01"
+    );
+    // P's finance officers, who must act on it, see it; Q's do not.
+    let province = app.app.key(lephi::domain::Role::Finance, "P").await;
+    let seen = app
+        .app
+        .get("/v1/exceptions?kind=unknown_order", &province)
+        .await
+        .json();
+    let items = seen["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{seen}");
+    assert_eq!(items[0]["agency_code"], "P");
+    let payments = app.app.get("/v1/payments", &province).await.json();
+    assert_eq!(payments["items"].as_array().unwrap().len(), 1, "{payments}");
+    let other = app.app.key(lephi::domain::Role::Finance, "Q").await;
+    let unseen = app.app.get("/v1/exceptions", &other).await.json();
+    assert_eq!(unseen["items"].as_array().unwrap().len(), 0, "{unseen}");
 }

@@ -558,6 +558,57 @@ async fn a_bank_statement_matches_transfers_by_payment_code_and_amount(backend: 
     let kinds = open_exceptions(&app).await;
     assert_eq!(kinds.get("missing_payment"), Some(&2), "{kinds:?}");
     assert_eq!(kinds.get("unknown_order"), Some(&1), "{kinds:?}");
+
+    // The dossier system can tell a payment recovered from a line...
+    let events = app
+        .app
+        .get("/v1/events?type=payment.received", &app.app.admin_key)
+        .await
+        .json();
+    let sources: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["data"]["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources.iter().filter(|s| **s == "statement").count(),
+        2,
+        "{sources:?}"
+    );
+    assert_eq!(sources.iter().filter(|s| **s == "callback").count(), 2);
+    // ...and it is confirmed by another officer than the importer.
+    let listed = app
+        .app
+        .get("/v1/exceptions?kind=missing_payment", &app.finance_key)
+        .await
+        .json();
+    let missing = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let confirm = json!({ "resolution": "confirmed", "note": "Đã đối chiếu sao kê" });
+    let own = app
+        .app
+        .post(
+            &format!("/v1/exceptions/{missing}/resolve"),
+            &app.finance_key,
+            &confirm,
+        )
+        .await;
+    assert_eq!(
+        (own.status, own.code()),
+        (403, "same_officer".into()),
+        "{}",
+        own.text
+    );
+    let second = app.app.key(lephi::domain::Role::Finance, "P").await;
+    let other = app
+        .app
+        .post(
+            &format!("/v1/exceptions/{missing}/resolve"),
+            &second,
+            &confirm,
+        )
+        .await;
+    assert_eq!(other.status, 200, "{}", other.text);
 }
 
 async fn a_payment_found_unsettled_is_cleared_when_a_later_import_settles_it(backend: Backend) {
@@ -986,7 +1037,11 @@ async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {
         .await;
     assert_eq!(unmatched.status, 422, "{}", unmatched.text);
 
-    let resolved = app.app.post(&path, &app.finance_key, &body).await;
+    // Not the officer who imported the statement that recovered it.
+    let own = app.app.post(&path, &app.finance_key, &body).await;
+    assert_eq!(own.status, 403, "{}", own.text);
+    let second = app.app.key(Role::Finance, "P").await;
+    let resolved = app.app.post(&path, &second, &body).await;
     assert_eq!(resolved.status, 200, "{}", resolved.text);
     let resolved = resolved.json();
     assert_eq!(resolved["status"], "resolved");
@@ -995,7 +1050,7 @@ async fn officers_resolve_exceptions_once_and_in_scope(backend: Backend) {
         resolved["resolution"]["note"],
         "callback lost; bank confirmed"
     );
-    let again = app.app.post(&path, &app.finance_key, &body).await;
+    let again = app.app.post(&path, &second, &body).await;
     assert_eq!(again.status, 409, "{}", again.text);
     assert_eq!(again.json()["code"], "exception_resolved");
 

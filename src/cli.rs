@@ -43,6 +43,11 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Copy the SQLite database, consistent and whole, to FILE (a new
+    /// file) while lephi serves; restore by putting the copy in place of
+    /// the database with lephi stopped. PostgreSQL is backed up with
+    /// `pg_dump`, which this command points to.
+    Backup { file: PathBuf },
     /// Manage agencies.
     #[command(subcommand)]
     Agencies(AgenciesCommand),
@@ -214,6 +219,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     migration.version, migration.name
                 );
             }
+            Ok(())
+        }
+        Command::Backup { file } => {
+            if file.exists() {
+                anyhow::bail!("{} exists: back up to a new file", file.display());
+            }
+            let store = Store::connect(&settings.database).await?;
+            let path = file
+                .to_str()
+                .ok_or_else(|| anyhow::anyhow!("the backup's path must be UTF-8"))?;
+            store.back_up(path).await?;
+            println!("backed up to {}", file.display());
             Ok(())
         }
         Command::Agencies(AgenciesCommand::Import { file }) => {

@@ -184,7 +184,7 @@ pub fn page(layout: &Layout<'_>, body: Html) -> String {
         .raw(lang.code())
         .raw("\"><head><meta charset=\"utf-8\">")
         .raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-        .raw("<meta name=\"referrer\" content=\"no-referrer\">");
+        .raw("<meta name=\"referrer\" content=\"same-origin\">");
     if let Some(secs) = layout.refresh_secs {
         html.raw("<meta http-equiv=\"refresh\" content=\"")
             .text(&secs.to_string())

@@ -96,6 +96,18 @@ pub async fn start(
     // Only the checkout page starts a payment: another site's form would
     // otherwise make gateway orders (and pending attempts) at will.
     if !crate::origin::same_origin(&req, &state) {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        tracing::warn!(
+            origin = %header("origin"),
+            sec_fetch_site = %header("sec-fetch-site"),
+            "a payment start from another site was refused"
+        );
         return notice_page(
             StatusCode::FORBIDDEN,
             lang,
@@ -500,7 +512,10 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        // Same-origin: no other site learns a page's address (its payment
+        // code), and the page's forms carry an `Origin` that can be
+        // checked (under `no-referrer` browsers send `Origin: null`).
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((

@@ -286,6 +286,28 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of the whole database to the new file
+    /// `path`, while others read and write: SQLite's `VACUUM INTO`, one
+    /// read transaction that writers (in WAL mode) never wait for. A
+    /// PostgreSQL database is backed up with `pg_dump`.
+    pub async fn back_up(&self, path: &str) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("VACUUM INTO $1")
+                    .bind(path)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+            Backend::Postgres => Err(StoreError::Invalid(ValidationError::new(
+                "database",
+                "a PostgreSQL database is backed up with pg_dump: \
+                 pg_dump --format=custom --file=lephi.dump \"$DATABASE_URL\", \
+                 and restored with pg_restore --clean --if-exists --dbname=\"$DATABASE_URL\" lephi.dump",
+            ))),
+        }
+    }
+
     /// Shows money that names no known invoice to the officers of agency
     /// `code` (by default: the only top-level agency, if there is one).
     pub fn with_unattributed_agency(self, code: Option<&str>) -> Store {

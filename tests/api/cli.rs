@@ -6,6 +6,7 @@ use crate::helpers::{Backend, database_url};
 use crate::on_both_backends;
 
 on_both_backends!(
+    a_backup_taken_while_invoices_are_written_is_whole_and_restores,
     administers_from_the_command_line,
     serve_prints_an_admin_key_once,
     a_refused_callback_is_counted_and_logged_without_secrets
@@ -307,4 +308,129 @@ async fn a_refused_callback_is_counted_and_logged_without_secrets(backend: Backe
     for secret in [API_KEY, HMAC, "not-the-key"] {
         assert!(!log.contains(secret), "{secret} reached the log");
     }
+}
+
+/// `lephi backup` copies a SQLite database while lephi serves and writes:
+/// the copy is whole (every invoice with its audit record, nothing half
+/// written), and lephi serves from it once put in place. On PostgreSQL it
+/// points to pg_dump.
+async fn a_backup_taken_while_invoices_are_written_is_whole_and_restores(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(backend, dir.path()).await;
+    let copy = dir.path().join("backup.db");
+    if backend == Backend::Postgres {
+        let (ok, _, err) = lephi(&url, &["backup", copy.to_str().unwrap()]);
+        assert!(
+            !ok && err.contains("pg_dump") && err.contains("pg_restore"),
+            "{err}"
+        );
+        return;
+    }
+    let (ok, _, err) = lephi(&url, &["migrate"]);
+    assert!(ok, "{err}");
+    let list = dir.path().join("agencies.csv");
+    std::fs::write(
+        &list,
+        "code,name,level,parent_code\nH26,Tỉnh Hưng Yên,province,\n",
+    )
+    .unwrap();
+    assert!(lephi(&url, &["agencies", "import", list.to_str().unwrap()]).0);
+    let (ok, out, err) = lephi(
+        &url,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "agency_system",
+            "--agency",
+            "H26",
+        ],
+    );
+    assert!(ok, "{err}");
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let served = start_serving(&url, dir.path());
+    let address = served.address.clone();
+    // Four writers issue invoices while the backup is taken.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (address, key) = (address.clone(), key.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for n in 0..60 {
+                    let dossier = format!("HS-{w}-{n}");
+                    let created = client
+                        .post(format!("{address}/v1/invoices"))
+                        .bearer_auth(&key)
+                        .header("Idempotency-Key", &dossier)
+                        .json(&crate::helpers::invoice_body("H26", &dossier))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(created.status(), 201);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let backup = {
+        let (url, copy) = (url.clone(), copy.clone());
+        tokio::task::spawn_blocking(move || lephi(&url, &["backup", copy.to_str().unwrap()]))
+    };
+    let (ok, out, err) = backup.await.unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("backed up to"), "{out}");
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    // A second backup to the same file is refused, not written over.
+    let (ok, _, err) = lephi(&url, &["backup", copy.to_str().unwrap()]);
+    assert!(!ok && err.contains("exists"), "{err}");
+    stop(served);
+
+    let copy_url = format!("sqlite://{}", copy.display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&copy_url).await.unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let invoices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(invoices > 0 && invoices <= 240, "{invoices}");
+    let unaudited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM invoices i
+         WHERE NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.object_id = i.id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(unaudited, 0);
+    pool.close().await;
+    // Restored: lephi serves from the copy, with what it held.
+    let (ok, out, _) = lephi(&copy_url, &["migrate"]);
+    assert!(ok && out.contains("up to date"), "{out}");
+    let restored = start_serving(&copy_url, dir.path());
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("{}/health/ready", restored.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let listed = client
+        .get(format!("{}/v1/invoices?limit=1", restored.address))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    stop(restored);
 }

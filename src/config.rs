@@ -53,6 +53,9 @@ pub struct ServerSettings {
     /// Lets agencies' webhooks target loopback addresses over http, for
     /// development and tests. Off in production.
     pub allow_loopback_webhooks: bool,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`
+    /// (Prometheus' `authorization` setting); otherwise it is open.
+    pub metrics_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -312,6 +315,7 @@ impl Default for ServerSettings {
             workers: 0,
             shutdown_timeout_secs: 30,
             allow_loopback_webhooks: false,
+            metrics_token: None,
         }
     }
 }

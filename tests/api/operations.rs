@@ -1,8 +1,9 @@
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 use crate::on_both_backends;
 
 on_both_backends!(
     health_and_metrics,
+    metrics_behind_a_token_answer_only_with_it,
     unknown_routes_and_methods_answer_json,
     migrations_are_idempotent,
     hostile_text_never_causes_a_server_error,
@@ -116,4 +117,34 @@ async fn hostile_text_never_causes_a_server_error(backend: Backend) {
     let response = app.create_invoice(&key, "nul", &body).await;
     assert_eq!(response.status, 422, "{}", response.text);
     assert_eq!(app.count("invoices").await, 0);
+}
+
+async fn metrics_behind_a_token_answer_only_with_it(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.server.metrics_token = Some("scrape-token-0123456789".to_owned().into());
+    })
+    .await;
+    for given in [None, Some("Bearer wrong"), Some("scrape-token-0123456789")] {
+        let headers: Vec<(&str, &str)> = given.map(|g| ("Authorization", g)).into_iter().collect();
+        let refused = app
+            .request(reqwest::Method::GET, "/metrics", None, None, &headers)
+            .await;
+        assert_eq!(refused.status, 401, "{given:?}");
+        assert_eq!(refused.code(), "unauthorized");
+    }
+    let scraped = app
+        .request(
+            reqwest::Method::GET,
+            "/metrics",
+            None,
+            None,
+            &[("Authorization", "Bearer scrape-token-0123456789")],
+        )
+        .await;
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped.text.contains("http_requests_total"),
+        "{}",
+        scraped.text
+    );
 }

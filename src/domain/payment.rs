@@ -268,6 +268,13 @@ impl Payment {
         }
     }
 
+    /// Why (some of) its money is held: its exception, or `overpaid` for
+    /// the excess of an applied payment; `None` when none of it is.
+    pub fn holding_kind(&self) -> Option<ExceptionKind> {
+        self.exception
+            .or((self.excess.dong() > 0).then_some(ExceptionKind::Overpaid))
+    }
+
     /// What of it paid its invoice.
     pub fn applied_amount(&self) -> Vnd {
         Vnd::new(self.amount.dong() - self.held_amount().dong())

@@ -221,9 +221,7 @@ impl HeldPayment {
             channel: payment.channel,
             amount: payment.amount,
             applied: payment.applied_amount(),
-            kind: payment
-                .exception
-                .or((payment.excess.dong() > 0).then_some(ExceptionKind::Overpaid)),
+            kind: payment.holding_kind(),
             received_at: payment.collected_at(),
             refunds,
         }

@@ -14,12 +14,10 @@ use super::endpoints::bank_account_of;
 use super::events::{self, NewEvent};
 use super::exceptions;
 use super::idempotency::{self, Created, IdempotentRequest};
-use super::invoices::{expire_if_due, invoice_in_scope, invoice_of_attempt, invoice_where};
+use super::invoices::{invoice_in_scope, invoice_of_attempt, invoice_where};
 use super::query::{Filtered, Listed, Value, page};
 use super::receipts::take_receipt_number;
-use super::recording::{
-    applied, excess_held, held, invoice_changed, made_at, made_before_expiry, received, recorded,
-};
+use super::recording::{applied, as_found, excess_held, held, invoice_changed, received, recorded};
 use super::{Backend, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{
@@ -485,25 +483,19 @@ impl Store {
         )
         .await?;
         let invoice = match matched.invoice {
-            Some((invoice, path))
-                if invoice.status_at(made_at(&invoice, incoming.paid_at, now))
-                    == InvoiceStatus::Open =>
-            {
-                Some((invoice, path))
-            }
-            Some((invoice, path))
-                if let Some(open) = made_before_expiry(
-                    &invoice,
-                    made_at(&invoice, incoming.paid_at, now),
-                    incoming.amount,
-                    incoming.channel,
-                ) =>
-            {
-                Some((open, path))
-            }
             Some((invoice, path)) => {
-                let invoice = expire_if_due(tx, actor, invoice, &path, now).await?;
-                Some((invoice, path))
+                let found = as_found(
+                    tx,
+                    actor,
+                    invoice,
+                    &path,
+                    incoming.paid_at,
+                    (incoming.amount, incoming.channel),
+                    !matched.wrong_account,
+                    now,
+                )
+                .await?;
+                Some((found, path))
             }
             None => None,
         };

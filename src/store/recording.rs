@@ -9,9 +9,11 @@ use serde_json::json;
 
 use super::StoreError;
 use super::audit::{self, Change};
+use super::conn::Conn;
 use super::events::{EventType, NewEvent};
 use super::exceptions::Finding;
-use super::invoices::AuditedInvoice;
+use super::invoices::{AuditedInvoice, expire_if_due};
+use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource};
 use crate::domain::{Invoice, InvoiceStatus, Timestamp, Vnd};
 
@@ -159,7 +161,7 @@ pub(super) fn made_at(invoice: &Invoice, paid_at: Option<Timestamp>, now: Timest
 /// what is still owed, so that it becomes paid (never open again). A
 /// payment made before the invoice expired counts, however late its
 /// callback. `None` when it does not apply.
-pub(super) fn made_before_expiry(
+fn made_before_expiry(
     invoice: &Invoice,
     made: Timestamp,
     amount: Vnd,
@@ -174,6 +176,34 @@ pub(super) fn made_before_expiry(
         status: InvoiceStatus::Open,
         ..invoice.clone()
     })
+}
+
+/// What a payment of `amount` on `channel`, which the provider says was
+/// made at `paid_at`, finds of `invoice` (of agency path `agency_path`):
+/// open if it was open when the payment was made ([`made_at`]); open too
+/// if it was stored expired after that and the payment pays it, unless
+/// `may_revive` is false (money on another agency's account); otherwise as
+/// stored, its expiry stored first if it is past due. The one rule both
+/// recording paths (a callback's, a statement's) apply.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn as_found(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    invoice: Invoice,
+    agency_path: &str,
+    paid_at: Option<Timestamp>,
+    (amount, channel): (Vnd, Channel),
+    may_revive: bool,
+    now: Timestamp,
+) -> Result<Invoice, StoreError> {
+    let made = made_at(&invoice, paid_at, now);
+    if invoice.status_at(made) == InvoiceStatus::Open {
+        return Ok(invoice);
+    }
+    if may_revive && let Some(open) = made_before_expiry(&invoice, made, amount, channel) {
+        return Ok(open);
+    }
+    expire_if_due(conn, actor, invoice, agency_path, now).await
 }
 
 /// The `payment.recorded` audit record of `payment`.

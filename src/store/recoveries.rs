@@ -20,12 +20,10 @@ use super::bulk::{distinct, json_in, json_list, json_rows};
 use super::conn::Conn;
 use super::events;
 use super::exceptions::{Finding, Raising};
-use super::invoices::{expire_if_due, invoice_from_row};
+use super::invoices::invoice_from_row;
 use super::payments::{SELECT_PAYMENTS, payment_from_row};
 use super::receipts::{self, Taken};
-use super::recording::{
-    applied, excess_held, held, invoice_changed, made_at, made_before_expiry, received, recorded,
-};
+use super::recording::{applied, as_found, excess_held, held, invoice_changed, received, recorded};
 use super::{Backend, Store, StoreError};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource, classify};
@@ -264,18 +262,17 @@ impl Store {
             let invoice = match &invoice_id {
                 Some(id) => {
                     let (invoice, path) = plan.invoices[id].clone();
-                    let paid_at = Some(line.transaction_time);
-                    let made = made_at(&invoice, paid_at, now);
-                    let revived = (!wrong_account)
-                        .then(|| made_before_expiry(&invoice, made, line.amount, with.channel))
-                        .flatten();
-                    let invoice = if invoice.status_at(made) == InvoiceStatus::Open {
-                        invoice
-                    } else if let Some(open) = revived {
-                        open
-                    } else {
-                        expire_if_due(tx, with.actor, invoice, &path, now).await?
-                    };
+                    let invoice = as_found(
+                        tx,
+                        with.actor,
+                        invoice,
+                        &path,
+                        Some(line.transaction_time),
+                        (line.amount, with.channel),
+                        !wrong_account,
+                        now,
+                    )
+                    .await?;
                     plan.invoices.insert(id.clone(), (invoice.clone(), path));
                     Some(invoice)
                 }

@@ -21,9 +21,7 @@ use super::query::{Filtered, Value, page};
 use super::{Listed, Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, Resolution};
-use crate::domain::refund::{
-    HeldPayment, NotRefundable, Refund, RefundStatus, check_refund, from_applied,
-};
+use crate::domain::refund::{NotRefundable, Refund, RefundStatus, check_refund, from_applied};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 
 pub(super) const SELECT_REFUNDS: &str =
@@ -317,7 +315,7 @@ impl Store {
             None => {
                 // The exception that holds its money: all of a held
                 // payment, the excess of a transfer over the total.
-                let holds = HeldPayment::of(&payment, Vec::new()).kind;
+                let holds = payment.holding_kind();
                 open.iter()
                     .find(|(_, kind)| Some(*kind) == holds)
                     .map(|(id, _)| id.clone())

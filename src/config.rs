@@ -69,6 +69,14 @@ pub struct DatabaseSettings {
     pub busy_timeout_ms: u64,
     /// How long a request waits for a pooled connection, in seconds.
     pub acquire_timeout_secs: u64,
+    /// SQLite: the most the database file may grow to, in MiB (none by
+    /// default). Past it, writes are refused with 503 `storage_full` and
+    /// nothing is half-written, as on a full disk; it keeps room on a
+    /// shared disk for the logs and the backups.
+    pub max_size_mib: Option<u64>,
+    /// SQLite: `/health/ready` answers 503 `storage_full` when the disk
+    /// that holds the database has less free space than this, in MiB.
+    pub min_free_mib: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,6 +335,8 @@ impl Default for DatabaseSettings {
             max_connections: 16,
             busy_timeout_ms: 5_000,
             acquire_timeout_secs: 5,
+            max_size_mib: None,
+            min_free_mib: 64,
         }
     }
 }
@@ -522,6 +532,9 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
+        }
+        if self.database.max_size_mib == Some(0) {
+            return invalid("database.max_size_mib", "must be at least 1");
         }
         if self.invoices.max_total <= 0 {
             return invalid("invoices.max_total", "must be positive");

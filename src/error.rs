@@ -308,6 +308,14 @@ impl From<StoreError> for ApiError {
                 ErrorCode::Unavailable,
                 "what this request depends on kept changing under it; retry shortly",
             ),
+            err if err.is_storage_full() => {
+                tracing::error!(error = %error_chain(&err), "the database has no room to write");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::StorageFull,
+                    "the service has no room to store this request; nothing was changed: retry later",
+                )
+            }
             StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,

@@ -156,6 +156,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database refused a write for want of room: SQLite's
+    /// `SQLITE_FULL` (a full disk, or the file at `database.max_size_mib`)
+    /// or PostgreSQL's `disk_full`. Nothing of the write was kept.
+    pub fn is_storage_full(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(err)) = self else {
+            return false;
+        };
+        let code = err.code();
+        let code = code.as_deref().unwrap_or_default();
+        // SQLite reports the primary code (13) or an extended one with the
+        // same low byte; PostgreSQL the SQLSTATE.
+        code == "53100" || code.parse::<i32>().is_ok_and(|c| c & 0xff == 13)
+    }
+
     fn corrupt(what: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt(what.to_string())
     }
@@ -172,7 +186,25 @@ pub struct Store {
     unattributed: Option<Arc<str>>,
     /// On SQLite: its writers, taking turns and committing together.
     writer: Option<group_commit::Writer>,
+    /// On SQLite: the database file, whose disk readiness watches.
+    sqlite_file: Option<Arc<std::path::Path>>,
+    /// The free space under which the store is no longer ready.
+    min_free_bytes: u64,
 }
+
+/// Whether the store can take writes, for the readiness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// The disk or the database's size limit leaves no room to write.
+    StorageFull {
+        room_bytes: u64,
+    },
+}
+
+/// What a write needs at the least to be sure of room: a payment with its
+/// receipt, event and audit rows takes a few pages.
+const WRITE_ROOM: u64 = 64 * sqlite::PAGE_SIZE;
 
 /// The tables a kind of import writes, for [`Store::refresh_statistics`].
 #[derive(Debug, Clone, Copy)]
@@ -244,36 +276,40 @@ impl Store {
             Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let busy_timeout_ms = settings.busy_timeout_ms;
+        let pragmas: Arc<str> =
+            sqlite::settings(settings.busy_timeout_ms, settings.max_size_mib).into();
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            sqlite::configure_connection(conn, busy_timeout_ms).await
+            .after_connect({
+                let pragmas = pragmas.clone();
+                move |conn, _| {
+                    let pragmas = pragmas.clone();
+                    Box::pin(async move {
+                        match backend {
+                            Backend::Sqlite => sqlite::configure_connection(conn, &pragmas).await,
+                            Backend::Postgres => Ok(()),
                         }
-                        Backend::Postgres => Ok(()),
-                    }
-                })
+                    })
+                }
             })
             .connect_with(options)
             .await?;
-        let writer = match backend {
-            Backend::Sqlite => Some(group_commit::Writer::new(
-                pool.clone(),
-                sqlite::file_of(&url)?,
-                sqlite::settings(busy_timeout_ms),
-            )),
+        let file = match backend {
+            Backend::Sqlite => Some(sqlite::file_of(&url)?),
             Backend::Postgres => None,
         };
+        let writer = file
+            .clone()
+            .map(|file| group_commit::Writer::new(pool.clone(), file, pragmas.to_string()));
         Ok(Store {
             pool,
             backend,
             receipts: Arc::new(ReceiptPolicy::default()),
             unattributed: None,
             writer,
+            sqlite_file: file.map(Arc::from),
+            min_free_bytes: settings.min_free_mib.saturating_mul(1024 * 1024),
         })
     }
 
@@ -353,6 +389,31 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Checks that the database answers and, on SQLite, that it has room
+    /// to write: the disk's free space above `database.min_free_mib`, and
+    /// the file below `database.max_size_mib`. (A PostgreSQL server's disk
+    /// is its own to watch; a write it refuses for want of space answers
+    /// 503 `storage_full` like SQLite's.)
+    pub async fn readiness(&self) -> Result<Readiness, StoreError> {
+        self.ping().await?;
+        let Some(file) = &self.sqlite_file else {
+            return Ok(Readiness::Ready);
+        };
+        let room = sqlite::room(&self.pool, file).await?;
+        if let Some(disk) = room
+            .disk
+            .filter(|&free| free < self.min_free_bytes.max(WRITE_ROOM))
+        {
+            return Ok(Readiness::StorageFull { room_bytes: disk });
+        }
+        if room.under_cap < WRITE_ROOM {
+            return Ok(Readiness::StorageFull {
+                room_bytes: room.under_cap,
+            });
+        }
+        Ok(Readiness::Ready)
     }
 
     pub async fn close(&self) {

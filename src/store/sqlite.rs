@@ -130,30 +130,75 @@ pub(super) fn file_of(url: &str) -> Result<PathBuf, StoreError> {
     Ok(path.to_path_buf())
 }
 
+/// The size of a database page: SQLite's default, which lephi keeps.
+pub(super) const PAGE_SIZE: u64 = 4096;
+
 /// Write-ahead logging with a full sync on every commit, foreign keys
 /// enforced, and a bounded wait for the write lock. Temporary data stays
 /// in memory: above all the statement journal of each writer's savepoint
 /// in the group-committed batch, which SQLite would otherwise write to a
-/// temporary file, page by page, as the writer changes them.
-pub(super) fn settings(busy_timeout_ms: u64) -> String {
-    format!(
+/// temporary file, page by page, as the writer changes them. With
+/// `max_size_mib`, the file grows no further than that: a write that
+/// would fails with `SQLITE_FULL`, as on a full disk.
+pub(super) fn settings(busy_timeout_ms: u64, max_size_mib: Option<u64>) -> String {
+    let mut pragmas = format!(
         "PRAGMA busy_timeout = {busy_timeout_ms}; \
          PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = FULL; \
          PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -65536; \
          PRAGMA temp_store = MEMORY;"
-    )
+    );
+    if let Some(mib) = max_size_mib {
+        let pages = mib.saturating_mul(1024 * 1024) / PAGE_SIZE;
+        pragmas.push_str(&format!(" PRAGMA max_page_count = {pages};"));
+    }
+    pragmas
 }
 
 /// Runs [`settings`] on a connection of the pool.
 pub(super) async fn configure_connection(
     conn: &mut AnyConnection,
-    busy_timeout_ms: u64,
+    settings: &str,
 ) -> Result<(), sqlx::Error> {
-    conn.execute(sqlx::AssertSqlSafe(settings(busy_timeout_ms)))
+    conn.execute(sqlx::AssertSqlSafe(settings.to_owned()))
         .await?;
     Ok(())
+}
+
+/// How much more the database can hold, in bytes: the room the disk has
+/// left, and the room under `max_size_mib` (pages free inside the file
+/// count as room).
+pub(super) async fn room(pool: &sqlx::AnyPool, file: &Path) -> Result<Room, StoreError> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let disk = match rustix::fs::statvfs(dir) {
+        Ok(fs) => Some(fs.f_bavail.saturating_mul(fs.f_frsize)),
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), %err, "cannot read the free space of the database's disk");
+            None
+        }
+    };
+    let (pages, free, max): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT page_count FROM pragma_page_count()), \
+                (SELECT freelist_count FROM pragma_freelist_count()), \
+                (SELECT max_page_count FROM pragma_max_page_count())",
+    )
+    .fetch_one(pool)
+    .await?;
+    let under_cap = (max - pages + free).max(0) as u64 * PAGE_SIZE;
+    Ok(Room { disk, under_cap })
+}
+
+/// What [`room`] found.
+#[derive(Debug, Clone, Copy)]
+pub struct Room {
+    /// Free space on the disk that holds the database, when it can be read.
+    pub disk: Option<u64>,
+    /// What the file may still take under its size limit.
+    pub under_cap: u64,
 }
 
 #[cfg(test)]

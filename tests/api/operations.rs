@@ -148,3 +148,79 @@ async fn metrics_behind_a_token_answer_only_with_it(backend: Backend) {
         scraped.text
     );
 }
+
+/// A full disk as SQLite meets it (`SQLITE_FULL`), made here by the
+/// database's size limit: a write that finds no room answers 503
+/// `storage_full` and keeps nothing, a callback is asked to come again,
+/// and readiness says so. (PostgreSQL's disk is its server's: a write it
+/// refuses for want of room takes the same path, `disk_full`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_room_refuses_writes_with_503_and_is_not_ready() {
+    let app = crate::helpers::spawn_payments_app_with(Backend::Sqlite, |s| {
+        s.database.max_size_mib = Some(2);
+    })
+    .await;
+    let first = app.invoice("HS-ROOM-0").await;
+    let mut issued = 1;
+    let mut refused = None;
+    for n in 1..50_000 {
+        let dossier = format!("HS-ROOM-{n}");
+        let answer = app
+            .app
+            .create_invoice(
+                &app.system_key,
+                &dossier,
+                &crate::helpers::invoice_body("P.D1", &dossier),
+            )
+            .await;
+        match answer.status {
+            201 => issued += 1,
+            503 => {
+                refused = Some(answer);
+                break;
+            }
+            other => panic!("invoice {n}: {other} {}", answer.text),
+        }
+    }
+    let refused = refused.expect("the database reached its size limit");
+    assert!(issued > 100, "the limit is reached by writing: {issued}");
+    assert_eq!(refused.code(), "storage_full", "{}", refused.text);
+    assert_eq!(app.app.count("invoices").await, issued);
+
+    let ready = app.app.get("/health/ready", "").await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(ready.code(), "storage_full");
+
+    let code = first["payment_code"].as_str().unwrap();
+    let auth = crate::payments::sepay_auth();
+    let transfer = crate::payments::sepay_transfer(777_001, 650_000, &format!("NOP PHI {code}"));
+    let answer = app
+        .callback(
+            "sepay",
+            "",
+            transfer,
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    assert_eq!(app.app.count("payments").await, 0);
+    let now = app.invoice_now(first["id"].as_str().unwrap()).await;
+    assert_eq!(now["status"], "open");
+}
+
+/// Readiness watches the free space of the disk that holds the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_below_its_free_space_floor_is_not_ready() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        // More than any disk here has free.
+        s.database.min_free_mib = 1 << 40;
+    })
+    .await;
+    let ready = app.get("/health/ready", "").await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(ready.code(), "storage_full");
+    assert!(ready.json()["details"]["room_bytes"].as_u64().is_some());
+}

@@ -56,6 +56,12 @@ pub struct ServerSettings {
     /// When set, `/metrics` answers only `Authorization: Bearer <token>`
     /// (Prometheus' `authorization` setting); otherwise it is open.
     pub metrics_token: Option<SecretString>,
+    /// The reverse proxies (CIDRs or addresses) whose word on the client's
+    /// address is taken, from `forwarded_header`; any other peer is the
+    /// client itself.
+    pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies name the client in.
+    pub forwarded_header: crate::client_addr::ForwardedHeader,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,11 +274,6 @@ pub struct CheckoutSettings {
     /// are answered 429. The payment code in those URLs is the only
     /// credential, so guessing codes must be slow.
     pub requests_per_minute: u32,
-    /// Takes the client's address from the last `X-Forwarded-For` entry
-    /// (the one the reverse proxy appended) instead of the connection's
-    /// peer. Only behind a reverse proxy that appends it; otherwise a
-    /// client could name any address.
-    pub trust_forwarded_for: bool,
 }
 
 /// The finance officers' web console under `/console`.
@@ -324,6 +325,8 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 30,
             allow_loopback_webhooks: false,
             metrics_token: None,
+            trusted_proxies: Vec::new(),
+            forwarded_header: crate::client_addr::ForwardedHeader::default(),
         }
     }
 }
@@ -422,7 +425,6 @@ impl Default for CheckoutSettings {
     fn default() -> Self {
         CheckoutSettings {
             requests_per_minute: 60,
-            trust_forwarded_for: false,
         }
     }
 }
@@ -519,6 +521,9 @@ impl Settings {
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        if let Err(message) = self.trusted_proxies() {
+            return invalid("server.trusted_proxies", &message);
         }
         let url = self.database.url.expose_secret();
         if !(url.starts_with("sqlite:")
@@ -810,6 +815,14 @@ impl Settings {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
         }
+    }
+
+    /// The reverse proxies whose word on the client is taken.
+    pub fn trusted_proxies(&self) -> Result<crate::client_addr::TrustedProxies, String> {
+        crate::client_addr::TrustedProxies::parse(
+            &self.server.trusted_proxies,
+            self.server.forwarded_header,
+        )
     }
 
     pub fn webhook_policy(&self) -> UrlPolicy {

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod console;
 pub mod demo;

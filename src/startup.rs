@@ -46,6 +46,8 @@ pub struct AppState {
     pub pay_limiter: RateLimiter,
     /// How often one client may try to sign in to the finance console.
     pub console_limiter: RateLimiter,
+    /// The reverse proxies whose word on the client's address is taken.
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 impl AppState {
@@ -131,6 +133,9 @@ impl Application {
             importer: importer.clone(),
             pay_limiter: RateLimiter::per_minute(settings.checkout.requests_per_minute),
             console_limiter: RateLimiter::per_minute(settings.console.sign_in_attempts_per_minute),
+            trusted_proxies: settings.trusted_proxies().map_err(|message| {
+                anyhow::anyhow!("configuration: server.trusted_proxies: {message}")
+            })?,
             settings: settings.clone(),
         });
         // Browsers that reached lephi over https keep to it.
@@ -148,6 +153,7 @@ impl Application {
                 .app_data(routes::query_config())
                 .configure(routes::configure)
                 .default_service(web::to(routes::route_not_found))
+                .wrap(from_fn(crate::client_addr::resolve))
                 .wrap(from_fn(telemetry::observe))
                 .wrap(TracingLogger::<telemetry::RequestSpan>::new())
         })

@@ -485,7 +485,7 @@ impl Officer {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::key(&self.principal.key_id, self.request_id.clone())
+        Actor::key(&self.principal.key_id, self.request_id.clone()).from_addr(self.client_addr)
     }
 
     pub fn principal(&self) -> &Principal {

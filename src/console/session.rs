@@ -17,6 +17,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tracing_actix_web::RequestId;
 
+use crate::domain::audit::Actor;
+
 use super::{
     COULD_NOT, Layout, OFFICERS, csrf, form_fields, html, lang_of, link, notice, page, read_body,
     see_other, toggle_href,
@@ -35,6 +37,8 @@ pub struct Officer {
     /// The session's CSRF token, for the forms of the page.
     pub csrf: String,
     pub request_id: Option<String>,
+    /// Where the request came from (see [`crate::client_addr`]).
+    pub client_addr: Option<std::net::IpAddr>,
     token_hash: String,
 }
 
@@ -65,6 +69,7 @@ pub async fn officer(req: &HttpRequest, state: &AppState) -> Result<Officer, Htt
             principal,
             csrf: csrf::token_for(&token),
             request_id: request_id(req),
+            client_addr: crate::client_addr::of(req),
             token_hash,
         }),
         Ok(_) => Err(sign_in()),
@@ -207,7 +212,7 @@ pub async fn sign_in(
     payload: web::Payload,
 ) -> HttpResponse {
     let lang = lang_of(&req);
-    if let Some(client) = crate::routes::pay::client_ip(&req, &state)
+    if let Some(client) = crate::client_addr::of(&req)
         && let Err(retry_after) = state.console_limiter.check(client)
     {
         return super::too_many(&req, retry_after);
@@ -253,7 +258,11 @@ pub async fn sign_in(
     }
     if let Err(err) = state
         .store
-        .open_console_session(&principal, &hash(&token), request_id(&req))
+        .open_console_session(
+            &principal,
+            &hash(&token),
+            Actor::key(&principal.key_id, request_id(&req)).from_addr(crate::client_addr::of(&req)),
+        )
         .await
     {
         return super::error_page(&req, None, &err.into());

@@ -1,5 +1,7 @@
 //! Audit records: who changed what, when, from which state to which.
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 
 use super::Timestamp;
@@ -10,6 +12,9 @@ pub struct Actor {
     /// `key:<id>` for an API key, `system:<task>` for lephi itself.
     pub name: String,
     pub request_id: Option<String>,
+    /// The address the request came from (behind trusted proxies, the
+    /// client they name).
+    pub client_addr: Option<IpAddr>,
 }
 
 impl Actor {
@@ -17,6 +22,7 @@ impl Actor {
         Actor {
             name: format!("key:{key_id}"),
             request_id,
+            client_addr: None,
         }
     }
 
@@ -24,6 +30,15 @@ impl Actor {
         Actor {
             name: format!("system:{task}"),
             request_id: None,
+            client_addr: None,
+        }
+    }
+
+    /// The same actor, acting from `client_addr`.
+    pub fn from_addr(self, client_addr: Option<IpAddr>) -> Actor {
+        Actor {
+            client_addr,
+            ..self
         }
     }
 }
@@ -41,4 +56,5 @@ pub struct AuditRecord {
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
     pub request_id: Option<String>,
+    pub client_addr: Option<String>,
 }

@@ -66,9 +66,8 @@ pub async fn start(
             )));
         }
     };
-    let client_ip = req
-        .peer_addr()
-        .map(|addr| addr.ip().to_string())
+    let client_ip = crate::client_addr::of(&req)
+        .map(|addr| addr.to_string())
         .unwrap_or_else(|| "127.0.0.1".into());
     let starter = Starter {
         actor: caller.actor(),

@@ -21,6 +21,8 @@ use crate::store::Principal;
 pub struct Caller {
     pub principal: Principal,
     pub request_id: Option<String>,
+    /// Where the request came from (see [`crate::client_addr`]).
+    pub client_addr: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -38,7 +40,7 @@ impl Caller {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::key(&self.principal.key_id, self.request_id.clone())
+        Actor::key(&self.principal.key_id, self.request_id.clone()).from_addr(self.client_addr)
     }
 }
 
@@ -58,6 +60,7 @@ impl FromRequest for Caller {
             .get(header::AUTHORIZATION)
             .map(|value| value.to_str().map(str::to_owned));
         let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+        let client_addr = crate::client_addr::of(req);
         let state = state(req);
         Box::pin(async move {
             let state = state?;
@@ -86,6 +89,7 @@ impl FromRequest for Caller {
             Ok(Caller {
                 principal,
                 request_id,
+                client_addr,
             })
         })
     }

@@ -15,8 +15,6 @@
 //! [`RateLimiter`](super::RateLimiter) on every page here
 //! (`checkout.requests_per_minute`, answered 429 with `Retry-After`).
 
-use std::net::{IpAddr, SocketAddr};
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -159,10 +157,11 @@ pub async fn start(
         actor: Actor {
             request_id,
             ..Actor::system("checkout")
-        },
+        }
+        .from_addr(crate::client_addr::of(&req)),
         // The payment code stands for the invoice whatever its agency.
         scope: &Scope::All,
-        client_ip: client_ip(&req, &state)
+        client_ip: crate::client_addr::of(&req)
             .map_or_else(|| "127.0.0.1".to_owned(), |ip| ip.to_string()),
         locale: match lang {
             Lang::Vi => "vn",
@@ -414,7 +413,7 @@ async fn admit(
     lang: Lang,
     code: &str,
 ) -> Result<CheckoutInvoice, HttpResponse> {
-    if let Some(client) = client_ip(req, state)
+    if let Some(client) = crate::client_addr::of(req)
         && let Err(retry_after) = state.pay_limiter.check(client)
     {
         let mut response = notice_page(
@@ -477,33 +476,6 @@ fn toggle_href(req: &HttpRequest, lang: Lang) -> String {
     }
     query.append_pair("lang", lang.other().code());
     format!("{}?{}", req.path(), query.finish())
-}
-
-/// Whom the request is counted against: the connection's peer, or with
-/// `checkout.trust_forwarded_for` the client the proxy names.
-pub(crate) fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
-    if state.settings.checkout.trust_forwarded_for
-        && let Some(forwarded) = forwarded_for(req)
-    {
-        return Some(forwarded);
-    }
-    req.peer_addr().map(|addr| addr.ip())
-}
-
-/// The address the reverse proxy in front of lephi saw: the last one it
-/// appended to `X-Forwarded-For`. Earlier entries, and a `Forwarded`
-/// header, come from the client and could name anyone.
-fn forwarded_for(req: &HttpRequest) -> Option<IpAddr> {
-    let last = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .next_back()?
-        .trim();
-    last.parse::<IpAddr>()
-        .ok()
-        .or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// An HTML answer that is never cached (it shows personal data), never

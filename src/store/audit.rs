@@ -50,12 +50,12 @@ pub(super) fn insert(actor: &Actor, changes: &[Change<'_>]) -> Option<Statement>
     }
     let rows: Vec<String> = (0..changes.len())
         .map(|row| {
-            let columns: Vec<String> = (1..=10).map(|c| format!("${}", row * 10 + c)).collect();
+            let columns: Vec<String> = (1..=11).map(|c| format!("${}", row * 11 + c)).collect();
             format!("({})", columns.join(", "))
         })
         .collect();
     let mut statement = Statement::new(format!(
-        "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id)
+        "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id, client_addr)
          VALUES {}",
         rows.join(", ")
     ));
@@ -70,14 +70,15 @@ pub(super) fn insert(actor: &Actor, changes: &[Change<'_>]) -> Option<Statement>
             .bind(change.agency.map(|(_, path)| path))
             .bind(change.before.as_ref().map(|v| v.to_string()))
             .bind(change.after.as_ref().map(|v| v.to_string()))
-            .bind(actor.request_id.as_deref());
+            .bind(actor.request_id.as_deref())
+            .bind(actor.client_addr.map(|addr| addr.to_string()));
     }
     Some(statement)
 }
 
-/// The most records one statement of [`insert_all`] writes: ten
+/// The most records one statement of [`insert_all`] writes: eleven
 /// placeholders each, within either database's limit on them.
-const RECORDS_PER_STATEMENT: usize = 3_000;
+const RECORDS_PER_STATEMENT: usize = 2_900;
 
 /// The statements that record `changes`, in order, however many there are.
 pub(super) fn insert_all(actor: &Actor, changes: &[Change<'_>]) -> Vec<Statement> {
@@ -108,7 +109,7 @@ impl Store {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let mut query = Filtered::new(
-            "SELECT id, at, actor, action, object_type, object_id, agency_code, before_state, after_state, request_id FROM audit_log",
+            "SELECT id, at, actor, action, object_type, object_id, agency_code, before_state, after_state, request_id, client_addr FROM audit_log",
         );
         if let Scope::Subtree { path, .. } = scope {
             query.and(
@@ -151,6 +152,7 @@ impl Store {
                     before: json_column(row, "before_state")?,
                     after: json_column(row, "after_state")?,
                     request_id: row.try_get("request_id")?,
+                    client_addr: row.try_get("client_addr")?,
                 })
             })
             .collect()

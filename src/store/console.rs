@@ -92,7 +92,7 @@ impl Store {
         &self,
         principal: &Principal,
         token_hash: &str,
-        request_id: Option<String>,
+        actor: Actor,
     ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
@@ -111,7 +111,7 @@ impl Store {
         };
         audit::record(
             &mut tx.conn(),
-            &Actor::key(&principal.key_id, request_id),
+            &actor,
             Change {
                 action: "console.signed_in",
                 object_type: "api_key",

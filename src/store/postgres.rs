@@ -76,6 +76,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "applied_refunds",
         sql: include_str!("../../migrations/postgres/0014_applied_refunds.sql"),
     },
+    Migration {
+        version: 15,
+        name: "audit_client",
+        sql: include_str!("../../migrations/postgres/0015_audit_client.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

@@ -81,6 +81,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "applied_refunds",
         sql: include_str!("../../migrations/sqlite/0014_applied_refunds.sql"),
     },
+    Migration {
+        version: 15,
+        name: "audit_client",
+        sql: include_str!("../../migrations/sqlite/0015_audit_client.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

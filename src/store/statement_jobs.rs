@@ -378,6 +378,7 @@ impl Store {
             actor: Actor {
                 name: row.try_get("imported_by")?,
                 request_id: None,
+                client_addr: None,
             },
             scope,
             worker: worker.to_owned(),

@@ -22,6 +22,7 @@ on_both_backends!(
     unknown_codes_get_a_not_found_page,
     too_many_requests_from_one_address_get_429,
     a_client_cannot_name_its_own_address_past_the_proxy,
+    the_client_a_trusted_proxy_names_is_limited_sent_to_vnpay_and_audited,
     starting_vnpay_from_the_page_redirects_to_a_signed_url,
     the_bank_transfer_page_draws_the_vietqr_code,
     a_second_channel_while_one_is_pending_asks_first,
@@ -919,12 +920,12 @@ async fn a_full_receipt_series_refuses_the_payment_cleanly(backend: Backend) {
     assert_eq!(paid["receipt"]["number"], "0000001");
 }
 
-/// Behind a proxy, the client is the address the proxy appended last:
-/// what the client itself wrote earlier in `X-Forwarded-For`, or in a
-/// `Forwarded` header, does not give it a fresh count.
+/// Behind a trusted proxy, the client is the address the proxy appended
+/// last: what the client itself wrote earlier in `X-Forwarded-For`, or in
+/// a `Forwarded` header, does not give it a fresh count.
 async fn a_client_cannot_name_its_own_address_past_the_proxy(backend: Backend) {
     let app = spawn_app_with(backend, |settings| {
-        settings.checkout.trust_forwarded_for = true;
+        settings.server.trusted_proxies = vec!["127.0.0.0/8".into()];
         settings.checkout.requests_per_minute = 3;
     })
     .await;
@@ -1166,4 +1167,60 @@ async fn a_payment_made_before_expiry_counts_after_the_expiry_is_stored(backend:
         exceptions["items"][0]["kind"], "late_payment",
         "{exceptions}"
     );
+}
+
+/// With `server.trusted_proxies` naming the proxy in front, the client it
+/// names in `X-Forwarded-For` is the one counted, sent to VNPay as
+/// `vnp_IpAddr` and written in the audit; from any other peer the header
+/// is ignored and the peer is the client.
+async fn the_client_a_trusted_proxy_names_is_limited_sent_to_vnpay_and_audited(backend: Backend) {
+    for (trusted, client) in [(true, "203.0.113.77"), (false, "127.0.0.1")] {
+        let app = spawn_payments_app_with(backend, |settings| {
+            if trusted {
+                settings.server.trusted_proxies = vec!["127.0.0.1".into(), "10.0.0.0/8".into()];
+            }
+        })
+        .await;
+        // The client wrote 198.51.100.1 itself; the outer proxy appended
+        // the client it saw, the inner (trusted) one the outer proxy.
+        let chain = [("X-Forwarded-For", "198.51.100.1, 203.0.113.77, 10.1.2.3")];
+        let created = app
+            .app
+            .request(
+                reqwest::Method::POST,
+                "/v1/invoices",
+                Some(&app.system_key),
+                Some(&invoice_body("P.D1", "HS-PROXY")),
+                &[chain[0], ("Idempotency-Key", "proxy-1")],
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.json()["id"].as_str().unwrap().to_owned();
+        let attempt = app
+            .app
+            .request(
+                reqwest::Method::POST,
+                &format!("/v1/invoices/{id}/attempts"),
+                Some(&app.system_key),
+                Some(&json!({ "channel": "vnpay" })),
+                &chain,
+            )
+            .await;
+        assert_eq!(attempt.status, 201, "{}", attempt.text);
+        assert!(
+            attempt.text.contains(&format!("vnp_IpAddr={client}&")),
+            "{trusted}: {}",
+            attempt.text
+        );
+        let audit = app
+            .app
+            .get(
+                &format!("/v1/audit?object_type=invoice&object_id={id}"),
+                &app.app.admin_key,
+            )
+            .await
+            .json();
+        assert_eq!(audit["items"][0]["action"], "invoice.created", "{audit}");
+        assert_eq!(audit["items"][0]["client_addr"], client, "{audit}");
+    }
 }

@@ -2,6 +2,7 @@
 //! environment variables. A bad value stops the start and names its path.
 
 mod refunds;
+mod secret_files;
 
 pub use refunds::{AgencyRefundSettings, RefundSettings};
 
@@ -121,6 +122,11 @@ pub struct ProviderSettings {
 pub struct VnpaySettings {
     pub tmn_code: String,
     pub hash_secret: SecretString,
+    /// During a rotation, the secret being replaced: still accepted on
+    /// what the provider signs (callbacks, returns, answers) until it is
+    /// removed; lephi signs with the new one only.
+    #[serde(default)]
+    pub previous_hash_secret: Option<SecretString>,
     /// The gateway's `.../paymentv2/vpcpay.html`.
     pub payment_url: String,
     /// The gateway's `.../merchant_webapi/api/transaction`.
@@ -133,6 +139,11 @@ pub struct MomoSettings {
     pub partner_code: String,
     pub access_key: String,
     pub secret_key: SecretString,
+    /// During a rotation, the secret being replaced: still accepted on
+    /// what the provider signs (callbacks, returns, answers) until it is
+    /// removed; lephi signs with the new one only.
+    #[serde(default)]
+    pub previous_secret_key: Option<SecretString>,
     /// Base URL of MoMo's API, e.g. `https://test-payment.momo.vn`.
     pub endpoint: String,
 }
@@ -142,7 +153,13 @@ pub struct MomoSettings {
 pub struct ZalopaySettings {
     pub app_id: String,
     pub key1: SecretString,
+    /// Signs ZaloPay's callbacks and redirects.
     pub key2: SecretString,
+    /// During a rotation, the secret being replaced: still accepted on
+    /// what the provider signs (callbacks, returns, answers) until it is
+    /// removed; lephi signs with the new one only.
+    #[serde(default)]
+    pub previous_key2: Option<SecretString>,
     /// Base URL of ZaloPay's API, e.g. `https://sb-openapi.zalopay.vn`.
     pub endpoint: String,
 }
@@ -152,14 +169,29 @@ pub struct ZalopaySettings {
 pub struct SepaySettings {
     /// Accepted as `Authorization: Apikey ...`.
     pub api_key: Option<SecretString>,
+    /// During a rotation, the secret being replaced: still accepted on
+    /// what the provider signs (callbacks, returns, answers) until it is
+    /// removed; lephi signs with the new one only.
+    #[serde(default)]
+    pub previous_api_key: Option<SecretString>,
     /// Accepted as an HMAC-SHA256 signature with a timestamp.
     pub hmac_secret: Option<SecretString>,
+    /// During a rotation, the secret being replaced: still accepted on
+    /// what the provider signs (callbacks, returns, answers) until it is
+    /// removed; lephi signs with the new one only.
+    #[serde(default)]
+    pub previous_hmac_secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CassoSettings {
     pub checksum_key: SecretString,
+    /// During a rotation, the secret being replaced: still accepted on
+    /// what the provider signs (callbacks, returns, answers) until it is
+    /// removed; lephi signs with the new one only.
+    #[serde(default)]
+    pub previous_checksum_key: Option<SecretString>,
 }
 
 /// The built-in sandbox providers (`/sandbox/...`): lephi plays VNPay,
@@ -502,6 +534,12 @@ impl Settings {
                 .source(Some(env)),
         );
         let built = builder.build().map_err(Box::new)?;
+        let resolved = secret_files::SecretFiles::read(&built)
+            .map_err(|(path, message)| ConfigError::InvalidEntry { path, message })?;
+        let built = config::Config::builder()
+            .add_source(resolved)
+            .build()
+            .map_err(Box::new)?;
         let settings: Settings = serde_path_to_error::deserialize(built).map_err(Box::new)?;
         settings.check()?;
         Ok(settings)

@@ -6,12 +6,11 @@
 //! canonical form is written here rather than left to `serde_json`, so
 //! that it does not depend on which map type a feature flag selects.
 
-use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::sepay::{reject_reply, retry_reply, success_reply};
 use super::signing::{
-    from_unix_ms, header, int_field, malformed, parse_bank_time, parse_int, str_field,
+    Rotation, from_unix_ms, header, int_field, malformed, parse_bank_time, parse_int, str_field,
     verify_hmac_sha512_hex, within_skew,
 };
 use super::{
@@ -62,11 +61,18 @@ impl Casso {
         let mut signed = String::from(timestamp);
         signed.push('.');
         write_canonical(body, &mut signed);
-        let key = self.settings.checksum_key.expose_secret().as_bytes();
-        // Several v1 values may be sent while a key is being rotated.
-        candidates
-            .iter()
-            .any(|v1| verify_hmac_sha512_hex(key, signed.as_bytes(), v1))
+        // Several v1 values may be sent while a key is being rotated, and
+        // lephi may hold the key being replaced as well.
+        Rotation {
+            provider: "casso",
+            current: &self.settings.checksum_key,
+            previous: self.settings.previous_checksum_key.as_ref(),
+        }
+        .verifies(|key| {
+            candidates
+                .iter()
+                .any(|v1| verify_hmac_sha512_hex(key, signed.as_bytes(), v1))
+        })
     }
 }
 
@@ -231,6 +237,7 @@ mod tests {
     fn casso() -> Casso {
         Casso::new(CassoSettings {
             checksum_key: SecretString::from(KEY),
+            previous_checksum_key: None,
         })
     }
 

@@ -419,6 +419,7 @@ mod hostile_input {
             Box::new(vnpay::Vnpay::new(VnpaySettings {
                 tmn_code: "LEPHI001".into(),
                 hash_secret: secret("vnpay-secret"),
+                previous_hash_secret: None,
                 payment_url: "https://pay.example/vpcpay.html".into(),
                 api_url: "https://pay.example/api".into(),
             })),
@@ -426,20 +427,25 @@ mod hostile_input {
                 partner_code: "MOMO".into(),
                 access_key: "ACCESS".into(),
                 secret_key: secret("momo-secret"),
+                previous_secret_key: None,
                 endpoint: "https://momo.example".into(),
             })),
             Box::new(zalopay::Zalopay::new(ZalopaySettings {
                 app_id: "2553".into(),
                 key1: secret("key1"),
                 key2: secret("key2"),
+                previous_key2: None,
                 endpoint: "https://zalopay.example".into(),
             })),
             Box::new(sepay::Sepay::new(SepaySettings {
                 api_key: Some(secret("sepay-key")),
+                previous_api_key: None,
                 hmac_secret: Some(secret("sepay-hmac")),
+                previous_hmac_secret: None,
             })),
             Box::new(casso::Casso::new(CassoSettings {
                 checksum_key: secret("casso-key"),
+                previous_checksum_key: None,
             })),
         ]
     }

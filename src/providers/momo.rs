@@ -12,8 +12,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use super::signing::{
-    from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object, malformed, parse_int,
-    send_for_json, signed_text, str_field, verify_hmac_sha256_hex,
+    Rotation, from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object, malformed,
+    parse_int, send_for_json, signed_text, str_field, verify_hmac_sha256_hex,
 };
 use super::{
     CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Provider, ProviderError,
@@ -480,7 +480,12 @@ impl Provider for Momo {
             signed.push('=');
             signed.push_str(&signed_text(&body, field)?);
         }
-        if !verify_hmac_sha256_hex(self.secret(), signed.as_bytes(), signature) {
+        let signers = Rotation {
+            provider: "momo",
+            current: &self.settings.secret_key,
+            previous: self.settings.previous_secret_key.as_ref(),
+        };
+        if !signers.verifies(|key| verify_hmac_sha256_hex(key, signed.as_bytes(), signature)) {
             return Err(CallbackError::BadSignature);
         }
         if str_field(&body, "partnerCode")? != self.settings.partner_code {
@@ -540,6 +545,7 @@ mod tests {
             partner_code: "MOMOLEPHI2026".into(),
             access_key: "F8BBA842ECF85".into(),
             secret_key: SecretString::from(SECRET),
+            previous_secret_key: None,
             endpoint: "https://test-payment.momo.vn/".into(),
         })
     }

@@ -225,6 +225,7 @@ mod tests {
                 app_id: "2553".into(),
                 key1: SecretString::from("key1"),
                 key2: SecretString::from("key2"),
+                previous_key2: None,
                 // Nothing listens here: a call would fail as unreachable.
                 endpoint: "http://127.0.0.1:9".into(),
             }),

@@ -6,12 +6,11 @@
 //! timestamp in `X-SePay-Timestamp` and the hex signature in
 //! `X-SePay-Signature`; either configured method passing is enough.
 
-use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::signing::{
-    amount_field, header, int_field, json_object, malformed, opt_str_field, parse_bank_time,
-    parse_int, secrets_equal, str_field, verify_hmac_sha256_hex, within_skew,
+    Rotation, amount_field, header, int_field, json_object, malformed, opt_str_field,
+    parse_bank_time, parse_int, secrets_equal, str_field, verify_hmac_sha256_hex, within_skew,
 };
 use super::{
     CallbackError, CallbackEvent, CallbackRequest, PaymentTarget, Provider, ReceivedPayment, Reply,
@@ -46,7 +45,12 @@ impl Sepay {
         else {
             return false;
         };
-        secrets_equal(key.expose_secret().as_bytes(), given.as_bytes())
+        Rotation {
+            provider: "sepay",
+            current: key,
+            previous: self.settings.previous_api_key.as_ref(),
+        }
+        .verifies(|key| secrets_equal(key, given.as_bytes()))
     }
 
     fn signature_matches(&self, request: &CallbackRequest<'_>) -> bool {
@@ -70,7 +74,12 @@ impl Sepay {
         signed.extend_from_slice(timestamp.as_bytes());
         signed.push(b'.');
         signed.extend_from_slice(request.body);
-        verify_hmac_sha256_hex(secret.expose_secret().as_bytes(), &signed, signature)
+        Rotation {
+            provider: "sepay",
+            current: secret,
+            previous: self.settings.previous_hmac_secret.as_ref(),
+        }
+        .verifies(|key| verify_hmac_sha256_hex(key, &signed, signature))
     }
 }
 
@@ -183,7 +192,9 @@ mod tests {
     fn sepay(api_key: bool, hmac: bool) -> Sepay {
         Sepay::new(SepaySettings {
             api_key: api_key.then(|| SecretString::from(API_KEY)),
+            previous_api_key: None,
             hmac_secret: hmac.then(|| SecretString::from(HMAC_SECRET)),
+            previous_hmac_secret: None,
         })
     }
 

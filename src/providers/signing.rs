@@ -9,6 +9,7 @@
 use actix_web::http::header::HeaderMap;
 use hmac::{Hmac, Mac};
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use sha2::{Sha256, Sha512};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -72,6 +73,36 @@ pub fn verify_hmac_sha512_hex(key: &[u8], msg: &[u8], given_hex: &str) -> bool {
 /// with [`Mac::verify_slice`]. The values are hashed as messages, not used
 /// as keys, because HMAC treats a short key and the same key padded with
 /// zero bytes as one key.
+/// The secret a provider signs with and, during a rotation, the one it is
+/// replacing: what the provider signs is accepted under either, and a
+/// message signed under the previous one is logged, so that the operator
+/// knows when the provider has moved on and the old one can go.
+#[derive(Clone, Copy)]
+pub struct Rotation<'a> {
+    pub provider: &'static str,
+    pub current: &'a SecretString,
+    pub previous: Option<&'a SecretString>,
+}
+
+impl Rotation<'_> {
+    /// Whether `check` accepts the message under one of the secrets.
+    pub fn verifies(&self, check: impl Fn(&[u8]) -> bool) -> bool {
+        if check(self.current.expose_secret().as_bytes()) {
+            return true;
+        }
+        let by_previous = self
+            .previous
+            .is_some_and(|previous| check(previous.expose_secret().as_bytes()));
+        if by_previous {
+            tracing::warn!(
+                provider = self.provider,
+                "signed with the previous secret; remove it from the settings once the provider signs with the new one only"
+            );
+        }
+        by_previous
+    }
+}
+
 pub fn secrets_equal(expected: &[u8], given: &[u8]) -> bool {
     const DOMAIN: &[u8] = b"lephi secret comparison";
     let Some(expected_tag) = keyed::<HmacSha256>(DOMAIN, expected) else {
@@ -418,5 +449,35 @@ mod tests {
         );
         assert_eq!(header(&headers, "X-A"), Some("v"));
         assert_eq!(header(&headers, "x-b"), None);
+    }
+
+    #[test]
+    fn a_rotation_accepts_the_current_and_the_previous_secret_only() {
+        let (current, previous) = (SecretString::from("new"), SecretString::from("old"));
+        let message = b"vnp_Amount=65000000";
+        let signed_by = |key: &str| hmac_sha512_hex(key.as_bytes(), message);
+        let rotation = Rotation {
+            provider: "vnpay",
+            current: &current,
+            previous: Some(&previous),
+        };
+        let settled = Rotation {
+            previous: None,
+            ..rotation
+        };
+        for (key, during, after) in [
+            ("new", true, true),
+            ("old", true, false),
+            ("other", false, false),
+        ] {
+            let given = signed_by(key);
+            let check = |k: &[u8]| verify_hmac_sha512_hex(k, message, &given);
+            assert_eq!(
+                rotation.verifies(check),
+                during,
+                "{key} during the rotation"
+            );
+            assert_eq!(settled.verifies(check), after, "{key} after it");
+        }
     }
 }

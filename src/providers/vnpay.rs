@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use time::macros::format_description;
 
 use super::signing::{
-    form_encode, hmac_sha512_hex, malformed, parse_vietnam_time, send_for_json,
+    Rotation, form_encode, hmac_sha512_hex, malformed, parse_vietnam_time, send_for_json,
     verify_hmac_sha512_hex, vietnam_time,
 };
 use super::{
@@ -108,6 +108,15 @@ impl Vnpay {
         self.settings.hash_secret.expose_secret().as_bytes()
     }
 
+    /// The secrets what VNPay signs is checked under.
+    fn verifying(&self) -> Rotation<'_> {
+        Rotation {
+            provider: "vnpay",
+            current: &self.settings.hash_secret,
+            previous: self.settings.previous_hash_secret.as_ref(),
+        }
+    }
+
     /// The signed payment URL to send the payer to. VNPay takes no IPN URL
     /// in the request (the merchant registers it with VNPay), so
     /// `request.ipn_url` is not used.
@@ -152,7 +161,10 @@ impl Vnpay {
     pub fn verify_return(&self, query: &str) -> Result<CallbackEvent, CallbackError> {
         let params = signed_params(query)?;
         let signed = encode_sorted(params.fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        if !verify_hmac_sha512_hex(self.secret(), signed.as_bytes(), &params.hash) {
+        if !self
+            .verifying()
+            .verifies(|key| verify_hmac_sha512_hex(key, signed.as_bytes(), &params.hash))
+        {
             return Err(CallbackError::BadSignature);
         }
         self.event(&params.fields)
@@ -258,7 +270,10 @@ impl Vnpay {
             });
         }
         let signed = QUERY_ANSWER_SIGNED.map(text).join("|");
-        if !verify_hmac_sha512_hex(self.secret(), signed.as_bytes(), text("vnp_SecureHash")) {
+        if !self
+            .verifying()
+            .verifies(|key| verify_hmac_sha512_hex(key, signed.as_bytes(), text("vnp_SecureHash")))
+        {
             return Err(ProviderError::BadSignature);
         }
         if text("vnp_TxnRef") != order_ref {
@@ -331,7 +346,10 @@ impl Vnpay {
             .map(|key| text(key))
             .collect::<Vec<_>>()
             .join("|");
-        if !verify_hmac_sha512_hex(self.secret(), signed.as_bytes(), text("vnp_SecureHash")) {
+        if !self
+            .verifying()
+            .verifies(|key| verify_hmac_sha512_hex(key, signed.as_bytes(), text("vnp_SecureHash")))
+        {
             return Err(ProviderError::BadSignature);
         }
         let about_us = |key: &str, ours: &str| text(key).is_empty() || text(key) == ours;
@@ -740,6 +758,7 @@ mod tests {
         Vnpay::new(VnpaySettings {
             tmn_code: "LEPHI001".into(),
             hash_secret: SecretString::from(SECRET),
+            previous_hash_secret: None,
             payment_url: "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html".into(),
             api_url: "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction".into(),
         })

@@ -13,8 +13,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use super::signing::{
-    amount_field, from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object, malformed,
-    parse_int, random_symbols, send_for_json, signed_text, str_field, unix_ms,
+    Rotation, amount_field, from_unix_ms, hmac_sha256_hex, int_field, json_int, json_object,
+    malformed, parse_int, random_symbols, send_for_json, signed_text, str_field, unix_ms,
     verify_hmac_sha256_hex, vietnam_yymmdd,
 };
 use super::{
@@ -54,8 +54,13 @@ impl Zalopay {
         self.settings.key1.expose_secret().as_bytes()
     }
 
-    fn key2(&self) -> &[u8] {
-        self.settings.key2.expose_secret().as_bytes()
+    /// The keys what ZaloPay signs (with key2) is checked under.
+    fn key2(&self) -> Rotation<'_> {
+        Rotation {
+            provider: "zalopay",
+            current: &self.settings.key2,
+            previous: self.settings.previous_key2.as_ref(),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -401,7 +406,10 @@ impl Zalopay {
             .map(|(value, field)| value.ok_or_else(|| malformed(format!("{field} is missing"))))
             .collect::<Result<Vec<_>, _>>()?;
         let signed = values.join("|");
-        if !verify_hmac_sha256_hex(self.key2(), signed.as_bytes(), &checksum) {
+        if !self
+            .key2()
+            .verifies(|key| verify_hmac_sha256_hex(key, signed.as_bytes(), &checksum))
+        {
             return Err(CallbackError::BadSignature);
         }
         let [app_id, app_trans_id, .., status] = values.as_slice() else {
@@ -443,7 +451,10 @@ impl Provider for Zalopay {
         // The mac covers `data` as sent: the string value itself, after
         // the outer JSON's escapes are undone, never a re-serialisation.
         let data = str_field(&body, "data")?;
-        if !verify_hmac_sha256_hex(self.key2(), data.as_bytes(), mac) {
+        if !self
+            .key2()
+            .verifies(|key| verify_hmac_sha256_hex(key, data.as_bytes(), mac))
+        {
             return Err(CallbackError::BadSignature);
         }
         // Type 1 is a payment; type 2 (agreement binding) is not used.
@@ -518,6 +529,7 @@ mod tests {
             app_id: "2553".into(),
             key1: SecretString::from(KEY1),
             key2: SecretString::from(KEY2),
+            previous_key2: None,
             endpoint: "https://sb-openapi.zalopay.vn".into(),
         })
     }

@@ -16,7 +16,7 @@ use crate::helpers::{
     spawn_payments_app, spawn_payments_app_with,
 };
 use crate::on_both_backends;
-use crate::payments::{sepay_auth, sepay_transfer, vnpay_ipn};
+use crate::payments::{rsp_code, sepay_auth, sepay_transfer, vnpay_ipn};
 
 on_both_backends!(
     a_signed_vnpay_ipn_pays_the_invoice_and_its_replay_answers_02,
@@ -46,6 +46,7 @@ on_both_backends!(
     malformed_casso_transfers_are_400_and_store_nothing,
     oversized_callbacks_are_413_before_any_work,
     an_unconfigured_provider_has_no_callback,
+    during_a_rotation_callbacks_under_either_secret_are_accepted_and_no_other,
 );
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -2195,4 +2196,82 @@ async fn an_unconfigured_provider_has_no_callback(backend: Backend) {
             assert_refused(other, &answer, Refusal::BadSignature, other);
         }
     }
+}
+
+/// A provider's secret rotated without downtime: with the old one kept as
+/// `previous_*`, what the provider signs under either is accepted while it
+/// moves over, and anything else is still refused.
+async fn during_a_rotation_callbacks_under_either_secret_are_accepted_and_no_other(
+    backend: Backend,
+) {
+    const NEW_VNPAY: &str = "VNPAYROTATEDSECRET0123456789ABCD";
+    let app = spawn_payments_app_with(backend, |settings| {
+        let vnpay = settings.providers.vnpay.as_mut().unwrap();
+        vnpay.previous_hash_secret = Some(vnpay.hash_secret.clone());
+        vnpay.hash_secret = NEW_VNPAY.to_owned().into();
+        let sepay = settings.providers.sepay.as_mut().unwrap();
+        sepay.previous_api_key = sepay.api_key.clone();
+        sepay.api_key = Some("sepay-rotated-key".to_owned().into());
+    })
+    .await;
+    // The provider still signs with the old secret: accepted.
+    let (id, order_ref) = invoice_with_attempt(&app, "HS-ROT-1", "vnpay").await;
+    let old = vnpay_ipn(&order_ref, 650_000, "50001", "00");
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &old, vec![], &[]).await),
+        "00"
+    );
+    assert_eq!(app.invoice_now(&id).await["status"], "paid");
+    // The provider has moved to the new one: accepted too.
+    let (id, order_ref) = invoice_with_attempt(&app, "HS-ROT-2", "vnpay").await;
+    let old = vnpay_ipn(&order_ref, 650_000, "50002", "00");
+    let signed = old.split("&vnp_SecureHash=").next().unwrap();
+    let new = format!(
+        "{signed}&vnp_SecureHash={}",
+        hmac_sha512_hex(NEW_VNPAY, signed)
+    );
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &new, vec![], &[]).await),
+        "00"
+    );
+    assert_eq!(app.invoice_now(&id).await["status"], "paid");
+    // Any other secret is refused, and nothing is recorded.
+    let (id, order_ref) = invoice_with_attempt(&app, "HS-ROT-3", "vnpay").await;
+    let old = vnpay_ipn(&order_ref, 650_000, "50003", "00");
+    let signed = old.split("&vnp_SecureHash=").next().unwrap();
+    let forged = format!(
+        "{signed}&vnp_SecureHash={}",
+        hmac_sha512_hex("some other secret", signed)
+    );
+    assert_eq!(
+        rsp_code(&app.callback("vnpay", &forged, vec![], &[]).await),
+        "97"
+    );
+    assert_eq!(app.invoice_now(&id).await["status"], "open");
+
+    // SePay's API key: the old and the new one, and no other.
+    let (_, code) = open_invoice(&app, "HS-ROT-4").await;
+    let note = format!("CHUYEN TIEN {code}");
+    for (n, (key, status)) in [
+        (sepay_auth(), 200),
+        ("Apikey sepay-rotated-key".to_owned(), 200),
+        ("Apikey sepay-some-other-key".to_owned(), 401),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = app
+            .callback(
+                "sepay",
+                "",
+                sepay_transfer(880_000 + n as i64, 100_000, &note),
+                &[
+                    ("Authorization", key.as_str()),
+                    ("Content-Type", "application/json"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, status, "{key}: {}", answer.text);
+    }
+    assert_eq!(app.app.count("payments").await, 4);
 }

@@ -51,6 +51,7 @@ fn vnpay() -> vnpay::Vnpay {
     vnpay::Vnpay::new(VnpaySettings {
         tmn_code: "LEPHI001".into(),
         hash_secret: secret(VNPAY_SECRET),
+        previous_hash_secret: None,
         payment_url: "https://pay.example/vpcpay.html".into(),
         api_url: "https://pay.example/api".into(),
     })
@@ -61,6 +62,7 @@ fn momo() -> momo::Momo {
         partner_code: "MOMO".into(),
         access_key: MOMO_ACCESS.into(),
         secret_key: secret(MOMO_SECRET),
+        previous_secret_key: None,
         endpoint: "https://momo.example".into(),
     })
 }
@@ -70,6 +72,7 @@ fn zalopay() -> zalopay::Zalopay {
         app_id: "2553".into(),
         key1: secret("key1"),
         key2: secret(ZALOPAY_KEY2),
+        previous_key2: None,
         endpoint: "https://zalopay.example".into(),
     })
 }
@@ -77,13 +80,16 @@ fn zalopay() -> zalopay::Zalopay {
 fn sepay() -> sepay::Sepay {
     sepay::Sepay::new(SepaySettings {
         api_key: Some(secret(SEPAY_KEY)),
+        previous_api_key: None,
         hmac_secret: Some(secret(SEPAY_HMAC)),
+        previous_hmac_secret: None,
     })
 }
 
 fn casso() -> casso::Casso {
     casso::Casso::new(CassoSettings {
         checksum_key: secret(CASSO_KEY),
+        previous_checksum_key: None,
     })
 }
 

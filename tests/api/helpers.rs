@@ -368,6 +368,7 @@ pub fn with_providers(settings: &mut Settings, provider_api: &str) {
     settings.providers.vnpay = Some(VnpaySettings {
         tmn_code: creds::VNPAY_TMN.into(),
         hash_secret: SecretString::from(creds::VNPAY_SECRET),
+        previous_hash_secret: None,
         payment_url: "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html".into(),
         api_url: format!("{provider_api}/merchant_webapi/api/transaction"),
     });
@@ -375,20 +376,25 @@ pub fn with_providers(settings: &mut Settings, provider_api: &str) {
         partner_code: creds::MOMO_PARTNER.into(),
         access_key: creds::MOMO_ACCESS.into(),
         secret_key: SecretString::from(creds::MOMO_SECRET),
+        previous_secret_key: None,
         endpoint: provider_api.into(),
     });
     settings.providers.zalopay = Some(ZalopaySettings {
         app_id: creds::ZALOPAY_APP.into(),
         key1: SecretString::from(creds::ZALOPAY_KEY1),
         key2: SecretString::from(creds::ZALOPAY_KEY2),
+        previous_key2: None,
         endpoint: provider_api.into(),
     });
     settings.providers.sepay = Some(SepaySettings {
         api_key: Some(SecretString::from(creds::SEPAY_API_KEY)),
+        previous_api_key: None,
         hmac_secret: Some(SecretString::from(creds::SEPAY_HMAC)),
+        previous_hmac_secret: None,
     });
     settings.providers.casso = Some(CassoSettings {
         checksum_key: SecretString::from(creds::CASSO_KEY),
+        previous_checksum_key: None,
     });
     settings.providers.timeout_secs = 2;
     settings.server.allow_loopback_webhooks = true;

@@ -459,6 +459,7 @@ async fn sandbox_pages_and_apis_refuse_forged_unknown_and_malformed_input(backen
     let querydr = "/sandbox/vnpay/merchant_webapi/api/transaction";
     let bad_hash = Vnpay::new(lephi::config::VnpaySettings {
         hash_secret: secrecy::SecretString::from("not the sandbox secret at all"),
+        previous_hash_secret: None,
         ..app.providers.vnpay.clone().unwrap()
     })
     .querydr_request(

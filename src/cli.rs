@@ -106,6 +106,10 @@ enum AgenciesCommand {
         /// `whsec_...`; a new one is made when absent.
         #[arg(long)]
         secret: Option<String>,
+        /// Keep the secret this one replaces signing beside it for this
+        /// many hours (1 to 168): a rotation without missed deliveries.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=168))]
+        keep_previous_hours: Option<u32>,
     },
     /// Set the account an agency receives bank transfers on.
     BankAccount {
@@ -247,7 +251,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Agencies(AgenciesCommand::Webhook { code, url, secret }) => {
+        Command::Agencies(AgenciesCommand::Webhook {
+            code,
+            url,
+            secret,
+            keep_previous_hours,
+        }) => {
             let url = WebhookUrl::parse(&url, &settings.webhook_policy())?;
             let secret = match secret {
                 Some(secret) => WebhookSecret::parse(&secret)?,
@@ -255,7 +264,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             };
             let store = open_store(&settings).await?;
             let webhook = store
-                .set_webhook(&Actor::system("cli"), &Scope::All, &code, &url, &secret)
+                .set_webhook(
+                    &Actor::system("cli"),
+                    &Scope::All,
+                    &code,
+                    &url,
+                    &secret,
+                    keep_previous_hours.map(|hours| time::Duration::hours(i64::from(hours))),
+                )
                 .await?;
             println!(
                 "webhook of {}: {}",
@@ -263,6 +279,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 webhook.url.as_str()
             );
             println!("secret: {}", webhook.secret.expose());
+            if let Some(until) = webhook.previous_until {
+                println!("the previous secret signs beside it until {until}");
+            }
             Ok(())
         }
         Command::Agencies(AgenciesCommand::BankAccount {

@@ -145,6 +145,28 @@ impl WebhookSecret {
     }
 }
 
+/// The secrets a delivery is signed with: the agency's secret and, while a
+/// replaced one is kept, that one too. Standard Webhooks receivers accept a
+/// delivery when any of the space-separated signatures verifies, so the
+/// dossier system can move to the new secret at any time in the window.
+#[derive(Debug, Clone)]
+pub struct WebhookSigners {
+    pub current: WebhookSecret,
+    pub previous: Option<WebhookSecret>,
+}
+
+impl WebhookSigners {
+    /// The `webhook-signature` header value: `v1,<new>` or `v1,<new> v1,<old>`.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &str) -> String {
+        let mut header = self.current.sign(id, timestamp, body);
+        if let Some(previous) = &self.previous {
+            header.push(' ');
+            header.push_str(&previous.sign(id, timestamp, body));
+        }
+        header
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +220,33 @@ mod tests {
         let secret = WebhookSecret::generate();
         assert!(WebhookSecret::parse(secret.expose()).is_ok());
         assert!(!format!("{secret:?}").contains(&secret.expose()[6..]));
+    }
+
+    #[test]
+    fn during_a_rotation_both_secrets_sign() {
+        let current = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let previous = WebhookSecret::generate();
+        let (id, at, body) = (
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        let alone = WebhookSigners {
+            current: current.clone(),
+            previous: None,
+        };
+        assert_eq!(alone.sign(id, at, body), current.sign(id, at, body));
+        let both = WebhookSigners {
+            current: current.clone(),
+            previous: Some(previous.clone()),
+        };
+        assert_eq!(
+            both.sign(id, at, body),
+            format!(
+                "{} {}",
+                current.sign(id, at, body),
+                previous.sign(id, at, body)
+            )
+        );
     }
 }

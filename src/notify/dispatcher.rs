@@ -151,7 +151,7 @@ impl Delivery {
         // The allow-list may have changed since the URL was set.
         WebhookUrl::parse(event.url.as_str(), &self.policy).map_err(|err| err.to_string())?;
         let timestamp = Timestamp::now().as_datetime().unix_timestamp();
-        let signature = event.secret.sign(&event.id, timestamp, &event.body);
+        let signature = event.signers.sign(&event.id, timestamp, &event.body);
         let response = self
             .client
             .post(event.url.as_str())

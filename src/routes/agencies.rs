@@ -60,6 +60,10 @@ pub struct SetWebhook {
     url: String,
     /// `whsec_...`; a new one is made when absent.
     secret: Option<String>,
+    /// Keeps the secret this one replaces signing beside it for this many
+    /// hours (1 to 168), so that the dossier system can switch without
+    /// missing a delivery; without it the old secret stops at once.
+    keep_previous_secret_hours: Option<u32>,
 }
 
 /// An agency's webhook as its admin sees it once, secret included, to
@@ -69,6 +73,8 @@ struct WebhookView<'a> {
     agency_code: &'a str,
     url: &'a str,
     secret: &'a str,
+    /// Until when the replaced secret still signs beside it, if it does.
+    previous_secret_until: Option<crate::domain::Timestamp>,
     updated_at: crate::domain::Timestamp,
 }
 
@@ -86,14 +92,32 @@ pub async fn set_webhook(
         Some(secret) => WebhookSecret::parse(secret)?,
         None => WebhookSecret::generate(),
     };
+    let keep_previous = match body.keep_previous_secret_hours {
+        None => None,
+        Some(hours @ 1..=168) => Some(time::Duration::hours(i64::from(hours))),
+        Some(_) => {
+            return Err(ApiError::validation(crate::domain::ValidationError::new(
+                "keep_previous_secret_hours",
+                "must be from 1 to 168",
+            )));
+        }
+    };
     let webhook = state
         .store
-        .set_webhook(&caller.actor(), caller.scope(), code, &url, &secret)
+        .set_webhook(
+            &caller.actor(),
+            caller.scope(),
+            code,
+            &url,
+            &secret,
+            keep_previous,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(WebhookView {
         agency_code: &webhook.agency_code,
         url: webhook.url.as_str(),
         secret: webhook.secret.expose(),
+        previous_secret_until: webhook.previous_until,
         updated_at: webhook.updated_at,
     }))
 }

@@ -20,6 +20,8 @@ pub struct Webhook {
     pub agency_code: String,
     pub url: WebhookUrl,
     pub secret: WebhookSecret,
+    /// Until when the secret it replaced still signs beside it, if it does.
+    pub previous_until: Option<Timestamp>,
     pub updated_at: Timestamp,
 }
 
@@ -135,8 +137,10 @@ impl Store {
         bank_account_of(&mut Conn::from(&mut *conn), code).await
     }
 
-    /// Sets the webhook of agency `code` (in `scope`). The secret is never
-    /// written to the audit log.
+    /// Sets the webhook of agency `code` (in `scope`). With `keep_previous`,
+    /// a secret it replaces keeps signing deliveries beside the new one for
+    /// that long (a rotation); otherwise it stops at once. The secret is
+    /// never written to the audit log.
     pub async fn set_webhook(
         &self,
         actor: &Actor,
@@ -144,6 +148,7 @@ impl Store {
         code: &str,
         url: &WebhookUrl,
         secret: &WebhookSecret,
+        keep_previous: Option<time::Duration>,
     ) -> Result<Webhook, StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
@@ -154,20 +159,36 @@ impl Store {
         // events and our commit: such an event is either seen by the
         // release or sees the webhook. SQLite's write lock does the same.
         lock_agency(&mut tx.conn(), self, code, " FOR UPDATE").await?;
-        let before: Option<String> =
-            sqlx::query_scalar("SELECT url FROM agency_webhooks WHERE agency_code = $1")
+        let before: Option<(String, String)> =
+            sqlx::query_as("SELECT url, secret FROM agency_webhooks WHERE agency_code = $1")
                 .bind(code)
                 .fetch_optional(&mut tx.conn())
                 .await?;
+        let replaced = before
+            .as_ref()
+            .map(|(_, old)| old.clone())
+            .filter(|old| old != secret.expose());
+        let kept = match (&replaced, keep_previous) {
+            (Some(old), Some(window)) => Some((
+                old.clone(),
+                now.plus(window)
+                    .ok_or_else(|| StoreError::corrupt("rotation window out of range"))?,
+            )),
+            _ => None,
+        };
         sqlx::query(
-            "INSERT INTO agency_webhooks (agency_code, url, secret, updated_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO agency_webhooks (agency_code, url, secret, updated_at, previous_secret, previous_until)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (agency_code) DO UPDATE SET url = excluded.url, secret = excluded.secret,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, previous_secret = excluded.previous_secret,
+                 previous_until = excluded.previous_until",
         )
         .bind(code)
         .bind(url.as_str())
         .bind(secret.expose())
         .bind(now.to_stored())
+        .bind(kept.as_ref().map(|(old, _)| old.as_str()))
+        .bind(kept.as_ref().map(|(_, until)| until.to_stored()))
         .execute(&mut tx.conn())
         .await?;
         // Events kept while the agency had no webhook go out now.
@@ -180,8 +201,13 @@ impl Store {
                 object_type: "agency",
                 object_id: code,
                 agency: Some((code, &agency.path)),
-                before: before.map(|url| json!({ "url": url })),
-                after: Some(json!({ "url": url.as_str(), "secret": "whsec_***" })),
+                before: before.map(|(url, _)| json!({ "url": url })),
+                after: Some(json!({
+                    "url": url.as_str(),
+                    "secret": "whsec_***",
+                    "secret_replaced": replaced.is_some(),
+                    "previous_secret_until": kept.as_ref().map(|(_, until)| *until),
+                })),
                 at: now,
             },
         )
@@ -191,6 +217,7 @@ impl Store {
             agency_code: code.to_owned(),
             url: url.clone(),
             secret: secret.clone(),
+            previous_until: kept.map(|(_, until)| until),
             updated_at: now,
         })
     }

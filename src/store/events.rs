@@ -14,7 +14,7 @@ use super::batch::Statement;
 use super::query::{Filtered, Listed, Value, page};
 use super::{Store, StoreError, parse_optional_time, parse_time};
 use crate::domain::audit::Actor;
-use crate::domain::webhook::{WebhookSecret, WebhookUrl};
+use crate::domain::webhook::{WebhookSecret, WebhookSigners, WebhookUrl};
 use crate::domain::{AgencyCode, Scope, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,7 +98,7 @@ pub struct DueEvent {
     /// Deliveries tried so far, this one included.
     pub attempt: i64,
     pub url: WebhookUrl,
-    pub secret: WebhookSecret,
+    pub signers: WebhookSigners,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -263,7 +263,8 @@ impl Store {
             .ok_or_else(|| StoreError::corrupt("lease out of range"))?;
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "SELECT e.id, e.payload, e.attempts, w.url, w.secret
+            "SELECT e.id, e.payload, e.attempts, w.url, w.secret,
+                    CASE WHEN w.previous_until > $1 THEN w.previous_secret END AS previous_secret
              FROM outbox_events e JOIN agency_webhooks w ON w.agency_code = e.agency_code
              WHERE e.status = 'pending' AND e.next_attempt_at <= $1
              ORDER BY e.next_attempt_at LIMIT $2{}",
@@ -285,12 +286,17 @@ impl Store {
             .execute(&mut tx.conn())
             .await?;
             let secret: String = row.try_get("secret")?;
+            let previous: Option<String> = row.try_get("previous_secret")?;
+            let parse = |secret: &str| WebhookSecret::parse(secret).map_err(StoreError::corrupt);
             due.push(DueEvent {
                 id,
                 body: row.try_get("payload")?,
                 attempt: row.try_get::<i64, _>("attempts")? + 1,
                 url: WebhookUrl::from_stored(row.try_get("url")?),
-                secret: WebhookSecret::parse(&secret).map_err(StoreError::corrupt)?,
+                signers: WebhookSigners {
+                    current: parse(&secret)?,
+                    previous: previous.as_deref().map(parse).transpose()?,
+                },
             });
         }
         tx.commit().await?;

@@ -78,8 +78,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 15,
-        name: "audit_client",
-        sql: include_str!("../../migrations/postgres/0015_audit_client.sql"),
+        name: "operations",
+        sql: include_str!("../../migrations/postgres/0015_operations.sql"),
     },
 ];
 

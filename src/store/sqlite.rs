@@ -83,8 +83,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 15,
-        name: "audit_client",
-        sql: include_str!("../../migrations/sqlite/0015_audit_client.sql"),
+        name: "operations",
+        sql: include_str!("../../migrations/sqlite/0015_operations.sql"),
     },
 ];
 

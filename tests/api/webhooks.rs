@@ -37,6 +37,7 @@ on_both_backends!(
     events_wait_for_their_agency_to_have_a_webhook,
     a_slow_receiver_holds_up_only_its_own_events,
     the_command_line_sets_a_webhook_and_prints_its_secret,
+    a_webhook_secret_rotates_without_a_missed_delivery,
 );
 
 /// The example secret of the Standard Webhooks specification (24 bytes).
@@ -792,4 +793,95 @@ async fn two_apps_on_one_database_deliver_each_event_once() {
         delivered.iter().all(|e| e["attempts"] == 1),
         "no event was claimed twice: {delivered:#?}"
     );
+}
+
+/// Whether some `v1` signature of `request` verifies under `secret`.
+fn signed_under(request: &Request, secret: &str) -> bool {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let signed = format!(
+        "{}.{}.",
+        header(request, "webhook-id"),
+        header(request, "webhook-timestamp")
+    );
+    header(request, "webhook-signature")
+        .split(' ')
+        .any(|signature| {
+            let Some(Ok(sent)) = signature.strip_prefix("v1,").map(|s| STANDARD.decode(s)) else {
+                return false;
+            };
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+            mac.update(signed.as_bytes());
+            mac.update(&request.body);
+            mac.verify_slice(&sent).is_ok()
+        })
+}
+
+/// A rotation: the new secret is set with `keep_previous_secret_hours`, and
+/// for that long each delivery carries both signatures (Standard Webhooks'
+/// space-separated list), so the dossier system verifies under whichever
+/// secret it holds while it switches; setting the webhook again without it
+/// ends the old secret at once.
+async fn a_webhook_secret_rotates_without_a_missed_delivery(backend: Backend) {
+    let app = spawn_payments_app(backend).await;
+    let receiver = receiver_answering(ResponseTemplate::new(200)).await;
+    let url = hook_url(&receiver);
+    set_webhook(&app.app, "P.D1", &url, SECRET).await;
+    let refused = put_webhook(
+        &app.app,
+        &app.app.admin_key,
+        "P.D1",
+        &json!({ "url": url, "secret": OTHER_SECRET, "keep_previous_secret_hours": 0 }),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let rotated = put_webhook(
+        &app.app,
+        &app.app.admin_key,
+        "P.D1",
+        &json!({ "url": url, "secret": OTHER_SECRET, "keep_previous_secret_hours": 24 }),
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    assert!(
+        rotated.json()["previous_secret_until"].is_string(),
+        "{}",
+        rotated.text
+    );
+
+    pay(&app, &app.system_key, "P.D1").await;
+    wait_for_status(&app.app, &app.finance_key, "delivered", 2).await;
+    let during = deliveries(&receiver).await;
+    assert_eq!(during.len(), 2);
+    for delivery in &during {
+        assert_eq!(header(delivery, "webhook-signature").split(' ').count(), 2);
+        assert!(
+            signed_under(delivery, SECRET),
+            "the old secret still verifies"
+        );
+        assert!(signed_under(delivery, OTHER_SECRET), "the new one verifies");
+        verified(delivery, OTHER_SECRET);
+    }
+
+    let ended = put_webhook(
+        &app.app,
+        &app.app.admin_key,
+        "P.D1",
+        &json!({ "url": url, "secret": OTHER_SECRET }),
+    )
+    .await;
+    assert_eq!(ended.status, 200, "{}", ended.text);
+    assert!(
+        ended.json()["previous_secret_until"].is_null(),
+        "{}",
+        ended.text
+    );
+    pay(&app, &app.system_key, "P.D1").await;
+    wait_for_status(&app.app, &app.finance_key, "delivered", 4).await;
+    let after = deliveries(&receiver).await;
+    for delivery in &after[2..] {
+        assert!(!signed_under(delivery, SECRET), "the old secret has ended");
+        verified(delivery, OTHER_SECRET);
+    }
 }

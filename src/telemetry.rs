@@ -10,7 +10,8 @@ use actix_web::{HttpMessage, web};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
@@ -18,7 +19,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{LogFormat, LogSettings};
 use crate::startup::AppState;
-use crate::store::Store;
+use crate::store::{OperationsFigures, PoolUsage, Store};
 
 /// Installs the global log subscriber. Calling it twice is harmless: the
 /// second call keeps the first subscriber.
@@ -57,6 +58,86 @@ pub struct Metrics {
     /// The janitor's status queries of pending attempts, by channel and
     /// what came of them.
     pub janitor_checks: IntCounterVec,
+    /// What the operations team watches, set at each scrape.
+    operations: OperationsGauges,
+}
+
+/// The gauges of [`OperationsFigures`] and the pool, for the alert rules
+/// in `deploy/prometheus/lephi-alerts.yml`.
+struct OperationsGauges {
+    read_ok: IntGauge,
+    pool: IntGaugeVec,
+    pool_max: IntGauge,
+    dead_letters: IntGauge,
+    events_overdue: IntGauge,
+    checks_overdue: IntGaugeVec,
+    imports: IntGaugeVec,
+    imports_oldest: IntGaugeVec,
+    receipt_last: IntGaugeVec,
+    receipt_max: IntGauge,
+}
+
+impl OperationsGauges {
+    fn new(registry: &Registry) -> Result<OperationsGauges, prometheus::Error> {
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let gauges =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(g.clone()))?;
+                Ok(g)
+            };
+        Ok(OperationsGauges {
+            read_ok: gauge(
+                "lephi_operations_read_ok",
+                "1 when the last scrape could read the operations figures from the database",
+            )?,
+            pool: gauges(
+                "lephi_db_pool_connections",
+                "Database pool connections by state (open, idle)",
+                &["state"],
+            )?,
+            pool_max: gauge(
+                "lephi_db_pool_max_connections",
+                "The most connections the pool opens",
+            )?,
+            dead_letters: gauge(
+                "lephi_webhook_dead_letters",
+                "Webhook events that gave up, waiting for an officer to redeliver them",
+            )?,
+            events_overdue: gauge(
+                "lephi_webhook_events_overdue",
+                "Webhook events due for delivery more than a minute ago",
+            )?,
+            checks_overdue: gauges(
+                "lephi_janitor_checks_overdue",
+                "Gateway attempts and refunds whose status check is overdue, by kind",
+                &["kind"],
+            )?,
+            imports: gauges(
+                "lephi_import_jobs",
+                "Imports not finished, by kind and status",
+                &["kind", "status"],
+            )?,
+            imports_oldest: gauges(
+                "lephi_import_oldest_unfinished_seconds",
+                "How long ago the oldest unfinished import of a kind was uploaded",
+                &["kind"],
+            )?,
+            receipt_last: gauges(
+                "lephi_receipt_series_last_number",
+                "The last receipt number given this year, for the fullest series",
+                &["agency", "year"],
+            )?,
+            receipt_max: gauge(
+                "lephi_receipt_series_max_number",
+                "The largest receipt number a series can give",
+            )?,
+        })
+    }
 }
 
 impl Metrics {
@@ -115,6 +196,10 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(invoices_created.clone()))?;
+        let operations = OperationsGauges::new(&registry)?;
+        operations
+            .receipt_max
+            .set(crate::domain::receipt::MAX_RECEIPT_NUMBER);
         Ok(Metrics {
             registry,
             requests,
@@ -124,7 +209,52 @@ impl Metrics {
             callbacks_refused,
             webhook_deliveries,
             janitor_checks,
+            operations,
         })
+    }
+
+    /// Sets the operations gauges from `figures` (none when they could not
+    /// be read) and the pool's `usage`.
+    pub fn observe_operations(&self, figures: Option<&OperationsFigures>, usage: PoolUsage) {
+        let g = &self.operations;
+        g.pool
+            .with_label_values(&["open"])
+            .set(i64::from(usage.open));
+        g.pool
+            .with_label_values(&["idle"])
+            .set(i64::from(usage.idle));
+        g.pool_max.set(i64::from(usage.max));
+        let Some(figures) = figures else {
+            g.read_ok.set(0);
+            return;
+        };
+        g.read_ok.set(1);
+        g.dead_letters.set(figures.dead_letters);
+        g.events_overdue.set(figures.events_overdue);
+        g.checks_overdue
+            .with_label_values(&["attempt"])
+            .set(figures.attempt_checks_overdue);
+        g.checks_overdue
+            .with_label_values(&["refund"])
+            .set(figures.refund_checks_overdue);
+        for import in &figures.imports {
+            g.imports
+                .with_label_values(&[import.kind, "queued"])
+                .set(import.queued);
+            g.imports
+                .with_label_values(&[import.kind, "running"])
+                .set(import.running);
+            g.imports_oldest
+                .with_label_values(&[import.kind])
+                .set(import.oldest_secs);
+        }
+        // Only the fullest series now: one that fell out of them goes.
+        g.receipt_last.reset();
+        for (agency, year, last) in &figures.receipt_series {
+            g.receipt_last
+                .with_label_values(&[agency.as_str(), &year.to_string()])
+                .set(*last);
+        }
     }
 
     /// Counts, on SQLite, the writers' committed batches of `store` (see

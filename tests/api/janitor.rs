@@ -53,7 +53,7 @@ const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 /// What a fake provider says of every order it is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
+pub(crate) enum Status {
     Paid,
     Pending,
     Failed,
@@ -289,7 +289,7 @@ async fn answer_queries(app: &PaymentsApp, at: &str, answer: impl wiremock::Resp
 }
 
 /// Every provider answers `status` to every query.
-async fn providers_answer(app: &PaymentsApp, status: Status) {
+pub(crate) async fn providers_answer(app: &PaymentsApp, status: Status) {
     answer_queries(app, VNPAY_QUERY, vnpay_answers(status, creds::VNPAY_SECRET)).await;
     answer_queries(app, MOMO_QUERY, momo_answers(status)).await;
     answer_queries(app, ZALOPAY_QUERY, zalopay_answers(status)).await;
@@ -338,7 +338,11 @@ async fn all_queries(app: &PaymentsApp) -> Vec<String> {
 
 /// An open invoice with a pending attempt on `channel`: the invoice's id,
 /// and the attempt as the API answered.
-async fn pending_attempt(app: &PaymentsApp, dossier: &str, channel: &str) -> (String, Value) {
+pub(crate) async fn pending_attempt(
+    app: &PaymentsApp,
+    dossier: &str,
+    channel: &str,
+) -> (String, Value) {
     let invoice = app.invoice(dossier).await;
     let id = invoice["id"].as_str().unwrap().to_owned();
     let attempt = app.attempt(&id, channel).await;

@@ -15,6 +15,7 @@ mod citizen;
 mod cli;
 mod console;
 mod crash;
+mod deploy;
 mod dossiers;
 mod fuzz;
 mod gateways;

@@ -7,6 +7,7 @@ on_both_backends!(
     unknown_routes_and_methods_answer_json,
     migrations_are_idempotent,
     hostile_text_never_causes_a_server_error,
+    the_shipped_alerts_and_dashboard_read_only_metrics_lephi_serves,
 );
 
 async fn health_and_metrics(backend: Backend) {
@@ -223,4 +224,101 @@ async fn a_disk_below_its_free_space_floor_is_not_ready() {
     assert_eq!(ready.status, 503, "{}", ready.text);
     assert_eq!(ready.code(), "storage_full");
     assert!(ready.json()["details"]["room_bytes"].as_u64().is_some());
+}
+
+/// The metric names an expression of the shipped monitoring reads.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        let starts = (rest.starts_with("lephi_")
+            || rest.starts_with("http_requests")
+            || rest.starts_with("http_request_duration"))
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_'));
+        if starts {
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            names.insert(rest[..len].to_owned());
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    names
+}
+
+/// The alert rules and the Grafana dashboard in `deploy/` read metrics
+/// that `/metrics` serves once lephi has worked a little: a rule on a
+/// misspelt or vanished metric would never fire.
+async fn the_shipped_alerts_and_dashboard_read_only_metrics_lephi_serves(backend: Backend) {
+    let rules = include_str!("../../deploy/prometheus/lephi-alerts.yml");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../deploy/grafana/lephi-dashboard.json")).unwrap();
+    let _: serde_yaml::Value = serde_yaml::from_str(rules).unwrap();
+    let mut wanted = metric_names(rules);
+    wanted.extend(metric_names(&dashboard.to_string()));
+    if backend == Backend::Postgres {
+        wanted.retain(|name| !name.starts_with("lephi_sqlite_"));
+    }
+    assert!(wanted.len() >= 15, "{wanted:?}");
+
+    let app = crate::helpers::spawn_payments_app_with(backend, |s| {
+        s.janitor.interval_secs = 1;
+        s.janitor.first_check_after_secs = 1;
+    })
+    .await;
+    crate::callbacks::gateways_accept(&app).await;
+    crate::janitor::providers_answer(&app, crate::janitor::Status::Paid).await;
+    // A payment the janitor finds, one a callback brings, one forged
+    // callback, and a webhook delivery.
+    crate::janitor::pending_attempt(&app, "HS-OPS-1", "zalopay").await;
+    let invoice = app.invoice("HS-OPS-2").await;
+    let attempt = app
+        .attempt(invoice["id"].as_str().unwrap(), "vnpay")
+        .await
+        .json();
+    let now = crate::payments::vietnam_clock(time::OffsetDateTime::now_utc());
+    let order = attempt["order_ref"].as_str().unwrap();
+    let ipn = crate::payments::vnpay_ipn_paid_at(order, 650_000, "61001", "00", &now);
+    assert_eq!(
+        crate::payments::rsp_code(&app.callback("vnpay", &ipn, vec![], &[]).await),
+        "00"
+    );
+    let forged = ipn.replace("vnp_Amount=65000000", "vnp_Amount=100");
+    assert_eq!(
+        crate::payments::rsp_code(&app.callback("vnpay", &forged, vec![], &[]).await),
+        "97"
+    );
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let hook = app
+        .app
+        .request(
+            reqwest::Method::PUT,
+            "/v1/agencies/P.D1/webhook",
+            Some(&app.app.admin_key),
+            Some(&serde_json::json!({ "url": format!("{}/hooks", receiver.uri()) })),
+            &[],
+        )
+        .await;
+    assert_eq!(hook.status, 200, "{}", hook.text);
+
+    let mut missing = wanted.clone();
+    for _ in 0..200 {
+        let served = app.app.get("/metrics", "").await.text;
+        missing.retain(|name| {
+            !served.contains(&format!("\n{name}")) && !served.contains(&format!("\n{name}{{"))
+        });
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(missing.is_empty(), "not served: {missing:?}");
 }

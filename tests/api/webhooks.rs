@@ -365,6 +365,12 @@ async fn dead_letters_are_kept_until_an_officer_redelivers_them(backend: Backend
     pay(&app, &app.system_key, "P.D1").await;
 
     let dead = wait_for_status(&app.app, &app.finance_key, "dead", 2).await;
+    // The operations team sees them too, for the LephiDeadLetters alert.
+    let metrics = app.app.get("/metrics", "").await.text;
+    assert!(
+        metrics.contains("\nlephi_webhook_dead_letters 2\n"),
+        "{metrics}"
+    );
     for event in &dead {
         assert_eq!(event["attempts"], 2, "{event}");
         assert_eq!(event["next_attempt_at"], Value::Null, "{event}");

@@ -1,9 +1,11 @@
 //! Settings: defaults, then an optional TOML file, then `LEPHI__SECTION__KEY`
 //! environment variables. A bad value stops the start and names its path.
 
+mod privacy;
 mod refunds;
 mod secret_files;
 
+pub use privacy::PrivacySettings;
 pub use refunds::{AgencyRefundSettings, RefundSettings};
 
 use std::collections::BTreeMap;
@@ -36,6 +38,7 @@ pub struct Settings {
     pub receipts: ReceiptSettings,
     pub console: ConsoleSettings,
     pub refunds: RefundSettings,
+    pub privacy: PrivacySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -575,6 +578,16 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
+        }
+        if self
+            .privacy
+            .retention_days
+            .is_some_and(|days| days < privacy::MIN_RETENTION_DAYS)
+        {
+            return invalid("privacy.retention_days", "must be at least 30 days");
+        }
+        if self.privacy.interval_secs == 0 {
+            return invalid("privacy.interval_secs", "must be at least 1");
         }
         if self.database.max_size_mib == Some(0) {
             return invalid("database.max_size_mib", "must be at least 1");

@@ -224,6 +224,14 @@ impl Application {
             Duration::from_secs(self.settings.invoices.expiry_interval_secs),
             stopped,
         ));
+        let retention = self.settings.privacy.retention_days.map(|days| {
+            tokio::spawn(crate::jobs::erase_personal_data(
+                self.store.clone(),
+                time::Duration::days(i64::from(days)),
+                Duration::from_secs(self.settings.privacy.interval_secs),
+                stop.subscribe(),
+            ))
+        });
         let dispatcher = tokio::spawn(crate::notify::run(
             self.store.clone(),
             self.settings.webhooks.clone(),
@@ -240,6 +248,9 @@ impl Application {
         let _ = importer.await;
         let _ = expiry.await;
         let _ = dispatcher.await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         if let Some(janitor) = janitor {
             let _ = janitor.await;
         }

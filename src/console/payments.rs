@@ -478,7 +478,10 @@ pub async fn invoice(
             &text!("Thủ tục", "Procedure"),
             format!("{} – {}", invoice.procedure_code, invoice.procedure_name),
         ),
-        (&text!("Người nộp", "Payer"), invoice.payer.name.clone()),
+        (
+            &text!("Người nộp", "Payer"),
+            crate::pages::payer_name(lang, &invoice.payer).to_owned(),
+        ),
         (&text!("Tổng phải nộp", "Total"), invoice.total.display_vi()),
         (&text!("Đã nộp", "Paid"), invoice.amount_paid.display_vi()),
         (

@@ -59,6 +59,12 @@ pub struct Payer {
 impl Payer {
     pub const MAX_NAME: usize = 200;
 
+    /// Whether the payer's data was erased at the end of its retention
+    /// (an invoice is never issued without a name).
+    pub fn is_erased(&self) -> bool {
+        self.name.is_empty()
+    }
+
     pub fn parse(
         name: &str,
         id_number: Option<&str>,

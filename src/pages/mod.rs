@@ -77,6 +77,18 @@ macro_rules! text {
 }
 pub(crate) use text;
 
+/// What a page shows for the payer: the name, or that it was erased.
+pub fn payer_name(lang: Lang, payer: &crate::domain::invoice::Payer) -> &str {
+    if payer.is_erased() {
+        lang.pick(&text!(
+            "(đã xoá khi hết thời hạn lưu giữ dữ liệu cá nhân)",
+            "(erased at the end of the personal data retention period)"
+        ))
+    } else {
+        &payer.name
+    }
+}
+
 /// HTML under construction.
 #[derive(Debug, Default)]
 pub struct Html(String);
@@ -328,7 +340,7 @@ fn invoice_facts(html: &mut Html, lang: Lang, invoice: &crate::domain::Invoice, 
         html,
         lang,
         &text!("Người nộp", "Payer"),
-        &invoice.payer.name,
+        payer_name(lang, &invoice.payer),
     );
     field(
         html,

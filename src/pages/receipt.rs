@@ -52,7 +52,12 @@ pub fn render(p: &ReceiptPage<'_>) -> String {
     field(&mut html, lang, &ISSUED_AT, &vietnam_minute(r.issued_at));
     html.raw("</dl></section><section class=\"card\"><dl>");
     field(&mut html, lang, &AGENCY, p.agency_name);
-    field(&mut html, lang, &PAYER, &invoice.payer.name);
+    field(
+        &mut html,
+        lang,
+        &PAYER,
+        super::payer_name(lang, &invoice.payer),
+    );
     if let Some(id) = invoice.payer.masked_id_number() {
         field(&mut html, lang, &ID_NUMBER, &id);
     }

@@ -33,6 +33,7 @@ mod recoveries;
 mod refunds;
 mod register_jobs;
 mod reports;
+mod retention;
 mod settlement_lookups;
 mod settlements;
 pub mod sqlite;
@@ -69,6 +70,7 @@ pub use payments::{ExceptionFilter, IncomingPayment, PaymentFilter, PaymentFor, 
 pub use query::Listed;
 pub use refunds::{ClaimedRefund, NewRefund, RefundFilter, RefundLeft, RefundOutcome};
 pub use register_jobs::{ClaimedRegister, QueuedRegister, RegisterImport, RegisterProgress};
+pub use retention::Erased;
 pub use settlements::{SettledLine, SettlementLineFilter, SettlementSummary};
 pub use statement_jobs::{
     ClaimedImport, ImportProgress, Queued, QueuedStatement, Refusal, StatementImport,

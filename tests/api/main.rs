@@ -31,6 +31,7 @@ mod refund_crash;
 mod refunds;
 mod register_jobs;
 mod reports;
+mod retention;
 mod sandbox;
 mod settlement_edges;
 mod settlements;

@@ -368,4 +368,58 @@ mod tests {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
         );
     }
+
+    /// A database error with `code`, as the drivers report one.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "(code: {})", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "refused"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_write_refused_for_want_of_room_is_storage_full_on_either_backend() {
+        let refused = |code| StoreError::Database(sqlx::Error::Database(Box::new(Coded(code))));
+        // SQLite's SQLITE_FULL, and PostgreSQL's disk_full.
+        for code in ["13", "53100"] {
+            assert_eq!(
+                answered(refused(code)),
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_full"),
+                "{code}"
+            );
+        }
+        // A unique violation, SQLITE_BUSY: not a matter of room.
+        for code in ["23505", "5", "2067"] {
+            assert_eq!(
+                answered(refused(code)),
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+                "{code}"
+            );
+        }
+    }
 }

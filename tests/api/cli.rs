@@ -184,7 +184,12 @@ fn start_serving_with(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) ->
 }
 
 fn stop(mut served: Served) {
-    let pid = served.child.id().to_string();
+    stop_with_sigterm(&mut served.child);
+}
+
+/// Sends `child` (a `lephi serve`) SIGTERM and checks that it ends cleanly.
+pub fn stop_with_sigterm(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -192,7 +197,7 @@ fn stop(mut served: Served) {
             .unwrap()
             .success()
     );
-    let status = served.child.wait().unwrap();
+    let status = child.wait().unwrap();
     assert!(
         status.success(),
         "SIGTERM ends lephi cleanly, not with {status}"

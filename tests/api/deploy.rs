@@ -55,20 +55,13 @@ impl Running {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    async fn assert_ready(&self, client: &reqwest::Client) {
+        let ready = client.get(self.url("/health/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+
     fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "SIGTERM ends lephi cleanly, not with {status}"
-        );
+        crate::cli::stop_with_sigterm(&mut self.child);
     }
 }
 
@@ -146,12 +139,7 @@ async fn the_systemd_unit_runs_lephi_with_its_secrets_from_credentials(backend: 
 
     let running = Running::start(&args, &env, &dir.path().join("serve.log"));
     let client = reqwest::Client::new();
-    let ready = client
-        .get(running.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    running.assert_ready(&client).await;
     // The token came from its credential, without its line break.
     let refused = client.get(running.url("/metrics")).send().await.unwrap();
     assert_eq!(refused.status(), 401);
@@ -218,13 +206,7 @@ async fn the_containerfile_runs_lephi_as_its_environment_says(backend: Backend) 
     assert_eq!(args.remove(0), "/usr/local/bin/lephi");
     args.extend(container_exec(file, "CMD"));
     let running = Running::start(&args, &env, &dir.path().join("serve.log"));
-    let client = reqwest::Client::new();
-    let ready = client
-        .get(running.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    running.assert_ready(&reqwest::Client::new()).await;
     // Bound to every interface, the fake-money sandbox stays off: lephi
     // warns at start when it is on.
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod officers;
+
 use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
 
@@ -54,6 +56,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the officers who sign in to the console.
+    #[command(subcommand)]
+    Officers(officers::OfficersCommand),
     /// Import providers' and banks' settlement statements.
     #[command(subcommand)]
     Settlement(SettlementCommand),
@@ -211,6 +216,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Bench(options) => crate::bench::run(&settings, options).await,
+        Command::Officers(command) => officers::run(&settings, command).await,
         Command::Migrate => {
             let store = Store::connect(&settings.database).await?;
             let applied = store.migrate().await?;

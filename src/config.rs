@@ -320,6 +320,9 @@ pub struct ConsoleSettings {
     /// Sign-in attempts one client address may make in a minute; more are
     /// answered 429, so that keys cannot be guessed.
     pub sign_in_attempts_per_minute: u32,
+    /// Finance officers, too, sign in with a second factor (approvers and
+    /// admins always do).
+    pub second_factor_for_finance: bool,
 }
 
 /// What receipts are printed with (Decree 123/2020 art. 32): a form number
@@ -468,6 +471,7 @@ impl Default for ConsoleSettings {
     fn default() -> Self {
         ConsoleSettings {
             idle_minutes: 30,
+            second_factor_for_finance: false,
             sign_in_attempts_per_minute: 10,
         }
     }

@@ -13,8 +13,9 @@ use crate::config::Settings;
 use crate::domain::agency::{BankAccount, NewAgency};
 use crate::domain::audit::Actor;
 use crate::domain::invoice::{FeeKind, FeeLine, InvoiceDraft, Payer};
-use crate::domain::{IdempotencyKey, InvoiceStatus, NewInvoice, Scope, Timestamp, Vnd};
-use crate::store::{ApiKeyRecord, IdempotentRequest, NewApiKey, Store};
+use crate::domain::officer::{self, Email, OfficerRole};
+use crate::domain::{AgencyCode, IdempotencyKey, InvoiceStatus, NewInvoice, Scope, Timestamp, Vnd};
+use crate::store::{ApiKeyRecord, IdempotentRequest, NewApiKey, NewOfficer, Store};
 
 /// The demo's agencies: code, name, level, parent.
 const AGENCIES: [(&str, &str, &str, Option<&str>); 3] = [
@@ -128,7 +129,12 @@ pub struct DemoInvoiceSeeded {
 pub struct Seeded {
     pub keys: Vec<DemoKey>,
     pub invoices: Vec<DemoInvoiceSeeded>,
+    /// The demo's finance officer, and their password when made by this run.
+    pub officer: (String, Option<String>),
 }
+
+/// The demo's finance officer, who signs in to the console.
+const OFFICER_EMAIL: &str = "ketoan@demo.lephi.vn";
 
 /// Seeds the demo, or finds what an earlier run seeded.
 pub async fn seed(store: &Store, settings: &Settings) -> anyhow::Result<Seeded> {
@@ -230,7 +236,33 @@ pub async fn seed(store: &Store, settings: &Settings) -> anyhow::Result<Seeded> 
             status: invoice.status,
         });
     }
-    Ok(Seeded { keys, invoices })
+    let email = Email::parse("email", OFFICER_EMAIL)?;
+    let password = match store.officer_by_email(&Scope::All, &email).await? {
+        Some(_) => None,
+        None => {
+            let password = officer::made_password();
+            let agency = AgencyCode::parse("agency", "DEMO")?;
+            store
+                .create_officer(
+                    &actor,
+                    &Scope::All,
+                    &NewOfficer {
+                        email: &email,
+                        name: "Kế toán Demo",
+                        role: OfficerRole::Finance,
+                        agency: Some(&agency),
+                        password_hash: &officer::hash_password(&password),
+                    },
+                )
+                .await?;
+            Some(password)
+        }
+    };
+    Ok(Seeded {
+        keys,
+        invoices,
+        officer: (OFFICER_EMAIL.to_owned(), password),
+    })
 }
 
 /// Prints the keys and each invoice's checkout link.
@@ -251,6 +283,15 @@ pub fn print(seeded: &Seeded, public_url: &str) {
                 key.record.prefix
             ),
         }
+    }
+    let (email, password) = &seeded.officer;
+    match password {
+        Some(password) => println!(
+            "Finance console: {public_url}/console: sign in as {email} with the password {password}"
+        ),
+        None => println!(
+            "Finance console: {public_url}/console: sign in as {email} (its password was printed by an earlier run; `lephi officers reset-password {email}` makes another)"
+        ),
     }
     println!("Open the checkout links to pay with the sandbox providers:");
     for invoice in &seeded.invoices {

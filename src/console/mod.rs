@@ -13,8 +13,10 @@ pub mod csrf;
 pub mod dashboard;
 pub mod exceptions;
 pub mod export;
+pub mod password;
 pub mod payments;
 pub mod refunds;
+pub mod second_factor;
 pub mod session;
 pub mod uploads;
 
@@ -188,6 +190,13 @@ pub fn page(layout: &Layout<'_>, body: Html) -> String {
                 html.raw(" aria-current=\"page\"");
             }
             html.raw(">").t(lang, section.name()).raw("</a>");
+        }
+        if officer.principal.officer_role.is_some() {
+            html.raw("<a href=\"")
+                .text(&link(lang, "/console/password", &[]))
+                .raw("\">")
+                .t(lang, &text!("Đổi mật khẩu", "Change password"))
+                .raw("</a>");
         }
         html.raw("<form method=\"post\" action=\"")
             .text(&link(lang, "/console/sign-out", &[]))
@@ -485,7 +494,9 @@ impl Officer {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::key(&self.principal.key_id, self.request_id.clone()).from_addr(self.client_addr)
+        self.principal
+            .actor(self.request_id.clone())
+            .from_addr(self.client_addr)
     }
 
     pub fn principal(&self) -> &Principal {

@@ -1,10 +1,14 @@
-//! Signing in and out. An officer signs in with a finance or admin API
-//! key; the key is checked once and never kept in the browser, which gets
-//! a random session token in an HttpOnly, SameSite=Strict cookie (Secure
-//! when lephi is served over https). Only the token's SHA-256 is stored.
-//! A session ends after `console.idle_minutes` without use, on signing
-//! out, or when its key is revoked. Sign-in attempts are limited per
-//! client address (`console.sign_in_attempts_per_minute`).
+//! Signing in and out. An officer signs in with their email, password and
+//! (for approvers and admins, or anyone who set one up) the code of their
+//! second factor; one who must have a second factor and has none sets it
+//! up first (`second_factor.rs`). Until the first officer exists, an admin
+//! API key signs in instead (the first run). The browser gets a random
+//! session token in an HttpOnly, SameSite=Strict cookie (Secure when lephi
+//! is served over https); only the token's SHA-256 is stored. A session
+//! ends after `console.idle_minutes` without use, on signing out, or when
+//! its officer is disabled (or its key revoked). Sign-in attempts are
+//! limited per client address (`console.sign_in_attempts_per_minute`) and
+//! an officer is locked out for a while after failures in a row.
 
 use std::collections::HashMap;
 
@@ -17,14 +21,12 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tracing_actix_web::RequestId;
 
-use crate::domain::audit::Actor;
-
 use super::{
     COULD_NOT, Layout, OFFICERS, csrf, form_fields, html, lang_of, link, notice, page, read_body,
     see_other, toggle_href,
 };
-use crate::domain::ApiKeySecret;
-use crate::domain::Timestamp;
+use crate::domain::officer::{self, Email, TotpSecret};
+use crate::domain::{ApiKeySecret, Role, Timestamp};
 use crate::pages::{Html, Lang, text};
 use crate::startup::AppState;
 use crate::store::Principal;
@@ -40,6 +42,13 @@ pub struct Officer {
     /// Where the request came from (see [`crate::client_addr`]).
     pub client_addr: Option<std::net::IpAddr>,
     token_hash: String,
+}
+
+impl Officer {
+    /// The hash of the session's token, as the store keeps it.
+    pub fn token_hash(&self) -> &str {
+        &self.token_hash
+    }
 }
 
 fn hash(token: &str) -> String {
@@ -64,17 +73,57 @@ pub async fn officer(req: &HttpRequest, state: &AppState) -> Result<Officer, Htt
         return Err(sign_in());
     };
     let token_hash = hash(&token);
-    match state.store.console_session(&token_hash, idle(state)).await {
-        Ok(Some(principal)) if OFFICERS.contains(&principal.role) => Ok(Officer {
-            principal,
-            csrf: csrf::token_for(&token),
-            request_id: request_id(req),
-            client_addr: crate::client_addr::of(req),
-            token_hash,
-        }),
-        Ok(_) => Err(sign_in()),
+    match session_of(req, state, &token, &token_hash).await {
+        Ok(Some((officer, false))) => Ok(officer),
+        Ok(Some((_, true))) => Err(see_other(&link(lang, "/console/second-factor", &[]))),
+        Ok(None) => Err(sign_in()),
         Err(err) => Err(super::error_page(req, None, &err.into())),
     }
+}
+
+/// The officer of the request's session and whether it is still setting
+/// up its second factor; otherwise the answer that sends the browser to
+/// sign in.
+pub async fn enrolling_officer(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(Officer, bool), HttpResponse> {
+    let lang = lang_of(req);
+    let sign_in = || see_other(&link(lang, "/console", &[]));
+    let Some(token) = session_token(req) else {
+        return Err(sign_in());
+    };
+    let token_hash = hash(&token);
+    match session_of(req, state, &token, &token_hash).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(sign_in()),
+        Err(err) => Err(super::error_page(req, None, &err.into())),
+    }
+}
+
+async fn session_of(
+    req: &HttpRequest,
+    state: &AppState,
+    token: &str,
+    token_hash: &str,
+) -> Result<Option<(Officer, bool)>, crate::store::StoreError> {
+    Ok(state
+        .store
+        .console_session(token_hash, idle(state))
+        .await?
+        .filter(|session| OFFICERS.contains(&session.principal.role))
+        .map(|session| {
+            (
+                Officer {
+                    principal: session.principal,
+                    csrf: csrf::token_for(token),
+                    request_id: request_id(req),
+                    client_addr: crate::client_addr::of(req),
+                    token_hash: token_hash.to_owned(),
+                },
+                session.enrolling,
+            )
+        }))
 }
 
 /// The officer of a form's POST, whose CSRF token and origin are checked;
@@ -161,10 +210,20 @@ pub async fn sign_in_page(req: HttpRequest, state: web::Data<AppState>) -> HttpR
     if session_token(&req).is_some() && officer(&req, &state).await.is_ok() {
         return see_other(&link(lang, "/console/dashboard", &[]));
     }
-    sign_in_form(&req, StatusCode::OK, None)
+    match state.store.has_officers().await {
+        Ok(has) => sign_in_form(&req, StatusCode::OK, None, !has),
+        Err(err) => super::error_page(&req, None, &err.into()),
+    }
 }
 
-fn sign_in_form(req: &HttpRequest, status: StatusCode, error: Option<&str>) -> HttpResponse {
+/// The sign-in form; on the first run (no officer yet) with the admin
+/// key's field as well.
+fn sign_in_form(
+    req: &HttpRequest,
+    status: StatusCode,
+    error: Option<&str>,
+    first_run: bool,
+) -> HttpResponse {
     let lang = lang_of(req);
     let title = text!("Đăng nhập", "Sign in");
     let mut body = Html::new();
@@ -174,22 +233,40 @@ fn sign_in_form(req: &HttpRequest, status: StatusCode, error: Option<&str>) -> H
             .text(error)
             .raw("</p>");
     }
-    body.raw("<section class=\"card\"><p>")
-        .t(
-            lang,
-            &text!(
-                "Dán khóa API dành cho kế toán (hoặc quản trị) của bạn. Khóa chỉ dùng để đăng nhập và không được lưu trong trình duyệt.",
-                "Paste your finance (or admin) API key. It is used only to sign in and is not kept in the browser."
-            ),
-        )
-        .raw("</p><form method=\"post\" action=\"")
+    body.raw("<section class=\"card\"><form method=\"post\" action=\"")
         .text(&link(lang, "/console", &[]))
-        .raw("\"><div class=\"field\"><label for=\"key\">")
-        .t(lang, &text!("Khóa API", "API key"))
-        .raw("</label><input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"off\" required maxlength=\"200\"></div>")
+        .raw("\"><div class=\"field\"><label for=\"email\">")
+        .t(lang, &text!("Email", "Email"))
+        .raw("</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required maxlength=\"254\"></div>")
+        .raw("<div class=\"field\"><label for=\"password\">")
+        .t(lang, &text!("Mật khẩu", "Password"))
+        .raw("</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"128\"></div>")
+        .raw("<div class=\"field\"><label for=\"code\">")
+        .t(lang, &text!("Mã xác thực (6 chữ số, nếu đã cài)", "Authentication code (6 digits, if set up)"))
+        .raw("</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"8\" pattern=\"[0-9 ]*\"></div>")
         .raw("<button type=\"submit\">")
         .t(lang, &title)
         .raw("</button></form></section>");
+    if first_run {
+        body.raw("<section class=\"card\"><h2>")
+            .t(lang, &text!("Lần chạy đầu tiên", "First run"))
+            .raw("</h2><p>")
+            .t(
+                lang,
+                &text!(
+                    "Chưa có cán bộ nào. Dán khóa API quản trị để đăng nhập và tạo cán bộ đầu tiên (hoặc dùng lệnh lephi officers create). Khóa chỉ dùng để đăng nhập và không được lưu trong trình duyệt.",
+                    "No officer exists yet. Paste the admin API key to sign in and create the first officer (or use lephi officers create). The key is used only to sign in and is not kept in the browser."
+                ),
+            )
+            .raw("</p><form method=\"post\" action=\"")
+            .text(&link(lang, "/console", &[]))
+            .raw("\"><div class=\"field\"><label for=\"key\">")
+            .t(lang, &text!("Khóa API quản trị", "Admin API key"))
+            .raw("</label><input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"off\" required maxlength=\"200\"></div>")
+            .raw("<button type=\"submit\">")
+            .t(lang, &title)
+            .raw("</button></form></section>");
+    }
     html(
         status,
         page(
@@ -205,7 +282,65 @@ fn sign_in_form(req: &HttpRequest, status: StatusCode, error: Option<&str>) -> H
     )
 }
 
-/// `POST /console`: exchanges an API key for a session.
+/// Why a sign-in was refused, in the officer's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    WrongPassword,
+    WrongCode,
+    Locked,
+    Disabled,
+    KeyNotAllowed,
+    WrongKey,
+}
+
+impl Refusal {
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::Locked => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Disabled | Refusal::KeyNotAllowed => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn message(self, lang: Lang) -> &'static str {
+        lang.pick(&match self {
+            Refusal::WrongPassword => text!(
+                "Email hoặc mật khẩu không đúng.",
+                "The email or the password is wrong."
+            ),
+            Refusal::WrongCode => text!(
+                "Mã xác thực không đúng, đã hết hạn hoặc đã được dùng. Hãy nhập mã đang hiện trên ứng dụng xác thực.",
+                "The authentication code is wrong, expired or already used. Enter the code your authenticator app shows now."
+            ),
+            Refusal::Locked => text!(
+                "Đăng nhập sai nhiều lần liên tiếp: tài khoản tạm khoá ít phút. Hãy thử lại sau, hoặc nhờ quản trị đặt lại mật khẩu.",
+                "Too many failed sign-ins in a row: the account is locked for a few minutes. Try again later, or ask an admin to reset the password."
+            ),
+            Refusal::Disabled => text!(
+                "Tài khoản này đã bị vô hiệu hoá. Hãy liên hệ quản trị.",
+                "This account is disabled. Contact an admin."
+            ),
+            Refusal::KeyNotAllowed => text!(
+                "Cán bộ đăng nhập bằng email và mật khẩu. Khóa API chỉ dùng được khi chưa có cán bộ nào, và chỉ khóa quản trị.",
+                "Officers sign in with their email and password. An API key signs in only while no officer exists, and only an admin key."
+            ),
+            Refusal::WrongKey => text!(
+                "Khóa API không đúng hoặc đã bị thu hồi.",
+                "The API key is wrong or was revoked."
+            ),
+        })
+    }
+}
+
+/// A hash to check a password against when the email names no officer,
+/// so that the answer takes as long either way.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| officer::hash_password("no officer signs in with this"))
+}
+
+/// `POST /console`: an officer's email, password and code (or, on the
+/// first run, an admin key) for a session.
 pub async fn sign_in(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -220,70 +355,182 @@ pub async fn sign_in(
     if !csrf::same_origin(&req, &state) {
         return forged(&req, None);
     }
-    let Some(body) = read_body(payload, state.settings.server.max_body_bytes).await else {
-        return sign_in_form(&req, StatusCode::PAYLOAD_TOO_LARGE, Some(wrong_key(lang)));
-    };
-    let form = form_fields(&body);
-    let Some(secret) = super::value(&form, "key").and_then(ApiKeySecret::from_presented) else {
-        return sign_in_form(&req, StatusCode::UNAUTHORIZED, Some(wrong_key(lang)));
-    };
-    let principal = match state.store.authenticate(&secret.hash()).await {
-        Ok(Some(principal)) => principal,
-        Ok(None) => return sign_in_form(&req, StatusCode::UNAUTHORIZED, Some(wrong_key(lang))),
+    let first_run = match state.store.has_officers().await {
+        Ok(has) => !has,
         Err(err) => return super::error_page(&req, None, &err.into()),
     };
-    if !OFFICERS.contains(&principal.role) {
+    let refuse = |refusal: Refusal| {
+        sign_in_form(
+            &req,
+            refusal.status(),
+            Some(refusal.message(lang)),
+            first_run,
+        )
+    };
+    let Some(body) = read_body(payload, state.settings.server.max_body_bytes).await else {
         return sign_in_form(
             &req,
-            StatusCode::FORBIDDEN,
-            Some(lang.pick(&text!(
-                "Chỉ khóa kế toán hoặc quản trị mới đăng nhập được bàn làm việc.",
-                "Only a finance or admin key can sign in to the console."
-            ))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Some(Refusal::WrongPassword.message(lang)),
+            first_run,
         );
+    };
+    let form = form_fields(&body);
+    let signed_in = if let Some(key) = super::value(&form, "key") {
+        signed_in_with_key(&state, key, first_run).await
+    } else {
+        signed_in_as_officer(&req, &state, &form).await
+    };
+    let (principal, enrolling) = match signed_in {
+        Ok(Ok(found)) => found,
+        Ok(Err(refusal)) => return refuse(refusal),
+        Err(err) => return super::error_page(&req, None, &err.into()),
+    };
+    start_session(&req, &state, &principal, enrolling).await
+}
+
+/// The admin key's principal, on the first run only.
+async fn signed_in_with_key(
+    state: &AppState,
+    key: &str,
+    first_run: bool,
+) -> Result<Result<(Principal, bool), Refusal>, crate::store::StoreError> {
+    let Some(secret) = ApiKeySecret::from_presented(key) else {
+        return Ok(Err(Refusal::WrongKey));
+    };
+    let Some(principal) = state.store.authenticate(&secret.hash()).await? else {
+        return Ok(Err(Refusal::WrongKey));
+    };
+    if !first_run || principal.role != Role::Admin {
+        return Ok(Err(Refusal::KeyNotAllowed));
     }
+    Ok(Ok((principal, false)))
+}
+
+/// The officer the form's email, password and code sign in; the session
+/// is an enrolling one when they must set up a second factor first.
+async fn signed_in_as_officer(
+    req: &HttpRequest,
+    state: &AppState,
+    form: &HashMap<String, String>,
+) -> Result<Result<(Principal, bool), Refusal>, crate::store::StoreError> {
+    let password = super::value(form, "password").unwrap_or_default();
+    let candidate = match Email::parse("email", super::value(form, "email").unwrap_or_default()) {
+        Ok(email) => state.store.officer_for_sign_in(&email).await?,
+        Err(_) => None,
+    };
+    let Some(candidate) = candidate else {
+        officer::password_matches(decoy_hash(), password);
+        return Ok(Err(Refusal::WrongPassword));
+    };
+    let id = candidate.principal.key_id.clone();
+    let actor = candidate
+        .principal
+        .actor(request_id(req))
+        .from_addr(crate::client_addr::of(req));
+    if candidate.disabled {
+        return Ok(Err(Refusal::Disabled));
+    }
+    let now = Timestamp::now();
+    if candidate.locked_until.is_some_and(|until| until > now) {
+        return Ok(Err(Refusal::Locked));
+    }
+    if !officer::password_matches(&candidate.password_hash, password) {
+        let locked = state
+            .store
+            .record_failed_sign_in(&actor, &id, "password")
+            .await?;
+        return Ok(Err(if locked.is_some() {
+            Refusal::Locked
+        } else {
+            Refusal::WrongPassword
+        }));
+    }
+    let needs = candidate
+        .role
+        .needs_second_factor(state.settings.console.second_factor_for_finance);
+    let secret = candidate
+        .totp_secret
+        .as_deref()
+        .filter(|_| candidate.totp_confirmed)
+        .and_then(TotpSecret::from_base32);
+    match secret {
+        Some(secret) => {
+            let code = super::value(form, "code").unwrap_or_default();
+            let unix = u64::try_from(now.as_datetime().unix_timestamp()).unwrap_or(0);
+            let step = secret.accepts(code, unix, candidate.totp_last_step);
+            let taken = match step {
+                Some(step) => state.store.take_second_factor_step(&id, step).await?,
+                None => false,
+            };
+            if !taken {
+                let locked = state
+                    .store
+                    .record_failed_sign_in(&actor, &id, "code")
+                    .await?;
+                return Ok(Err(if locked.is_some() {
+                    Refusal::Locked
+                } else {
+                    Refusal::WrongCode
+                }));
+            }
+            Ok(Ok((candidate.principal, false)))
+        }
+        None => {
+            state.store.clear_failed_sign_ins(&id).await?;
+            Ok(Ok((candidate.principal, needs)))
+        }
+    }
+}
+
+/// Opens the session of `principal` and sends the browser on: to the
+/// dashboard, or to set up the second factor when `enrolling`.
+async fn start_session(
+    req: &HttpRequest,
+    state: &AppState,
+    principal: &Principal,
+    enrolling: bool,
+) -> HttpResponse {
+    let lang = lang_of(req);
     // A browser that signs in again, or was handed a cookie, starts
     // afresh: the session its cookie names ends.
-    if let Some(before) = session_token(&req)
+    if let Some(before) = session_token(req)
         && let Err(err) = state.store.close_console_session(&hash(&before)).await
     {
-        return super::error_page(&req, None, &err.into());
+        return super::error_page(req, None, &err.into());
     }
     let mut random = [0u8; 32];
     rand::rng().fill_bytes(&mut random);
     let token = URL_SAFE_NO_PAD.encode(random);
     // Sessions idle past their time can no longer be used: forget them.
-    if let Some(before) = Timestamp::now().plus(-idle(&state)) {
+    if let Some(before) = Timestamp::now().plus(-idle(state)) {
         let _ = state.store.forget_idle_console_sessions(before).await;
     }
+    let actor = principal
+        .actor(request_id(req))
+        .from_addr(crate::client_addr::of(req));
     if let Err(err) = state
         .store
-        .open_console_session(
-            &principal,
-            &hash(&token),
-            Actor::key(&principal.key_id, request_id(&req)).from_addr(crate::client_addr::of(&req)),
-        )
+        .open_console_session(principal, &hash(&token), actor, enrolling)
         .await
     {
-        return super::error_page(&req, None, &err.into());
+        return super::error_page(req, None, &err.into());
     }
-    let mut response = see_other(&link(lang, "/console/dashboard", &[]));
-    let Some(cookie) = session_cookie(&state, Some(&token)) else {
+    let next = if enrolling {
+        "/console/second-factor"
+    } else {
+        "/console/dashboard"
+    };
+    let mut response = see_other(&link(lang, next, &[]));
+    let Some(cookie) = session_cookie(state, Some(&token)) else {
         return super::error_page(
-            &req,
+            req,
             None,
             &crate::error::ApiError::internal(&"the session cookie could not be set"),
         );
     };
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
-}
-
-fn wrong_key(lang: Lang) -> &'static str {
-    lang.pick(&text!(
-        "Khóa API không đúng hoặc đã bị thu hồi.",
-        "The API key is wrong or was revoked."
-    ))
 }
 
 /// `POST /console/sign-out`: ends the session.

@@ -11,6 +11,9 @@ use super::Timestamp;
 pub struct Actor {
     /// `key:<id>` for an API key, `system:<task>` for lephi itself.
     pub name: String,
+    /// How people read who acted: the key's name, or the officer's name
+    /// and email; none for lephi's own tasks.
+    pub display: Option<String>,
     pub request_id: Option<String>,
     /// The address the request came from (behind trusted proxies, the
     /// client they name).
@@ -21,6 +24,7 @@ impl Actor {
     pub fn key(key_id: &str, request_id: Option<String>) -> Actor {
         Actor {
             name: format!("key:{key_id}"),
+            display: None,
             request_id,
             client_addr: None,
         }
@@ -29,6 +33,7 @@ impl Actor {
     pub fn system(task: &str) -> Actor {
         Actor {
             name: format!("system:{task}"),
+            display: None,
             request_id: None,
             client_addr: None,
         }
@@ -49,6 +54,8 @@ pub struct AuditRecord {
     pub id: i64,
     pub at: Timestamp,
     pub actor: String,
+    /// The key's name, or the officer's name and email, when known.
+    pub actor_name: Option<String>,
     pub action: String,
     pub object_type: String,
     pub object_id: String,

@@ -8,6 +8,7 @@ pub mod dossier;
 pub mod idempotency;
 pub mod invoice;
 pub mod money;
+pub mod officer;
 pub mod payment;
 pub mod payment_code;
 pub mod rates;

@@ -131,6 +131,30 @@ impl Html {
         self
     }
 
+    /// A QR code of `payload` as inline SVG at least `size` pixels wide,
+    /// named `label` for screen readers (escaped); false when `payload`
+    /// does not fit in one.
+    pub fn qr(&mut self, payload: &str, label: &str, size: u32) -> bool {
+        let Ok(code) =
+            qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)
+        else {
+            return false;
+        };
+        let svg = code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(size, size)
+            .quiet_zone(true)
+            .build();
+        let Some(start) = svg.find("<svg ") else {
+            return false;
+        };
+        self.raw("<svg role=\"img\" aria-label=\"")
+            .text(label)
+            .raw("\" ")
+            .generated(&svg[start + "<svg ".len()..]);
+        true
+    }
+
     /// Adds markup built by another [`Html`], whose text was escaped there.
     pub fn append(&mut self, other: Html) -> &mut Html {
         self.0.push_str(&other.0);

@@ -40,7 +40,9 @@ impl Caller {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::key(&self.principal.key_id, self.request_id.clone()).from_addr(self.client_addr)
+        self.principal
+            .actor(self.request_id.clone())
+            .from_addr(self.client_addr)
     }
 }
 

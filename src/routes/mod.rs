@@ -119,6 +119,8 @@ route_table! {
     "/pay/{code}/receipt" => { GET pay::receipt },
     "/console" => { GET console::session::sign_in_page, POST console::session::sign_in },
     "/console/sign-out" => { POST console::session::sign_out },
+    "/console/second-factor" => { GET console::second_factor::show, POST console::second_factor::confirm },
+    "/console/password" => { GET console::password::show, POST console::password::change },
     "/console/dashboard" => { GET console::dashboard::show },
     "/console/exceptions" => { GET console::exceptions::list },
     "/console/exceptions/{id}" => { GET console::exceptions::show },

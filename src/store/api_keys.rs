@@ -58,12 +58,33 @@ impl NewApiKey {
     }
 }
 
-/// Who is calling, as established from a valid key.
+/// Who is calling, as established from a valid key or an officer's
+/// console session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The key's id, or the officer's: what idempotency records are kept
+    /// under.
     pub key_id: String,
     pub role: Role,
     pub scope: Scope,
+    /// How the audit names the caller: `key:<id>` or `officer:<id>`.
+    pub actor_name: String,
+    /// How people read it: the key's name, or the officer's name and email.
+    pub display: String,
+    /// The officer's own role, when the caller is an officer.
+    pub officer_role: Option<crate::domain::officer::OfficerRole>,
+}
+
+impl Principal {
+    /// The caller as the audit records them, for the request `request_id`.
+    pub fn actor(&self, request_id: Option<String>) -> Actor {
+        Actor {
+            name: self.actor_name.clone(),
+            display: Some(self.display.clone()),
+            request_id,
+            client_addr: None,
+        }
+    }
 }
 
 fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
@@ -87,23 +108,31 @@ pub(super) fn principal_from_row(row: &AnyRow) -> Result<Principal, StoreError> 
     let role: String = row.try_get("role")?;
     let agency_code: Option<String> = row.try_get("agency_code")?;
     let path: Option<String> = row.try_get("path")?;
-    let scope = match (agency_code, path) {
-        (Some(code), Some(path)) => Scope::Subtree {
-            code: AgencyCode::from_stored(code),
-            path,
-        },
-        (None, _) => Scope::All,
-        (Some(code), None) => {
-            return Err(StoreError::corrupt(format!(
-                "key's agency {code} is missing"
-            )));
-        }
-    };
+    let scope = scope_of(agency_code, path)?;
+    let id: String = row.try_get("id")?;
     Ok(Principal {
-        key_id: row.try_get("id")?,
+        actor_name: format!("key:{id}"),
+        display: row.try_get("name")?,
+        key_id: id,
         role: Role::parse("role", &role).map_err(StoreError::corrupt)?,
         scope,
+        officer_role: None,
     })
+}
+
+/// The scope of an agency code and its path as a row holds them.
+pub(super) fn scope_of(
+    agency_code: Option<String>,
+    path: Option<String>,
+) -> Result<Scope, StoreError> {
+    match (agency_code, path) {
+        (Some(code), Some(path)) => Ok(Scope::Subtree {
+            code: AgencyCode::from_stored(code),
+            path,
+        }),
+        (None, _) => Ok(Scope::All),
+        (Some(code), None) => Err(StoreError::corrupt(format!("agency {code} is missing"))),
+    }
 }
 
 macro_rules! select_keys {
@@ -266,7 +295,7 @@ impl Store {
     /// The caller behind a key's hash, if the key exists and is not revoked.
     pub async fn authenticate(&self, hash: &ApiKeyHash) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
-            "SELECT k.id, k.role, k.agency_code, a.path
+            "SELECT k.id, k.name, k.role, k.agency_code, a.path
              FROM api_keys k LEFT JOIN agencies a ON a.code = k.agency_code
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )

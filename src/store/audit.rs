@@ -50,12 +50,12 @@ pub(super) fn insert(actor: &Actor, changes: &[Change<'_>]) -> Option<Statement>
     }
     let rows: Vec<String> = (0..changes.len())
         .map(|row| {
-            let columns: Vec<String> = (1..=11).map(|c| format!("${}", row * 11 + c)).collect();
+            let columns: Vec<String> = (1..=12).map(|c| format!("${}", row * 12 + c)).collect();
             format!("({})", columns.join(", "))
         })
         .collect();
     let mut statement = Statement::new(format!(
-        "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id, client_addr)
+        "INSERT INTO audit_log (at, actor, action, object_type, object_id, agency_code, agency_path, before_state, after_state, request_id, client_addr, actor_name)
          VALUES {}",
         rows.join(", ")
     ));
@@ -71,14 +71,15 @@ pub(super) fn insert(actor: &Actor, changes: &[Change<'_>]) -> Option<Statement>
             .bind(change.before.as_ref().map(|v| v.to_string()))
             .bind(change.after.as_ref().map(|v| v.to_string()))
             .bind(actor.request_id.as_deref())
-            .bind(actor.client_addr.map(|addr| addr.to_string()));
+            .bind(actor.client_addr.map(|addr| addr.to_string()))
+            .bind(actor.display.as_deref());
     }
     Some(statement)
 }
 
-/// The most records one statement of [`insert_all`] writes: eleven
+/// The most records one statement of [`insert_all`] writes: twelve
 /// placeholders each, within either database's limit on them.
-const RECORDS_PER_STATEMENT: usize = 2_900;
+const RECORDS_PER_STATEMENT: usize = 2_700;
 
 /// The statements that record `changes`, in order, however many there are.
 pub(super) fn insert_all(actor: &Actor, changes: &[Change<'_>]) -> Vec<Statement> {
@@ -109,7 +110,7 @@ impl Store {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let mut query = Filtered::new(
-            "SELECT id, at, actor, action, object_type, object_id, agency_code, before_state, after_state, request_id, client_addr FROM audit_log",
+            "SELECT id, at, actor, action, object_type, object_id, agency_code, before_state, after_state, request_id, client_addr, actor_name FROM audit_log",
         );
         if let Scope::Subtree { path, .. } = scope {
             query.and(
@@ -145,6 +146,7 @@ impl Store {
                     id: row.try_get("id")?,
                     at: super::parse_time(row, "at")?,
                     actor: row.try_get("actor")?,
+                    actor_name: row.try_get("actor_name")?,
                     action: row.try_get("action")?,
                     object_type: row.try_get("object_type")?,
                     object_id: row.try_get("object_id")?,

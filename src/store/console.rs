@@ -4,13 +4,14 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::api_keys::principal_from_row;
+use super::api_keys::scope_of;
 use super::audit::{self, Change};
 use super::conn::Conn;
 use super::payments::payment_from_row;
 use super::query::{Filtered, Listed, Value, page};
 use super::{Principal, Store, StoreError};
 use crate::domain::audit::Actor;
+use crate::domain::officer::OfficerRole;
 use crate::domain::payment::Payment;
 use crate::domain::{AgencyCode, AgencyLevel, Scope, Timestamp, Vnd};
 
@@ -85,23 +86,39 @@ fn found_from_row(row: &AnyRow) -> Result<FoundPayment, StoreError> {
     })
 }
 
+/// A console session: whose, and whether it may only enrol the second
+/// factor so far.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    pub principal: Principal,
+    pub enrolling: bool,
+}
+
 impl Store {
-    /// Opens a console session for `principal`, established from a valid
-    /// key: stores `token_hash` and audits the sign-in.
+    /// Opens a console session for `principal` (an officer, or an admin
+    /// key on the first run): stores `token_hash` and audits the sign-in.
+    /// An `enrolling` session opens only the second factor's enrolment.
     pub async fn open_console_session(
         &self,
         principal: &Principal,
         token_hash: &str,
         actor: Actor,
+        enrolling: bool,
     ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
+        let (key, officer) = match principal.officer_role {
+            Some(_) => (None, Some(principal.key_id.as_str())),
+            None => (Some(principal.key_id.as_str()), None),
+        };
         sqlx::query(
-            "INSERT INTO console_sessions (token_hash, api_key_id, created_at, last_seen_at)
-             VALUES ($1, $2, $3, $3)",
+            "INSERT INTO console_sessions (token_hash, api_key_id, officer_id, stage, created_at, last_seen_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(token_hash)
-        .bind(&principal.key_id)
+        .bind(key)
+        .bind(officer)
+        .bind(if enrolling { "enrolling" } else { "signed_in" })
         .bind(now.to_stored())
         .execute(&mut tx.conn())
         .await?;
@@ -113,8 +130,16 @@ impl Store {
             &mut tx.conn(),
             &actor,
             Change {
-                action: "console.signed_in",
-                object_type: "api_key",
+                action: if enrolling {
+                    "console.password_accepted"
+                } else {
+                    "console.signed_in"
+                },
+                object_type: if officer.is_some() {
+                    "officer"
+                } else {
+                    "api_key"
+                },
                 object_id: &principal.key_id,
                 agency,
                 before: None,
@@ -127,19 +152,26 @@ impl Store {
         Ok(())
     }
 
-    /// The caller of the session `token_hash`, if it exists, its key is
-    /// not revoked and it was used within `idle`; its use is recorded. A
-    /// session found idle or of a revoked key is deleted.
+    /// The session `token_hash`, if it exists, its key is not revoked (or
+    /// its officer not disabled) and it was used within `idle`; its use is
+    /// recorded. A session found idle, revoked or disabled is deleted.
     pub async fn console_session(
         &self,
         token_hash: &str,
         idle: time::Duration,
-    ) -> Result<Option<Principal>, StoreError> {
+    ) -> Result<Option<ConsoleSession>, StoreError> {
         let now = Timestamp::now();
         let row = sqlx::query(
-            "SELECT s.last_seen_at, k.id, k.role, k.agency_code, a.path, k.revoked_at
-             FROM console_sessions s JOIN api_keys k ON k.id = s.api_key_id
-             LEFT JOIN agencies a ON a.code = k.agency_code
+            "SELECT s.last_seen_at, s.stage, s.api_key_id, s.officer_id,
+                    k.name AS key_name, k.role AS key_role, k.agency_code AS key_agency,
+                    ka.path AS key_path, k.revoked_at,
+                    o.name AS officer_name, o.email, o.role AS officer_role,
+                    o.agency_code AS officer_agency, oa.path AS officer_path, o.disabled_at
+             FROM console_sessions s
+             LEFT JOIN api_keys k ON k.id = s.api_key_id
+             LEFT JOIN agencies ka ON ka.code = k.agency_code
+             LEFT JOIN officers o ON o.id = s.officer_id
+             LEFT JOIN agencies oa ON oa.code = o.agency_code
              WHERE s.token_hash = $1",
         )
         .bind(token_hash)
@@ -149,20 +181,57 @@ impl Store {
             return Ok(None);
         };
         let last_seen = super::parse_time(&row, "last_seen_at")?;
-        let revoked = super::parse_optional_time(&row, "revoked_at")?.is_some();
+        let ended = super::parse_optional_time(&row, "revoked_at")?.is_some()
+            || super::parse_optional_time(&row, "disabled_at")?.is_some();
         let expired = last_seen.plus(idle).is_none_or(|until| until <= now);
-        if revoked || expired {
+        if ended || expired {
             self.close_console_session(token_hash).await?;
             return Ok(None);
         }
-        let principal = principal_from_row(&row)?;
+        let principal = match row.try_get::<Option<String>, _>("officer_id")? {
+            Some(id) => {
+                let role: String = row.try_get("officer_role")?;
+                let role = OfficerRole::parse("role", &role).map_err(StoreError::corrupt)?;
+                let email: String = row.try_get("email")?;
+                let name: String = row.try_get("officer_name")?;
+                let scope = scope_of(row.try_get("officer_agency")?, row.try_get("officer_path")?)?;
+                super::officers::officer_principal(id, &email, &name, role, scope)
+            }
+            None => {
+                let id: String = row.try_get("api_key_id")?;
+                let role: String = row.try_get("key_role")?;
+                Principal {
+                    actor_name: format!("key:{id}"),
+                    display: row.try_get("key_name")?,
+                    key_id: id,
+                    role: crate::domain::Role::parse("role", &role).map_err(StoreError::corrupt)?,
+                    scope: scope_of(row.try_get("key_agency")?, row.try_get("key_path")?)?,
+                    officer_role: None,
+                }
+            }
+        };
+        let enrolling = row.try_get::<String, _>("stage")? == "enrolling";
         self.write_one(
             sqlx::query("UPDATE console_sessions SET last_seen_at = $1 WHERE token_hash = $2")
                 .bind(now.to_stored())
                 .bind(token_hash),
         )
         .await?;
-        Ok(Some(principal))
+        Ok(Some(ConsoleSession {
+            principal,
+            enrolling,
+        }))
+    }
+
+    /// The enrolling session `token_hash` has set up its second factor:
+    /// the console opens to it.
+    pub async fn finish_enrolment(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.write_one(
+            sqlx::query("UPDATE console_sessions SET stage = 'signed_in' WHERE token_hash = $1")
+                .bind(token_hash),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Ends the session `token_hash`.

@@ -81,6 +81,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "operations",
         sql: include_str!("../../migrations/postgres/0015_operations.sql"),
     },
+    Migration {
+        version: 16,
+        name: "officers",
+        sql: include_str!("../../migrations/postgres/0016_officers.sql"),
+    },
 ];
 
 /// An arbitrary constant naming lephi's migration lock.

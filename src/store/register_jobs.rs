@@ -279,6 +279,7 @@ impl Store {
             stored_file: row.try_get("stored_file")?,
             actor: Actor {
                 name: row.try_get("imported_by")?,
+                display: None,
                 request_id: None,
                 client_addr: None,
             },

@@ -86,6 +86,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "operations",
         sql: include_str!("../../migrations/sqlite/0015_operations.sql"),
     },
+    Migration {
+        version: 16,
+        name: "officers",
+        sql: include_str!("../../migrations/sqlite/0016_officers.sql"),
+    },
 ];
 
 /// Creates the database file's folder and asks the driver to create the

@@ -377,6 +377,7 @@ impl Store {
             account_number: row.try_get("account_number")?,
             actor: Actor {
                 name: row.try_get("imported_by")?,
+                display: None,
                 request_id: None,
                 client_addr: None,
             },

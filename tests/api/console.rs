@@ -6,11 +6,14 @@
 //! every page. Screenshots of the dashboard and the queue are saved under
 //! `target/screenshots/`.
 
-use lephi::domain::Role;
+use lephi::domain::audit::Actor;
+use lephi::domain::officer::{self, Email, OfficerRole, TotpSecret};
+use lephi::domain::{AgencyCode, ApiKeySecret, Role, Scope};
+use lephi::store::NewOfficer;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, screenshot_path};
-use crate::helpers::{Backend, PaymentsApp, spawn_payments_app, spawn_payments_app_with};
+use crate::helpers::{Backend, PaymentsApp, TestApp, spawn_payments_app, spawn_payments_app_with};
 use crate::on_both_backends;
 use crate::payments::{rsp_code, sepay_auth, sepay_transfer, vnpay_attempt, vnpay_ipn_paid_at};
 
@@ -42,10 +45,10 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
 }
 
 async fn answer(request: reqwest::RequestBuilder) -> Answer {
@@ -58,7 +61,7 @@ async fn answer(request: reqwest::RequestBuilder) -> Answer {
 }
 
 impl Answer {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -67,14 +70,28 @@ impl Answer {
 }
 
 /// A signed-in console session, as a browser holds it.
-struct Session {
+pub(crate) struct Session {
     address: String,
     client: reqwest::Client,
     cookie: String,
 }
 
 impl Session {
-    async fn get(&self, path: &str) -> Answer {
+    /// The session of `cookie` (`lephi_console=...`).
+    pub(crate) fn of(app: &TestApp, cookie: &str) -> Session {
+        Session {
+            address: app.address.clone(),
+            client: client(),
+            cookie: cookie.to_owned(),
+        }
+    }
+
+    /// The value of the field `name` on the page at `path`.
+    pub(crate) async fn field(&self, path: &str, name: &str) -> String {
+        field_value(&self.get(path).await.text, name)
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         answer(
             self.client
                 .get(format!("{}{path}", self.address))
@@ -83,7 +100,7 @@ impl Session {
         .await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
         answer(
             self.client
                 .post(format!("{}{path}", self.address))
@@ -94,7 +111,7 @@ impl Session {
     }
 
     /// The CSRF token of the session, read from a page's hidden field.
-    async fn csrf(&self) -> String {
+    pub(crate) async fn csrf(&self) -> String {
         let page = self.get("/console/uploads").await;
         assert_eq!(page.status, 200, "{}", page.text);
         field_value(&page.text, "csrf")
@@ -119,16 +136,133 @@ async fn sign_in_answer(app: &PaymentsApp, key: &str) -> Answer {
     .await
 }
 
-async fn sign_in(app: &PaymentsApp, key: &str) -> Session {
-    let signed_in = sign_in_answer(app, key).await;
+/// The password every officer of these tests has.
+pub(crate) const PASSWORD: &str = "mây trắng bay qua núi 2026";
+
+static NEXT_OFFICER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Creates an officer of `role` working on `agency` (the whole service
+/// when none); returns their email.
+pub(crate) async fn new_officer(app: &TestApp, role: OfficerRole, agency: Option<&str>) -> String {
+    let n = NEXT_OFFICER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let email = Email::parse("email", &format!("can.bo{n}@stc.example.gov.vn")).unwrap();
+    let agency = agency.map(|code| AgencyCode::parse("agency", code).unwrap());
+    app.store
+        .create_officer(
+            &Actor::system("test"),
+            &Scope::All,
+            &NewOfficer {
+                email: &email,
+                name: &format!("Nguyễn Thị Hoa {n}"),
+                role,
+                agency: agency.as_ref(),
+                password_hash: &officer::hash_password(PASSWORD),
+            },
+        )
+        .await
+        .unwrap();
+    email.as_str().to_owned()
+}
+
+/// An officer with the role and agency of `key`, a finance or admin key.
+async fn officer_like(app: &TestApp, key: &str) -> String {
+    let principal = app
+        .store
+        .authenticate(&ApiKeySecret::from_presented(key).unwrap().hash())
+        .await
+        .unwrap()
+        .expect("a valid key");
+    let role = match principal.role {
+        Role::Admin => OfficerRole::Admin,
+        _ => OfficerRole::Finance,
+    };
+    let agency = match &principal.scope {
+        Scope::Subtree { code, .. } => Some(code.as_str().to_owned()),
+        Scope::All => None,
+    };
+    new_officer(app, role, agency.as_deref()).await
+}
+
+/// The answer to signing in with `email` and `password` (and `code`).
+pub(crate) async fn officer_sign_in_answer(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    code: &str,
+) -> Answer {
+    answer(client().post(format!("{}/console", app.address)).form(&[
+        ("email", email),
+        ("password", password),
+        ("code", code),
+    ]))
+    .await
+}
+
+/// The session cookie an answer sets.
+fn cookie_of(answer: &Answer) -> String {
+    let set_cookie = answer.headers["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The code of `secret` (base32) for the time step after the current one:
+/// one a first code of the current step has not used yet.
+pub(crate) fn next_code(secret: &str) -> String {
+    let step = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap() / 30;
+    TotpSecret::from_base32(secret)
+        .unwrap()
+        .code_at_step(step + 1)
+}
+
+/// Signs in as officer `email`; one who must set up a second factor does
+/// so, from the secret the enrolment page shows. Returns the session and
+/// the second factor's secret, if one was set up.
+pub(crate) async fn sign_in_as(app: &TestApp, email: &str) -> (Session, Option<String>) {
+    sign_in_with(app, email, PASSWORD).await
+}
+
+/// As [`sign_in_as`], with `password`.
+pub(crate) async fn sign_in_with(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> (Session, Option<String>) {
+    let signed_in = officer_sign_in_answer(app, email, password, "").await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.text);
-    assert_eq!(signed_in.location(), "/console/dashboard");
-    let set_cookie = signed_in.headers["set-cookie"].to_str().unwrap().to_owned();
-    Session {
-        address: app.app.address.clone(),
+    let session = Session {
+        address: app.address.clone(),
         client: client(),
-        cookie: set_cookie.split(';').next().unwrap().to_owned(),
+        cookie: cookie_of(&signed_in),
+    };
+    if signed_in.location() == "/console/dashboard" {
+        return (session, None);
     }
+    assert_eq!(signed_in.location(), "/console/second-factor");
+    let page = session.get("/console/second-factor").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let at = page
+        .text
+        .find("<code id=\"secret\">")
+        .expect("the secret is shown")
+        + 18;
+    let secret = page.text[at..at + page.text[at..].find('<').unwrap()].to_owned();
+    let csrf = field_value(&page.text, "csrf");
+    let step = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap() / 30;
+    let code = TotpSecret::from_base32(&secret).unwrap().code_at_step(step);
+    let confirmed = session
+        .post(
+            "/console/second-factor",
+            &[("csrf", &csrf), ("code", &code)],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.text);
+    assert_eq!(confirmed.location(), "/console/dashboard");
+    (session, Some(secret))
+}
+
+/// Signs in as a new officer with the role and agency of `key`.
+async fn sign_in(app: &PaymentsApp, key: &str) -> Session {
+    let email = officer_like(&app.app, key).await;
+    sign_in_as(&app.app, &email).await.0
 }
 
 async fn signing_in_gives_a_session_and_signing_out_ends_it(backend: Backend) {
@@ -145,15 +279,47 @@ async fn signing_in_gives_a_session_and_signing_out_ends_it(backend: Backend) {
     let english = answer(client().get(format!("{}/console?lang=en", app.app.address))).await;
     assert!(english.text.contains("<html lang=\"en\">") && english.text.contains("API key"));
 
-    // Wrong keys and keys of dossier systems do not sign in.
+    // Before any officer exists, an admin key signs in (the first run);
+    // wrong keys, a finance key and a dossier system's do not.
     assert_eq!(sign_in_answer(&app, "lp_wrong").await.status, 401);
     assert_eq!(sign_in_answer(&app, "").await.status, 401);
-    let system = sign_in_answer(&app, &app.system_key).await;
-    assert_eq!(system.status, 403, "{}", system.text);
-    assert!(system.headers.get("set-cookie").is_none());
+    for key in [&app.system_key, &app.finance_key] {
+        let refused = sign_in_answer(&app, key).await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        assert!(refused.headers.get("set-cookie").is_none());
+    }
+    let first_run = sign_in_answer(&app, &app.app.admin_key).await;
+    assert_eq!(first_run.status, 303, "{}", first_run.text);
+    assert_eq!(first_run.location(), "/console/dashboard");
+    let admin = Session {
+        address: app.app.address.clone(),
+        client: client(),
+        cookie: cookie_of(&first_run),
+    };
+    assert_eq!(admin.get("/console/dashboard").await.status, 200);
+    let csrf = admin.csrf().await;
+    assert_eq!(
+        admin
+            .post("/console/sign-out", &[("csrf", &csrf)])
+            .await
+            .status,
+        303
+    );
+    // Once an officer exists, officers sign in as themselves.
+    let email = officer_like(&app.app, &app.finance_key).await;
+    let key_now = sign_in_answer(&app, &app.app.admin_key).await;
+    assert_eq!(key_now.status, 403, "{}", key_now.text);
+    assert!(
+        key_now.text.contains("email và mật khẩu"),
+        "{}",
+        key_now.text
+    );
+    let wrong = officer_sign_in_answer(&app.app, &email, "not the password at all", "").await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text);
+    assert!(wrong.headers.get("set-cookie").is_none());
 
-    let signed_in = sign_in_answer(&app, &app.finance_key).await;
-    assert_eq!(signed_in.status, 303);
+    let signed_in = officer_sign_in_answer(&app.app, &email, PASSWORD, "").await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.text);
     let cookie = signed_in.headers["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("lephi_console="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
@@ -162,7 +328,7 @@ async fn signing_in_gives_a_session_and_signing_out_ends_it(backend: Backend) {
     // Served over http here: not Secure. The key is nowhere in the cookie,
     // and the database keeps only the token's hash.
     assert!(!cookie.contains("Secure"), "{cookie}");
-    assert!(!cookie.contains(&app.finance_key));
+    assert!(!cookie.contains(PASSWORD));
     let token = cookie
         .split(';')
         .next()
@@ -206,25 +372,41 @@ async fn signing_in_gives_a_session_and_signing_out_ends_it(backend: Backend) {
     );
     assert_eq!(session.get("/console/dashboard").await.status, 303);
     assert_eq!(app.app.count("console_sessions").await, 0);
-    // The sign-in was audited.
+    // The sign-ins were audited, by name.
+    let audit = app
+        .app
+        .get("/v1/audit?action=console.signed_in", &app.app.admin_key)
+        .await
+        .json();
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{audit}");
+    assert!(
+        items[0]["actor"].as_str().unwrap().starts_with("officer:"),
+        "{audit}"
+    );
     assert_eq!(
-        app.app
-            .get("/v1/audit?action=console.signed_in", &app.app.admin_key)
-            .await
-            .json()["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
+        items[0]["actor_name"],
+        format!(
+            "Nguyễn Thị Hoa {} <{email}>",
+            email
+                .trim_start_matches("can.bo")
+                .split('@')
+                .next()
+                .unwrap()
+        )
+    );
+    assert!(
+        items[1]["actor"].as_str().unwrap().starts_with("key:"),
+        "{audit}"
     );
     // Signing in again from a browser that holds a session ends that one:
     // a cookie planted before sign-in is never the one signed in.
-    let first = sign_in(&app, &app.finance_key).await;
+    let (first, _) = sign_in_as(&app.app, &email).await;
     let again = answer(
         client()
             .post(format!("{}/console", app.app.address))
             .header("cookie", &first.cookie)
-            .form(&[("key", app.finance_key.as_str())]),
+            .form(&[("email", email.as_str()), ("password", PASSWORD)]),
     )
     .await;
     assert_eq!(again.status, 303, "{}", again.text);
@@ -344,7 +526,8 @@ async fn idle_sessions_and_sessions_of_revoked_keys_end(backend: Backend) {
     })
     .await;
     // Served over https: the cookie is Secure.
-    let secure = sign_in_answer(&app, &app.finance_key).await;
+    let email = officer_like(&app.app, &app.finance_key).await;
+    let secure = officer_sign_in_answer(&app.app, &email, PASSWORD, "").await;
     let cookie = secure.headers["set-cookie"].to_str().unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
     // And browsers are told to keep to https, on every answer.
@@ -384,25 +567,23 @@ async fn idle_sessions_and_sessions_of_revoked_keys_end(backend: Backend) {
     let left = app.app.count("console_sessions").await;
     assert_eq!(left, 1);
 
-    // Revoking the key ends its sessions.
-    let session = sign_in(&app, &app.finance_key).await;
+    // Disabling the officer ends their sessions.
+    let (session, _) = sign_in_as(&app.app, &email).await;
     assert_eq!(session.get("/console/exceptions").await.status, 200);
-    let key_id: String = sqlx::query_scalar("SELECT api_key_id FROM console_sessions")
+    let officer_id: String = sqlx::query_scalar("SELECT officer_id FROM console_sessions")
         .fetch_one(&pool)
         .await
         .unwrap();
     pool.close().await;
-    let revoked = app
-        .app
-        .post(
-            &format!("/v1/keys/{key_id}/revoke"),
-            &app.app.admin_key,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    app.app
+        .store
+        .disable_officer(&Actor::system("test"), &Scope::All, &officer_id)
+        .await
+        .unwrap();
     assert_eq!(session.get("/console/exceptions").await.status, 303);
-    assert_eq!(sign_in_answer(&app, &app.finance_key).await.status, 401);
+    let disabled = officer_sign_in_answer(&app.app, &email, PASSWORD, "").await;
+    assert_eq!(disabled.status, 403, "{}", disabled.text);
+    assert!(disabled.text.contains("vô hiệu hoá"), "{}", disabled.text);
 }
 
 async fn another_agencys_data_is_never_shown(backend: Backend) {
@@ -1372,7 +1553,9 @@ async fn an_officer_works_the_console_in_a_browser(backend: Backend) {
     let browser = Browser::start(1280, 900).await;
     browser.goto(&format!("{base}/console")).await;
     check_accessibility(&browser, "vi").await;
-    browser.type_into("#key", &app.finance_key).await;
+    let email = officer_like(&app.app, &app.finance_key).await;
+    browser.type_into("#email", &email).await;
+    browser.type_into("#password", PASSWORD).await;
     browser.click("form button[type=submit]").await;
     browser
         .wait_for_text("Tỷ lệ thu phí không dùng tiền mặt")
@@ -1520,9 +1703,9 @@ async fn an_officer_works_the_console_in_a_browser(backend: Backend) {
 
     // Signing out ends the session.
     browser.click("nav form button").await;
-    browser.wait_for_text("Khóa API").await;
+    browser.wait_for_text("Mật khẩu").await;
     browser.goto(&format!("{base}/console/dashboard")).await;
-    browser.wait_for_text("Khóa API").await;
+    browser.wait_for_text("Mật khẩu").await;
     browser.close().await;
 }
 

@@ -23,6 +23,7 @@ mod invoices;
 mod janitor;
 mod keys;
 mod multi_process;
+mod officers;
 mod openapi;
 mod operations;
 mod payments;

@@ -632,12 +632,27 @@ async fn serve_demo_seeds_once_and_prints_keys_and_checkout_links(backend: Backe
     assert!(first.contains("phí") || first.contains("Lệ phí") || first.contains("₫"));
     // No other admin key is made beside the demo's.
     assert!(!first.contains("No admin key existed"), "{first}");
+    // A finance officer for the console, with a password printed once.
+    let console = first
+        .lines()
+        .find(|l| l.starts_with("Finance console: "))
+        .unwrap_or_else(|| panic!("the console in {first}"));
+    assert!(
+        console.contains("/console: sign in as ketoan@demo.lephi.vn with the password "),
+        "{console}"
+    );
 
     sqlx::any::install_default_drivers();
     let counts = || async {
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         let mut counts = Vec::new();
-        for table in ["agencies", "agency_bank_accounts", "api_keys", "invoices"] {
+        for table in [
+            "agencies",
+            "agency_bank_accounts",
+            "api_keys",
+            "invoices",
+            "officers",
+        ] {
             let n: i64 =
                 sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
                     .fetch_one(&pool)
@@ -651,6 +666,7 @@ async fn serve_demo_seeds_once_and_prints_keys_and_checkout_links(backend: Backe
     let seeded = counts().await;
     assert_eq!(seeded[..3], [3, 3, 3], "{seeded:?}");
     assert_eq!(seeded[3] as usize, links.len());
+    assert_eq!(seeded[4], 1, "one demo officer");
 
     let (serving, second) = serve_demo(&url, &[]);
     assert!(serving, "{second}");
@@ -665,6 +681,10 @@ async fn serve_demo_seeds_once_and_prints_keys_and_checkout_links(backend: Backe
         links.iter().map(|l| path(l)).collect::<Vec<_>>()
     );
     assert!(!second.contains(": lp_"), "keys print only once: {second}");
+    assert!(
+        second.contains("printed by an earlier run; `lephi officers reset-password"),
+        "{second}"
+    );
 
     // The demo refuses to run beside real credentials.
     let (serving, refused) = serve_demo(

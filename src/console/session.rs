@@ -428,9 +428,6 @@ async fn signed_in_as_officer(
         .principal
         .actor(request_id(req))
         .from_addr(crate::client_addr::of(req));
-    if candidate.disabled {
-        return Ok(Err(Refusal::Disabled));
-    }
     let now = Timestamp::now();
     if candidate.locked_until.is_some_and(|until| until > now) {
         return Ok(Err(Refusal::Locked));
@@ -446,6 +443,10 @@ async fn signed_in_as_officer(
             Refusal::WrongPassword
         }));
     }
+    // Only one who knows the password learns that the account is disabled.
+    if candidate.disabled {
+        return Ok(Err(Refusal::Disabled));
+    }
     let needs = candidate
         .role
         .needs_second_factor(state.settings.console.second_factor_for_finance);
@@ -457,6 +458,10 @@ async fn signed_in_as_officer(
     match secret {
         Some(secret) => {
             let code = super::value(form, "code").unwrap_or_default();
+            // No code is no guess: it is asked for, not counted.
+            if code.trim().is_empty() {
+                return Ok(Err(Refusal::WrongCode));
+            }
             let unix = u64::try_from(now.as_datetime().unix_timestamp()).unwrap_or(0);
             let step = secret.accepts(code, unix, candidate.totp_last_step);
             let taken = match step {

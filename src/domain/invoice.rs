@@ -56,6 +56,24 @@ pub struct Payer {
     pub email: Option<String>,
 }
 
+/// A phone number as searched, in its national form (`0912345678`):
+/// spaces, dots, dashes and brackets dropped, and `+84` or `84` before a
+/// 9-digit number read as `0`. None when `text` is no phone number.
+pub fn national_phone(text: &str) -> Option<String> {
+    let compact: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if !(9..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match digits.strip_prefix("84") {
+        Some(rest) if rest.len() == 9 => format!("0{rest}"),
+        _ => digits.to_owned(),
+    })
+}
+
 impl Payer {
     pub const MAX_NAME: usize = 200;
 
@@ -452,6 +470,25 @@ mod tests {
         .unwrap();
         assert_eq!(payer.masked_id_number().as_deref(), Some("****4567"));
         assert_eq!(payer.phone.as_deref(), Some("+84912345678"));
+    }
+
+    #[test]
+    fn a_phone_is_searched_however_it_is_written() {
+        for written in [
+            "0912 345 678",
+            "0912.345.678",
+            "+84 912 345 678",
+            "84912345678",
+            "(+84) 912-345-678",
+        ] {
+            assert_eq!(
+                national_phone(written).as_deref(),
+                Some("0912345678"),
+                "{written}"
+            );
+        }
+        assert_eq!(national_phone("LP23456789AB3"), None);
+        assert_eq!(national_phone("12345"), None);
     }
 
     #[test]

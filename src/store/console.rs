@@ -11,6 +11,7 @@ use super::payments::payment_from_row;
 use super::query::{Filtered, Listed, Value, page};
 use super::{Principal, Store, StoreError};
 use crate::domain::audit::Actor;
+use crate::domain::invoice::national_phone;
 use crate::domain::officer::OfficerRole;
 use crate::domain::payment::Payment;
 use crate::domain::{AgencyCode, AgencyLevel, Scope, Timestamp, Vnd};
@@ -85,6 +86,12 @@ fn found_from_row(row: &AnyRow) -> Result<FoundPayment, StoreError> {
         dossier_code: row.try_get("invoice_dossier_code")?,
     })
 }
+
+/// The SQL expression of the payer's stored phone in its national form, to
+/// compare with [`national_phone`].
+const NATIONAL_PHONE_SQL: &str = "CASE WHEN i.payer_phone LIKE '+84%' THEN '0' || substr(i.payer_phone, 4) \
+     WHEN i.payer_phone LIKE '84%' AND length(i.payer_phone) = 11 THEN '0' || substr(i.payer_phone, 3) \
+     ELSE i.payer_phone END";
 
 /// A console session: whose, and whether it may only enrol the second
 /// factor so far.
@@ -286,15 +293,17 @@ impl Store {
         scope: &Scope,
         text: &str,
     ) -> Result<Vec<InvoiceHit>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT i.id, i.payment_code, i.dossier_code, i.agency_code, i.status, i.total
              FROM invoices i JOIN agencies a ON a.code = i.agency_code
              WHERE substr(a.path, 1, length($1)) = $1
-               AND (i.payment_code = upper($2) OR i.dossier_code = $2 OR i.payer_phone = $2)
+               AND (i.payment_code = upper($2) OR i.dossier_code = $2 OR i.payer_phone = $2
+                    OR {NATIONAL_PHONE_SQL} = $3)
              ORDER BY i.id DESC LIMIT 20",
-        )
+        )))
         .bind(scope.path_prefix())
         .bind(text)
+        .bind(national_phone(text).unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -332,10 +341,13 @@ impl Store {
             code => self.scope_to(query, scope, code.as_ref()).await?,
         }
         if let Some(text) = &search.text {
-            query.and(
-                "(p.id = {} OR i.payment_code = upper({}) OR i.dossier_code = {}
-                  OR p.provider_txn_id = {} OR i.payer_phone = {})",
-                Value::Text(text.clone()),
+            let phone = national_phone(text).unwrap_or_default();
+            query.and_each(
+                &format!(
+                    "(p.id = {{1}} OR i.payment_code = upper({{1}}) OR i.dossier_code = {{1}}
+                      OR p.provider_txn_id = {{1}} OR i.payer_phone = {{1}} OR {NATIONAL_PHONE_SQL} = {{2}})"
+                ),
+                vec![Value::Text(text.clone()), Value::Text(phone)],
             );
         }
         if let Some(id) = &search.id {

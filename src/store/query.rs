@@ -40,6 +40,23 @@ impl Filtered {
         self
     }
 
+    /// Adds `condition`, in which `{1}`, `{2}`, … stand for `values` in order.
+    pub fn and_each(&mut self, condition: &str, values: Vec<Value>) -> &mut Self {
+        let mut condition = condition.to_owned();
+        for (n, value) in values.into_iter().enumerate() {
+            self.values.push(value);
+            condition = condition.replace(
+                &format!("{{{}}}", n + 1),
+                &format!("${}", self.values.len()),
+            );
+        }
+        self.sql
+            .push_str(if self.has_where { " AND " } else { " WHERE " });
+        self.sql.push_str(&condition);
+        self.has_where = true;
+        self
+    }
+
     /// Adds `condition`, which takes no value.
     pub fn and_fixed(&mut self, condition: &str) -> &mut Self {
         self.sql

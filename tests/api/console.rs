@@ -1084,6 +1084,31 @@ async fn an_invoices_payments_and_found_invoices_download_as_csv(backend: Backen
     );
     assert_eq!(file.text.lines().count(), 2, "{}", file.text);
     assert!(file.text.contains(code) && file.text.contains("HS-CSV"));
+    // The payer's phone, however it is written, finds the invoice and its
+    // payments.
+    for phone in ["0912%20345%20678", "%2B84%20912.345.678", "84912345678"] {
+        let invoices = session
+            .get(&format!(
+                "/console/payments?q={phone}&table=invoices&format=csv"
+            ))
+            .await;
+        // Both of the test's invoices have that payer.
+        assert_eq!(
+            invoices.text.lines().count(),
+            3,
+            "{phone}: {}",
+            invoices.text
+        );
+        assert!(invoices.text.contains(code), "{phone}: {}", invoices.text);
+        let payments = session
+            .get(&format!("/console/payments?q={phone}&format=csv"))
+            .await;
+        assert!(
+            payments.text.contains("sepay-9501"),
+            "{phone}: {}",
+            payments.text
+        );
+    }
 }
 
 /// Where the page's language toggle leads.

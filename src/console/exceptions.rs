@@ -369,7 +369,7 @@ async fn detail(
             &mut html,
             lang,
             &text!("Người xử lý", "Resolved by"),
-            &resolved.by,
+            resolved.by_name.as_deref().unwrap_or(&resolved.by),
         );
     }
     html.raw("</dl></section>");

@@ -363,9 +363,14 @@ fn detail(req: &HttpRequest, officer: &Officer, r: &Refund) -> Html {
         &mut html,
         lang,
         &text!("Người đề nghị", "Asked by"),
-        &format!("{} · {}", r.requested_by, vietnam_minute(r.requested_at)),
+        &format!(
+            "{} · {}",
+            r.requested_by_name.as_deref().unwrap_or(&r.requested_by),
+            vietnam_minute(r.requested_at)
+        ),
     );
     if let (Some(by), Some(at)) = (&r.decided_by, r.decided_at) {
+        let by = r.decided_by_name.as_ref().unwrap_or(by);
         fact(
             &mut html,
             lang,

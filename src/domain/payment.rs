@@ -406,6 +406,8 @@ pub struct Resolved {
     pub note: String,
     pub payment_id: Option<String>,
     pub by: String,
+    /// Who resolved it, as people read it (see `Actor::display`).
+    pub by_name: Option<String>,
     pub at: Timestamp,
 }
 

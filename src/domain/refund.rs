@@ -117,6 +117,10 @@ pub struct Refund {
     pub exception_id: Option<String>,
     pub status: RefundStatus,
     pub requested_by: String,
+    /// Who asked, decided and completed it, as people read it.
+    pub requested_by_name: Option<String>,
+    pub decided_by_name: Option<String>,
+    pub completed_by_name: Option<String>,
     pub requested_at: Timestamp,
     pub decided_by: Option<String>,
     pub decided_at: Option<Timestamp>,

@@ -42,6 +42,7 @@ struct ResolutionView<'a> {
     note: &'a str,
     payment_id: Option<&'a str>,
     resolved_by: &'a str,
+    resolved_by_name: Option<&'a str>,
     resolved_at: Timestamp,
 }
 
@@ -67,6 +68,7 @@ impl<'a> From<&'a PaymentException> for ExceptionView<'a> {
                 note: &r.note,
                 payment_id: r.payment_id.as_deref(),
                 resolved_by: &r.by,
+                resolved_by_name: r.by_name.as_deref(),
                 resolved_at: r.at,
             }),
         }

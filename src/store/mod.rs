@@ -3,6 +3,25 @@
 //! method owns its transaction. SQL text is shared wherever it is portable;
 //! what must differ per backend lives in [`sqlite`] and [`postgres`].
 
+/// The name people read for the actor a `$column` holds (`officer:<id>`
+/// or `key:<id>`): the officer's name and email, or the key's name; NULL
+/// for lephi's own tasks.
+macro_rules! name_of {
+    ($column:literal) => {
+        concat!(
+            "COALESCE((SELECT o.name || ' <' || o.email || '>' FROM officers o WHERE ",
+            $column,
+            " LIKE 'officer:%' AND o.id = substr(",
+            $column,
+            ", 9)), (SELECT k.name FROM api_keys k WHERE ",
+            $column,
+            " LIKE 'key:%' AND k.id = substr(",
+            $column,
+            ", 5)))"
+        )
+    };
+}
+
 mod agencies;
 mod api_keys;
 mod attempt_checks;

@@ -119,12 +119,15 @@ pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     })
 }
 
-pub(super) const SELECT_EXCEPTIONS: &str =
+pub(super) const SELECT_EXCEPTIONS: &str = concat!(
     "SELECT x.id, x.kind, x.status, x.payment_id, x.invoice_id,
         x.agency_code, x.amount, x.detail, x.opened_at, x.settlement_file_id, x.settlement_line_no,
         x.dossier_code, x.resolution, x.resolution_note, x.resolved_payment_id, x.resolved_by,
-        x.resolved_at
-     FROM payment_exceptions x LEFT JOIN agencies a ON a.code = x.agency_code";
+        x.resolved_at, ",
+    name_of!("x.resolved_by"),
+    " AS resolved_by_name
+     FROM payment_exceptions x LEFT JOIN agencies a ON a.code = x.agency_code"
+);
 
 pub(super) fn exception_from_row(row: &AnyRow) -> Result<PaymentException, StoreError> {
     let kind: String = row.try_get("kind")?;
@@ -143,6 +146,7 @@ pub(super) fn exception_from_row(row: &AnyRow) -> Result<PaymentException, Store
             by: row
                 .try_get::<Option<String>, _>("resolved_by")?
                 .unwrap_or_default(),
+            by_name: row.try_get("resolved_by_name")?,
             at: parse_optional_time(row, "resolved_at")?
                 .ok_or_else(|| StoreError::corrupt("a resolution without its time"))?,
         }),

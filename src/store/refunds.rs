@@ -24,13 +24,20 @@ use crate::domain::payment::{Channel, ExceptionKind, Payment, Resolution};
 use crate::domain::refund::{NotRefundable, Refund, RefundStatus, check_refund, from_applied};
 use crate::domain::{AgencyCode, Scope, Timestamp, ValidationError, Vnd};
 
-pub(super) const SELECT_REFUNDS: &str =
+pub(super) const SELECT_REFUNDS: &str = concat!(
     "SELECT r.id, r.payment_id, r.agency_code, r.channel, r.amount,
         r.reason, r.exception_id, r.status, r.requested_by, r.requested_at, r.decided_by,
         r.decided_at, r.decision_note, r.request_id, r.submitted_at, r.provider_refund_id,
         r.provider_code, r.provider_message, r.reference, r.completed_by, r.completed_at,
-        r.updated_at
-     FROM refunds r LEFT JOIN agencies a ON a.code = r.agency_code";
+        r.updated_at, ",
+    name_of!("r.requested_by"),
+    " AS requested_by_name, ",
+    name_of!("r.decided_by"),
+    " AS decided_by_name, ",
+    name_of!("r.completed_by"),
+    " AS completed_by_name
+     FROM refunds r LEFT JOIN agencies a ON a.code = r.agency_code"
+);
 
 pub(super) fn refund_from_row(row: &AnyRow) -> Result<Refund, StoreError> {
     let channel: String = row.try_get("channel")?;
@@ -49,6 +56,9 @@ pub(super) fn refund_from_row(row: &AnyRow) -> Result<Refund, StoreError> {
         status: RefundStatus::parse(&status)
             .ok_or_else(|| StoreError::corrupt(format!("refund status {status:?}")))?,
         requested_by: row.try_get("requested_by")?,
+        requested_by_name: row.try_get("requested_by_name")?,
+        decided_by_name: row.try_get("decided_by_name")?,
+        completed_by_name: row.try_get("completed_by_name")?,
         requested_at: parse_time(row, "requested_at")?,
         decided_by: row.try_get("decided_by")?,
         decided_at: parse_optional_time(row, "decided_at")?,

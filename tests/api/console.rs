@@ -517,6 +517,27 @@ async fn forms_without_the_sessions_token_or_from_elsewhere_are_refused(backend:
         .json();
     assert_eq!(after["status"], "resolved");
     assert_eq!(after["resolution"]["resolution"], "confirmed");
+    // The decision names the officer who made it.
+    assert!(
+        after["resolution"]["resolved_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("officer:")
+    );
+    let name = after["resolution"]["resolved_by_name"].as_str().unwrap();
+    assert!(
+        name.starts_with("Nguyễn Thị Hoa ") && name.ends_with("@stc.example.gov.vn>"),
+        "{name}"
+    );
+    let page = session
+        .get(&format!("/console/exceptions/{exception}"))
+        .await;
+    assert!(
+        page.text
+            .contains(&name.replace('<', "&lt;").replace('>', "&gt;")),
+        "{}",
+        page.text
+    );
 }
 
 async fn idle_sessions_and_sessions_of_revoked_keys_end(backend: Backend) {
@@ -1841,6 +1862,31 @@ async fn a_double_payment_is_refunded_from_the_console_by_two_officers(backend: 
         )
         .await;
     assert_eq!(approved.status, 303, "{}", approved.text);
+    // The API and the page name both officers.
+    let refund = app
+        .app
+        .get(&format!("/v1/refunds/{refund_id}"), &app.finance_key)
+        .await
+        .json();
+    let (asked_by, decided_by) = (
+        refund["requested_by_name"].as_str().unwrap().to_owned(),
+        refund["decided_by_name"].as_str().unwrap().to_owned(),
+    );
+    assert!(
+        asked_by.starts_with("Nguyễn Thị Hoa ") && decided_by.starts_with("Nguyễn Thị Hoa "),
+        "{refund}"
+    );
+    assert_ne!(asked_by, decided_by);
+    let shown = asker.get(&refund_page).await;
+    for name in [&asked_by, &decided_by] {
+        assert!(
+            shown
+                .text
+                .contains(&name.replace('<', "&lt;").replace('>', "&gt;")),
+            "{name}: {}",
+            shown.text
+        );
+    }
     // A bank transfer goes back by hand: the first officer records it.
     let shown = asker.get(&refund_page).await;
     assert!(shown.text.contains("Đã duyệt"), "{}", shown.text);

@@ -565,10 +565,13 @@ async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
     }
     settings.check_sandbox()?;
     let store = open_store(&settings).await?;
-    // Seeded before binding, so that a seeding error stops the start; the
-    // links are printed once the address is known.
+    let configured = settings.clone();
+    // Bound first: on a port already taken nothing is made (no key whose
+    // one printing would be lost). Seeded before serving, so that a
+    // seeding error stops the start.
+    let mut app = Application::build_with_store(settings, store.clone())?;
     let seeded = if demo {
-        Some(crate::demo::seed(&store, &settings).await?)
+        Some(crate::demo::seed(&store, &configured).await?)
     } else {
         None
     };
@@ -584,8 +587,6 @@ async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         println!("    {}", secret.expose());
         println!("Store it now: it is shown this once.");
     }
-    let configured = settings.clone();
-    let mut app = Application::build_with_store(settings, store)?;
     if let Some(seeded) = &seeded {
         crate::demo::print(seeded, &configured.public_url(app.address()));
     }

@@ -615,6 +615,15 @@ fn serve_demo(database_url: &str, extra_env: &[(&str, &str)]) -> (bool, String) 
 async fn serve_demo_seeds_once_and_prints_keys_and_checkout_links(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(backend, dir.path()).await;
+    // On a port already taken the demo says so and makes nothing: the keys
+    // it prints once are made by the run that serves.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let (serving, refused) = serve_demo(&url, &[("LEPHI__SERVER__BIND", bind.as_str())]);
+    assert!(!serving, "{refused}");
+    assert!(!refused.contains(": lp_"), "no key is made: {refused}");
+    assert!(refused.to_lowercase().contains("address"), "{refused}");
+    drop(taken);
     let (serving, first) = serve_demo(&url, &[]);
     assert!(serving, "{first}");
     for role in ["admin", "finance", "agency_system"] {

@@ -15,6 +15,7 @@ pub mod imports;
 pub mod janitor;
 pub mod jobs;
 pub mod notify;
+pub mod officers;
 pub mod origin;
 pub mod pages;
 pub mod providers;

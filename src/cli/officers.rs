@@ -6,10 +6,9 @@
 use clap::Subcommand;
 
 use crate::config::Settings;
+use crate::domain::Scope;
 use crate::domain::audit::Actor;
-use crate::domain::officer::{self, Email, OfficerRole};
-use crate::domain::{AgencyCode, Scope};
-use crate::store::{NewOfficer, OfficerRecord, Store};
+use crate::officers::OfficerForm;
 
 #[derive(Subcommand)]
 pub enum OfficersCommand {
@@ -38,17 +37,23 @@ pub enum OfficersCommand {
     Disable { email: String },
 }
 
-async fn officer_by(store: &Store, email: &str) -> anyhow::Result<OfficerRecord> {
-    let email = Email::parse("email", email)?;
-    store
-        .officer_by_email(&Scope::All, &email)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no officer signs in with {}", email.as_str()))
-}
-
 pub async fn run(settings: &Settings, command: OfficersCommand) -> anyhow::Result<()> {
     let store = super::open_store(settings).await?;
     let actor = Actor::system("cli");
+    let named = |email: &str| {
+        let email = email.to_owned();
+        let store = store.clone();
+        async move {
+            crate::officers::by_email(&store, &Scope::All, &email)
+                .await
+                .map_err(|err| match err {
+                    crate::store::StoreError::NotFound => {
+                        anyhow::anyhow!("no officer signs in with {email}")
+                    }
+                    other => other.into(),
+                })
+        }
+    };
     match command {
         OfficersCommand::Create {
             name,
@@ -56,36 +61,31 @@ pub async fn run(settings: &Settings, command: OfficersCommand) -> anyhow::Resul
             role,
             agency,
         } => {
-            let email = Email::parse("email", &email)?;
-            let role = OfficerRole::parse("role", &role)?;
-            let name = crate::domain::text::bounded("name", &name, 200)?;
-            let agency = agency
-                .map(|code| AgencyCode::parse("agency", &code))
-                .transpose()?;
-            let password = officer::made_password();
-            let hash = officer::hash_password(&password);
-            let record = store
-                .create_officer(
-                    &actor,
-                    &Scope::All,
-                    &NewOfficer {
-                        email: &email,
-                        name: &name,
-                        role,
-                        agency: agency.as_ref(),
-                        password_hash: &hash,
-                    },
-                )
-                .await?;
+            let made = crate::officers::create(
+                &store,
+                &actor,
+                &Scope::All,
+                &OfficerForm {
+                    name: &name,
+                    email: &email,
+                    role: &role,
+                    agency: agency.as_deref(),
+                },
+            )
+            .await?;
+            let record = &made.officer;
             println!("officer:  {} <{}>", record.name, record.email);
             println!("role:     {}", record.role.as_str());
             if let Some(code) = &record.agency_code {
                 println!("agency:   {code}");
             }
-            println!("password: {password}");
+            println!("password: {}", made.password);
             println!(
                 "Give the password to the officer alone; they sign in at /console and change it there.{}",
-                if role.needs_second_factor(settings.console.second_factor_for_finance) {
+                if record
+                    .role
+                    .needs_second_factor(settings.console.second_factor_for_finance)
+                {
                     " At the first sign-in they set up two-step verification with an authenticator app."
                 } else {
                     ""
@@ -110,21 +110,13 @@ pub async fn run(settings: &Settings, command: OfficersCommand) -> anyhow::Resul
             }
         }
         OfficersCommand::ResetPassword { email } => {
-            let record = officer_by(&store, &email).await?;
-            let password = officer::made_password();
-            store
-                .set_officer_password(
-                    &actor,
-                    &Scope::All,
-                    &record.id,
-                    &officer::hash_password(&password),
-                    None,
-                )
-                .await?;
-            println!("new password of {}: {password}", record.email);
+            let record = named(&email).await?;
+            let made =
+                crate::officers::reset_password(&store, &actor, &Scope::All, &record.id).await?;
+            println!("new password of {}: {}", record.email, made.password);
         }
         OfficersCommand::ResetSecondFactor { email } => {
-            let record = officer_by(&store, &email).await?;
+            let record = named(&email).await?;
             store
                 .reset_second_factor(&actor, &Scope::All, &record.id)
                 .await?;
@@ -134,7 +126,7 @@ pub async fn run(settings: &Settings, command: OfficersCommand) -> anyhow::Resul
             );
         }
         OfficersCommand::Disable { email } => {
-            let record = officer_by(&store, &email).await?;
+            let record = named(&email).await?;
             store
                 .disable_officer(&actor, &Scope::All, &record.id)
                 .await?;

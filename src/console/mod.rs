@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod dashboard;
 pub mod exceptions;
 pub mod export;
+pub mod officers;
 pub mod password;
 pub mod payments;
 pub mod refunds;
@@ -43,15 +44,18 @@ pub enum Section {
     Uploads,
     Payments,
     Refunds,
+    /// For admins only.
+    Officers,
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 6] = [
         Section::Dashboard,
         Section::Exceptions,
         Section::Uploads,
         Section::Payments,
         Section::Refunds,
+        Section::Officers,
     ];
 
     fn path(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Section {
             Section::Uploads => "/console/uploads",
             Section::Payments => "/console/payments",
             Section::Refunds => "/console/refunds",
+            Section::Officers => "/console/officers",
         }
     }
 
@@ -71,6 +76,7 @@ impl Section {
             Section::Uploads => &UPLOADS,
             Section::Payments => &PAYMENTS,
             Section::Refunds => &refunds::REFUNDS,
+            Section::Officers => &officers::OFFICERS,
         }
     }
 }
@@ -182,7 +188,11 @@ pub fn page(layout: &Layout<'_>, body: Html) -> String {
         .t(lang, &CONSOLE)
         .raw("</span>");
     if let Some(officer) = layout.officer {
-        for section in Section::ALL {
+        let admin = officer.principal.role == crate::domain::Role::Admin;
+        for section in Section::ALL
+            .into_iter()
+            .filter(|s| admin || *s != Section::Officers)
+        {
             html.raw("<a href=\"")
                 .text(&link(lang, section.path(), &[]))
                 .raw("\"");

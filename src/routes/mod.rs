@@ -121,6 +121,8 @@ route_table! {
     "/console/sign-out" => { POST console::session::sign_out },
     "/console/second-factor" => { GET console::second_factor::show, POST console::second_factor::confirm },
     "/console/password" => { GET console::password::show, POST console::password::change },
+    "/console/officers" => { GET console::officers::list, POST console::officers::create },
+    "/console/officers/{id}/{action}" => { POST console::officers::change },
     "/console/dashboard" => { GET console::dashboard::show },
     "/console/exceptions" => { GET console::exceptions::list },
     "/console/exceptions/{id}" => { GET console::exceptions::show },

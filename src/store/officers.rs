@@ -230,22 +230,12 @@ impl Store {
 
     /// The officers in `scope`, by email.
     pub async fn officers(&self, scope: &Scope) -> Result<Vec<OfficerRecord>, StoreError> {
-        let rows = match scope {
-            Scope::All => {
-                sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_OFFICERS} ORDER BY o.email")))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            Scope::Subtree { path, .. } => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{SELECT_OFFICERS} WHERE a.path = $1 OR substr(a.path, 1, length($1) + 1) = $1 || '.'
-                     ORDER BY o.email"
-                )))
-                .bind(path)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_OFFICERS} WHERE substr(coalesce(a.path, '/'), 1, length($1)) = $1 ORDER BY o.email"
+        )))
+        .bind(scope.path_prefix())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(record_from_row).collect()
     }
 

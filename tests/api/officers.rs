@@ -18,6 +18,7 @@ on_both_backends!(
     failures_in_a_row_lock_the_officer_out_for_a_while,
     officers_change_their_password_and_an_admin_resets_or_disables_them,
     the_command_line_refuses_a_bad_officer_and_changes_nothing,
+    an_admin_manages_the_officers_of_their_scope_from_the_console,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -349,4 +350,159 @@ async fn the_command_line_refuses_a_bad_officer_and_changes_nothing(backend: Bac
     assert_eq!(list.lines().count(), 1, "{list}");
     let (ok, _, err) = lephi(&app.database_url, &["officers", "disable", "nobody@stc.vn"]);
     assert!(!ok && err.contains("nobody@stc.vn"), "{err}");
+}
+
+/// The password a page shows once, after "<email>: ".
+fn shown_password(page: &str, email: &str) -> String {
+    let marker = format!("{email}&gt;: ");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no password for {email} in {page}"))
+        + marker.len();
+    page[at..at + page[at..].find('.').unwrap()].to_owned()
+}
+
+async fn an_admin_manages_the_officers_of_their_scope_from_the_console(backend: Backend) {
+    let app = app(backend).await;
+    let admin_email = new_officer(&app, OfficerRole::Admin, Some("P")).await;
+    let (admin, _) = sign_in_as(&app, &admin_email).await;
+    let list = admin.get("/console/officers").await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert!(list.text.contains(&admin_email), "{}", list.text);
+    let csrf = admin.csrf().await;
+    let email = "dung.pham@stc.example.gov.vn";
+    let created = admin
+        .post(
+            "/console/officers",
+            &[
+                ("csrf", &csrf),
+                ("name", "Phạm Văn Dũng"),
+                ("email", email),
+                ("role", "finance"),
+                ("agency", "P.D1"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let password = shown_password(&created.text, email);
+    let signed_in = officer_sign_in_answer(&app, email, &password, "").await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.text);
+    assert_eq!(signed_in.location(), "/console/dashboard");
+    let made = audited(&app, "officer.created").await;
+    assert!(
+        made[0]["actor_name"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("<{admin_email}>")),
+        "{made:?}"
+    );
+
+    // Outside the admin's scope, twice the same email, no agency for a
+    // finance officer: refused in Vietnamese, nothing made.
+    let before = app.count("officers").await;
+    for (fields, why) in [
+        (
+            vec![
+                ("name", "A"),
+                ("email", "a@stc.vn"),
+                ("role", "finance"),
+                ("agency", "Q"),
+            ],
+            "phạm vi",
+        ),
+        (
+            vec![
+                ("name", "A"),
+                ("email", email),
+                ("role", "finance"),
+                ("agency", "P"),
+            ],
+            "Email",
+        ),
+        (
+            vec![("name", "A"), ("email", "b@stc.vn"), ("role", "finance")],
+            "cơ quan",
+        ),
+        (
+            vec![
+                ("name", "A"),
+                ("email", "c@stc.vn"),
+                ("role", "chief"),
+                ("agency", "P"),
+            ],
+            "Vai trò",
+        ),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf", &csrf));
+        let refused = admin.post("/console/officers", &fields).await;
+        assert_eq!(refused.status, 422, "{why}: {}", refused.text);
+        assert!(refused.text.contains(why), "{why}: {}", refused.text);
+    }
+    assert_eq!(app.count("officers").await, before);
+
+    let id: String = {
+        let pool = app.raw_pool().await;
+        let id = sqlx::query_scalar("SELECT id FROM officers WHERE email = $1")
+            .bind(email)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        id
+    };
+    let reset = admin
+        .post(
+            &format!("/console/officers/{id}/reset-password"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+    let new = shown_password(&reset.text, email);
+    assert_eq!(
+        officer_sign_in_answer(&app, email, &password, "")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        officer_sign_in_answer(&app, email, &new, "").await.status,
+        303
+    );
+    let disabled = admin
+        .post(
+            &format!("/console/officers/{id}/disable"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    assert_eq!(
+        officer_sign_in_answer(&app, email, &new, "").await.status,
+        403
+    );
+
+    // A finance officer neither sees nor uses the page.
+    let finance = new_officer(&app, OfficerRole::Finance, Some("P")).await;
+    let (finance, _) = sign_in_as(&app, &finance).await;
+    let dashboard = finance.get("/console/dashboard").await;
+    assert!(
+        !dashboard.text.contains("/console/officers"),
+        "{}",
+        dashboard.text
+    );
+    assert_eq!(finance.get("/console/officers").await.status, 403);
+    let finance_csrf = finance.csrf().await;
+    let refused = finance
+        .post(
+            "/console/officers",
+            &[
+                ("csrf", &finance_csrf),
+                ("name", "X"),
+                ("email", "x@stc.vn"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(app.count("officers").await, before + 1);
 }

@@ -30,6 +30,8 @@ pub struct RegisterImport {
     pub refused: Option<Refusal>,
     pub imported_at: Timestamp,
     pub imported_by: String,
+    /// Who imported it, as people read it.
+    pub imported_by_name: Option<String>,
     /// The summary, once done.
     #[serde(skip)]
     pub summary: Option<DossierImportSummary>,
@@ -72,8 +74,12 @@ pub struct ClaimedRegister {
     pub so_far: RegisterSoFar,
 }
 
-const COLUMNS: &str = "id, sha256, status, rows_total, rows_applied, summary, refused_line,
-     refused_reason, imported_at, imported_by";
+const COLUMNS: &str = concat!(
+    "id, sha256, status, rows_total, rows_applied, summary, refused_line,
+     refused_reason, imported_at, imported_by, ",
+    name_of!("imported_by"),
+    " AS imported_by_name"
+);
 
 /// An arbitrary constant naming the register claim lock.
 const REGISTER_LOCK: i64 = 0x6c65_7068_695f_7200;
@@ -487,6 +493,7 @@ fn import_from_row(row: &AnyRow) -> Result<RegisterImport, StoreError> {
         refused,
         imported_at: parse_time(row, "imported_at")?,
         imported_by: row.try_get("imported_by")?,
+        imported_by_name: row.try_get("imported_by_name")?,
         summary,
     })
 }

@@ -48,6 +48,9 @@ pub struct StatementImport {
     pub refused: Option<Refusal>,
     pub imported_at: Timestamp,
     pub imported_by: String,
+    /// Who imported it, as people read it: the officer's name and email,
+    /// or the key's name.
+    pub imported_by_name: Option<String>,
     /// The published summary, once done.
     #[serde(skip)]
     pub summary: Option<SettlementSummary>,
@@ -104,8 +107,12 @@ pub struct ClaimedImport {
     pub applied_through: i64,
 }
 
-const IMPORT_COLUMNS: &str = "id, channel, profile, sha256, status, summary, progress,
-     lines_checked, refused_line, refused_reason, imported_at, imported_by";
+const IMPORT_COLUMNS: &str = concat!(
+    "id, channel, profile, sha256, status, summary, progress,
+     lines_checked, refused_line, refused_reason, imported_at, imported_by, ",
+    name_of!("imported_by"),
+    " AS imported_by_name"
+);
 
 /// A claim that must be renewed within `lease` of now.
 pub(super) fn claimed_until(lease: std::time::Duration) -> String {
@@ -521,6 +528,7 @@ fn import_from_row(row: &AnyRow) -> Result<StatementImport, StoreError> {
         refused,
         imported_at: parse_time(row, "imported_at")?,
         imported_by: row.try_get("imported_by")?,
+        imported_by_name: row.try_get("imported_by_name")?,
         summary,
     })
 }

@@ -1010,6 +1010,31 @@ async fn a_statement_upload_is_streamed_kept_only_when_taken_and_followed_to_its
     };
     assert!(done.text.contains("Đã đối soát xong."), "{}", done.text);
     assert_eq!(files_in(&uploads), 0);
+    // The import names the officer who uploaded it.
+    let id = page
+        .trim_start_matches("/console/uploads/statements/")
+        .split('?')
+        .next()
+        .unwrap();
+    let import = app
+        .app
+        .get(&format!("/v1/settlements/{id}"), &app.finance_key)
+        .await
+        .json();
+    assert!(
+        import["imported_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("officer:"),
+        "{import}"
+    );
+    assert!(
+        import["imported_by_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Nguyễn Thị Hoa "),
+        "{import}"
+    );
     // The same file again: its first import, and nothing kept.
     let again = post(csrf, file).await;
     assert_eq!(again.status, 303, "{}", again.text);

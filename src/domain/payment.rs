@@ -255,6 +255,9 @@ pub struct Payment {
     pub source: PaymentSource,
     pub paid_at: Option<Timestamp>,
     pub recorded_at: Timestamp,
+    /// The officer (name and email) or key (its name) who recorded it, for
+    /// cash at the counter; none for what a provider sent.
+    pub recorded_by_name: Option<String>,
 }
 
 impl Payment {

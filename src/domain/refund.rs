@@ -305,6 +305,7 @@ mod tests {
             source: PaymentSource::Callback,
             paid_at: None,
             recorded_at: Timestamp::now(),
+            recorded_by_name: None,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct PaymentView<'a> {
     source: PaymentSource,
     paid_at: Option<Timestamp>,
     recorded_at: Timestamp,
+    /// Who recorded it (cash at the counter), as people read it.
+    recorded_by_name: Option<&'a str>,
 }
 
 impl<'a> From<&'a Payment> for PaymentView<'a> {
@@ -51,6 +53,7 @@ impl<'a> From<&'a Payment> for PaymentView<'a> {
             source: payment.source,
             paid_at: payment.paid_at,
             recorded_at: payment.recorded_at,
+            recorded_by_name: payment.recorded_by_name.as_deref(),
         }
     }
 }

@@ -83,11 +83,14 @@ pub struct ExceptionFilter {
     pub limit: i64,
 }
 
-pub(super) const SELECT_PAYMENTS: &str =
+pub(super) const SELECT_PAYMENTS: &str = concat!(
     "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
         p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.amount_held, p.source,
-        p.paid_at, p.recorded_at
-     FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code";
+        p.paid_at, p.recorded_at, ",
+    name_of!("p.recorded_by"),
+    " AS recorded_by_name
+     FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code"
+);
 
 pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
     let channel: String = row.try_get("channel")?;
@@ -116,6 +119,7 @@ pub(super) fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
             .ok_or_else(|| StoreError::corrupt(format!("payment source {source:?}")))?,
         paid_at: parse_optional_time(row, "paid_at")?,
         recorded_at: parse_time(row, "recorded_at")?,
+        recorded_by_name: row.try_get("recorded_by_name")?,
     })
 }
 
@@ -528,6 +532,7 @@ impl Store {
             source: incoming.source,
             paid_at: incoming.paid_at,
             recorded_at: now,
+            recorded_by_name: actor.display.clone(),
         };
         // A payment that settles its invoice takes the invoice's receipt
         // number with the statement that inserts it, and only if it does.

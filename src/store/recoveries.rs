@@ -303,6 +303,7 @@ impl Store {
                 source: PaymentSource::Statement,
                 paid_at: Some(line.transaction_time),
                 recorded_at: now,
+                recorded_by_name: None,
             };
             let index = plan.payments.len();
             let held = match (verdict, &invoice) {

@@ -1262,6 +1262,11 @@ async fn cash_recorded_twice_from_one_form_is_recorded_once(backend: Backend) {
     assert_eq!(payments["items"].as_array().unwrap().len(), 1, "{payments}");
     assert_eq!(payments["items"][0]["amount"], 650000);
     assert_eq!(payments["items"][0]["source"], "counter");
+    let by = payments["items"][0]["recorded_by_name"].as_str().unwrap();
+    assert!(
+        by.starts_with("Nguyễn Thị Hoa "),
+        "the cash names its officer: {payments}"
+    );
     assert_eq!(app.invoice_now(id).await["status"], "paid");
     let audit = app
         .app

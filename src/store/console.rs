@@ -68,11 +68,15 @@ pub struct InvoiceHit {
     pub total: Vnd,
 }
 
-const SELECT_FOUND: &str = "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
+const SELECT_FOUND: &str = concat!(
+    "SELECT p.id, p.channel, p.provider_txn_id, p.amount, p.invoice_id,
         p.attempt_id, p.agency_code, p.reference, p.exception_kind, p.amount_held, p.source, p.paid_at,
-        p.recorded_at, i.payment_code AS invoice_payment_code, i.dossier_code AS invoice_dossier_code
+        p.recorded_at, i.payment_code AS invoice_payment_code, i.dossier_code AS invoice_dossier_code, ",
+    name_of!("p.recorded_by"),
+    " AS recorded_by_name
      FROM payments p LEFT JOIN agencies a ON a.code = p.agency_code
-     LEFT JOIN invoices i ON i.id = p.invoice_id";
+     LEFT JOIN invoices i ON i.id = p.invoice_id"
+);
 
 const SELECT_TOTALS: &str =
     "SELECT COUNT(*) AS payments, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS amount

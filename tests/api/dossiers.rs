@@ -45,6 +45,7 @@ async fn imported(app: &PaymentsApp, key: &str, csv: &str) -> Value {
         "progress",
         "imported_at",
         "imported_by",
+        "imported_by_name",
     ];
     for field in job {
         assert!(

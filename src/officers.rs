@@ -78,10 +78,8 @@ pub async fn reset_password(
     id: &str,
 ) -> Result<WithPassword, StoreError> {
     let officer = store
-        .officers(scope)
+        .officer_in_scope(scope, id)
         .await?
-        .into_iter()
-        .find(|o| o.id == id)
         .ok_or(StoreError::NotFound)?;
     let password = officer::made_password();
     store

@@ -95,12 +95,7 @@ pub async fn change(
             Some(message),
         )
     };
-    let Some(email) = officer
-        .principal
-        .display
-        .rsplit_once('<')
-        .and_then(|(_, email)| Email::parse("email", email.trim_end_matches('>')).ok())
-    else {
+    if officer.principal.officer_role.is_none() {
         return notice(
             &req,
             StatusCode::FORBIDDEN,
@@ -111,9 +106,13 @@ pub async fn change(
                 "This session signed in with an API key: there is no password to change."
             )),
         );
-    };
+    }
     let value = |name| super::value(&fields, name).unwrap_or_default();
-    let candidate = match state.store.officer_for_sign_in(&email).await {
+    let candidate = match state
+        .store
+        .officer_signing_in(&officer.principal.key_id)
+        .await
+    {
         Ok(Some(candidate)) => candidate,
         Ok(None) => {
             return refuse(lang.pick(&text!(
@@ -135,12 +134,10 @@ pub async fn change(
             "The two new passwords differ."
         )));
     }
-    let name = officer
-        .principal
-        .display
-        .rsplit_once(" <")
-        .map_or("", |(name, _)| name);
-    if officer::check_password("new", value("new"), &email, name).is_err() {
+    let own = Email::parse("email", &candidate.email).is_ok_and(|email| {
+        officer::check_password("new", value("new"), &email, &candidate.name).is_ok()
+    });
+    if !own {
         return refuse(lang.pick(&text!(
             "Mật khẩu mới cần ít nhất 12 ký tự, không phải mật khẩu phổ biến, và không chứa email hay tên của bạn.",
             "The new password needs at least 12 characters, must not be a common password, and must not contain your email or name."

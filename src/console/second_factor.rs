@@ -78,14 +78,22 @@ async fn form_page(
             &crate::error::ApiError::internal(&"a stored second factor is not base32"),
         );
     };
-    let account = officer
-        .principal
-        .display
-        .rsplit_once('<')
-        .map_or(officer.principal.display.as_str(), |(_, email)| {
-            email.trim_end_matches('>')
-        });
-    let url = secret.otpauth_url(ISSUER, account);
+    let account = match state
+        .store
+        .officer_signing_in(&officer.principal.key_id)
+        .await
+    {
+        Ok(Some(found)) => found.email,
+        Ok(None) => {
+            return super::error_page(
+                req,
+                Some(officer),
+                &crate::store::StoreError::NotFound.into(),
+            );
+        }
+        Err(err) => return super::error_page(req, Some(officer), &err.into()),
+    };
+    let url = secret.otpauth_url(ISSUER, &account);
     let mut body = Html::new();
     body.raw("<h1>").t(lang, &TITLE).raw("</h1>");
     if let Some(error) = error {

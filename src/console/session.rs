@@ -433,15 +433,7 @@ async fn signed_in_as_officer(
         return Ok(Err(Refusal::Locked));
     }
     if !officer::password_matches(&candidate.password_hash, password) {
-        let locked = state
-            .store
-            .record_failed_sign_in(&actor, &id, "password")
-            .await?;
-        return Ok(Err(if locked.is_some() {
-            Refusal::Locked
-        } else {
-            Refusal::WrongPassword
-        }));
+        return failed(state, &actor, &id, "password", Refusal::WrongPassword).await;
     }
     // Only one who knows the password learns that the account is disabled.
     if candidate.disabled {
@@ -469,15 +461,7 @@ async fn signed_in_as_officer(
                 None => false,
             };
             if !taken {
-                let locked = state
-                    .store
-                    .record_failed_sign_in(&actor, &id, "code")
-                    .await?;
-                return Ok(Err(if locked.is_some() {
-                    Refusal::Locked
-                } else {
-                    Refusal::WrongCode
-                }));
+                return failed(state, &actor, &id, "code", Refusal::WrongCode).await;
             }
             Ok(Ok((candidate.principal, false)))
         }
@@ -486,6 +470,23 @@ async fn signed_in_as_officer(
             Ok(Ok((candidate.principal, needs)))
         }
     }
+}
+
+/// Records officer `id`'s failed sign-in (`what` was wrong) and refuses
+/// with `refusal`, or as locked when this failure locked them out.
+async fn failed(
+    state: &AppState,
+    actor: &crate::domain::audit::Actor,
+    id: &str,
+    what: &str,
+    refusal: Refusal,
+) -> Result<Result<(Principal, bool), Refusal>, crate::store::StoreError> {
+    let locked = state.store.record_failed_sign_in(actor, id, what).await?;
+    Ok(Err(if locked.is_some() {
+        Refusal::Locked
+    } else {
+        refusal
+    }))
 }
 
 /// Opens the session of `principal` and sends the browser on: to the

@@ -9,7 +9,6 @@ use sqlx::any::AnyRow;
 use super::api_keys::{Principal, scope_of};
 use super::audit::{self, Change};
 use super::batch::Statement;
-use super::conn::Conn;
 use super::{Store, StoreError};
 use crate::domain::audit::Actor;
 use crate::domain::officer::{Email, OfficerRole};
@@ -23,6 +22,8 @@ pub struct OfficerRecord {
     pub name: String,
     pub role: OfficerRole,
     pub agency_code: Option<String>,
+    /// The agency's path, for the audit records of changes to the officer.
+    pub agency_path: Option<String>,
     /// Whether the second factor is set up.
     pub second_factor: bool,
     pub disabled_at: Option<Timestamp>,
@@ -44,6 +45,7 @@ pub struct SignInCandidate {
     pub principal: Principal,
     pub role: OfficerRole,
     pub email: String,
+    pub name: String,
     pub password_hash: String,
     /// The second factor's secret (base32), and whether it is confirmed.
     pub totp_secret: Option<String>,
@@ -102,6 +104,7 @@ fn record_from_row(row: &AnyRow) -> Result<OfficerRecord, StoreError> {
         name: row.try_get("name")?,
         role: role_of(row)?,
         agency_code: row.try_get("agency_code")?,
+        agency_path: row.try_get("path")?,
         second_factor: row
             .try_get::<Option<String>, _>("totp_confirmed_at")?
             .is_some(),
@@ -120,6 +123,7 @@ fn candidate_from_row(row: &AnyRow) -> Result<SignInCandidate, StoreError> {
         principal: officer_principal(row.try_get("id")?, &email, &name, role, scope),
         role,
         email,
+        name,
         password_hash: row.try_get("password_hash")?,
         totp_secret: row.try_get("totp_secret")?,
         totp_confirmed: row
@@ -132,8 +136,8 @@ fn candidate_from_row(row: &AnyRow) -> Result<SignInCandidate, StoreError> {
 }
 
 /// The agency and path an officer's audit records are kept under.
-fn agency_of(record: &OfficerRecord, path: Option<&str>) -> Option<(String, String)> {
-    record.agency_code.clone().zip(path.map(str::to_owned))
+fn agency_of(record: &OfficerRecord) -> Option<(String, String)> {
+    record.agency_code.clone().zip(record.agency_path.clone())
 }
 
 impl Store {
@@ -186,6 +190,7 @@ impl Store {
             name: new.name.to_owned(),
             role: new.role,
             agency_code: new.agency.map(|code| code.as_str().to_owned()),
+            agency_path: path,
             second_factor: false,
             disabled_at: None,
             created_at: now,
@@ -204,7 +209,7 @@ impl Store {
         .bind(now.to_stored())
         .execute(&mut tx.conn())
         .await?;
-        let agency = agency_of(&record, path.as_deref());
+        let agency = agency_of(&record);
         audit::record(
             &mut tx.conn(),
             actor,
@@ -230,12 +235,26 @@ impl Store {
 
     /// The officers in `scope`, by email.
     pub async fn officers(&self, scope: &Scope) -> Result<Vec<OfficerRecord>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_OFFICERS} WHERE substr(coalesce(a.path, '/'), 1, length($1)) = $1 ORDER BY o.email"
-        )))
-        .bind(scope.path_prefix())
-        .fetch_all(&self.pool)
-        .await?;
+        self.officers_where(scope, "", None).await
+    }
+
+    /// The officers in `scope` (by their agency's path) that `condition`
+    /// (on `$2`, `value`) also picks, by email.
+    async fn officers_where(
+        &self,
+        scope: &Scope,
+        condition: &'static str,
+        value: Option<&str>,
+    ) -> Result<Vec<OfficerRecord>, StoreError> {
+        let sql = format!(
+            "{SELECT_OFFICERS} WHERE substr(coalesce(a.path, '/'), 1, length($1)) = $1{condition}
+             ORDER BY o.email"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(scope.path_prefix());
+        if let Some(value) = value {
+            query = query.bind(value.to_owned());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -245,11 +264,22 @@ impl Store {
         scope: &Scope,
         email: &Email,
     ) -> Result<Option<OfficerRecord>, StoreError> {
-        Ok(self
-            .officers(scope)
-            .await?
-            .into_iter()
-            .find(|o| o.email == email.as_str()))
+        let found = self
+            .officers_where(scope, " AND o.email = $2", Some(email.as_str()))
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Officer `id`, in `scope`.
+    pub async fn officer_in_scope(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<OfficerRecord>, StoreError> {
+        let found = self
+            .officers_where(scope, " AND o.id = $2", Some(id))
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     /// What signing in with `email` needs to know.
@@ -257,10 +287,27 @@ impl Store {
         &self,
         email: &Email,
     ) -> Result<Option<SignInCandidate>, StoreError> {
+        self.candidate_where("o.email = $1", email.as_str()).await
+    }
+
+    /// The same of officer `id`, for their own pages (their password,
+    /// their second factor).
+    pub async fn officer_signing_in(
+        &self,
+        id: &str,
+    ) -> Result<Option<SignInCandidate>, StoreError> {
+        self.candidate_where("o.id = $1", id).await
+    }
+
+    async fn candidate_where(
+        &self,
+        condition: &'static str,
+        value: &str,
+    ) -> Result<Option<SignInCandidate>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_OFFICERS} WHERE o.email = $1"
+            "{SELECT_OFFICERS} WHERE {condition}"
         )))
-        .bind(email.as_str())
+        .bind(value)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(candidate_from_row).transpose()
@@ -509,22 +556,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         let record = self
-            .officers(scope)
+            .officer_in_scope(scope, id)
             .await?
-            .into_iter()
-            .find(|o| o.id == id)
             .ok_or(StoreError::NotFound)?;
-        let path = match &record.agency_code {
-            Some(code) => {
-                let mut conn = self.pool.acquire().await?;
-                Some(
-                    super::agencies::find_in_scope(&mut Conn::from(&mut *conn), &Scope::All, code)
-                        .await?
-                        .path,
-                )
-            }
-            None => None,
-        };
         let mut tx = self.begin_write().await?;
         update.execute(&mut tx.conn()).await?;
         sqlx::query("DELETE FROM console_sessions WHERE officer_id = $1 AND token_hash <> $2")
@@ -532,7 +566,7 @@ impl Store {
             .bind(keep_session.unwrap_or_default())
             .execute(&mut tx.conn())
             .await?;
-        let agency = agency_of(&record, path.as_deref());
+        let agency = agency_of(&record);
         audit::record(
             &mut tx.conn(),
             actor,

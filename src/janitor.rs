@@ -25,10 +25,10 @@ use crate::notify::backoff;
 use crate::providers::ProviderError;
 use crate::providers::record::record;
 use crate::providers::{CallbackEvent, Providers};
-use crate::refunds::Refunds;
-use crate::refunds::gateway::RefundPass;
 use crate::store::{AttemptToCheck, Store, StoreError};
 use crate::telemetry::Metrics;
+use crate::usecases::refunds::Refunds;
+use crate::usecases::refunds::gateway::RefundPass;
 
 /// Status queries under way at once.
 const MAX_IN_FLIGHT: usize = 8;
@@ -140,7 +140,7 @@ impl Janitor {
 
     /// Sends the approved gateway refunds nobody sent, and asks the
     /// providers about the submitted ones that are due (see
-    /// [`crate::refunds::gateway`]).
+    /// [`crate::usecases::refunds::gateway`]).
     pub async fn run_refunds(&self, now: Timestamp) -> Result<RefundPass, StoreError> {
         let refunds = Refunds {
             store: &self.store,

@@ -52,8 +52,8 @@ pub struct AppState {
 
 impl AppState {
     /// The refunds' use-cases, as the API and the console call them.
-    pub fn refunds(&self) -> crate::refunds::Refunds<'_> {
-        crate::refunds::Refunds {
+    pub fn refunds(&self) -> crate::usecases::refunds::Refunds<'_> {
+        crate::usecases::refunds::Refunds {
             store: &self.store,
             providers: &self.providers,
             settings: &self.settings.refunds,
@@ -151,7 +151,7 @@ impl Application {
                 ))
                 .app_data(state.clone())
                 .app_data(routes::query_config())
-                .configure(routes::configure)
+                .configure(crate::http::configure)
                 .default_service(web::to(routes::route_not_found))
                 .wrap(from_fn(crate::client_addr::resolve))
                 .wrap(from_fn(telemetry::observe))

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use crate::config::Settings;
 use crate::domain::Scope;
 use crate::domain::audit::Actor;
-use crate::officers::OfficerForm;
+use crate::usecases::officers::OfficerForm;
 
 #[derive(Subcommand)]
 pub enum OfficersCommand {
@@ -44,7 +44,7 @@ pub async fn run(settings: &Settings, command: OfficersCommand) -> anyhow::Resul
         let email = email.to_owned();
         let store = store.clone();
         async move {
-            crate::officers::by_email(&store, &Scope::All, &email)
+            crate::usecases::officers::by_email(&store, &Scope::All, &email)
                 .await
                 .map_err(|err| match err {
                     crate::store::StoreError::NotFound => {
@@ -61,7 +61,7 @@ pub async fn run(settings: &Settings, command: OfficersCommand) -> anyhow::Resul
             role,
             agency,
         } => {
-            let made = crate::officers::create(
+            let made = crate::usecases::officers::create(
                 &store,
                 &actor,
                 &Scope::All,
@@ -112,7 +112,8 @@ pub async fn run(settings: &Settings, command: OfficersCommand) -> anyhow::Resul
         OfficersCommand::ResetPassword { email } => {
             let record = named(&email).await?;
             let made =
-                crate::officers::reset_password(&store, &actor, &Scope::All, &record.id).await?;
+                crate::usecases::officers::reset_password(&store, &actor, &Scope::All, &record.id)
+                    .await?;
             println!("new password of {}: {}", record.email, made.password);
         }
         OfficersCommand::ResetSecondFactor { email } => {

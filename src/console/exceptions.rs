@@ -18,9 +18,9 @@ use crate::domain::rates::Period;
 use crate::domain::{AgencyCode, Timestamp};
 use crate::error::{ApiError, ErrorCode};
 use crate::pages::{Html, Lang, Text, channel_name, text, vietnam_minute};
-use crate::routes::exceptions::resolve_as;
 use crate::startup::AppState;
 use crate::store::{AuditFilter, ExceptionFilter, PaymentSearch, SettlementLineFilter};
+use crate::usecases::exceptions;
 
 const EXCEPTION: Text = text!("Ngoại lệ", "Exception");
 const RESOLVE: Text = text!("Xử lý", "Resolve");
@@ -637,8 +637,8 @@ pub async fn resolve(
     if id.len() > 200 || id.chars().any(char::is_control) {
         return super::error_page(&req, Some(&officer), &ApiError::not_found("the exception"));
     }
-    let resolved = resolve_as(
-        &state,
+    let resolved = exceptions::resolve(
+        &state.store,
         &officer.actor(),
         officer.scope(),
         &id,

@@ -11,10 +11,10 @@ use super::session::{Officer, officer, posted_form};
 use super::{Section, csrf_field, lang_of, link, notice, officer_page, see_other};
 use crate::domain::Role;
 use crate::domain::officer::OfficerRole;
-use crate::officers::{OfficerForm, WithPassword};
 use crate::pages::{Html, Lang, Text, text};
 use crate::startup::AppState;
 use crate::store::StoreError;
+use crate::usecases::officers::{OfficerForm, WithPassword};
 
 pub const OFFICERS: Text = text!("Cán bộ", "Officers");
 
@@ -282,7 +282,7 @@ pub async fn create(
         return only_admins(&req, &officer);
     }
     let value = |name| super::value(&form, name).unwrap_or_default();
-    let done = crate::officers::create(
+    let done = crate::usecases::officers::create(
         &state.store,
         &officer.actor(),
         officer.scope(),
@@ -318,7 +318,7 @@ pub async fn change(
     let store = &state.store;
     let (actor, scope) = (officer.actor(), officer.scope().clone());
     let done = match action.as_str() {
-        "reset-password" => crate::officers::reset_password(store, &actor, &scope, &id)
+        "reset-password" => crate::usecases::officers::reset_password(store, &actor, &scope, &id)
             .await
             .map(|made| shown_once(&made, lang)),
         "reset-second-factor" => store

@@ -17,9 +17,9 @@ use crate::domain::rates::Period;
 use crate::domain::{AgencyCode, AgencyLevel, IdempotencyKey, InvoiceStatus, Role, Timestamp, Vnd};
 use crate::error::ApiError;
 use crate::pages::{Html, Lang, Text, channel_name, fee_kind_name, text, vietnam_minute};
-use crate::routes::payments::{CashPayment, record_cash_as};
 use crate::startup::AppState;
 use crate::store::{FoundPayment, InvoiceHit, PaymentSearch, PaymentTotals};
+use crate::usecases::cash::{self, CashPayment};
 
 const SEARCH: Text = text!(
     "Mã thanh toán, mã hồ sơ, mã giao dịch hoặc số điện thoại",
@@ -669,8 +669,8 @@ pub async fn record_cash(
         let received_at = value(&form, "received_at")
             .and_then(received_at)
             .ok_or_else(|| invalid("received_at: a date and time"))?;
-        record_cash_as(
-            &state,
+        cash::record(
+            &state.store,
             officer.principal(),
             &officer.actor(),
             &key,
@@ -682,13 +682,14 @@ pub async fn record_cash(
                     .to_owned(),
                 received_at,
             },
+            // What the page needs again on a replay: whether it was held.
+            |payment| serde_json::json!({ "exception": payment.exception }).to_string(),
         )
         .await
     };
     match answer.await {
         Ok(created) => {
-            // The answer is the payment as the API shows it: held when it
-            // names an exception.
+            // The answer says whether the payment was held, on a replay too.
             let held = serde_json::from_str::<serde_json::Value>(&created.body)
                 .ok()
                 .is_some_and(|payment| !payment["exception"].is_null());

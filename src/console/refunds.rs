@@ -17,9 +17,9 @@ use crate::domain::refund::{Refund, RefundStatus};
 use crate::domain::{IdempotencyKey, Timestamp, Vnd};
 use crate::error::{ApiError, ErrorCode};
 use crate::pages::{Html, Lang, Text, channel_name, text, vietnam_minute};
-use crate::refunds::{PaidBack, RefundAsked};
 use crate::startup::AppState;
 use crate::store::RefundFilter;
+use crate::usecases::refunds::{PaidBack, RefundAsked};
 
 pub const REFUNDS: Text = text!("Hoàn tiền", "Refunds");
 const REFUND: Text = text!("Hoàn tiền", "Refund");

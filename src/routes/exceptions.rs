@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     Caller, JsonBody, page_limit, path_id, query_agency, query_choice, query_text, query_time,
 };
-use crate::domain::audit::Actor;
 use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
-use crate::domain::{AgencyCode, Role, Scope, Timestamp, ValidationError, Vnd, text};
+use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{Decision, ExceptionFilter};
+use crate::store::ExceptionFilter;
+use crate::usecases::exceptions;
 
 #[derive(Serialize)]
 struct ExceptionView<'a> {
@@ -148,8 +148,8 @@ pub async fn resolve(
     caller.require(&[Role::Finance, Role::Admin])?;
     let id = path_id("the exception", &id)?;
     let body = body.value;
-    let exception = resolve_as(
-        &state,
+    let exception = exceptions::resolve(
+        &state.store,
         &caller.actor(),
         caller.scope(),
         id,
@@ -159,54 +159,4 @@ pub async fn resolve(
     )
     .await?;
     Ok(HttpResponse::Ok().json(ExceptionView::from(&exception)))
-}
-
-/// Checks an officer's decision on exception `id` and records it: what
-/// both the API and the finance console do.
-pub(crate) async fn resolve_as(
-    state: &AppState,
-    actor: &Actor,
-    scope: &Scope,
-    id: &str,
-    resolution: &str,
-    note: &str,
-    payment_id: Option<&str>,
-) -> Result<PaymentException, ApiError> {
-    if resolution == Resolution::RefundRequired.as_str() {
-        return Err(ValidationError::new(
-            "resolution",
-            "money is given back by a refund: POST /v1/payments/{payment_id}/refunds, which resolves the exception when it succeeds",
-        )
-        .into());
-    }
-    let resolution = Resolution::parse_officer(resolution).ok_or_else(|| {
-        ValidationError::new(
-            "resolution",
-            "must be one of matched_manually, written_off, confirmed",
-        )
-    })?;
-    let note = text::bounded("note", note, 1_000)?;
-    let payment_id = payment_id
-        .map(|id| text::code("payment_id", id, 64))
-        .transpose()?;
-    if resolution == Resolution::MatchedManually && payment_id.is_none() {
-        return Err(ValidationError::new(
-            "payment_id",
-            "name the payment the money was matched to",
-        )
-        .into());
-    }
-    Ok(state
-        .store
-        .resolve_exception(
-            actor,
-            scope,
-            id,
-            &Decision {
-                resolution,
-                note: &note,
-                payment_id: payment_id.as_deref(),
-            },
-        )
-        .await?)
 }

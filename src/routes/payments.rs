@@ -8,17 +8,12 @@ use super::{
     Caller, JsonBody, idempotency_key, page_limit, path_id, query_agency, query_choice, query_text,
     query_time,
 };
-use crate::domain::IdempotencyKey;
-use crate::domain::audit::Actor;
-use crate::domain::idempotency::request_hash;
 use crate::domain::payment::{Channel, ExceptionKind, Payment, PaymentSource};
-use crate::domain::{AgencyCode, Role, Timestamp, ValidationError, Vnd, text};
+use crate::domain::{AgencyCode, Role, Timestamp, Vnd};
 use crate::error::ApiError;
-use crate::providers::signing::vietnam_time;
 use crate::startup::AppState;
-use crate::store::{
-    Created, IdempotentRequest, IncomingPayment, PaymentFilter, PaymentFor, Principal,
-};
+use crate::store::PaymentFilter;
+use crate::usecases::cash::{self, CashPayment};
 
 /// A payment as the API shows it.
 #[derive(Serialize)]
@@ -109,15 +104,6 @@ pub async fn of_invoice(
     Ok(HttpResponse::Ok().json(super::Items { items }))
 }
 
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CashPayment {
-    pub amount: Vnd,
-    /// The number on the paper receipt handed to the payer.
-    pub receipt_number: String,
-    pub received_at: Timestamp,
-}
-
 pub async fn record_cash(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -128,65 +114,15 @@ pub async fn record_cash(
     caller.require(&[Role::Finance])?;
     let id = path_id("the invoice", &id)?;
     let key = idempotency_key(&req, "record a cash payment")?;
-    let created = record_cash_as(
-        &state,
+    let created = cash::record(
+        &state.store,
         &caller.principal,
         &caller.actor(),
         &key,
         id,
         body.value,
+        |payment| serde_json::to_string(&PaymentView::from(payment)).unwrap_or_default(),
     )
     .await?;
     Ok(super::invoices::respond(created))
-}
-
-/// Records cash received at the counter for invoice `id`, once per
-/// idempotency key of the officer's key: what both the API and the
-/// finance console do. The answer is the API's, stored for a replay.
-pub(crate) async fn record_cash_as(
-    state: &AppState,
-    principal: &Principal,
-    actor: &Actor,
-    key: &IdempotencyKey,
-    id: &str,
-    body: CashPayment,
-) -> Result<Created, ApiError> {
-    let fingerprint = request_hash(&(id, &body)).map_err(|e| ApiError::internal(&e))?;
-    let idempotent = IdempotentRequest {
-        api_key_id: &principal.key_id,
-        key,
-        request_hash: &fingerprint,
-    };
-    if let Some(replay) = state.store.replay(&idempotent).await? {
-        return Ok(replay);
-    }
-    if body.amount.dong() <= 0 {
-        return Err(ValidationError::new("amount", "must be a positive number of đồng").into());
-    }
-    let receipt_number = text::code("receipt_number", &body.receipt_number, 50)?;
-    if body.received_at > Timestamp::now() {
-        return Err(ValidationError::new("received_at", "must not be in the future").into());
-    }
-    // Receipt numbers run per agency and restart each year (Decree
-    // 123/2020): the agency and the year make them unique.
-    let scope = &principal.scope;
-    let invoice = state.store.get_invoice(scope, id).await?;
-    let year = vietnam_time(body.received_at).year();
-    let provider_txn_id = format!("{}/{year}/{receipt_number}", invoice.agency_code);
-    Ok(state
-        .store
-        .record_cash_payment(
-            actor,
-            &idempotent,
-            &IncomingPayment {
-                channel: Channel::Cash,
-                provider_txn_id: &provider_txn_id,
-                amount: body.amount,
-                paid_for: PaymentFor::Invoice { scope, id },
-                paid_at: Some(body.received_at),
-                source: PaymentSource::Counter,
-            },
-            |payment| serde_json::to_string(&PaymentView::from(payment)).unwrap_or_default(),
-        )
-        .await?)
 }

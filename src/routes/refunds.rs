@@ -10,9 +10,9 @@ use super::{
 use crate::domain::Role;
 use crate::domain::refund::RefundStatus;
 use crate::error::ApiError;
-use crate::refunds::{PaidBack, RefundAsked, RefundView};
 use crate::startup::AppState;
 use crate::store::RefundFilter;
+use crate::usecases::refunds::{PaidBack, RefundAsked, RefundView};
 
 /// Finance officers ask for, approve and record refunds; an admin too,
 /// for money of no known agency, which is in no finance officer's scope.

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use lephi::error::ErrorCode;
-use lephi::routes::ROUTES;
+use lephi::http::ROUTES;
 
 fn spec() -> serde_yaml::Value {
     let text =

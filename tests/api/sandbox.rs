@@ -548,7 +548,7 @@ async fn the_sandbox_is_off_beside_real_credentials_and_then_answers_404(backend
     let real = spawn_payments_app(backend).await;
     let off = spawn_app_with(backend, |s| s.sandbox.enabled = Some(false)).await;
     for app in [&real.app, &off] {
-        for (method, path) in lephi::routes::ROUTES {
+        for (method, path) in lephi::http::ROUTES {
             if !path.starts_with("/sandbox/") {
                 continue;
             }

@@ -65,7 +65,10 @@ pub fn rate_chart(
             .raw("\"/><text x=\"38\" text-anchor=\"end\" font-size=\"11\" fill=\"#4a4f57\" y=\"")
             .text(&num(y_of(tick) + 4.0))
             .raw("\">")
-            .text(&format!("{tick:.0}%"))
+            .text(&match lang {
+                Lang::Vi => format!("{tick:.0} %"),
+                Lang::En => format!("{tick:.0}%"),
+            })
             .raw("</text>");
     }
     let plot_width = f64::from(WIDTH - LEFT - 4);
@@ -77,7 +80,7 @@ pub fn rate_chart(
         for (j, (rate, series)) in column.rates.iter().zip(series).enumerate() {
             let p = percent(*rate);
             let x = start + bar_width * j as f64;
-            let shown = rate.map_or_else(|| "—".to_owned(), |r| format!("{}%", r.display()));
+            let shown = rate.map_or_else(|| "—".to_owned(), |r| super::dashboard::percent(r, lang));
             html.raw("<rect fill=\"")
                 .raw(series.colour)
                 .raw("\" x=\"")

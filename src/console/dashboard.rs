@@ -7,15 +7,18 @@
 //! own CSV.
 
 use actix_web::http::StatusCode;
+
+use super::labels::Label;
 use actix_web::{HttpRequest, HttpResponse, web};
 use time::{Date, Month};
 
 use super::chart::{Column, Series, rate_chart};
 use super::{
     AGENCY, DOWNLOAD_CSV, FILTER, LEVEL, NOTHING, Officer, Section, csv_file, lang_field, lang_of,
-    level_name, link, query_of, session, today, value,
+    link, query_of, session, today, value,
 };
 use crate::domain::AgencyLevel;
+use crate::domain::payment::Channel;
 use crate::domain::rates::{
     Basis, CashlessReport, Figures, GroupBy, GroupKey, Period, Rate, ReportQuery,
 };
@@ -163,7 +166,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                     period.from(),
                     period.to()
                 ),
-                report.to_csv(),
+                report_csv(&report, lang),
             ),
             Err(err) => super::error_page(&req, Some(&officer), &err),
         };
@@ -269,8 +272,51 @@ fn payments_link(lang: Lang, params: &[(&'static str, String)]) -> String {
     link(lang, "/console/payments", &params)
 }
 
-fn rate_text(rate: Option<Rate>) -> String {
-    rate.map_or_else(|| "—".to_owned(), |r| format!("{}%", r.display()))
+fn rate_text(rate: Option<Rate>, lang: Lang) -> String {
+    rate.map_or_else(|| "—".to_owned(), |r| percent(r, lang))
+}
+
+/// A rate as its readers write it: `93,87 %` in Vietnamese, `93.87%` in
+/// English.
+pub fn percent(rate: Rate, lang: Lang) -> String {
+    match lang {
+        Lang::Vi => format!("{} %", rate.display().replace('.', ",")),
+        Lang::En => format!("{}%", rate.display()),
+    }
+}
+
+/// The report as a CSV file in the officer's language: the API's file in
+/// English; in Vietnamese its headers, levels, channels and the total row
+/// named, and its rates written the Vietnamese way.
+fn report_csv(report: &CashlessReport, lang: Lang) -> String {
+    if lang == Lang::En {
+        return report.to_csv();
+    }
+    let header: Vec<&str> = report
+        .header()
+        .into_iter()
+        .map(super::labels::report_column)
+        .collect();
+    let columns = report.header();
+    let (groups, mut total) = report.rows(|amount| amount.dong().to_string());
+    total[0] = "Tổng".to_owned();
+    let rows = groups.into_iter().chain([total]).map(|row| {
+        row.into_iter()
+            .zip(&columns)
+            .map(|(cell, column)| match *column {
+                "level" => {
+                    AgencyLevel::parse("level", &cell).map_or(cell, |l| l.label(lang).to_owned())
+                }
+                "channel" => Channel::parse(&cell)
+                    .map_or(cell, |c| crate::pages::channel_name(c, lang).to_owned()),
+                c if c.starts_with("rate_") && !cell.is_empty() => {
+                    format!("{} %", cell.replace('.', ","))
+                }
+                _ => cell,
+            })
+            .collect()
+    });
+    super::export::csv(&header, rows)
 }
 
 fn linked(html: &mut Html, href: &str, shown: &str, id: Option<&'static str>) {
@@ -294,8 +340,8 @@ fn figure_cells(
     let cashless = payments_link(lang, &behind(period, scope, Some(false)));
     let cash = payments_link(lang, &behind(period, scope, Some(true)));
     let cells = [
-        (&all, rate_text(figures.rate_by_amount())),
-        (&all, rate_text(figures.rate_by_count())),
+        (&all, rate_text(figures.rate_by_amount(), lang)),
+        (&all, rate_text(figures.rate_by_count(), lang)),
         (&cashless, figures.cashless_amount().display_vi()),
         (&cash, figures.cash_amount().display_vi()),
         (&all, figures.total_amount().display_vi()),
@@ -339,13 +385,13 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
     let cards: [(&Text, String, Option<bool>, &'static str); 4] = [
         (
             &RATE_BY_AMOUNT,
-            rate_text(total.rate_by_amount()),
+            rate_text(total.rate_by_amount(), lang),
             None,
             "rate-by-amount",
         ),
         (
             &RATE_BY_COUNT,
-            rate_text(total.rate_by_count()),
+            rate_text(total.rate_by_count(), lang),
             None,
             "rate-by-count",
         ),
@@ -457,7 +503,7 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
             .iter()
             .map(|g| Column {
                 label: match &g.key {
-                    GroupKey::Level { level } => level_name(*level, lang).to_owned(),
+                    GroupKey::Level { level } => level.label(lang).to_owned(),
                     _ => String::new(),
                 },
                 rates: vec![g.figures.rate_by_amount(), g.figures.rate_by_count()],
@@ -484,7 +530,7 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
             continue;
         };
         html.raw("<tr><th scope=\"row\">")
-            .text(level_name(*level, lang))
+            .text(level.label(lang))
             .raw("</th>");
         let scope = [("level", level.as_str().to_owned())];
         figure_cells(&mut html, lang, period, &scope, &group.figures, None);
@@ -535,9 +581,9 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
             continue;
         }
         html.raw("<h3>")
-            .text(level_name(level, lang))
+            .text(level.label(lang))
             .raw("</h3><table><caption>")
-            .text(level_name(level, lang))
+            .text(level.label(lang))
             .raw("</caption>");
         figure_header(&mut html, lang, &AGENCY);
         html.raw("<tbody>");

@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
+
+use super::labels::Label;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
     AGENCY, AMOUNT, COULD_NOT, DOWNLOAD_CSV, FILTER, KIND, NEXT_PAGE, NOTE, NOTHING, OPENED,
-    Officer, STATUS, Section, csrf_field, csv_file, export, lang_field, lang_of, link, query_of,
-    see_other, session, value,
+    Officer, STATUS, Section, csrf_field, csv_file, lang_field, lang_of, link, query_of, see_other,
+    session, value,
 };
 use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
 use crate::domain::rates::Period;
@@ -25,44 +27,6 @@ use crate::usecases::exceptions;
 const EXCEPTION: Text = text!("Ngoại lệ", "Exception");
 const RESOLVE: Text = text!("Xử lý", "Resolve");
 const CSV_ROWS: i64 = 10_000;
-
-pub fn kind_name(kind: ExceptionKind, lang: Lang) -> &'static str {
-    lang.pick(match kind {
-        ExceptionKind::UnknownOrder => &text!("Không rõ yêu cầu", "Unknown order"),
-        ExceptionKind::AmountMismatch => &text!("Sai số tiền", "Amount mismatch"),
-        ExceptionKind::Overpaid => &text!("Nộp thừa", "Overpaid"),
-        ExceptionKind::LatePayment => &text!("Nộp muộn", "Late payment"),
-        ExceptionKind::WrongAccount => &text!("Sai tài khoản", "Wrong account"),
-        ExceptionKind::MissingPayment => &text!("Thiếu ghi nhận", "Missing payment"),
-        ExceptionKind::UnsettledPayment => &text!("Chưa đối soát", "Unsettled payment"),
-        ExceptionKind::DuplicateLine => &text!("Dòng trùng", "Duplicate line"),
-        ExceptionKind::UnknownDossier => &text!("Hồ sơ không có trong sổ", "Unknown dossier"),
-        ExceptionKind::UnconfirmedAttempt => {
-            &text!("Giao dịch chưa xác nhận", "Unconfirmed attempt")
-        }
-        ExceptionKind::RefundUnconfirmed => &text!("Hoàn tiền chưa xác nhận", "Refund unconfirmed"),
-    })
-}
-
-fn status_name(status: ExceptionStatus, lang: Lang) -> &'static str {
-    lang.pick(match status {
-        ExceptionStatus::Open => &text!("Đang chờ", "Open"),
-        ExceptionStatus::Resolved => &text!("Đã xử lý", "Resolved"),
-    })
-}
-
-fn resolution_name(resolution: Resolution, lang: Lang) -> &'static str {
-    lang.pick(match resolution {
-        Resolution::MatchedManually => &text!("Đối chiếu thủ công", "Matched manually"),
-        Resolution::RefundRequired => &text!("Cần hoàn tiền", "Refund required"),
-        Resolution::WrittenOff => &text!("Xóa sổ chênh lệch", "Written off"),
-        Resolution::Confirmed => &text!("Xác nhận đúng", "Confirmed"),
-        Resolution::SettledLater => &text!("Đối soát sau", "Settled later"),
-        Resolution::DossierRegistered => &text!("Hồ sơ đã vào sổ", "Dossier registered"),
-        Resolution::Refunded => &text!("Đã hoàn tiền", "Refunded"),
-        Resolution::Applied => &text!("Đã ghi cho hồ sơ", "Applied to the dossier"),
-    })
-}
 
 fn invalid(message: &str) -> ApiError {
     ApiError::bad_request(ErrorCode::InvalidQuery, message)
@@ -131,7 +95,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Err(err) => return super::error_page(&req, Some(&officer), &err.into()),
     };
     if csv {
-        return csv_file("exceptions.csv", exceptions_csv(&listed.items));
+        return csv_file("ngoai-le.csv", exceptions_csv(&listed.items, lang));
     }
     let mut body = Html::new();
     body.raw("<h1>").t(lang, &super::EXCEPTIONS).raw("</h1>");
@@ -157,15 +121,15 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                 .raw("\">")
                 .text(&vietnam_minute(x.opened_at))
                 .raw("</a></td><td>")
-                .text(kind_name(x.kind, lang))
+                .text(x.kind.label(lang))
                 .raw("</td><td>")
-                .text(status_name(x.status, lang))
+                .text(x.status.label(lang))
                 .raw("</td><td>")
                 .text(x.agency_code.as_ref().map_or("—", |c| c.as_str()))
                 .raw("</td><td class=\"num\">")
                 .text(&x.amount.map_or_else(|| "—".to_owned(), |a| a.display_vi()))
                 .raw("</td><td>")
-                .text(&x.detail)
+                .text(&super::labels::exception_detail(x, lang))
                 .raw("</td></tr>");
         }
         body.raw("</tbody></table>");
@@ -208,15 +172,15 @@ fn filters(html: &mut Html, lang: Lang, query: &HashMap<String, String>) {
         if get("kind") == kind.as_str() {
             html.raw(" selected");
         }
-        html.raw(">").text(kind_name(kind, lang)).raw("</option>");
+        html.raw(">").text(kind.label(lang)).raw("</option>");
     }
     html.raw("</select></div><div><label for=\"status\">")
         .t(lang, &STATUS)
         .raw("</label><select id=\"status\" name=\"status\">");
     let status = get("status");
     for (v, label) in [
-        ("open", status_name(ExceptionStatus::Open, lang)),
-        ("resolved", status_name(ExceptionStatus::Resolved, lang)),
+        ("open", ExceptionStatus::Open.label(lang)),
+        ("resolved", ExceptionStatus::Resolved.label(lang)),
         ("all", lang.pick(&super::ALL)),
     ] {
         html.raw("<option value=\"").raw(v).raw("\"");
@@ -236,48 +200,52 @@ fn filters(html: &mut Html, lang: Lang, query: &HashMap<String, String>) {
         .raw("</button></div></form></section>");
 }
 
-fn exceptions_csv(items: &[PaymentException]) -> String {
-    export::csv(
-        &[
-            "id",
-            "opened_at",
-            "kind",
-            "status",
-            "agency_code",
-            "amount",
-            "payment_id",
-            "invoice_id",
-            "dossier_code",
-            "detail",
-            "resolution",
-            "resolution_note",
+fn exceptions_csv(items: &[PaymentException], lang: Lang) -> String {
+    use super::table::{Cell, Table};
+    Table {
+        id: "exceptions",
+        caption: &super::EXCEPTIONS,
+        columns: &[
+            &text!("Mã ngoại lệ", "Exception id"),
+            &OPENED,
+            &KIND,
+            &STATUS,
+            &AGENCY,
+            &AMOUNT,
+            &text!("Mã khoản thu", "Payment id"),
+            &text!("Mã yêu cầu thanh toán", "Invoice id"),
+            &super::DOSSIER,
+            &text!("Chi tiết", "Detail"),
+            &text!("Cách xử lý", "Resolution"),
+            &text!("Ghi chú xử lý", "Resolution note"),
+            &text!("Người xử lý", "Resolved by"),
         ],
-        items.iter().map(|x| {
-            vec![
-                x.id.clone(),
-                x.opened_at.to_stored(),
-                x.kind.as_str().to_owned(),
-                x.status.as_str().to_owned(),
-                x.agency_code
-                    .as_ref()
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
-                x.amount.map(|a| a.dong().to_string()).unwrap_or_default(),
-                x.payment_id.clone().unwrap_or_default(),
-                x.invoice_id.clone().unwrap_or_default(),
-                x.dossier_code.clone().unwrap_or_default(),
-                x.detail.clone(),
-                x.resolved
-                    .as_ref()
-                    .map(|r| r.resolution.as_str().to_owned())
-                    .unwrap_or_default(),
-                x.resolved
-                    .as_ref()
-                    .map(|r| r.note.clone())
-                    .unwrap_or_default(),
-            ]
-        }),
-    )
+        rows: items
+            .iter()
+            .map(|x| {
+                vec![
+                    Cell::text(&x.id),
+                    Cell::Time(x.opened_at),
+                    Cell::text(x.kind.label(lang)),
+                    Cell::text(x.status.label(lang)),
+                    Cell::maybe(x.agency_code.as_ref().map(|c| c.to_string())),
+                    x.amount.map_or(Cell::Empty, Cell::Money),
+                    Cell::maybe(x.payment_id.clone()),
+                    Cell::maybe(x.invoice_id.clone()),
+                    Cell::maybe(x.dossier_code.clone()),
+                    Cell::text(super::labels::exception_detail(x, lang)),
+                    Cell::maybe(x.resolved.as_ref().map(|r| r.resolution.label(lang))),
+                    Cell::maybe(x.resolved.as_ref().map(|r| r.note.clone())),
+                    Cell::maybe(
+                        x.resolved
+                            .as_ref()
+                            .map(|r| r.by_name.clone().unwrap_or_else(|| r.by.clone())),
+                    ),
+                ]
+            })
+            .collect(),
+    }
+    .csv(lang)
 }
 
 fn fact(html: &mut Html, lang: Lang, label: &Text, shown: &str) {
@@ -328,7 +296,7 @@ async fn detail(
     html.raw("<h1>")
         .t(lang, &EXCEPTION)
         .raw(": ")
-        .text(kind_name(x.kind, lang))
+        .text(x.kind.label(lang))
         .raw("</h1>");
     if value(&query_of(req), "resolved") == Some("1") {
         html.raw("<p class=\"message\" role=\"status\">")
@@ -339,7 +307,7 @@ async fn detail(
             .raw("</p>");
     }
     html.raw("<section class=\"card\"><dl>");
-    fact(&mut html, lang, &STATUS, status_name(x.status, lang));
+    fact(&mut html, lang, &STATUS, x.status.label(lang));
     fact(&mut html, lang, &OPENED, &vietnam_minute(x.opened_at));
     fact(
         &mut html,
@@ -353,17 +321,17 @@ async fn detail(
         &AMOUNT,
         &x.amount.map_or_else(|| "—".to_owned(), |a| a.display_vi()),
     );
-    fact(&mut html, lang, &text!("Chi tiết", "Detail"), &x.detail);
+    fact(
+        &mut html,
+        lang,
+        &text!("Chi tiết", "Detail"),
+        &super::labels::exception_detail(&x, lang),
+    );
     if let Some(dossier) = &x.dossier_code {
         fact(&mut html, lang, &super::DOSSIER, dossier);
     }
     if let Some(resolved) = &x.resolved {
-        fact(
-            &mut html,
-            lang,
-            &RESOLVE,
-            resolution_name(resolved.resolution, lang),
-        );
+        fact(&mut html, lang, &RESOLVE, resolved.resolution.label(lang));
         fact(&mut html, lang, &NOTE, &resolved.note);
         fact(
             &mut html,
@@ -597,9 +565,7 @@ fn resolve_form(
         if sent("resolution") == resolution.as_str() {
             html.raw(" selected");
         }
-        html.raw(">")
-            .text(resolution_name(resolution, lang))
-            .raw("</option>");
+        html.raw(">").text(resolution.label(lang)).raw("</option>");
     }
     html.raw("</select></div><div class=\"field\"><label for=\"note\">")
         .t(lang, &NOTE)
@@ -655,8 +621,9 @@ pub async fn resolve(
         )),
         // A decision the officer can correct is shown with its form.
         Err(err) if err.status.is_client_error() && err.status != StatusCode::NOT_FOUND => {
+            let why = super::said(&err, lang);
             let refused = Refused {
-                why: &err.message,
+                why: &why,
                 form: &form,
             };
             match detail(&req, &state, &officer, &id, Some(refused)).await {

@@ -8,18 +8,26 @@
 //! no script and loading nothing from elsewhere. Every page acts through
 //! the same store functions as the API, with the signed-in key's scope.
 
+pub mod attempts;
+pub mod audit;
 pub mod chart;
 pub mod csrf;
 pub mod dashboard;
 pub mod exceptions;
 pub mod export;
+pub mod invoices;
+pub mod labels;
 pub mod officers;
 pub mod password;
 pub mod payments;
 pub mod refunds;
+pub mod register;
 pub mod second_factor;
 pub mod session;
+pub mod statements;
+pub mod table;
 pub mod uploads;
+pub mod webhooks;
 
 use std::collections::HashMap;
 
@@ -43,18 +51,30 @@ pub enum Section {
     Exceptions,
     Uploads,
     Payments,
+    Invoices,
+    Register,
+    Statements,
+    Attempts,
+    Webhooks,
     Refunds,
+    Audit,
     /// For admins only.
     Officers,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 12] = [
         Section::Dashboard,
         Section::Exceptions,
         Section::Uploads,
         Section::Payments,
+        Section::Invoices,
+        Section::Register,
+        Section::Statements,
+        Section::Attempts,
+        Section::Webhooks,
         Section::Refunds,
+        Section::Audit,
         Section::Officers,
     ];
 
@@ -64,7 +84,13 @@ impl Section {
             Section::Exceptions => "/console/exceptions",
             Section::Uploads => "/console/uploads",
             Section::Payments => "/console/payments",
+            Section::Invoices => "/console/invoices",
+            Section::Register => "/console/register",
+            Section::Statements => "/console/statements",
+            Section::Attempts => "/console/attempts",
+            Section::Webhooks => "/console/webhooks",
             Section::Refunds => "/console/refunds",
+            Section::Audit => "/console/audit",
             Section::Officers => "/console/officers",
         }
     }
@@ -75,7 +101,13 @@ impl Section {
             Section::Exceptions => &EXCEPTIONS,
             Section::Uploads => &UPLOADS,
             Section::Payments => &PAYMENTS,
+            Section::Invoices => &invoices::INVOICES,
+            Section::Register => &register::REGISTER,
+            Section::Statements => &statements::STATEMENTS,
+            Section::Attempts => &attempts::ATTEMPTS,
+            Section::Webhooks => &webhooks::WEBHOOKS,
             Section::Refunds => &refunds::REFUNDS,
+            Section::Audit => &audit::AUDIT,
             Section::Officers => &officers::OFFICERS,
         }
     }
@@ -107,16 +139,6 @@ pub const PAYMENT_CODE: Text = text!("Mã thanh toán", "Payment code");
 pub const OPENED: Text = text!("Ngày mở", "Opened");
 pub const NOTE: Text = text!("Ghi chú", "Note");
 pub const COULD_NOT: Text = text!("Không thực hiện được", "This could not be done");
-
-/// The name of a level in the page's language.
-pub fn level_name(level: crate::domain::AgencyLevel, lang: Lang) -> &'static str {
-    use crate::domain::AgencyLevel;
-    lang.pick(match level {
-        AgencyLevel::Province => &text!("Cấp tỉnh", "Province"),
-        AgencyLevel::District => &text!("Cấp huyện", "District"),
-        AgencyLevel::Commune => &text!("Cấp xã", "Commune"),
-    })
-}
 
 const STYLE: &str = "*{box-sizing:border-box}\
 body{margin:0;font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,Arial,sans-serif;color:#1a1a1a;background:#f4f5f7}\
@@ -449,7 +471,24 @@ pub fn error_page(req: &HttpRequest, officer: Option<&Officer>, err: &ApiError) 
             )),
         );
     }
-    notice(req, err.status, officer, &COULD_NOT, &err.message)
+    notice(req, err.status, officer, &COULD_NOT, &said(err, lang))
+}
+
+/// What an error of the shared use-cases says to the officer: in English
+/// the API's message; in Vietnamese what its code means, and the field of
+/// the form it is about.
+pub fn said(err: &ApiError, lang: Lang) -> String {
+    if lang == Lang::En {
+        return err.message.clone();
+    }
+    let meaning = labels::error_text(err.code);
+    match err.details.get("field").and_then(|f| f.as_str()) {
+        Some(field) => match labels::field_name(field, lang) {
+            Some(name) => format!("{meaning} Mục cần sửa: {name}."),
+            None => meaning.to_owned(),
+        },
+        None => meaning.to_owned(),
+    }
 }
 
 /// The answer for too many requests, with `Retry-After`.

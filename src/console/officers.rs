@@ -5,6 +5,8 @@
 //! audited under the admin's name, as from the command line.
 
 use actix_web::http::StatusCode;
+
+use super::labels::Label;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::session::{Officer, officer, posted_form};
@@ -17,14 +19,6 @@ use crate::store::StoreError;
 use crate::usecases::officers::{OfficerForm, WithPassword};
 
 pub const OFFICERS: Text = text!("Cán bộ", "Officers");
-
-fn role_name(role: OfficerRole, lang: Lang) -> &'static str {
-    lang.pick(&match role {
-        OfficerRole::Finance => text!("Kế toán", "Finance"),
-        OfficerRole::Approver => text!("Kế toán duyệt hoàn tiền", "Finance, approves refunds"),
-        OfficerRole::Admin => text!("Quản trị", "Admin"),
-    })
-}
 
 /// The admin of the request, or the page that says only admins come here.
 async fn admin(req: &HttpRequest, state: &AppState) -> Result<Officer, HttpResponse> {
@@ -103,7 +97,7 @@ async fn page(
             .raw("</td><td>")
             .text(&o.email)
             .raw("</td><td>")
-            .text(role_name(o.role, lang))
+            .text(o.role.label(lang))
             .raw("</td><td>")
             .text(
                 o.agency_code
@@ -192,7 +186,7 @@ async fn page(
         body.raw("<option value=\"")
             .raw(role.as_str())
             .raw("\">")
-            .text(role_name(role, lang))
+            .text(role.label(lang))
             .raw("</option>");
     }
     body.raw("</select></div><button type=\"submit\">")

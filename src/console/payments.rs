@@ -6,12 +6,14 @@
 //! was shown, so a double submit records once).
 
 use actix_web::http::StatusCode;
+
+use super::labels::Label;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
     AGENCY, AMOUNT, CHANNEL, DOSSIER, DOWNLOAD_CSV, FILTER, LEVEL, NEXT_PAGE, NOTHING, Officer,
-    PAYMENT_CODE, Section, csrf_field, csv_file, export, lang_field, lang_of, level_name, link,
-    query_of, see_other, session, value,
+    PAYMENT_CODE, Section, csrf_field, csv_file, lang_field, lang_of, link, query_of, see_other,
+    session, value,
 };
 use crate::domain::rates::Period;
 use crate::domain::{AgencyCode, AgencyLevel, IdempotencyKey, InvoiceStatus, Role, Timestamp, Vnd};
@@ -100,7 +102,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     if csv && value(&query, "table") == Some("invoices") {
         let text = search.text.as_deref().unwrap_or_default();
         return match state.store.find_invoices(officer.scope(), text).await {
-            Ok(invoices) => csv_file("invoices.csv", invoices_csv(&invoices)),
+            Ok(invoices) => csv_file("yeu-cau-thanh-toan.csv", invoices_csv(&invoices, lang)),
             Err(err) => super::error_page(&req, Some(&officer), &err.into()),
         };
     }
@@ -113,7 +115,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Err(err) => return super::error_page(&req, Some(&officer), &err.into()),
     };
     if csv {
-        return csv_file("payments.csv", payments_csv(&found.items));
+        return csv_file("thanh-toan.csv", payments_csv(&found.items, lang));
     }
     let invoices = match &search.text {
         Some(text) => match state.store.find_invoices(officer.scope(), text).await {
@@ -211,11 +213,7 @@ fn search_form(html: &mut Html, lang: Lang, query: &std::collections::HashMap<St
         narrowed.push(format!("{}: {agency}", lang.pick(&AGENCY)));
     }
     if let Some(level) = value(query, "level").and_then(|l| AgencyLevel::parse("level", l).ok()) {
-        narrowed.push(format!(
-            "{}: {}",
-            lang.pick(&LEVEL),
-            level_name(level, lang)
-        ));
+        narrowed.push(format!("{}: {}", lang.pick(&LEVEL), level.label(lang)));
     }
     if value(query, "counted") == Some("1") {
         narrowed.push(
@@ -282,7 +280,7 @@ fn payments_table(html: &mut Html, lang: Lang, items: &[FoundPayment], totals: &
             .raw("</td><td>")
             .text(p.agency_code.as_ref().map_or("—", |c| c.as_str()))
             .raw("</td><td>")
-            .text(p.exception.map_or("", |k| k.as_str()))
+            .text(p.exception.map_or("", |k| k.label(lang)))
             .raw("</td><td class=\"num\">")
             .text(&p.amount.display_vi())
             .raw("</td></tr>");
@@ -306,7 +304,7 @@ fn invoices_table(html: &mut Html, lang: Lang, invoices: &[InvoiceHit], text: &s
         .raw("</th></tr></thead><tbody>");
     for invoice in invoices {
         let status = InvoiceStatus::parse(&invoice.status)
-            .map_or(invoice.status.as_str(), |s| status_name(s, lang));
+            .map_or(invoice.status.as_str(), |s| s.label(lang));
         html.raw("<tr><td><a href=\"")
             .text(&link(
                 lang,
@@ -343,77 +341,82 @@ fn csv_link(html: &mut Html, lang: Lang, params: &[(&str, &str)]) {
         .raw("</a></p>");
 }
 
-fn invoices_csv(invoices: &[InvoiceHit]) -> String {
-    export::csv(
-        &[
-            "invoice_id",
-            "payment_code",
-            "dossier_code",
-            "agency_code",
-            "status",
-            "total",
+fn invoices_csv(invoices: &[InvoiceHit], lang: Lang) -> String {
+    use super::table::{Cell, Table};
+    Table {
+        id: "invoices",
+        caption: &super::invoices::INVOICES,
+        columns: &[
+            &text!("Mã yêu cầu thanh toán", "Invoice id"),
+            &PAYMENT_CODE,
+            &DOSSIER,
+            &AGENCY,
+            &STATUS_LABEL,
+            &AMOUNT,
         ],
-        invoices.iter().map(|i| {
-            vec![
-                i.id.clone(),
-                i.payment_code.clone(),
-                i.dossier_code.clone(),
-                i.agency_code.to_string(),
-                i.status.clone(),
-                i.total.dong().to_string(),
-            ]
-        }),
-    )
+        rows: invoices
+            .iter()
+            .map(|i| {
+                vec![
+                    Cell::text(&i.id),
+                    Cell::text(&i.payment_code),
+                    Cell::text(&i.dossier_code),
+                    Cell::text(i.agency_code.as_str()),
+                    Cell::text(
+                        InvoiceStatus::parse(&i.status)
+                            .map_or(i.status.as_str(), |s| s.label(lang)),
+                    ),
+                    Cell::Money(i.total),
+                ]
+            })
+            .collect(),
+    }
+    .csv(lang)
 }
 
-fn payments_csv(items: &[FoundPayment]) -> String {
-    export::csv(
-        &[
-            "payment_id",
-            "recorded_at",
-            "channel",
-            "amount",
-            "payment_code",
-            "dossier_code",
-            "provider_txn_id",
-            "agency_code",
-            "exception",
-            "source",
+fn payments_csv(items: &[FoundPayment], lang: Lang) -> String {
+    use super::table::{Cell, Table};
+    Table {
+        id: "payments",
+        caption: &super::PAYMENTS,
+        columns: &[
+            &text!("Mã khoản thu", "Payment id"),
+            &RECORDED,
+            &CHANNEL,
+            &AMOUNT,
+            &PAYMENT_CODE,
+            &DOSSIER,
+            &TXN,
+            &AGENCY,
+            &EXCEPTION,
+            &text!("Nguồn ghi nhận", "Source"),
+            &text!("Người ghi nhận", "Recorded by"),
         ],
-        items.iter().map(|f| {
-            let p = &f.payment;
-            vec![
-                p.id.clone(),
-                p.recorded_at.to_stored(),
-                p.channel.as_str().to_owned(),
-                p.amount.dong().to_string(),
-                f.payment_code.clone().unwrap_or_default(),
-                f.dossier_code.clone().unwrap_or_default(),
-                p.provider_txn_id.clone(),
-                p.agency_code
-                    .as_ref()
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
-                p.exception
-                    .map(|k| k.as_str().to_owned())
-                    .unwrap_or_default(),
-                p.source.as_str().to_owned(),
-            ]
-        }),
-    )
+        rows: items
+            .iter()
+            .map(|f| {
+                let p = &f.payment;
+                vec![
+                    Cell::text(&p.id),
+                    Cell::Time(p.recorded_at),
+                    Cell::text(channel_name(p.channel, lang)),
+                    Cell::Money(p.amount),
+                    Cell::maybe(f.payment_code.clone()),
+                    Cell::maybe(f.dossier_code.clone()),
+                    Cell::text(&p.provider_txn_id),
+                    Cell::maybe(p.agency_code.as_ref().map(|c| c.to_string())),
+                    Cell::maybe(p.exception.map(|k| k.label(lang))),
+                    Cell::text(p.source.label(lang)),
+                    Cell::maybe(p.recorded_by_name.clone()),
+                ]
+            })
+            .collect(),
+    }
+    .csv(lang)
 }
 
 const INVOICE: Text = text!("Yêu cầu thanh toán", "Invoice");
 const RECORD_CASH: Text = text!("Ghi nhận tiền mặt tại quầy", "Record cash at the counter");
-
-fn status_name(status: InvoiceStatus, lang: Lang) -> &'static str {
-    lang.pick(match status {
-        InvoiceStatus::Open => &text!("Chờ thanh toán", "Open"),
-        InvoiceStatus::Paid => &text!("Đã thanh toán", "Paid"),
-        InvoiceStatus::Cancelled => &text!("Đã hủy", "Cancelled"),
-        InvoiceStatus::Expired => &text!("Hết hạn", "Expired"),
-    })
-}
 
 /// `GET /console/invoices/{id}`.
 pub async fn invoice(
@@ -471,7 +474,7 @@ pub async fn invoice(
     }
     body.raw("<section class=\"card\"><dl>");
     let facts: [(&Text, String); 8] = [
-        (&STATUS_LABEL, status_name(invoice.status, lang).to_owned()),
+        (&STATUS_LABEL, invoice.status.label(lang).to_owned()),
         (&AGENCY, invoice.agency_code.to_string()),
         (&DOSSIER, invoice.dossier_code.clone()),
         (

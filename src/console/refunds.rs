@@ -6,6 +6,8 @@
 //! API's do.
 
 use actix_web::http::StatusCode;
+
+use super::labels::Label;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
@@ -24,17 +26,6 @@ use crate::usecases::refunds::{PaidBack, RefundAsked};
 pub const REFUNDS: Text = text!("Hoàn tiền", "Refunds");
 const REFUND: Text = text!("Hoàn tiền", "Refund");
 const REASON: Text = text!("Lý do", "Reason");
-
-pub fn status_name(status: RefundStatus, lang: Lang) -> &'static str {
-    lang.pick(match status {
-        RefundStatus::Requested => &text!("Chờ duyệt", "Waiting for approval"),
-        RefundStatus::Approved => &text!("Đã duyệt", "Approved"),
-        RefundStatus::Rejected => &text!("Bị từ chối", "Rejected"),
-        RefundStatus::Submitted => &text!("Đã gửi cổng thanh toán", "Sent to the gateway"),
-        RefundStatus::Succeeded => &text!("Đã hoàn", "Refunded"),
-        RefundStatus::Failed => &text!("Không thành công", "Failed"),
-    })
-}
 
 fn invalid(message: &str) -> ApiError {
     ApiError::bad_request(ErrorCode::ValidationFailed, message)
@@ -271,7 +262,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         if status == Some(choice) {
             html.raw(" aria-current=\"page\"");
         }
-        html.raw(">").text(status_name(choice, lang)).raw("</a> · ");
+        html.raw(">").text(choice.label(lang)).raw("</a> · ");
     }
     html.raw("<a href=\"")
         .text(&link(lang, "/console/refunds", &[("status", "all")]))
@@ -302,7 +293,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
                 .raw("</td><td class=\"num\">")
                 .text(&refund.amount.display_vi())
                 .raw("</td><td>")
-                .text(status_name(refund.status, lang))
+                .text(refund.status.label(lang))
                 .raw("</td><td>")
                 .text(&refund.reason)
                 .raw("</td></tr>");
@@ -355,7 +346,7 @@ fn detail(req: &HttpRequest, officer: &Officer, r: &Refund) -> Html {
             .raw("</p>");
     }
     html.raw("<section class=\"card\"><dl>");
-    fact(&mut html, lang, &STATUS, status_name(r.status, lang));
+    fact(&mut html, lang, &STATUS, r.status.label(lang));
     fact(&mut html, lang, &CHANNEL, channel_name(r.channel, lang));
     fact(&mut html, lang, &AMOUNT, &r.amount.display_vi());
     fact(&mut html, lang, &REASON, &r.reason);

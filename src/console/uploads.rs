@@ -9,15 +9,16 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
+
+use super::labels::Label;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use futures_util::StreamExt;
 
 use super::{COULD_NOT, Officer, Section, csrf_field, lang_of, link, session};
-use crate::domain::dossier::DossierOutcome;
 use crate::domain::payment::Channel;
-use crate::domain::settlement::{ImportStatus, LineOutcome};
+use crate::domain::settlement::ImportStatus;
 use crate::error::ApiError;
 use crate::imports::upload::{self, StoredUpload};
 use crate::pages::{Html, Lang, Text, channel_name, count, text};
@@ -154,19 +155,6 @@ fn row(html: &mut Html, label: &str, count: &str) {
         .raw("</th><td class=\"num\">")
         .text(count)
         .raw("</td></tr>");
-}
-
-/// What a line outcome is called on the page.
-fn outcome_name(outcome: LineOutcome) -> Text {
-    match outcome {
-        LineOutcome::Matched => text!("Khớp với giao dịch đã ghi nhận", "Matched"),
-        LineOutcome::AmountMismatch => text!("Lệch số tiền", "Amount differs"),
-        LineOutcome::MissingPayment => text!(
-            "Giao dịch chưa ghi nhận (đã khôi phục)",
-            "Payment not recorded (recovered)"
-        ),
-        LineOutcome::DuplicateLine => text!("Dòng trùng lặp", "Duplicate line"),
-    }
 }
 
 /// `GET /console/uploads/statements/{id}`: an import's page. While its
@@ -339,7 +327,7 @@ fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: b
                 &count(summary.lines, lang),
             );
             for (outcome, n) in &summary.outcomes {
-                row(html, lang.pick(&outcome_name(*outcome)), &count(*n, lang));
+                row(html, outcome.label(lang), &count(*n, lang));
             }
             row(
                 html,
@@ -376,20 +364,8 @@ fn refused_job(html: &mut Html, lang: Lang, refusal: Option<&crate::store::Refus
     .raw(" <strong id=\"refused-line\">")
     .text(&line.to_string())
     .raw("</strong>: ")
-    .text(reason)
+    .text(&super::labels::refusal_reason(reason, lang))
     .raw("</p>");
-}
-
-/// What a dossier outcome is called on the page.
-fn dossier_outcome_name(outcome: DossierOutcome) -> Text {
-    match outcome {
-        DossierOutcome::Unpaid => text!("Chưa nộp", "Unpaid"),
-        DossierOutcome::Underpaid => text!("Nộp thiếu", "Underpaid"),
-        DossierOutcome::PaidCash => text!("Đã nộp tiền mặt", "Paid in cash"),
-        DossierOutcome::PaidCashless => text!("Đã nộp không dùng tiền mặt", "Paid cashless"),
-        DossierOutcome::Overpaid => text!("Nộp thừa", "Overpaid"),
-        DossierOutcome::PaidTwice => text!("Nộp hai lần", "Paid twice"),
-    }
 }
 
 /// `GET /console/uploads/registers/{id}`: a register import's page,
@@ -488,11 +464,7 @@ fn register_status(html: &mut Html, lang: Lang, import: &RegisterImport, again: 
                 &n(summary.unchanged),
             );
             for (outcome, number) in &summary.outcomes {
-                row(
-                    html,
-                    lang.pick(&dossier_outcome_name(*outcome)),
-                    &n(*number),
-                );
+                row(html, outcome.label(lang), &n(*number));
             }
             row(
                 html,
@@ -529,15 +501,13 @@ fn refused(html: &mut Html, lang: Lang, err: &ApiError) {
             .raw(" <strong id=\"refused-line\">")
             .text(&line.to_string())
             .raw("</strong>: ")
-            .text(
-                err.details
-                    .get("reason")
-                    .and_then(|r| r.as_str())
-                    .unwrap_or(&err.message),
-            )
+            .text(&match err.details.get("reason").and_then(|r| r.as_str()) {
+                Some(reason) => super::labels::refusal_reason(reason, lang),
+                None => super::said(err, lang),
+            })
             .raw("</p>");
     } else {
-        html.raw("<p>").text(&err.message).raw("</p>");
+        html.raw("<p>").text(&super::said(err, lang)).raw("</p>");
     }
     html.raw("</section>");
 }

@@ -585,7 +585,7 @@ impl CashlessReport {
     }
 
     /// The header row: the key columns, then the figures.
-    fn header(&self) -> Vec<&'static str> {
+    pub fn header(&self) -> Vec<&'static str> {
         let mut header = self.query.group_by.key_columns().to_vec();
         header.extend(FIGURE_COLUMNS);
         header
@@ -593,7 +593,7 @@ impl CashlessReport {
 
     /// The groups' rows and the total's, as text cells; a rate with
     /// nothing to divide by is an empty cell.
-    fn rows(&self, show_amount: impl Fn(Vnd) -> String) -> (Vec<Vec<String>>, Vec<String>) {
+    pub fn rows(&self, show_amount: impl Fn(Vnd) -> String) -> (Vec<Vec<String>>, Vec<String>) {
         let figures = |f: &Figures| {
             let rate = |r: Option<Rate>| r.map(Rate::display).unwrap_or_default();
             [

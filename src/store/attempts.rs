@@ -223,3 +223,67 @@ impl Store {
         Ok(found.is_some())
     }
 }
+
+/// Which attempts to list.
+#[derive(Default)]
+pub struct AttemptFilter {
+    pub status: Option<AttemptStatus>,
+    pub channel: Option<Channel>,
+    pub agency_code: Option<crate::domain::AgencyCode>,
+    pub created_from: Option<Timestamp>,
+    pub created_to: Option<Timestamp>,
+    /// Only attempts older than this id: the cursor of the previous page.
+    pub after_id: Option<String>,
+    pub limit: i64,
+}
+
+/// An attempt as listed, with its invoice's codes.
+pub struct ListedAttempt {
+    pub attempt: Attempt,
+    pub payment_code: String,
+    pub dossier_code: String,
+    pub agency_code: String,
+}
+
+const SELECT_ATTEMPTS: &str = "SELECT pa.id, pa.invoice_id, pa.channel, pa.order_ref, pa.amount, \
+     pa.status, pa.pay_url, pa.provider_code, pa.message, pa.created_at, pa.updated_at, \
+     i.payment_code, i.dossier_code, i.agency_code \
+     FROM payment_attempts pa JOIN invoices i ON i.id = pa.invoice_id \
+     JOIN agencies a ON a.code = i.agency_code";
+
+impl Store {
+    /// Attempts to pay invoices in `scope`, newest first.
+    pub async fn list_attempts(
+        &self,
+        scope: &Scope,
+        filter: &AttemptFilter,
+    ) -> Result<super::Listed<ListedAttempt>, StoreError> {
+        use super::query::{Filtered, Value, page};
+        let mut query = Filtered::new(SELECT_ATTEMPTS);
+        self.scope_to(&mut query, scope, filter.agency_code.as_ref())
+            .await?;
+        if let Some(status) = filter.status {
+            query.and("pa.status = {}", Value::Text(status.as_str().to_owned()));
+        }
+        if let Some(channel) = filter.channel {
+            query.and("pa.channel = {}", Value::Text(channel.as_str().to_owned()));
+        }
+        query
+            .during("pa.created_at", filter.created_from, filter.created_to)
+            .newest_first("pa.id", filter.after_id.as_deref(), filter.limit);
+        let rows = query.build().fetch_all(&self.pool).await?;
+        page(
+            &rows,
+            filter.limit,
+            |row| {
+                Ok(ListedAttempt {
+                    attempt: super::checkout::attempt_from_row(row)?,
+                    payment_code: row.try_get("payment_code")?,
+                    dossier_code: row.try_get("dossier_code")?,
+                    agency_code: row.try_get("agency_code")?,
+                })
+            },
+            |a| a.attempt.id.clone(),
+        )
+    }
+}

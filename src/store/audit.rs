@@ -94,6 +94,8 @@ pub struct AuditFilter {
     pub object_type: Option<String>,
     pub object_id: Option<String>,
     pub action: Option<String>,
+    /// Only what this actor (`officer:<id>` or `key:<id>`) did.
+    pub actor: Option<String>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     /// Only records older than this id: the cursor of the previous page.
@@ -126,6 +128,9 @@ impl Store {
         }
         if let Some(action) = &filter.action {
             query.and("action = {}", Value::Text(action.clone()));
+        }
+        if let Some(actor) = &filter.actor {
+            query.and("actor = {}", Value::Text(actor.clone()));
         }
         if let Some(from) = filter.from {
             query.and("at >= {}", Value::Text(from.to_stored()));

@@ -23,7 +23,7 @@ pub struct CheckoutInvoice {
     pub held: HeldMoney,
 }
 
-fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
+pub(super) fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
     let channel: String = row.try_get("channel")?;
     let status: String = row.try_get("status")?;
     Ok(Attempt {

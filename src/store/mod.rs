@@ -73,7 +73,7 @@ use conn::Conn;
 pub use agencies::AgencyImportSummary;
 pub use api_keys::{ApiKeyRecord, NewApiKey, Principal};
 pub use attempt_checks::AttemptToCheck;
-pub use attempts::OpenedAttempt;
+pub use attempts::{AttemptFilter, ListedAttempt, OpenedAttempt};
 pub use audit::AuditFilter;
 pub use checkout::CheckoutInvoice;
 pub use console::{ConsoleSession, FoundPayment, InvoiceHit, PaymentSearch, PaymentTotals};

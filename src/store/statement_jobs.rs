@@ -264,6 +264,29 @@ impl Store {
         import_from_row(&row)
     }
 
+    /// Imports queued by keys whose scope `scope` covers, whatever their
+    /// status, newest first: what the console's statements page lists.
+    pub async fn list_statement_imports(
+        &self,
+        scope: &Scope,
+        channel: Option<Channel>,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<super::Listed<StatementImport>, StoreError> {
+        use super::query::{Filtered, Value, page};
+        let mut query = Filtered::new(&format!("SELECT {IMPORT_COLUMNS} FROM settlement_files"));
+        query.and(
+            "substr(imported_scope, 1, length({})) = {}",
+            Value::Text(scope.path_prefix().to_owned()),
+        );
+        if let Some(channel) = channel {
+            query.and("channel = {}", Value::Text(channel.as_str().to_owned()));
+        }
+        query.newest_first("id", after_id, limit);
+        let rows = query.build().fetch_all(&self.pool).await?;
+        page(&rows, limit, import_from_row, |i| i.id.clone())
+    }
+
     /// Claims the oldest import that is queued, or whose worker's claim
     /// has lapsed, whose file `can_open` says this process can read, and
     /// whose channel has no other import running (`only`: that import

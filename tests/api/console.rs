@@ -1111,7 +1111,8 @@ async fn an_invoices_payments_and_found_invoices_download_as_csv(backend: Backen
     let file = session.get(&href.replace("&amp;", "&")).await;
     assert_eq!(file.status, 200, "{}", file.text);
     assert!(
-        file.text.starts_with("\u{feff}payment_id,"),
+        file.text
+            .starts_with("\u{feff}Mã khoản thu,Ghi nhận lúc,Kênh,"),
         "{}",
         file.text
     );
@@ -1124,7 +1125,7 @@ async fn an_invoices_payments_and_found_invoices_download_as_csv(backend: Backen
     let file = session.get(&href.replace("&amp;", "&")).await;
     assert_eq!(file.status, 200, "{}", file.text);
     assert!(
-        file.text.starts_with("\u{feff}invoice_id,"),
+        file.text.starts_with("\u{feff}Mã yêu cầu thanh toán,"),
         "{}",
         file.text
     );
@@ -1411,11 +1412,17 @@ async fn the_dashboard_shows_the_report_apis_figures_and_exports(backend: Backen
     assert_eq!(page.status, 200, "{}", page.text);
     assert_eq!(
         figure(&page.text, "total-rate-by-amount"),
-        format!("{}%", total["rate_by_amount"].as_str().unwrap())
+        format!(
+            "{} %",
+            total["rate_by_amount"].as_str().unwrap().replace('.', ",")
+        )
     );
     assert_eq!(
         figure(&page.text, "total-rate-by-count"),
-        format!("{}%", total["rate_by_count"].as_str().unwrap())
+        format!(
+            "{} %",
+            total["rate_by_count"].as_str().unwrap().replace('.', ",")
+        )
     );
     assert_eq!(
         figure(&page.text, "total-cashless-amount"),
@@ -1476,7 +1483,19 @@ async fn the_dashboard_shows_the_report_apis_figures_and_exports(backend: Backen
             &app.finance_key,
         )
         .await;
-    assert_eq!(csv.text, api_csv.text);
+    // In Vietnamese its headers, names and rates are the officer's; in
+    // English it is the API's file.
+    assert_eq!(csv.text.lines().count(), api_csv.text.lines().count());
+    assert!(
+        csv.text.starts_with("\u{feff}Mã cơ quan,Tên cơ quan,Cấp,"),
+        "{}",
+        csv.text
+    );
+    assert!(csv.text.contains("\r\nTổng,"), "{}", csv.text);
+    let english = session
+        .get("/console/dashboard?period=custom&from=2026-10-01&to=2026-10-31&format=csv&group_by=agency&lang=en")
+        .await;
+    assert_eq!(english.text, api_csv.text);
     for path in [
         "/console/payments?format=csv",
         "/console/exceptions?format=csv&status=all",
@@ -1647,11 +1666,17 @@ async fn an_officer_works_the_console_in_a_browser(backend: Backend) {
     let total = &report["total"];
     assert_eq!(
         browser.element_text("#total-rate-by-amount").await,
-        format!("{}%", total["rate_by_amount"].as_str().unwrap())
+        format!(
+            "{} %",
+            total["rate_by_amount"].as_str().unwrap().replace('.', ",")
+        )
     );
     assert_eq!(
         browser.element_text("#rate-by-count").await,
-        format!("{}%", total["rate_by_count"].as_str().unwrap())
+        format!(
+            "{} %",
+            total["rate_by_count"].as_str().unwrap().replace('.', ",")
+        )
     );
     assert_eq!(
         browser.element_text("#total-total-amount").await,

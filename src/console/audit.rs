@@ -1,0 +1,182 @@
+//! `/console/audit`: the audit log of the officer's scope, by person,
+//! action, object and day: who did what to which record, when, and from
+//! where, each named as people read it.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::labels::{ACTIONS, action_name, object_name};
+use super::table::{Cell, Filter, List, ListQuery, Table};
+use super::{AGENCY, Officer, Section, lang_of, session};
+use crate::error::{ApiError, ErrorCode};
+use crate::pages::{Html, Text, text};
+use crate::startup::AppState;
+use crate::store::AuditFilter;
+
+pub const AUDIT: Text = text!("Nhật ký thao tác", "Audit log");
+const WHO: Text = text!("Người thực hiện", "Who");
+const ACTION: Text = text!("Thao tác", "Action");
+const OBJECT: Text = text!("Đối tượng", "Object");
+const OBJECT_TYPES: [&str; 11] = [
+    "invoice",
+    "payment",
+    "exception",
+    "refund",
+    "settlement",
+    "dossier_import",
+    "attempt",
+    "event",
+    "agency",
+    "api_key",
+    "officer",
+];
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let officer = match session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
+    let query = ListQuery::of(&req);
+    match page(&req, &state, &officer, &query).await {
+        Ok(list) => list.answer(&req, &officer, &query),
+        Err(err) => super::error_page(&req, Some(&officer), &err),
+    }
+}
+
+async fn page<'a>(
+    req: &HttpRequest,
+    state: &AppState,
+    officer: &Officer,
+    query: &ListQuery,
+) -> Result<List<'a>, ApiError> {
+    let lang = lang_of(req);
+    let invalid = |what: &str| ApiError::bad_request(ErrorCode::InvalidQuery, what.to_owned());
+    // The people and keys of the scope, by the name the audit gives them.
+    let mut people: Vec<(String, String)> = state
+        .store
+        .officers(officer.scope())
+        .await?
+        .into_iter()
+        .map(|o| {
+            (
+                format!("officer:{}", o.id),
+                format!("{} <{}>", o.name, o.email),
+            )
+        })
+        .collect();
+    people.extend(
+        state
+            .store
+            .list_api_keys(officer.scope())
+            .await?
+            .into_iter()
+            .map(|k| {
+                let name = format!("{} ({})", k.name, lang.pick(&text!("khóa API", "API key")));
+                (format!("key:{}", k.id), name)
+            }),
+    );
+    let limit = query.limit();
+    let filter = AuditFilter {
+        object_type: query
+            .choice("object_type", |t| {
+                OBJECT_TYPES.into_iter().find(|o| *o == t)
+            })?
+            .map(str::to_owned),
+        object_id: query.text("object_id")?,
+        action: query
+            .choice("action", |a| {
+                ACTIONS.iter().find(|(c, _)| *c == a).map(|(c, _)| *c)
+            })?
+            .map(str::to_owned),
+        actor: query.choice("actor", |a| {
+            people
+                .iter()
+                .find(|(id, _)| id == a)
+                .map(|(id, _)| id.clone())
+        })?,
+        from: query.from()?,
+        to: query.to()?,
+        before_id: query
+            .cursor()
+            .map(|c| c.parse::<i64>().map_err(|_| invalid("cursor")))
+            .transpose()?,
+        // One more than shown tells whether there is a next page.
+        limit: limit + 1,
+    };
+    let mut records = state.store.list_audit(officer.scope(), &filter).await?;
+    let next_cursor = if records.len() as i64 > limit {
+        records.truncate(usize::try_from(limit).unwrap_or(0));
+        records.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let someone = lang.pick(&text!("Hệ thống", "The service")).to_owned();
+    Ok(List {
+        section: Section::Audit,
+        title: &AUDIT,
+        path: "/console/audit".to_owned(),
+        file: "nhat-ky.csv",
+        filters: vec![
+            Filter::Choice {
+                name: "actor",
+                label: &WHO,
+                options: people,
+            },
+            Filter::Choice {
+                name: "action",
+                label: &ACTION,
+                options: ACTIONS
+                    .iter()
+                    .map(|(code, t)| ((*code).to_owned(), lang.pick(t).to_owned()))
+                    .collect(),
+            },
+            Filter::Choice {
+                name: "object_type",
+                label: &OBJECT,
+                options: OBJECT_TYPES
+                    .into_iter()
+                    .map(|t| (t.to_owned(), object_name(t, lang)))
+                    .collect(),
+            },
+            Filter::Text {
+                name: "object_id",
+                label: &text!("Mã đối tượng", "Object id"),
+            },
+            Filter::Days,
+        ],
+        intro: Html::new(),
+        table: Table {
+            id: "audit",
+            caption: &AUDIT,
+            columns: &[
+                &text!("Thời điểm", "When"),
+                &WHO,
+                &ACTION,
+                &OBJECT,
+                &text!("Mã đối tượng", "Object id"),
+                &AGENCY,
+                &text!("Địa chỉ máy", "Client address"),
+            ],
+            rows: records
+                .iter()
+                .map(|r| {
+                    vec![
+                        Cell::Time(r.at),
+                        Cell::text(match &r.actor_name {
+                            Some(name) => name.clone(),
+                            // What the service did of itself (the janitor, an
+                            // import job) names no person.
+                            None if !r.actor.contains(':') => someone.clone(),
+                            None => r.actor.clone(),
+                        }),
+                        Cell::text(action_name(&r.action, lang)),
+                        Cell::text(object_name(&r.object_type, lang)),
+                        Cell::text(&r.object_id),
+                        Cell::maybe(r.agency_code.clone()),
+                        Cell::maybe(r.client_addr.clone()),
+                    ]
+                })
+                .collect(),
+        },
+        next_cursor,
+    })
+}

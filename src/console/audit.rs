@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::labels::{ACTIONS, action_name, object_name};
+use super::labels::{ACTIONS, action_name, actor_name, object_name};
 use super::table::{Cell, Filter, List, ListQuery, Table};
 use super::{AGENCY, Officer, Section, lang_of, session};
 use crate::error::{ApiError, ErrorCode};
@@ -16,14 +16,15 @@ pub const AUDIT: Text = text!("Nhật ký thao tác", "Audit log");
 const WHO: Text = text!("Người thực hiện", "Who");
 const ACTION: Text = text!("Thao tác", "Action");
 const OBJECT: Text = text!("Đối tượng", "Object");
-const OBJECT_TYPES: [&str; 11] = [
+const OBJECT_TYPES: [&str; 12] = [
     "invoice",
     "payment",
     "exception",
     "refund",
-    "settlement",
-    "dossier_import",
-    "attempt",
+    "settlement_file",
+    "register_import",
+    "dossier_register",
+    "payment_attempt",
     "event",
     "agency",
     "api_key",
@@ -109,7 +110,6 @@ async fn page<'a>(
     } else {
         None
     };
-    let someone = lang.pick(&text!("Hệ thống", "The service")).to_owned();
     Ok(List {
         section: Section::Audit,
         title: &AUDIT,
@@ -161,13 +161,7 @@ async fn page<'a>(
                 .map(|r| {
                     vec![
                         Cell::Time(r.at),
-                        Cell::text(match &r.actor_name {
-                            Some(name) => name.clone(),
-                            // What the service did of itself (the janitor, an
-                            // import job) names no person.
-                            None if !r.actor.contains(':') => someone.clone(),
-                            None => r.actor.clone(),
-                        }),
+                        Cell::text(actor_name(&r.actor, r.actor_name.as_deref(), lang)),
                         Cell::text(action_name(&r.action, lang)),
                         Cell::text(object_name(&r.object_type, lang)),
                         Cell::text(&r.object_id),

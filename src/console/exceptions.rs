@@ -499,9 +499,13 @@ async fn detail(
             html.raw("<tr><td>")
                 .text(&vietnam_minute(record.at))
                 .raw("</td><td>")
-                .text(&record.actor)
+                .text(&super::labels::actor_name(
+                    &record.actor,
+                    record.actor_name.as_deref(),
+                    lang,
+                ))
                 .raw("</td><td>")
-                .text(&record.action)
+                .text(&super::labels::action_name(&record.action, lang))
                 .raw("</td></tr>");
         }
         html.raw("</tbody></table>");

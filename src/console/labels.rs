@@ -175,6 +175,17 @@ pub const ACTIONS: &[(&str, Text)] = &[
         text!("Cổng chưa xác nhận giao dịch", "Attempt unconfirmed"),
     ),
     (
+        "console.signed_in",
+        text!("Đăng nhập bàn làm việc", "Signed in to the console"),
+    ),
+    (
+        "console.password_accepted",
+        text!(
+            "Mật khẩu đúng, chờ đăng ký mã xác thực",
+            "Password accepted, second factor to set up"
+        ),
+    ),
+    (
         "dossiers.queued",
         text!("Nhận sổ hồ sơ để nhập", "Register queued"),
     ),
@@ -202,6 +213,18 @@ pub const ACTIONS: &[(&str, Text)] = &[
     (
         "invoice.created",
         text!("Tạo yêu cầu thanh toán", "Invoice created"),
+    ),
+    (
+        "invoice.paid",
+        text!("Yêu cầu thanh toán đã nộp đủ", "Invoice paid"),
+    ),
+    (
+        "invoice.part_paid",
+        text!("Yêu cầu thanh toán nộp một phần", "Invoice part paid"),
+    ),
+    (
+        "invoice.opened",
+        text!("Yêu cầu thanh toán mở lại", "Invoice open again"),
     ),
     (
         "invoice.cancelled",
@@ -307,15 +330,16 @@ pub fn object_name(code: &str, lang: Lang) -> String {
     let name = match code {
         "agency" => text!("Cơ quan", "Agency"),
         "api_key" => text!("Khóa API", "API key"),
-        "attempt" => text!("Giao dịch trực tuyến", "Payment attempt"),
-        "dossier_import" => text!("Lần nhập sổ hồ sơ", "Register import"),
+        "payment_attempt" => text!("Giao dịch trực tuyến", "Payment attempt"),
+        "register_import" => text!("Lần nhập sổ hồ sơ", "Register import"),
+        "dossier_register" => text!("Sổ hồ sơ", "Dossier register"),
         "event" => text!("Thông báo", "Event"),
         "exception" => text!("Ngoại lệ", "Exception"),
         "invoice" => text!("Yêu cầu thanh toán", "Invoice"),
         "officer" => text!("Cán bộ", "Officer"),
         "payment" => text!("Khoản thu", "Payment"),
         "refund" => text!("Hoàn tiền", "Refund"),
-        "settlement" => text!("Sao kê", "Statement"),
+        "settlement_file" => text!("Sao kê", "Statement"),
         _ => return code.to_owned(),
     };
     lang.pick(&name).to_owned()
@@ -532,7 +556,19 @@ pub fn refusal_reason(reason: &str, lang: Lang) -> String {
     }
     for (en, vi) in PROBLEMS {
         if let Some(at) = reason.find(en) {
-            return format!("{}{vi}{}", &reason[..at], &reason[at + en.len()..]);
+            // What the problem is about: a transaction or agency the line
+            // names, or one of the file's own columns and its value.
+            let about = &reason[..at];
+            let about = if let Some(rest) = about.strip_prefix("transaction ") {
+                format!("giao dịch {rest}")
+            } else if let Some(rest) = about.strip_prefix("agency ") {
+                format!("cơ quan {rest}")
+            } else if about.is_empty() {
+                String::new()
+            } else {
+                format!("cột {about}")
+            };
+            return format!("{about}{vi}{}", &reason[at + en.len()..]);
         }
     }
     if let Some(rest) = reason.strip_prefix("line too long") {
@@ -577,15 +613,15 @@ mod reason_tests {
         for (en, vi) in [
             (
                 "amount \"-5\": must not be negative",
-                "amount \"-5\": không được là số âm",
+                "cột amount \"-5\": không được là số âm",
             ),
             (
                 "transaction_time \"31/02\": not a time like 2025-07-01T08:30:00+07:00",
-                "transaction_time \"31/02\": không phải thời điểm dạng 2025-07-01T08:30:00+07:00",
+                "cột transaction_time \"31/02\": không phải thời điểm dạng 2025-07-01T08:30:00+07:00",
             ),
             (
                 "transaction T1 is not in your scope",
-                "transaction T1 không thuộc phạm vi của bạn",
+                "giao dịch T1 không thuộc phạm vi của bạn",
             ),
             (
                 "missing column(s) \"amount\" that profile \"vnpay\" needs; the header has \"a\"",
@@ -686,4 +722,76 @@ pub fn report_column(column: &str) -> &str {
         "total_refunded" => "Tổng đã hoàn",
         other => other,
     }
+}
+
+/// Who did what the audit records: the officer's or key's name, or what
+/// part of the service acted of itself.
+pub fn actor_name(actor: &str, name: Option<&str>, lang: Lang) -> String {
+    if let Some(name) = name {
+        return name.to_owned();
+    }
+    let Some(task) = actor.strip_prefix("system:") else {
+        // An officer or key whose name is gone.
+        return lang
+            .pick(&text!("(không còn tên)", "(no name kept)"))
+            .to_owned();
+    };
+    let (vi, en) = match task {
+        "janitor" => ("kiểm tra định kỳ", "periodic checks"),
+        "expiry" => ("hết hạn tự động", "expiry"),
+        "refunds" => ("gửi lệnh hoàn tiền", "refunds"),
+        "retention" => ("xóa thông tin cá nhân quá hạn", "data retention"),
+        "checkout" => ("trang thanh toán", "checkout"),
+        "approval-threshold" => ("tự duyệt dưới ngưỡng", "approval threshold"),
+        "cli" | "serve" => ("lệnh quản trị", "command line"),
+        "demo" => ("dữ liệu thử", "demo data"),
+        other => match other.strip_prefix("callback:") {
+            Some(provider) => {
+                return match lang {
+                    Lang::Vi => format!("Hệ thống ({provider} báo về)"),
+                    Lang::En => format!("The service (callback of {provider})"),
+                };
+            }
+            None => ("tự động", "automatic"),
+        },
+    };
+    match lang {
+        Lang::Vi => format!("Hệ thống ({vi})"),
+        Lang::En => format!("The service ({en})"),
+    }
+}
+
+/// What a statement profile is called: a shipped one by what it reads, a
+/// province's own by the name it was given.
+pub fn profile_name(name: &str, lang: Lang) -> &str {
+    match name {
+        "canonical" => lang.pick(&text!(
+            "Mẫu chuẩn của cổng thanh toán",
+            "Standard gateway layout"
+        )),
+        "canonical_bank" => lang.pick(&text!("Mẫu chuẩn của ngân hàng", "Standard bank layout")),
+        "vnpay" => "VNPay",
+        "momo" => "MoMo",
+        "zalopay" => "ZaloPay",
+        "vietcombank" => "Vietcombank",
+        other => other,
+    }
+}
+
+/// Why a webhook delivery failed, as the dispatcher recorded it, in the
+/// officer's language.
+pub fn delivery_error(error: &str, lang: Lang) -> String {
+    if lang == Lang::En {
+        return error.to_owned();
+    }
+    if let Some(status) = error.strip_prefix("the receiver answered HTTP ") {
+        return format!("Hệ thống nhận trả lời lỗi HTTP {status}");
+    }
+    if error == "the receiver did not answer in time" {
+        return "Hệ thống nhận không trả lời kịp".to_owned();
+    }
+    if error.starts_with("the receiver could not be reached") {
+        return "Không kết nối được tới hệ thống nhận".to_owned();
+    }
+    "Địa chỉ nhận không còn được phép (xem cấu hình webhooks)".to_owned()
 }

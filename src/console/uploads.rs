@@ -118,7 +118,7 @@ fn statement_form(html: &mut Html, lang: Lang, state: &AppState, officer: &Offic
         html.raw("<option value=\"")
             .text(name)
             .raw("\">")
-            .text(name)
+            .text(super::labels::profile_name(name, lang))
             .raw("</option>");
     }
     html.raw("</select></div><div class=\"field\"><label for=\"account\">")

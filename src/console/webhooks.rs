@@ -158,7 +158,11 @@ async fn page<'a>(
                         Cell::maybe(e.agency_code.as_ref().map(|c| c.to_string())),
                         Cell::text(e.status.label(lang)),
                         Cell::Count(e.attempts),
-                        Cell::maybe(e.last_error.clone()),
+                        Cell::maybe(
+                            e.last_error
+                                .as_deref()
+                                .map(|err| super::labels::delivery_error(err, lang)),
+                        ),
                         e.delivered_at.map_or(Cell::Empty, Cell::Time),
                         if e.status == EventStatus::Delivered || e.status == EventStatus::Held {
                             Cell::Empty

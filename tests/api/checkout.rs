@@ -176,7 +176,7 @@ async fn the_checkout_page_shows_the_invoice_in_both_languages(backend: Backend)
         assert!(html.contains(&format!("<html lang=\"{lang}\">")));
         assert!(html.contains("name=\"viewport\""));
         for expected in [
-            "Agency P.D1",
+            "Cơ quan P.D1",
             "1.004227",
             "Cấp giấy phép xây dựng",
             "000.00.01.H26-261128-0001",
@@ -811,7 +811,7 @@ async fn receipts_are_numbered_per_agency_and_year(backend: Backend) {
         "01BLP0-001",
         &format!("LP{yy:02}"),
         "0000004",
-        "Agency P.D1",
+        "Cơ quan P.D1",
         "Nguyễn Văn A",
         "********2345",
         "HS-5",

@@ -119,7 +119,7 @@ impl Session {
 }
 
 /// The value of the first input named `name` on a page.
-fn field_value(page: &str, name: &str) -> String {
+pub(crate) fn field_value(page: &str, name: &str) -> String {
     let at = page
         .find(&format!("name=\"{name}\" value=\""))
         .unwrap_or_else(|| panic!("no field {name} in {page}"));
@@ -260,7 +260,7 @@ pub(crate) async fn sign_in_with(
 }
 
 /// Signs in as a new officer with the role and agency of `key`.
-async fn sign_in(app: &PaymentsApp, key: &str) -> Session {
+pub(crate) async fn sign_in(app: &PaymentsApp, key: &str) -> Session {
     let email = officer_like(&app.app, key).await;
     sign_in_as(&app.app, &email).await.0
 }
@@ -419,7 +419,11 @@ async fn signing_in_gives_a_session_and_signing_out_ends_it(backend: Backend) {
 /// An invoice of P.D1 paid by a transfer over the total: an `overpaid`
 /// exception of P.D1 for the 50,000 đồng beyond it. Returns the invoice
 /// and the exception's id.
-async fn overpaid_transfer(app: &PaymentsApp, dossier: &str, id: i64) -> (Value, String) {
+pub(crate) async fn overpaid_transfer(
+    app: &PaymentsApp,
+    dossier: &str,
+    id: i64,
+) -> (Value, String) {
     let invoice = app.invoice(dossier).await;
     let code = invoice["payment_code"].as_str().unwrap();
     let sent = app

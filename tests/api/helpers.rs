@@ -138,7 +138,13 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
 
 /// Creates a key directly in the store, as `lephi keys create` does.
 pub async fn create_key(store: &Store, role: Role, agency: Option<&str>) -> String {
-    let (new, secret) = NewApiKey::generate(role.as_str(), agency, None).expect("a valid key");
+    let name = match role {
+        Role::AgencySystem => "Hệ thống một cửa",
+        Role::Finance => "Phần mềm kế toán",
+        Role::Admin => "Quản trị hệ thống",
+    };
+    let (new, secret) =
+        NewApiKey::generate(role.as_str(), agency, Some(name)).expect("a valid key");
     store
         .create_api_key(&Actor::system("test"), &Scope::All, &new)
         .await
@@ -270,7 +276,7 @@ impl TestApp {
     }
 
     pub async fn create_agency(&self, code: &str, level: &str, parent: Option<&str>) -> Response {
-        let body = json!({ "code": code, "name": format!("Agency {code}"), "level": level, "parent_code": parent });
+        let body = json!({ "code": code, "name": format!("Cơ quan {code}"), "level": level, "parent_code": parent });
         self.post("/v1/agencies", &self.admin_key, &body).await
     }
 

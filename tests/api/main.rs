@@ -14,6 +14,7 @@ mod checkout;
 mod citizen;
 mod cli;
 mod console;
+mod console_pages;
 mod crash;
 mod deploy;
 mod dossiers;

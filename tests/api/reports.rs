@@ -567,7 +567,7 @@ async fn every_grouping_adds_up_to_the_payments_made(backend: Backend) {
         &agencies,
         &["P", "P.D1", "P.D1.C1", "P.D2"],
     );
-    assert_eq!(by_agency["groups"][1]["agency_name"], "Agency P.D1");
+    assert_eq!(by_agency["groups"][1]["agency_name"], "Cơ quan P.D1");
     assert_eq!(by_agency["groups"][2]["level"], "commune");
 
     let by_procedure = report(&app, key, &format!("{period}&group_by=procedure")).await;
@@ -846,7 +846,7 @@ async fn reports_come_as_csv_for_spreadsheets(backend: Backend) {
         assert_eq!(json!(&row[10]), figures["rate_by_count"]);
     }
     assert_eq!(&rows[0][0], "P");
-    assert_eq!(&rows[0][1], "Agency P");
+    assert_eq!(&rows[0][1], "Cơ quan P");
     let total = rows.last().unwrap();
     assert_eq!((&total[0], &total[1], &total[2]), ("total", "", ""));
     let in_period = in_p(&paid).filter(|p| (FROM..=TO).contains(&p.day()));

@@ -32,7 +32,8 @@ on_both_backends!(
     a_finance_officer_closes_the_month,
 );
 
-const CANONICAL: &str = "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date";
+pub(crate) const CANONICAL: &str =
+    "provider_txn_id,order_ref,amount,fee,transaction_time,settlement_date";
 const FEE: i64 = 650_000;
 
 /// How each planted payment of the month is meant to turn out.

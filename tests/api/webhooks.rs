@@ -41,7 +41,7 @@ on_both_backends!(
 );
 
 /// The example secret of the Standard Webhooks specification (24 bytes).
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Another valid secret: the base64 of 32 bytes.
 const OTHER_SECRET: &str = "whsec_bGVwaGktd2ViaG9vay10ZXN0LXNlY3JldC0zMmJ5dGU=";
 
@@ -89,7 +89,7 @@ async fn put_webhook(app: &TestApp, key: &str, agency: &str, body: &Value) -> Re
 }
 
 /// Points `agency`'s webhook at `url`, signed with `secret`.
-async fn set_webhook(app: &TestApp, agency: &str, url: &str, secret: &str) {
+pub(crate) async fn set_webhook(app: &TestApp, agency: &str, url: &str, secret: &str) {
     let response = put_webhook(
         app,
         &app.admin_key,
@@ -183,7 +183,12 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Result<T, Str
 }
 
 /// Waits until `key` sees exactly `n` events with `status`; returns them.
-async fn wait_for_status(app: &TestApp, key: &str, status: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn wait_for_status(
+    app: &TestApp,
+    key: &str,
+    status: &str,
+    n: usize,
+) -> Vec<Value> {
     eventually(&format!("{n} events {status}"), async || {
         let found = events(app, key, &format!("&status={status}")).await;
         if found.len() == n {
@@ -196,7 +201,7 @@ async fn wait_for_status(app: &TestApp, key: &str, status: &str, n: usize) -> Ve
 }
 
 /// A receiver that answers every POST on `/hooks/lephi` with `template`.
-async fn receiver_answering(template: ResponseTemplate) -> MockServer {
+pub(crate) async fn receiver_answering(template: ResponseTemplate) -> MockServer {
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/hooks/lephi"))
@@ -206,7 +211,7 @@ async fn receiver_answering(template: ResponseTemplate) -> MockServer {
     receiver
 }
 
-fn hook_url(receiver: &MockServer) -> String {
+pub(crate) fn hook_url(receiver: &MockServer) -> String {
     format!("{}/hooks/lephi", receiver.uri())
 }
 

@@ -109,11 +109,51 @@ fn days_of(choice: Choice, from: Option<&str>, to: Option<&str>) -> Option<(Stri
     Some((format_day(first), format_day(last)))
 }
 
-/// What the page shows: the three groupings of one report query.
+/// What the page shows: the groupings of one report query, the same
+/// report of the period before, and the dossiers' outcomes of both.
 struct Reports {
     level: CashlessReport,
     agency: CashlessReport,
     month: CashlessReport,
+    channel: CashlessReport,
+    procedure: CashlessReport,
+    previous: Option<(Period, CashlessReport)>,
+    online: Online,
+    previous_online: Option<Online>,
+}
+
+/// The online payment rate: dossiers with a fee paid in full online, of
+/// all the register's dossiers with a fee received in the period.
+#[derive(Clone, Copy)]
+struct Online {
+    paid_online: u64,
+    with_fee: u64,
+}
+
+impl Online {
+    fn rate(self) -> Option<Rate> {
+        Rate::of(
+            i64::try_from(self.paid_online).ok()?,
+            i64::try_from(self.with_fee).ok()?,
+        )
+    }
+}
+
+async fn online(state: &AppState, officer: &Officer, period: Period) -> Result<Online, ApiError> {
+    use super::table::day_start;
+    let from = day_start(Some(&period.from()), "from", 0)?;
+    let to = day_start(Some(&period.to()), "to", 1)?;
+    let counts = state
+        .store
+        .dossier_outcome_counts(officer.scope(), from, to)
+        .await?;
+    Ok(Online {
+        paid_online: counts
+            .get(&crate::domain::dossier::DossierOutcome::PaidCashless)
+            .copied()
+            .unwrap_or(0),
+        with_fee: counts.values().sum(),
+    })
 }
 
 async fn report(
@@ -172,10 +212,26 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         };
     }
     let reports = async {
+        let previous = match period.previous() {
+            Some(before) => Some((
+                before,
+                report(&state, &officer, before, GroupBy::Level).await?,
+            )),
+            None => None,
+        };
+        let previous_online = match period.previous() {
+            Some(before) => Some(online(&state, &officer, before).await?),
+            None => None,
+        };
         Ok::<_, ApiError>(Reports {
             level: report(&state, &officer, period, GroupBy::Level).await?,
             agency: report(&state, &officer, period, GroupBy::Agency).await?,
             month: report(&state, &officer, period, GroupBy::Month).await?,
+            channel: report(&state, &officer, period, GroupBy::Channel).await?,
+            procedure: report(&state, &officer, period, GroupBy::Procedure).await?,
+            previous,
+            online: online(&state, &officer, period).await?,
+            previous_online,
         })
     };
     let reports = match reports.await {
@@ -431,7 +487,30 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
         Some("total-refunded"),
     );
     html.raw("</div></div>");
+    html.raw("<div class=\"figure\"><div class=\"label\">")
+        .t(lang, &ONLINE_RATE)
+        .raw("</div><div class=\"value\"><a id=\"online-rate\" href=\"")
+        .text(&link(
+            lang,
+            "/console/register",
+            &[
+                ("outcome", "paid_cashless"),
+                ("from", &period.from()),
+                ("to", &period.to()),
+            ],
+        ))
+        .raw("\">")
+        .text(&rate_text(reports.online.rate(), lang))
+        .raw("</a></div><div class=\"label\" id=\"online-dossiers\">")
+        .text(&format!(
+            "{} / {} {}",
+            crate::pages::count(reports.online.paid_online, lang),
+            crate::pages::count(reports.online.with_fee, lang),
+            lang.pick(&text!("hồ sơ có phí", "dossiers with a fee"))
+        ))
+        .raw("</div></div>");
     html.raw("</div>");
+    compared(&mut html, lang, reports);
 
     // By month.
     html.raw("<section class=\"card\"><h2>")
@@ -613,7 +692,192 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
     csv_link(&mut html, lang, period, GroupBy::Agency);
     csv_link(&mut html, lang, period, GroupBy::Month);
     html.raw("</section>");
+    by_channel(&mut html, lang, period, &reports.channel);
+    by_procedure(&mut html, lang, period, &reports.procedure);
     html
+}
+
+const ONLINE_RATE: Text = text!("Tỷ lệ hồ sơ nộp trực tuyến", "Online payment rate");
+
+/// `now` against `before` in percentage points: `+3,75 điểm`.
+fn change(now: Option<Rate>, before: Option<Rate>, lang: Lang) -> String {
+    match (now, before) {
+        (Some(now), Some(before)) => {
+            let change = now.change_from(before);
+            let sign = if change.is_negative() { "" } else { "+" };
+            let shown = match lang {
+                Lang::Vi => change.display().replace('.', ","),
+                Lang::En => change.display(),
+            };
+            format!("{sign}{shown} {}", lang.pick(&text!("điểm", "points")))
+        }
+        _ => "—".to_owned(),
+    }
+}
+
+/// This period against the one before it, of as many days.
+fn compared(html: &mut Html, lang: Lang, reports: &Reports) {
+    let Some((before, previous)) = &reports.previous else {
+        return;
+    };
+    let now = &reports.level.total;
+    let then = &previous.total;
+    let previous_online = reports.previous_online.and_then(Online::rate);
+    html.raw("<section class=\"card\"><h2>")
+        .t(lang, &text!("So với kỳ trước", "Against the period before"))
+        .raw("</h2><table id=\"compared\"><caption>")
+        .text(&format!(
+            "{} {} – {}",
+            lang.pick(&text!("Kỳ trước:", "Period before:")),
+            before.from(),
+            before.to()
+        ))
+        .raw("</caption><thead><tr><th scope=\"col\"></th><th scope=\"col\" class=\"num\">")
+        .t(lang, &text!("Kỳ này", "This period"))
+        .raw("</th><th scope=\"col\" class=\"num\">")
+        .t(lang, &text!("Kỳ trước", "Period before"))
+        .raw("</th><th scope=\"col\" class=\"num\">")
+        .t(lang, &text!("Thay đổi", "Change"))
+        .raw("</th></tr></thead><tbody>");
+    let rows: [(&Text, &'static str, Option<Rate>, Option<Rate>); 3] = [
+        (
+            &RATE_BY_AMOUNT,
+            "compared-amount",
+            now.rate_by_amount(),
+            then.rate_by_amount(),
+        ),
+        (
+            &RATE_BY_COUNT,
+            "compared-count",
+            now.rate_by_count(),
+            then.rate_by_count(),
+        ),
+        (
+            &ONLINE_RATE,
+            "compared-online",
+            reports.online.rate(),
+            previous_online,
+        ),
+    ];
+    for (label, id, now, then) in rows {
+        html.raw("<tr><th scope=\"row\">")
+            .t(lang, label)
+            .raw("</th><td class=\"num\">")
+            .text(&rate_text(now, lang))
+            .raw("</td><td class=\"num\">")
+            .text(&rate_text(then, lang))
+            .raw("</td><td class=\"num\" id=\"")
+            .raw(id)
+            .raw("\">")
+            .text(&change(now, then, lang))
+            .raw("</td></tr>");
+    }
+    for (label, now, then) in [
+        (
+            &CASHLESS_AMOUNT,
+            now.cashless_amount(),
+            then.cashless_amount(),
+        ),
+        (&TOTAL_AMOUNT, now.total_amount(), then.total_amount()),
+    ] {
+        let difference = crate::domain::Vnd::new(now.dong().saturating_sub(then.dong()));
+        let sign = if difference.dong() > 0 { "+" } else { "" };
+        html.raw("<tr><th scope=\"row\">")
+            .t(lang, label)
+            .raw("</th><td class=\"num\">")
+            .text(&now.display_vi())
+            .raw("</td><td class=\"num\">")
+            .text(&then.display_vi())
+            .raw("</td><td class=\"num\">")
+            .text(&format!("{sign}{}", difference.display_vi()))
+            .raw("</td></tr>");
+    }
+    html.raw("</tbody></table></section>");
+}
+
+/// What came through each channel, and its share of all collected.
+fn by_channel(html: &mut Html, lang: Lang, period: Period, report: &CashlessReport) {
+    html.raw("<section class=\"card\"><h2>")
+        .t(lang, &text!("Theo kênh thanh toán", "By channel"))
+        .raw("</h2>");
+    if report.groups.is_empty() {
+        html.raw("<p>").t(lang, &NOTHING).raw("</p></section>");
+        return;
+    }
+    html.raw("<table id=\"by-channel\"><caption>")
+        .t(lang, &text!("Theo kênh thanh toán", "By channel"))
+        .raw("</caption><thead><tr><th scope=\"col\">")
+        .t(lang, &super::CHANNEL)
+        .raw("</th><th scope=\"col\" class=\"num\">")
+        .t(lang, &super::AMOUNT)
+        .raw("</th><th scope=\"col\" class=\"num\">")
+        .t(lang, &text!("Số khoản", "Payments"))
+        .raw("</th><th scope=\"col\" class=\"num\">")
+        .t(lang, &text!("Tỷ trọng số tiền", "Share of the amount"))
+        .raw("</th></tr></thead><tbody>");
+    let whole = report.total.total_amount().dong();
+    for group in &report.groups {
+        let GroupKey::Channel { channel } = &group.key else {
+            continue;
+        };
+        let f = &group.figures;
+        html.raw("<tr><th scope=\"row\">")
+            .text(crate::pages::channel_name(*channel, lang))
+            .raw("</th><td class=\"num\">")
+            .text(&f.total_amount().display_vi())
+            .raw("</td><td class=\"num\">")
+            .text(&crate::pages::count(f.total_count().unsigned_abs(), lang))
+            .raw("</td><td class=\"num\">")
+            .text(&rate_text(Rate::of(f.total_amount().dong(), whole), lang))
+            .raw("</td></tr>");
+    }
+    html.raw("</tbody></table>");
+    csv_link(html, lang, period, GroupBy::Channel);
+    html.raw("</section>");
+}
+
+/// The cashless rate of each procedure.
+fn by_procedure(html: &mut Html, lang: Lang, period: Period, report: &CashlessReport) {
+    html.raw("<section class=\"card\"><h2>")
+        .t(lang, &text!("Theo thủ tục", "By procedure"))
+        .raw("</h2>");
+    if report.groups.is_empty() {
+        html.raw("<p>").t(lang, &NOTHING).raw("</p></section>");
+        return;
+    }
+    html.raw("<table id=\"by-procedure\"><caption>")
+        .t(lang, &text!("Theo thủ tục", "By procedure"))
+        .raw("</caption>");
+    figure_header(html, lang, &text!("Thủ tục", "Procedure"));
+    html.raw("<tbody>");
+    for group in &report.groups {
+        let GroupKey::Procedure {
+            procedure_code,
+            procedure_name,
+        } = &group.key
+        else {
+            continue;
+        };
+        let f = &group.figures;
+        html.raw("<tr><th scope=\"row\">")
+            .text(&format!("{procedure_code} – {procedure_name}"))
+            .raw("</th>");
+        for shown in [
+            rate_text(f.rate_by_amount(), lang),
+            rate_text(f.rate_by_count(), lang),
+            f.cashless_amount().display_vi(),
+            f.cash_amount().display_vi(),
+            f.total_amount().display_vi(),
+            crate::pages::count(f.cashless_count().unsigned_abs(), lang),
+            crate::pages::count(f.total_count().unsigned_abs(), lang),
+        ] {
+            html.raw("<td class=\"num\">").text(&shown).raw("</td>");
+        }
+        html.raw("</tr>");
+    }
+    html.raw("</tbody></table>");
+    csv_link(html, lang, period, GroupBy::Procedure);
+    html.raw("</section>");
 }
 
 /// The days of `month` (`YYYY-MM`) that lie in `period`.
@@ -632,7 +896,9 @@ fn csv_link(html: &mut Html, lang: Lang, period: Period, group_by: GroupBy) {
     let what = match group_by {
         GroupBy::Level => text!("theo cấp", "by level"),
         GroupBy::Agency => text!("theo cơ quan", "by agency"),
-        _ => text!("theo tháng", "by month"),
+        GroupBy::Channel => text!("theo kênh", "by channel"),
+        GroupBy::Procedure => text!("theo thủ tục", "by procedure"),
+        GroupBy::Month => text!("theo tháng", "by month"),
     };
     let href = link(
         lang,

@@ -156,6 +156,15 @@ impl Period {
     pub fn to(&self) -> String {
         format_day(self.to)
     }
+
+    /// The period of as many days that ends the day before this one
+    /// starts: what a period is compared with.
+    pub fn previous(&self) -> Option<Period> {
+        let days = (self.to - self.from).whole_days();
+        let to = self.from.previous_day()?;
+        let from = to.checked_sub(time::Duration::days(days))?;
+        Some(Period { from, to })
+    }
 }
 
 /// A day written exactly as `YYYY-MM-DD`, the form days are stored and
@@ -501,6 +510,17 @@ impl Rate {
             .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
         shown.rescale(2);
         shown.to_string()
+    }
+}
+
+impl Rate {
+    /// How far this rate is from `earlier`, in percentage points.
+    pub fn change_from(self, earlier: Rate) -> Rate {
+        Rate(self.0 - earlier.0)
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0.is_sign_negative() && !self.0.is_zero()
     }
 }
 
@@ -940,6 +960,34 @@ mod tests {
             }
         );
         assert_eq!(report.total.rate_by_amount().unwrap().display(), "75.00");
+    }
+
+    #[test]
+    fn a_period_is_compared_with_as_many_days_before_it() {
+        let october = Period::parse("2026-10-01", "2026-10-31").unwrap();
+        let before = october.previous().unwrap();
+        assert_eq!(
+            (before.from(), before.to()),
+            ("2026-08-31".into(), "2026-09-30".into())
+        );
+        let day = Period::parse("2026-03-01", "2026-03-01")
+            .unwrap()
+            .previous()
+            .unwrap();
+        assert_eq!(
+            (day.from(), day.to()),
+            ("2026-02-28".into(), "2026-02-28".into())
+        );
+        let up = Rate::of(9, 10)
+            .unwrap()
+            .change_from(Rate::of(3, 4).unwrap());
+        assert_eq!(up.display(), "15.00");
+        assert!(
+            Rate::of(1, 2)
+                .unwrap()
+                .change_from(Rate::of(3, 4).unwrap())
+                .is_negative()
+        );
     }
 
     #[test]

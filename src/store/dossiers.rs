@@ -556,6 +556,39 @@ impl Store {
     }
 }
 
+impl Store {
+    /// How many dossiers with a fee, received in `[from, to)` by agencies
+    /// in `scope`, came to each outcome: what the dashboard's online
+    /// payment rate is made of.
+    pub async fn dossier_outcome_counts(
+        &self,
+        scope: &Scope,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Result<std::collections::BTreeMap<DossierOutcome, u64>, StoreError> {
+        let mut counts = std::collections::BTreeMap::new();
+        for outcome in DossierOutcome::ALL {
+            let mut query = Filtered::new(&format!("SELECT d.agency_code{STANDINGS_FROM}"));
+            query.and(
+                "substr(a.path, 1, length({})) = {}",
+                Value::Text(scope.path_prefix().to_owned()),
+            );
+            query.and_fixed("d.fee_amount > 0");
+            query.during("d.received_at", from, to);
+            query.then(STANDINGS_GROUP);
+            query.then(&format!("HAVING {}", outcome_condition(outcome)));
+            let row = query
+                .wrapped("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (", ") standing")
+                .build()
+                .fetch_one(&self.pool)
+                .await?;
+            let n: i64 = row.try_get("n")?;
+            counts.insert(outcome, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,13 @@ impl Filtered {
             .then_bind("LIMIT {}", Value::Int(limit + 1))
     }
 
+    /// The query so far inside `before` and `after`, as a subquery of
+    /// another with the same values.
+    pub fn wrapped(mut self, before: &str, after: &str) -> Self {
+        self.sql = format!("{before}{}{after}", self.sql);
+        self
+    }
+
     pub fn build(self) -> Query<'static, Any, AnyArguments> {
         let mut query = sqlx::query(AssertSqlSafe(self.sql));
         for value in self.values {

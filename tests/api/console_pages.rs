@@ -75,6 +75,7 @@ async fn seeded(backend: Backend) -> (PaymentsApp, Seeded) {
             &app.finance_key,
             "dossier_code,agency_code,procedure_code,fee_amount,received_at,status\n\
              HS-TRANG-1,P.D1,1.004227,650000,2026-11-28T08:30:00+07:00,received\n\
+             HS-TRANG-2,P.D1,1.004227,650000,2026-11-28T08:45:00+07:00,received\n\
              HS-TRANG-9,P.D1,1.004227,650000,2026-11-28T09:00:00+07:00,received\n"
                 .as_bytes()
                 .to_vec(),
@@ -270,6 +271,84 @@ async fn the_officers_pages_list_filter_and_download_their_records(backend: Back
     assert!(
         everyone.iter().any(|l| l.contains("Ghi nhận khoản thu")),
         "{everyone:?}"
+    );
+
+    // The dashboard: by channel, by procedure, the online payment rate,
+    // and this period against the one before (cash of 1 November).
+    let open = page(&session, "/console/invoices?dossier=HS-TRANG-3").await;
+    let open_id = {
+        let at = open.find("href=\"/console/invoices/").unwrap() + 24;
+        open[at..at + open[at..].find('"').unwrap()].to_owned()
+    };
+    let csrf = session.csrf().await;
+    let cash = session
+        .post(
+            &format!("/console/invoices/{open_id}/cash"),
+            &[
+                ("amount", "650000"),
+                ("receipt_number", "BL-0001"),
+                ("received_at", "2026-11-01T09:00"),
+                ("idempotency_key", "console-cash-trang"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(cash.status, 303, "{}", cash.text);
+    let dashboard = page(
+        &session,
+        "/console/dashboard?period=custom&from=2026-11-15&to=2026-12-31",
+    )
+    .await;
+    let shown = |id: &str| -> String {
+        let at = dashboard
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id}: {dashboard}"));
+        let start = at + dashboard[at..].find('>').unwrap() + 1;
+        dashboard[start..start + dashboard[start..].find('<').unwrap()].to_owned()
+    };
+    // HS-TRANG-2 paid exactly by VNPay; HS-TRANG-1 overpaid; HS-TRANG-9 unpaid.
+    assert_eq!(shown("online-rate"), "33,33 %");
+    assert_eq!(shown("online-dossiers"), "1 / 3 hồ sơ có phí");
+    // Before: VNPay's 650.000 ₫ of 1 October and the cash; now: the transfer.
+    assert_eq!(shown("compared-amount"), "+50,00 điểm");
+    assert_eq!(shown("compared-online"), "—");
+    assert!(
+        dashboard.contains("Kỳ trước: 2026-09-29 – 2026-11-14"),
+        "{dashboard}"
+    );
+    let by_channel = &dashboard[dashboard.find("id=\"by-channel\"").unwrap()..];
+    let by_channel = &by_channel[..by_channel.find("</table>").unwrap()];
+    assert!(
+        by_channel.contains("Chuyển khoản ngân hàng (VietQR)"),
+        "{by_channel}"
+    );
+    assert!(!by_channel.contains("VNPay") && !by_channel.contains("Tiền mặt tại quầy"));
+    assert!(
+        dashboard.contains("1.004227 – Cấp giấy phép xây dựng"),
+        "{dashboard}"
+    );
+    let before = page(
+        &session,
+        "/console/dashboard?period=custom&from=2026-09-29&to=2026-11-14",
+    )
+    .await;
+    assert!(before.contains("id=\"by-channel\""), "{before}");
+    assert!(before.contains("VNPay") && before.contains("Tiền mặt tại quầy"));
+    let channels = file(
+        &session,
+        "/console/dashboard?period=custom&from=2026-11-15&to=2026-12-31&format=csv&group_by=channel",
+    )
+    .await;
+    assert!(channels[0].starts_with("Kênh,"), "{channels:?}");
+    assert!(
+        channels
+            .iter()
+            .any(|l| l.starts_with("Chuyển khoản ngân hàng (VietQR),")),
+        "{channels:?}"
+    );
+    assert!(
+        channels.last().unwrap().starts_with("Tổng,"),
+        "{channels:?}"
     );
 
     // Pages follow: a page of 50, then the next, none shown twice.

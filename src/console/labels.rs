@@ -652,6 +652,20 @@ pub fn exception_detail(x: &crate::domain::payment::PaymentException, lang: Lang
         .amount
         .map_or_else(|| "Khoản tiền".to_owned(), Vnd::display_vi);
     // "… received where {owed} đồng was owed …", as recorded.
+    let said = exception_sentence(x, &amount);
+    // A payment's own exception, when a statement line recovered it.
+    match &x.settlement_line {
+        Some((_, line)) if x.detail.contains("recovered from statement line") => {
+            format!(
+                "{said} Khoản thu được khôi phục từ dòng {line} của sao kê (cổng không báo về)."
+            )
+        }
+        _ => said,
+    }
+}
+
+fn exception_sentence(x: &crate::domain::payment::PaymentException, amount: &str) -> String {
+    use crate::domain::Vnd;
     let owed = x
         .detail
         .split_once(" đồng received where ")

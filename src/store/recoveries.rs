@@ -674,33 +674,48 @@ impl Recoveries {
         Ok(())
     }
 
-    /// The findings each payment raises, in order: its own exception, if
-    /// it is held (or holds an excess), then its `missing_payment`.
+    /// The findings each payment raises: its own exception if it is held
+    /// (or holds an excess), naming the statement line it was recovered
+    /// from; otherwise a `missing_payment` that says it was recovered. One
+    /// line recovers one payment and opens one exception.
     fn own_findings<'a>(&'a self, lines: &[Unmatched<'a>]) -> Vec<Finding<'a>> {
         let mut findings = Vec::new();
         for new in &self.payments {
             let payment = &new.payment;
             let agency = new.agency.as_ref().map(|(c, p)| (c.as_str(), p.as_str()));
-            if let Some((kind, owed)) = new.held {
-                findings.push(held(payment, kind, owed, agency));
-            }
-            if payment.excess.dong() > 0 {
-                findings.push(excess_held(payment, payment.applied_amount(), agency));
-            }
             let Unmatched { line, file_id, .. } = lines[new.line];
-            findings.push(Finding {
-                kind: ExceptionKind::MissingPayment,
-                payment_id: Some(&payment.id),
-                invoice_id: payment.invoice_id.as_deref(),
-                agency,
-                amount: Some(line.amount),
-                detail: format!(
-                    "line {} settles {} đồng that no callback reported; the payment was recovered from the statement",
-                    line.line_no, line.amount
-                ),
-                settlement_line: Some((file_id, i64::try_from(line.line_no).unwrap_or(i64::MAX))),
-                dossier_code: None,
-                tell_dossier_system: false,
+            let settlement_line = Some((file_id, i64::try_from(line.line_no).unwrap_or(i64::MAX)));
+            let recovered = format!(
+                "; recovered from statement line {}, which no callback reported",
+                line.line_no
+            );
+            let own = if let Some((kind, owed)) = new.held {
+                Some(held(payment, kind, owed, agency))
+            } else if payment.excess.dong() > 0 {
+                Some(excess_held(payment, payment.applied_amount(), agency))
+            } else {
+                None
+            };
+            findings.push(match own {
+                Some(mut finding) => {
+                    finding.settlement_line = settlement_line;
+                    finding.detail.push_str(&recovered);
+                    finding
+                }
+                None => Finding {
+                    kind: ExceptionKind::MissingPayment,
+                    payment_id: Some(&payment.id),
+                    invoice_id: payment.invoice_id.as_deref(),
+                    agency,
+                    amount: Some(line.amount),
+                    detail: format!(
+                        "line {} settles {} đồng that no callback reported; the payment was recovered from the statement",
+                        line.line_no, line.amount
+                    ),
+                    settlement_line,
+                    dossier_code: None,
+                    tell_dossier_system: false,
+                },
             });
         }
         findings

@@ -21,7 +21,9 @@ use crate::domain::{AgencyCode, Timestamp};
 use crate::error::{ApiError, ErrorCode};
 use crate::pages::{Html, Lang, Text, channel_name, text, vietnam_minute};
 use crate::startup::AppState;
-use crate::store::{AuditFilter, ExceptionFilter, PaymentSearch, SettlementLineFilter};
+use crate::store::{
+    AuditFilter, ExceptionFilter, FoundPayment, PaymentSearch, SettlementLineFilter,
+};
 use crate::usecases::exceptions;
 
 const EXCEPTION: Text = text!("Ngoại lệ", "Exception");
@@ -520,7 +522,12 @@ async fn detail(
                 super::refunds::ask_form(&mut html, lang, officer, &x, left.held);
             }
         }
-        resolve_form(&mut html, lang, officer, &x.id, refused.as_ref());
+        let candidates = if Resolution::fitting(x.kind).contains(&Resolution::MatchedManually) {
+            candidates(state, officer, &x).await?
+        } else {
+            Vec::new()
+        };
+        resolve_form(&mut html, lang, officer, &x, &candidates, refused.as_ref());
     } else if let Some(refused) = &refused {
         html.raw("<p class=\"message error\" role=\"alert\" id=\"resolve-refused\">")
             .text(refused.why)
@@ -529,11 +536,47 @@ async fn detail(
     Ok(html)
 }
 
+/// The payments exception `x`'s money could be matched to: those of its
+/// agency of the same amount, collected within two weeks of it, but its
+/// own, newest first.
+async fn candidates(
+    state: &AppState,
+    officer: &Officer,
+    x: &PaymentException,
+) -> Result<Vec<FoundPayment>, ApiError> {
+    let (Some(agency), Some(amount)) = (&x.agency_code, x.amount) else {
+        return Ok(Vec::new());
+    };
+    let day = |days: i64| {
+        x.opened_at
+            .plus(time::Duration::days(days))
+            .map(|t| crate::domain::settlement::format_day(t.in_vietnam().date()))
+    };
+    let search = PaymentSearch {
+        agency_code: Some(agency.clone()),
+        from_day: day(-14),
+        to_day: day(14),
+        limit: 500,
+        ..PaymentSearch::default()
+    };
+    let (found, _) = state
+        .store
+        .search_payments(officer.scope(), &search)
+        .await?;
+    Ok(found
+        .items
+        .into_iter()
+        .filter(|f| f.payment.amount == amount && Some(&f.payment.id) != x.payment_id.as_ref())
+        .take(10)
+        .collect())
+}
+
 fn resolve_form(
     html: &mut Html,
     lang: Lang,
     officer: &Officer,
-    id: &str,
+    x: &PaymentException,
+    candidates: &[FoundPayment],
     refused: Option<&Refused<'_>>,
 ) {
     let sent = |name: &str| {
@@ -541,6 +584,7 @@ fn resolve_form(
             .and_then(|r| r.form.get(name))
             .map_or("", String::as_str)
     };
+    let fitting = Resolution::fitting(x.kind);
     html.raw("<section class=\"card\"><h2 id=\"resolve\">")
         .t(lang, &RESOLVE)
         .raw("</h2>");
@@ -554,7 +598,7 @@ fn resolve_form(
     html.raw("<form method=\"post\" action=\"")
         .text(&link(
             lang,
-            &format!("/console/exceptions/{id}/resolve"),
+            &format!("/console/exceptions/{}/resolve", x.id),
             &[],
         ))
         .raw("\">");
@@ -562,11 +606,22 @@ fn resolve_form(
     html.raw("<div class=\"field\"><label for=\"resolution\">")
         .t(lang, &text!("Cách xử lý", "Resolution"))
         .raw("</label><select id=\"resolution\" name=\"resolution\" required>");
-    for resolution in Resolution::BY_OFFICER {
+    // Matching by hand needs a payment: without one to offer, it is not
+    // what the form starts on.
+    let first = fitting
+        .iter()
+        .copied()
+        .find(|r| *r != Resolution::MatchedManually || !candidates.is_empty())
+        .unwrap_or(Resolution::Confirmed);
+    for resolution in fitting {
         html.raw("<option value=\"")
             .raw(resolution.as_str())
             .raw("\"");
-        if sent("resolution") == resolution.as_str() {
+        let chosen = match sent("resolution") {
+            "" => *resolution == first,
+            sent => sent == resolution.as_str(),
+        };
+        if chosen {
             html.raw(" selected");
         }
         html.raw(">").text(resolution.label(lang)).raw("</option>");
@@ -575,18 +630,64 @@ fn resolve_form(
         .t(lang, &NOTE)
         .raw("</label><textarea id=\"note\" name=\"note\" required maxlength=\"1000\">")
         .text(sent("note"))
-        .raw("</textarea></div>")
-        .raw("<div class=\"field\"><label for=\"payment_id\">")
-        .t(
-            lang,
-            &text!(
-                "Mã khoản thanh toán đã đối chiếu (khi đối chiếu thủ công)",
-                "Payment matched to (for matched manually)"
-            ),
-        )
-        .raw("</label><input id=\"payment_id\" name=\"payment_id\" maxlength=\"64\" value=\"")
-        .text(sent("payment_id"))
-        .raw("\"></div><button type=\"submit\">")
+        .raw("</textarea></div>");
+    if fitting.contains(&Resolution::MatchedManually) {
+        html.raw("<fieldset class=\"field\" id=\"candidates\"><legend>")
+            .t(
+                lang,
+                &text!(
+                    "Khoản thanh toán để đối chiếu (khi đối chiếu thủ công)",
+                    "The payment it is matched to (for matched manually)"
+                ),
+            )
+            .raw("</legend>");
+        if candidates.is_empty() {
+            html.raw("<p class=\"note\">").t(
+                lang,
+                &text!(
+                    "Không có khoản nào cùng số tiền của cơ quan này trong hai tuần quanh ngày mở.",
+                    "No payment of this agency of the same amount within two weeks of the day it opened."
+                ),
+            );
+            html.raw("</p>");
+        }
+        for (i, found) in candidates.iter().enumerate() {
+            let p = &found.payment;
+            let id = format!("candidate-{i}");
+            html.raw("<div><input type=\"radio\" name=\"payment_id\" id=\"")
+                .text(&id)
+                .raw("\" value=\"")
+                .text(&p.id)
+                .raw("\"");
+            if sent("payment_id") == p.id {
+                html.raw(" checked");
+            }
+            html.raw("><label for=\"")
+                .text(&id)
+                .raw("\" style=\"display:inline;font-weight:400\">")
+                .text(&format!(
+                    "{} · {} · {} · {} · {}",
+                    vietnam_minute(p.recorded_at),
+                    channel_name(p.channel, lang),
+                    p.amount.display_vi(),
+                    found.payment_code.as_deref().unwrap_or("—"),
+                    p.provider_txn_id
+                ))
+                .raw("</label></div>");
+        }
+        html.raw("<label for=\"payment_id_other\">")
+            .t(
+                lang,
+                &text!(
+                    "Hoặc mã một khoản thanh toán khác",
+                    "Or the id of another payment"
+                ),
+            )
+            .raw("</label><input id=\"payment_id_other\" name=\"payment_id_other\" maxlength=\"64\" value=\"")
+            .text(sent("payment_id_other"))
+            .raw("\"></fieldset>");
+    }
+    html.raw("<button type=\"submit\">")
         .t(lang, &RESOLVE)
         .raw("</button></form></section>");
 }
@@ -614,7 +715,7 @@ pub async fn resolve(
         &id,
         value(&form, "resolution").unwrap_or_default(),
         form.get("note").map(String::as_str).unwrap_or_default(),
-        value(&form, "payment_id"),
+        value(&form, "payment_id_other").or(value(&form, "payment_id")),
     )
     .await;
     match resolved {

@@ -352,6 +352,27 @@ impl Resolution {
         Resolution::Confirmed,
     ];
 
+    /// What an officer may decide about an exception of `kind`, the
+    /// likeliest first: money held that belongs to a payment may be
+    /// matched to it; only a difference or a line, not money held, may
+    /// be written off; every finding may be confirmed as it stands. Money
+    /// held is given back by a refund, which resolves its exception.
+    pub fn fitting(kind: ExceptionKind) -> &'static [Resolution] {
+        use ExceptionKind as K;
+        use Resolution as R;
+        match kind {
+            K::UnknownOrder | K::LatePayment | K::WrongAccount | K::Overpaid => {
+                &[R::MatchedManually, R::Confirmed]
+            }
+            K::AmountMismatch => &[R::MatchedManually, R::WrittenOff, R::Confirmed],
+            K::MissingPayment | K::UnknownDossier | K::UnconfirmedAttempt => {
+                &[R::Confirmed, R::MatchedManually]
+            }
+            K::UnsettledPayment | K::DuplicateLine => &[R::Confirmed, R::WrittenOff],
+            K::RefundUnconfirmed => &[R::Confirmed],
+        }
+    }
+
     /// Parses an officer's choice.
     pub fn parse_officer(value: &str) -> Option<Resolution> {
         Resolution::BY_OFFICER

@@ -1,7 +1,7 @@
 //! An officer's decision on an exception.
 
 use crate::domain::audit::Actor;
-use crate::domain::payment::{PaymentException, Resolution};
+use crate::domain::payment::{ExceptionStatus, PaymentException, Resolution};
 use crate::domain::{Scope, ValidationError, text};
 use crate::error::ApiError;
 use crate::store::{Decision, Store};
@@ -34,6 +34,22 @@ pub async fn resolve(
     let payment_id = payment_id
         .map(|id| text::code("payment_id", id, 64))
         .transpose()?;
+    // An exception's kind never changes: what fits it is checked before
+    // the write, which checks that it is still open.
+    let found = store.get_exception(scope, id).await?;
+    let fitting = Resolution::fitting(found.kind);
+    if found.status == ExceptionStatus::Open && !fitting.contains(&resolution) {
+        let names: Vec<&str> = fitting.iter().map(|r| r.as_str()).collect();
+        return Err(ValidationError::new(
+            "resolution",
+            format!(
+                "does not fit a {} exception: one of {}",
+                found.kind.as_str(),
+                names.join(", ")
+            ),
+        )
+        .into());
+    }
     if resolution == Resolution::MatchedManually && payment_id.is_none() {
         return Err(ValidationError::new(
             "payment_id",

@@ -1710,7 +1710,16 @@ async fn an_officer_works_the_console_in_a_browser(backend: Backend) {
         .await;
     browser.wait_for_text("Nhật ký").await;
     check_accessibility(&browser, "vi").await;
-    browser.click("#resolution option[value=written_off]").await;
+    // Money held beyond the fee is the payer's: it is not written off.
+    assert_eq!(
+        browser
+            .execute(
+                "return document.querySelector('#resolution option[value=written_off]') === null"
+            )
+            .await,
+        Value::Bool(true)
+    );
+    browser.click("#resolution option[value=confirmed]").await;
     browser
         .type_into("#note", "Chênh lệch 50.000 đồng, đã xác minh")
         .await;
@@ -1722,7 +1731,7 @@ async fn an_officer_works_the_console_in_a_browser(backend: Backend) {
         .await
         .json();
     assert_eq!(
-        resolved["resolution"]["resolution"], "written_off",
+        resolved["resolution"]["resolution"], "confirmed",
         "{resolved}"
     );
     assert_eq!(

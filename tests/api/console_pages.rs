@@ -21,6 +21,7 @@ on_both_backends!(
     the_officers_pages_list_filter_and_download_their_records,
     each_new_page_shows_only_the_officers_agency,
     every_console_page_reads_in_vietnamese,
+    the_resolution_form_offers_what_fits_and_the_payments_to_match,
 );
 
 /// What the pages have to show: an overpaid transfer (with its exception
@@ -673,4 +674,108 @@ async fn every_console_page_reads_in_vietnamese(backend: Backend) {
     // The test itself sees an English page for what it is.
     let english = session.get("/console/invoices?lang=en").await;
     assert!(!not_vietnamese(&english.text).is_empty());
+}
+
+async fn the_resolution_form_offers_what_fits_and_the_payments_to_match(backend: Backend) {
+    let (app, seeded) = seeded(backend).await;
+    // A transfer naming no invoice, of what HS-TRANG-1's transfer was.
+    let sent = app
+        .callback(
+            "sepay",
+            "",
+            crate::payments::sepay_transfer(9790, 700_000, "chuyen tien ho so"),
+            &[("Authorization", &crate::payments::sepay_auth())],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let unknown = app
+        .app
+        .get("/v1/exceptions?kind=unknown_order", &app.finance_key)
+        .await
+        .json()["items"][0]
+        .clone();
+    let id = unknown["id"].as_str().unwrap();
+    let session = sign_in(&app, &app.finance_key).await;
+    let shown = page(&session, &format!("/console/exceptions/{id}")).await;
+    let form = &shown[shown.find("id=\"resolve\"").unwrap()..];
+    assert!(
+        form.contains("value=\"matched_manually\" selected"),
+        "{form}"
+    );
+    assert!(form.contains("value=\"confirmed\""), "{form}");
+    assert!(!form.contains("written_off"), "{form}");
+    // HS-TRANG-1's transfer of 700.000 ₫ is offered; this one itself is not.
+    let offered = app
+        .app
+        .get(
+            &format!(
+                "/v1/invoices/{}/payments",
+                seeded.overpaid["id"].as_str().unwrap()
+            ),
+            &app.finance_key,
+        )
+        .await
+        .json()["items"][0]
+        .clone();
+    let offered_id = offered["id"].as_str().unwrap();
+    assert!(form.contains(&format!("value=\"{offered_id}\"")), "{form}");
+    assert!(!form.contains(&format!(
+        "value=\"{}\"",
+        unknown["payment_id"].as_str().unwrap()
+    )));
+    // What does not fit is refused, by the API as by the console.
+    let written_off = app
+        .app
+        .post(
+            &format!("/v1/exceptions/{id}/resolve"),
+            &app.finance_key,
+            &serde_json::json!({ "resolution": "written_off", "note": "x" }),
+        )
+        .await;
+    assert_eq!(written_off.status, 422, "{}", written_off.text);
+    assert!(
+        written_off.text.contains("does not fit"),
+        "{}",
+        written_off.text
+    );
+    // An overpaid transfer's form has no payment to match to: it starts on
+    // "confirmed".
+    let overpaid = page(
+        &session,
+        &format!("/console/exceptions/{}", seeded.exception),
+    )
+    .await;
+    let form = &overpaid[overpaid.find("id=\"resolve\"").unwrap()..];
+    assert!(form.contains("value=\"confirmed\" selected"), "{form}");
+    // Matched to the offered payment, by the officer, named in the answer.
+    let csrf = session.csrf().await;
+    let resolved = session
+        .post(
+            &format!("/console/exceptions/{id}/resolve"),
+            &[
+                ("resolution", "matched_manually"),
+                ("note", "Công dân chuyển nhầm, đã đối chiếu"),
+                ("payment_id", offered_id),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status, 303, "{}", resolved.text);
+    let after = app
+        .app
+        .get(&format!("/v1/exceptions/{id}"), &app.finance_key)
+        .await
+        .json();
+    assert_eq!(
+        after["resolution"]["resolution"], "matched_manually",
+        "{after}"
+    );
+    assert_eq!(after["resolution"]["payment_id"], offered_id, "{after}");
+    assert!(
+        after["resolution"]["resolved_by_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Nguyễn Thị Hoa"),
+        "{after}"
+    );
 }

@@ -164,7 +164,7 @@ textarea{width:100%;min-height:5rem}\
 .field{margin:.5rem 0}\
 button,.button{display:inline-block;padding:.55rem 1rem;font:inherit;font-weight:600;border:0;border-radius:.4rem;background:#0b5cad;color:#fff;text-decoration:none;cursor:pointer}\
 .button.secondary,button.secondary{background:#e8eef5;color:#0b4a8c}\
-nav form{margin:0}nav button{padding:.35rem .75rem}\
+nav form{margin:0}nav button{padding:.35rem .75rem}td form{margin:0}td button{white-space:nowrap;padding:.35rem .75rem}\
 .figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:1rem}\
 .figure{background:#fff;border-radius:.5rem;padding:1rem;box-shadow:0 1px 2px rgba(0,0,0,.12)}\
 .figure .value{font-size:1.6rem;font-weight:700}.figure .label{color:#4a4f57;font-size:.9rem}\

@@ -1521,7 +1521,7 @@ async fn the_dashboard_shows_the_report_apis_figures_and_exports(backend: Backen
 /// A page's accessibility, checked in the browser: the `lang`, one `h1`
 /// and no skipped heading level, a label for every field, every control
 /// reached by Tab with a visible focus, and the CSS colours' contrast.
-async fn check_accessibility(browser: &Browser, lang: &str) {
+pub(crate) async fn check_accessibility(browser: &Browser, lang: &str) {
     let url = browser.current_url().await;
     let facts = browser
         .execute(

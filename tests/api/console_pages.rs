@@ -22,6 +22,7 @@ on_both_backends!(
     each_new_page_shows_only_the_officers_agency,
     every_console_page_reads_in_vietnamese,
     the_resolution_form_offers_what_fits_and_the_payments_to_match,
+    an_admin_signs_in_with_a_second_factor_and_works_every_new_page_in_a_browser,
 );
 
 /// What the pages have to show: an overpaid transfer (with its exception
@@ -778,4 +779,146 @@ async fn the_resolution_form_offers_what_fits_and_the_payments_to_match(backend:
             .starts_with("Nguyễn Thị Hoa"),
         "{after}"
     );
+}
+
+/// The code of `secret` (base32) for the time step `ahead` of now.
+fn code_of(secret: &str, ahead: u64) -> String {
+    let step = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap() / 30;
+    lephi::domain::officer::TotpSecret::from_base32(secret)
+        .unwrap()
+        .code_at_step(step + ahead)
+}
+
+async fn an_admin_signs_in_with_a_second_factor_and_works_every_new_page_in_a_browser(
+    backend: Backend,
+) {
+    use crate::browser::{Browser, screenshot_path};
+    let (app, seeded) = seeded(backend).await;
+    let base = &app.app.address;
+    let email = new_officer(&app.app, OfficerRole::Admin, None).await;
+    let mut browser = Browser::start(1280, 900).await;
+
+    // First sign-in: the password, then the second factor set up from the
+    // QR code's secret.
+    browser.goto(&format!("{base}/console")).await;
+    browser.type_into("#email", &email).await;
+    browser
+        .type_into("#password", crate::console::PASSWORD)
+        .await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_text("Xác thực hai lớp").await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .ends_with("/console/second-factor")
+    );
+    browser.find("svg[role=img]").await;
+    let secret = browser.element_text("#secret").await;
+    browser.type_into("#code", &code_of(&secret, 0)).await;
+    browser
+        .click("form[action*='second-factor'] button[type=submit]")
+        .await;
+    browser
+        .wait_for_text("Tỷ lệ thu phí không dùng tiền mặt")
+        .await;
+    browser.click("form[action*='sign-out'] button").await;
+    browser.wait_for_text("Đăng nhập").await;
+
+    // Again with password and code; a code already used is refused.
+    for (code, signed_in) in [(code_of(&secret, 0), false), (code_of(&secret, 1), true)] {
+        browser.goto(&format!("{base}/console")).await;
+        browser.type_into("#email", &email).await;
+        browser
+            .type_into("#password", crate::console::PASSWORD)
+            .await;
+        browser.type_into("#code", &code).await;
+        browser.click("form button[type=submit]").await;
+        if signed_in {
+            browser
+                .wait_for_text("Tỷ lệ thu phí không dùng tiền mặt")
+                .await;
+        } else {
+            let page = browser.wait_for_text("đã được dùng").await;
+            assert!(!page.contains("Tỷ lệ thu phí"), "{page}");
+        }
+    }
+
+    // Every new page, on a desktop and on a tablet, checked for access.
+    let backend_name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let pages = [
+        (
+            "invoices",
+            "/console/invoices".to_owned(),
+            "Yêu cầu thanh toán",
+        ),
+        ("register", "/console/register".to_owned(), "Sổ hồ sơ"),
+        (
+            "statements",
+            "/console/statements".to_owned(),
+            "Sao kê đã nhập",
+        ),
+        (
+            "statement-lines",
+            format!("/console/statements/{}", seeded.statement),
+            "Khớp với giao dịch đã ghi nhận",
+        ),
+        (
+            "attempts",
+            "/console/attempts".to_owned(),
+            "Giao dịch trực tuyến",
+        ),
+        ("webhooks", "/console/webhooks".to_owned(), "thư chết"),
+        ("audit", "/console/audit".to_owned(), "Nhật ký thao tác"),
+        ("officers", "/console/officers".to_owned(), "Cán bộ"),
+        (
+            "dashboard",
+            "/console/dashboard?period=custom&from=2026-11-15&to=2026-12-31".to_owned(),
+            "Tỷ lệ hồ sơ nộp trực tuyến",
+        ),
+        (
+            "exception",
+            format!("/console/exceptions/{}", seeded.exception),
+            "Cách xử lý",
+        ),
+    ];
+    for (width, height, device) in [(1280, 900, "desktop"), (820, 1180, "tablet")] {
+        browser.resize(width, height).await;
+        for (name, path, words) in &pages {
+            browser.goto(&format!("{base}{path}")).await;
+            browser.wait_for_text(words).await;
+            if device == "desktop" {
+                crate::console::check_accessibility(&browser, "vi").await;
+            }
+            // Nothing is wider than the screen but the tables, which scroll
+            // in their card.
+            let wide = browser
+                .execute("return document.documentElement.scrollWidth > window.innerWidth + 1")
+                .await;
+            assert_eq!(wide, Value::Bool(false), "{name} on a {device}");
+            browser
+                .screenshot(&screenshot_path(&format!(
+                    "console-{name}-{device}-{backend_name}.png"
+                )))
+                .await;
+        }
+    }
+    // The dead letter redelivered from the page, by the admin, audited.
+    browser.resize(1280, 900).await;
+    browser
+        .goto(&format!("{base}/console/webhooks?status=dead"))
+        .await;
+    browser.click("form[action*='/redeliver'] button").await;
+    browser.wait_for_text("Đã yêu cầu gửi lại").await;
+    browser
+        .goto(&format!(
+            "{base}/console/audit?action=event.redelivery_requested"
+        ))
+        .await;
+    let audit = browser.wait_for_text("Yêu cầu gửi lại thông báo").await;
+    assert!(audit.contains(&email), "{audit}");
+    browser.close().await;
 }

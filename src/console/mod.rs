@@ -551,4 +551,10 @@ impl Officer {
     pub fn principal(&self) -> &Principal {
         &self.principal
     }
+
+    /// Whether the officer may approve or reject a refund: an approver or
+    /// an admin (or the first run's admin key), not a finance officer.
+    pub fn decides_refunds(&self) -> bool {
+        self.principal.officer_role != Some(crate::domain::officer::OfficerRole::Finance)
+    }
 }

@@ -435,6 +435,17 @@ fn detail(req: &HttpRequest, officer: &Officer, r: &Refund) -> Html {
                 )
                 .raw("</p>");
         }
+        RefundStatus::Requested if !officer.decides_refunds() => {
+            html.raw("<p class=\"message\" id=\"needs-approver\">")
+                .t(
+                    lang,
+                    &text!(
+                        "Đề nghị này chờ một cán bộ có quyền duyệt hoàn tiền.",
+                        "This refund waits for an officer who approves refunds."
+                    ),
+                )
+                .raw("</p>");
+        }
         RefundStatus::Requested => {
             html.raw("<section class=\"card\"><h2>")
                 .t(lang, &text!("Duyệt", "Decide"))
@@ -551,6 +562,18 @@ async fn decide(
     let id = id.into_inner();
     if id.len() > 200 || id.chars().any(char::is_control) {
         return super::error_page(&req, Some(&officer), &ApiError::not_found("the refund"));
+    }
+    if !officer.decides_refunds() {
+        return super::notice(
+            &req,
+            StatusCode::FORBIDDEN,
+            Some(&officer),
+            &super::COULD_NOT,
+            lang.pick(&text!(
+                "Chỉ cán bộ có quyền duyệt hoàn tiền (hoặc quản trị) được duyệt hay từ chối đề nghị hoàn tiền.",
+                "Only an officer who approves refunds (or an admin) may approve or reject a refund."
+            )),
+        );
     }
     let note = form.get("note").map(String::as_str).unwrap_or_default();
     match state

@@ -1917,7 +1917,21 @@ async fn a_double_payment_is_refunded_from_the_console_by_two_officers(backend: 
         .await;
     assert_eq!(own.status, 403, "{}", own.text);
 
-    let approver = sign_in(&app, &second_key).await;
+    // Another finance officer may not decide it either: approvers do.
+    let other = sign_in(&app, &second_key).await;
+    let shown = other.get(&refund_page).await;
+    assert!(shown.text.contains("id=\"needs-approver\""), "{}", shown.text);
+    let other_csrf = other.csrf().await;
+    let refused = other
+        .post(
+            &format!("/console/refunds/{refund_id}/approve"),
+            &[("csrf", other_csrf.as_str())],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("quyền duyệt hoàn tiền"), "{}", refused.text);
+    let approver_email = new_officer(&app.app, OfficerRole::Approver, Some("P")).await;
+    let (approver, _) = sign_in_as(&app.app, &approver_email).await;
     let listed = approver.get("/console/refunds").await;
     assert!(listed.text.contains(&refund_id), "{}", listed.text);
     let shown = approver.get(&refund_page).await;

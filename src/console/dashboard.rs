@@ -328,6 +328,22 @@ fn payments_link(lang: Lang, params: &[(&'static str, String)]) -> String {
     link(lang, "/console/payments", &params)
 }
 
+/// `2026-10-01` as people write it: `01/10/2026`.
+fn day_vi(day: &str) -> String {
+    match day.split('-').collect::<Vec<_>>()[..] {
+        [year, month, day] => format!("{day}/{month}/{year}"),
+        _ => day.to_owned(),
+    }
+}
+
+/// `2026-10` as people write it: `10/2026`.
+fn month_vi(month: &str) -> String {
+    match month.split_once('-') {
+        Some((year, month)) => format!("{month}/{year}"),
+        None => month.to_owned(),
+    }
+}
+
 fn rate_text(rate: Option<Rate>, lang: Lang) -> String {
     rate.map_or_else(|| "—".to_owned(), |r| percent(r, lang))
 }
@@ -401,8 +417,14 @@ fn figure_cells(
         (&cashless, figures.cashless_amount().display_vi()),
         (&cash, figures.cash_amount().display_vi()),
         (&all, figures.total_amount().display_vi()),
-        (&cashless, figures.cashless_count().to_string()),
-        (&all, figures.total_count().to_string()),
+        (
+            &cashless,
+            crate::pages::count(figures.cashless_count().unsigned_abs(), lang),
+        ),
+        (
+            &all,
+            crate::pages::count(figures.total_count().unsigned_abs(), lang),
+        ),
     ];
     for (i, (href, shown)) in cells.iter().enumerate() {
         html.raw("<td class=\"num\">");
@@ -436,7 +458,11 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
     let total = &reports.level.total;
     let everything: Vec<(&'static str, String)> = Vec::new();
     html.raw("<h2>")
-        .text(&format!("{} – {}", period.from(), period.to()))
+        .text(&format!(
+            "{} – {}",
+            day_vi(&period.from()),
+            day_vi(&period.to())
+        ))
         .raw("</h2><div class=\"figures\">");
     let cards: [(&Text, String, Option<bool>, &'static str); 4] = [
         (
@@ -535,7 +561,7 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
             .iter()
             .map(|g| Column {
                 label: match &g.key {
-                    GroupKey::Month { month } => month.clone(),
+                    GroupKey::Month { month } => month_vi(month),
                     _ => String::new(),
                 },
                 rates: vec![g.figures.rate_by_amount(), g.figures.rate_by_count()],
@@ -563,7 +589,9 @@ fn render(lang: Lang, period: Period, reports: &Reports) -> Html {
             // A month's payments: the month's days inside the period.
             let (first, last) = month_bounds(month, period);
             let within = Period::parse(&first, &last).unwrap_or(period);
-            html.raw("<tr><th scope=\"row\">").text(month).raw("</th>");
+            html.raw("<tr><th scope=\"row\">")
+                .text(&month_vi(month))
+                .raw("</th>");
             figure_cells(&mut html, lang, within, &everything, &group.figures, None);
             html.raw("</tr>");
         }
@@ -729,8 +757,8 @@ fn compared(html: &mut Html, lang: Lang, reports: &Reports) {
         .text(&format!(
             "{} {} – {}",
             lang.pick(&text!("Kỳ trước:", "Period before:")),
-            before.from(),
-            before.to()
+            day_vi(&before.from()),
+            day_vi(&before.to())
         ))
         .raw("</caption><thead><tr><th scope=\"col\"></th><th scope=\"col\" class=\"num\">")
         .t(lang, &text!("Kỳ này", "This period"))

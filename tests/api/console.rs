@@ -1920,7 +1920,11 @@ async fn a_double_payment_is_refunded_from_the_console_by_two_officers(backend: 
     // Another finance officer may not decide it either: approvers do.
     let other = sign_in(&app, &second_key).await;
     let shown = other.get(&refund_page).await;
-    assert!(shown.text.contains("id=\"needs-approver\""), "{}", shown.text);
+    assert!(
+        shown.text.contains("id=\"needs-approver\""),
+        "{}",
+        shown.text
+    );
     let other_csrf = other.csrf().await;
     let refused = other
         .post(
@@ -1929,7 +1933,11 @@ async fn a_double_payment_is_refunded_from_the_console_by_two_officers(backend: 
         )
         .await;
     assert_eq!(refused.status, 403, "{}", refused.text);
-    assert!(refused.text.contains("quyền duyệt hoàn tiền"), "{}", refused.text);
+    assert!(
+        refused.text.contains("quyền duyệt hoàn tiền"),
+        "{}",
+        refused.text
+    );
     let approver_email = new_officer(&app.app, OfficerRole::Approver, Some("P")).await;
     let (approver, _) = sign_in_as(&app.app, &approver_email).await;
     let listed = approver.get("/console/refunds").await;

@@ -315,7 +315,7 @@ async fn the_officers_pages_list_filter_and_download_their_records(backend: Back
     assert_eq!(shown("compared-amount"), "+50,00 điểm");
     assert_eq!(shown("compared-online"), "—");
     assert!(
-        dashboard.contains("Kỳ trước: 2026-09-29 – 2026-11-14"),
+        dashboard.contains("Kỳ trước: 29/09/2026 – 14/11/2026"),
         "{dashboard}"
     );
     let by_channel = &dashboard[dashboard.find("id=\"by-channel\"").unwrap()..];

@@ -241,7 +241,7 @@ fn exceptions_csv(items: &[PaymentException], lang: Lang) -> String {
                     Cell::maybe(
                         x.resolved
                             .as_ref()
-                            .map(|r| r.by_name.clone().unwrap_or_else(|| r.by.clone())),
+                            .map(|r| super::labels::actor_name(&r.by, r.by_name.as_deref(), lang)),
                     ),
                 ]
             })
@@ -339,7 +339,7 @@ async fn detail(
             &mut html,
             lang,
             &text!("Người xử lý", "Resolved by"),
-            resolved.by_name.as_deref().unwrap_or(&resolved.by),
+            &super::labels::actor_name(&resolved.by, resolved.by_name.as_deref(), lang),
         );
     }
     html.raw("</dl></section>");

@@ -30,6 +30,7 @@ const SEARCH: Text = text!(
 const TXN: Text = text!("Mã giao dịch", "Transaction id");
 const RECORDED: Text = text!("Ghi nhận lúc", "Recorded");
 const EXCEPTION: Text = text!("Ngoại lệ", "Exception");
+const RECORDED_BY: Text = text!("Người ghi nhận", "Recorded by");
 const CASH_ONLY: Text = text!("Chỉ tiền mặt", "Cash only");
 const CASHLESS_ONLY: Text = text!("Chỉ không dùng tiền mặt", "Cashless only");
 /// The most rows a CSV download holds.
@@ -248,6 +249,7 @@ fn payments_table(html: &mut Html, lang: Lang, items: &[FoundPayment], totals: &
         &TXN,
         &AGENCY,
         &EXCEPTION,
+        &RECORDED_BY,
     ] {
         html.raw("<th scope=\"col\">").t(lang, label).raw("</th>");
     }
@@ -281,11 +283,16 @@ fn payments_table(html: &mut Html, lang: Lang, items: &[FoundPayment], totals: &
             .text(p.agency_code.as_ref().map_or("—", |c| c.as_str()))
             .raw("</td><td>")
             .text(p.exception.map_or("", |k| k.label(lang)))
+            .raw("</td><td>")
+            .text(&match &p.recorded_by_name {
+                Some(name) => name.clone(),
+                None => p.source.label(lang).to_owned(),
+            })
             .raw("</td><td class=\"num\">")
             .text(&p.amount.display_vi())
             .raw("</td></tr>");
     }
-    html.raw("</tbody><tfoot><tr><td colspan=\"7\">")
+    html.raw("</tbody><tfoot><tr><td colspan=\"8\">")
         .t(lang, &text!("Tổng (mọi trang)", "Total (all pages)"))
         .raw("</td><td class=\"num\">")
         .text(&totals.amount.display_vi())
@@ -390,7 +397,7 @@ fn payments_csv(items: &[FoundPayment], lang: Lang) -> String {
             &AGENCY,
             &EXCEPTION,
             &text!("Nguồn ghi nhận", "Source"),
-            &text!("Người ghi nhận", "Recorded by"),
+            &RECORDED_BY,
         ],
         rows: items
             .iter()

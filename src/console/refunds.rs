@@ -356,12 +356,12 @@ fn detail(req: &HttpRequest, officer: &Officer, r: &Refund) -> Html {
         &text!("Người đề nghị", "Asked by"),
         &format!(
             "{} · {}",
-            r.requested_by_name.as_deref().unwrap_or(&r.requested_by),
+            &super::labels::actor_name(&r.requested_by, r.requested_by_name.as_deref(), lang),
             vietnam_minute(r.requested_at)
         ),
     );
     if let (Some(by), Some(at)) = (&r.decided_by, r.decided_at) {
-        let by = r.decided_by_name.as_ref().unwrap_or(by);
+        let by = super::labels::actor_name(by, r.decided_by_name.as_deref(), lang);
         fact(
             &mut html,
             lang,

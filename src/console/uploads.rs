@@ -237,6 +237,23 @@ where
     page
 }
 
+/// Who sent the file, and when.
+fn imported_by(
+    html: &mut Html,
+    lang: Lang,
+    at: crate::domain::Timestamp,
+    by: &str,
+    name: Option<&str>,
+) {
+    html.raw("<p class=\"note\" id=\"imported-by\">")
+        .t(lang, &text!("Người nhập", "Imported by"))
+        .raw(": ")
+        .text(&super::labels::actor_name(by, name, lang))
+        .raw(" · ")
+        .text(&crate::pages::vietnam_minute(at))
+        .raw("</p>");
+}
+
 fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: bool) {
     let p = &import.progress;
     html.raw("<section class=\"card\" id=\"import-summary\" role=\"status\" data-status=\"")
@@ -246,6 +263,13 @@ fn import_status(html: &mut Html, lang: Lang, import: &StatementImport, again: b
         .raw(" ")
         .text(channel_name(import.channel, lang))
         .raw("</h2>");
+    imported_by(
+        html,
+        lang,
+        import.imported_at,
+        &import.imported_by,
+        import.imported_by_name.as_deref(),
+    );
     if again {
         html.raw("<p class=\"note\">")
             .t(
@@ -393,6 +417,13 @@ fn register_status(html: &mut Html, lang: Lang, import: &RegisterImport, again: 
         .raw("\"><h2>")
         .t(lang, &REGISTER)
         .raw("</h2>");
+    imported_by(
+        html,
+        lang,
+        import.imported_at,
+        &import.imported_by,
+        import.imported_by_name.as_deref(),
+    );
     if again {
         html.raw("<p class=\"note\">")
             .t(

@@ -192,6 +192,17 @@ async fn the_officers_pages_list_filter_and_download_their_records(backend: Back
     let lines_href = format!("/console/statements/{}", seeded.statement);
     assert!(statements.contains(&lines_href), "{statements}");
     assert!(statements.contains("Đã xong"), "{statements}");
+    // Who imported it: the finance key, by its name.
+    assert!(statements.contains("Phần mềm kế toán"), "{statements}");
+    let job = page(
+        &session,
+        &format!("/console/uploads/statements/{}", seeded.statement),
+    )
+    .await;
+    assert!(
+        job.contains("id=\"imported-by\">Người nhập: Phần mềm kế toán"),
+        "{job}"
+    );
     let lines = page(&session, &lines_href).await;
     assert!(lines.contains("88001") && lines.contains("Khớp với giao dịch đã ghi nhận"));
     let mismatched = page(&session, &format!("{lines_href}?outcome=amount_mismatch")).await;
@@ -296,6 +307,9 @@ async fn the_officers_pages_list_filter_and_download_their_records(backend: Back
         )
         .await;
     assert_eq!(cash.status, 303, "{}", cash.text);
+    // The cash names who recorded it, on its invoice's page.
+    let recorded = page(&session, &format!("/console/invoices/{open_id}")).await;
+    assert!(recorded.contains("<td>Nguyễn Thị Hoa"), "{recorded}");
     let dashboard = page(
         &session,
         "/console/dashboard?period=custom&from=2026-11-15&to=2026-12-31",

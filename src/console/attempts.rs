@@ -6,9 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::labels::Label;
 use super::table::{Cell, Filter, List, ListQuery, Table, agency_filter, choices};
-use super::{
-    AGENCY, AMOUNT, CHANNEL, Officer, PAYMENT_CODE, STATUS, Section, lang_of, link, session,
-};
+use super::{AGENCY, AMOUNT, CHANNEL, Officer, PAYMENT_CODE, STATUS, Section, lang_of, link};
 use crate::domain::payment::{AttemptStatus, Channel};
 use crate::error::ApiError;
 use crate::pages::{Html, Text, channel_name, text};
@@ -18,23 +16,15 @@ use crate::store::AttemptFilter;
 pub const ATTEMPTS: Text = text!("Giao dịch trực tuyến", "Payment attempts");
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let officer = match session::officer(&req, &state).await {
-        Ok(officer) => officer,
-        Err(answer) => return answer,
-    };
-    let query = ListQuery::of(&req);
-    match page(&req, &state, &officer, &query).await {
-        Ok(list) => list.answer(&req, &officer, &query),
-        Err(err) => super::error_page(&req, Some(&officer), &err),
-    }
+    super::table::list_page(req, state, page).await
 }
 
-async fn page<'a>(
+async fn page(
     req: &HttpRequest,
     state: &AppState,
     officer: &Officer,
     query: &ListQuery,
-) -> Result<List<'a>, ApiError> {
+) -> Result<List<'static>, ApiError> {
     let lang = lang_of(req);
     let filter = AttemptFilter {
         status: query.choice("status", AttemptStatus::parse)?,

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::labels::{ACTIONS, action_name, actor_name, object_name};
 use super::table::{Cell, Filter, List, ListQuery, Table};
-use super::{AGENCY, Officer, Section, lang_of, session};
+use super::{AGENCY, Officer, Section, lang_of};
 use crate::error::{ApiError, ErrorCode};
 use crate::pages::{Html, Text, text};
 use crate::startup::AppState;
@@ -32,23 +32,15 @@ const OBJECT_TYPES: [&str; 12] = [
 ];
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let officer = match session::officer(&req, &state).await {
-        Ok(officer) => officer,
-        Err(answer) => return answer,
-    };
-    let query = ListQuery::of(&req);
-    match page(&req, &state, &officer, &query).await {
-        Ok(list) => list.answer(&req, &officer, &query),
-        Err(err) => super::error_page(&req, Some(&officer), &err),
-    }
+    super::table::list_page(req, state, page).await
 }
 
-async fn page<'a>(
+async fn page(
     req: &HttpRequest,
     state: &AppState,
     officer: &Officer,
     query: &ListQuery,
-) -> Result<List<'a>, ApiError> {
+) -> Result<List<'static>, ApiError> {
     let lang = lang_of(req);
     let invalid = |what: &str| ApiError::bad_request(ErrorCode::InvalidQuery, what.to_owned());
     // The people and keys of the scope, by the name the audit gives them.

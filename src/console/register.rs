@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::labels::Label;
 use super::table::{Cell, Filter, List, ListQuery, Table, agency_filter, choices};
-use super::{AGENCY, DOSSIER, Officer, Section, lang_of, session};
+use super::{AGENCY, DOSSIER, Officer, Section, lang_of};
 use crate::domain::dossier::DossierOutcome;
 use crate::error::ApiError;
 use crate::pages::{Html, Text, channel_name, text};
@@ -18,23 +18,15 @@ pub const REGISTER: Text = text!("Sổ hồ sơ", "Dossier register");
 const OUTCOME: Text = text!("Kết quả thu", "Outcome");
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let officer = match session::officer(&req, &state).await {
-        Ok(officer) => officer,
-        Err(answer) => return answer,
-    };
-    let query = ListQuery::of(&req);
-    match page(&req, &state, &officer, &query).await {
-        Ok(list) => list.answer(&req, &officer, &query),
-        Err(err) => super::error_page(&req, Some(&officer), &err),
-    }
+    super::table::list_page(req, state, page).await
 }
 
-async fn page<'a>(
+async fn page(
     req: &HttpRequest,
     state: &AppState,
     officer: &Officer,
     query: &ListQuery,
-) -> Result<List<'a>, ApiError> {
+) -> Result<List<'static>, ApiError> {
     let lang = lang_of(req);
     let filter = DossierFilter {
         agency_code: query.agency()?,

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::labels::Label;
 use super::table::{Cell, Filter, List, ListQuery, Table, choices};
-use super::{AGENCY, AMOUNT, CHANNEL, Officer, STATUS, Section, lang_of, link, session};
+use super::{AGENCY, AMOUNT, CHANNEL, Officer, STATUS, Section, lang_of, link};
 use crate::domain::payment::Channel;
 use crate::domain::settlement::LineOutcome;
 use crate::error::ApiError;
@@ -28,23 +28,15 @@ fn channel_choices(lang: crate::pages::Lang) -> Vec<(String, String)> {
 }
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let officer = match session::officer(&req, &state).await {
-        Ok(officer) => officer,
-        Err(answer) => return answer,
-    };
-    let query = ListQuery::of(&req);
-    match imports(&req, &state, &officer, &query).await {
-        Ok(list) => list.answer(&req, &officer, &query),
-        Err(err) => super::error_page(&req, Some(&officer), &err),
-    }
+    super::table::list_page(req, state, imports).await
 }
 
-async fn imports<'a>(
+async fn imports(
     req: &HttpRequest,
     state: &AppState,
     officer: &Officer,
     query: &ListQuery,
-) -> Result<List<'a>, ApiError> {
+) -> Result<List<'static>, ApiError> {
     let lang = lang_of(req);
     let channel = query.choice("channel", Channel::parse)?;
     let listed = state
@@ -137,24 +129,20 @@ pub async fn lines(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let officer = match session::officer(&req, &state).await {
-        Ok(officer) => officer,
-        Err(answer) => return answer,
-    };
-    let query = ListQuery::of(&req);
-    match statement_lines(&req, &state, &officer, &query, &id).await {
-        Ok(list) => list.answer(&req, &officer, &query),
-        Err(err) => super::error_page(&req, Some(&officer), &err),
-    }
+    let id = id.into_inner();
+    super::table::list_page(req, state, async |req, state, officer, query| {
+        statement_lines(req, state, officer, query, &id).await
+    })
+    .await
 }
 
-async fn statement_lines<'a>(
+async fn statement_lines(
     req: &HttpRequest,
     state: &AppState,
     officer: &Officer,
     query: &ListQuery,
-    id: &'a str,
-) -> Result<List<'a>, ApiError> {
+    id: &str,
+) -> Result<List<'static>, ApiError> {
     let lang = lang_of(req);
     if id.len() > 64 || id.chars().any(char::is_control) {
         return Err(ApiError::not_found("the statement"));

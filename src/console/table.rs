@@ -431,6 +431,30 @@ impl List<'_> {
     }
 }
 
+/// A list page's handler: the signed-in officer's list as `build` makes
+/// it from the query, as a page or a CSV file, or the page that says why
+/// not.
+pub async fn list_page(
+    req: actix_web::HttpRequest,
+    state: actix_web::web::Data<crate::startup::AppState>,
+    build: impl AsyncFnOnce(
+        &actix_web::HttpRequest,
+        &crate::startup::AppState,
+        &super::Officer,
+        &ListQuery,
+    ) -> Result<List<'static>, ApiError>,
+) -> actix_web::HttpResponse {
+    let officer = match super::session::officer(&req, &state).await {
+        Ok(officer) => officer,
+        Err(answer) => return answer,
+    };
+    let query = ListQuery::of(&req);
+    match build(&req, &state, &officer, &query).await {
+        Ok(list) => list.answer(&req, &officer, &query),
+        Err(err) => super::error_page(&req, Some(&officer), &err),
+    }
+}
+
 /// The agencies in the officer's scope, as a filter's choices.
 pub async fn agency_filter<'a>(
     state: &crate::startup::AppState,

@@ -25,23 +25,15 @@ const TYPES: [EventType; 5] = [
 ];
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let officer = match session::officer(&req, &state).await {
-        Ok(officer) => officer,
-        Err(answer) => return answer,
-    };
-    let query = ListQuery::of(&req);
-    match page(&req, &state, &officer, &query).await {
-        Ok(list) => list.answer(&req, &officer, &query),
-        Err(err) => super::error_page(&req, Some(&officer), &err),
-    }
+    super::table::list_page(req, state, page).await
 }
 
-async fn page<'a>(
+async fn page(
     req: &HttpRequest,
     state: &AppState,
     officer: &Officer,
     query: &ListQuery,
-) -> Result<List<'a>, ApiError> {
+) -> Result<List<'static>, ApiError> {
     let lang = lang_of(req);
     let filter = EventFilter {
         status: query.choice("status", EventStatus::parse)?,

@@ -199,7 +199,7 @@ pub(crate) async fn officer_sign_in_answer(
 }
 
 /// The session cookie an answer sets.
-fn cookie_of(answer: &Answer) -> String {
+pub(crate) fn cookie_of(answer: &Answer) -> String {
     let set_cookie = answer.headers["set-cookie"].to_str().unwrap();
     set_cookie.split(';').next().unwrap().to_owned()
 }

@@ -628,9 +628,44 @@ async fn every_console_page_reads_in_vietnamese(backend: Backend) {
             ],
         )
         .await;
+    // A refund waiting for its approver.
+    let twice = app.invoice("HS-TRANG-HAI").await;
+    let held = crate::refunds::paid_twice(&app, &twice, 9750).await;
+    let asked = crate::refunds::ask(
+        &app,
+        &app.finance_key,
+        held["id"].as_str().unwrap(),
+        650_000,
+        "vi-refund-1",
+    )
+    .await;
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    let refund = asked.json()["id"].as_str().unwrap().to_owned();
+    // The pages before the console: signing in, and setting up the second
+    // factor.
+    let signed_out = reqwest::get(format!("{}/console", app.app.address))
+        .await
+        .unwrap();
+    let sign_in_page = Answer {
+        status: signed_out.status().as_u16(),
+        headers: signed_out.headers().clone(),
+        text: signed_out.text().await.unwrap(),
+    };
+    let enrolling = new_officer(&app.app, OfficerRole::Approver, Some("P")).await;
+    let password_taken =
+        crate::console::officer_sign_in_answer(&app.app, &enrolling, crate::console::PASSWORD, "")
+            .await;
+    let enrolment = Session::of(&app.app, &crate::console::cookie_of(&password_taken))
+        .get("/console/second-factor")
+        .await;
+    let wrong_password =
+        crate::console::officer_sign_in_answer(&app.app, &enrolling, "sai mật khẩu rồi", "").await;
     let mut pages: Vec<(String, Answer)> = vec![
         ("cash refused".into(), cash_refused),
         ("resolution refused".into(), resolve_refused),
+        ("/console signed out".into(), sign_in_page),
+        ("/console/second-factor".into(), enrolment),
+        ("a wrong password".into(), wrong_password),
     ];
     for path in [
         "/console/dashboard".to_owned(),
@@ -653,6 +688,8 @@ async fn every_console_page_reads_in_vietnamese(backend: Backend) {
         "/console/webhooks".to_owned(),
         "/console/audit".to_owned(),
         "/console/refunds".to_owned(),
+        "/console/refunds?status=requested".to_owned(),
+        format!("/console/refunds/{refund}"),
         "/console/officers".to_owned(),
         "/console/password".to_owned(),
         "/console/invoices/no-such-invoice".to_owned(),
@@ -662,6 +699,12 @@ async fn every_console_page_reads_in_vietnamese(backend: Backend) {
     }
     for (path, shown) in &pages {
         assert!(shown.status < 500, "{path}: {}", shown.text);
+        // Every page is the page itself, but for the refusals asked for.
+        let refusal = path.contains("refused")
+            || path.contains("wrong")
+            || path.contains("no-such")
+            || path.contains("nonsense");
+        assert_eq!(refusal, shown.status != 200, "{path}: {}", shown.status);
         assert!(
             shown.text.contains("<html lang=\"vi\">"),
             "{path}: {}",

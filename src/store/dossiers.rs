@@ -559,29 +559,45 @@ impl Store {
 impl Store {
     /// How many dossiers with a fee, received in `[from, to)` by agencies
     /// in `scope`, came to each outcome: what the dashboard's online
-    /// payment rate is made of.
+    /// payment rate is made of. One query: each dossier's outcome is the
+    /// first of the (exclusive) `HAVING` conditions its sums meet.
     pub async fn dossier_outcome_counts(
         &self,
         scope: &Scope,
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> Result<std::collections::BTreeMap<DossierOutcome, u64>, StoreError> {
-        let mut counts = std::collections::BTreeMap::new();
-        for outcome in DossierOutcome::ALL {
-            let mut query = Filtered::new(&format!("SELECT d.agency_code{STANDINGS_FROM}"));
-            query.and(
-                "substr(a.path, 1, length({})) = {}",
-                Value::Text(scope.path_prefix().to_owned()),
-            );
-            query.and_fixed("d.fee_amount > 0");
-            query.during("d.received_at", from, to);
-            query.then(STANDINGS_GROUP);
-            query.then(&format!("HAVING {}", outcome_condition(outcome)));
-            let row = query
-                .wrapped("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (", ") standing")
-                .build()
-                .fetch_one(&self.pool)
-                .await?;
+        let outcome = DossierOutcome::ALL
+            .into_iter()
+            .map(|o| format!("WHEN {} THEN '{}'", outcome_condition(o), o.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut query = Filtered::new(&format!(
+            "SELECT CASE {outcome} END AS outcome{STANDINGS_FROM}"
+        ));
+        query.and(
+            "substr(a.path, 1, length({})) = {}",
+            Value::Text(scope.path_prefix().to_owned()),
+        );
+        query.and_fixed("d.fee_amount > 0");
+        query.during("d.received_at", from, to);
+        query.then(STANDINGS_GROUP);
+        let rows = query
+            .wrapped(
+                "SELECT outcome, CAST(COUNT(*) AS BIGINT) AS n FROM (",
+                ") standing GROUP BY outcome",
+            )
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts: std::collections::BTreeMap<DossierOutcome, u64> =
+            DossierOutcome::ALL.into_iter().map(|o| (o, 0)).collect();
+        for row in rows {
+            let outcome: Option<String> = row.try_get("outcome")?;
+            let outcome = outcome
+                .as_deref()
+                .and_then(DossierOutcome::parse)
+                .ok_or_else(|| StoreError::corrupt(format!("a dossier of outcome {outcome:?}")))?;
             let n: i64 = row.try_get("n")?;
             counts.insert(outcome, u64::try_from(n).unwrap_or(0));
         }

@@ -838,12 +838,16 @@ async fn the_resolution_form_offers_what_fits_and_the_payments_to_match(backend:
     );
 }
 
-/// The code of `secret` (base32) for the time step `ahead` of now.
-fn code_of(secret: &str, ahead: u64) -> String {
-    let step = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap() / 30;
+/// The time step now.
+fn step_now() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap() / 30
+}
+
+/// The code of `secret` (base32) for time step `step`.
+fn code_at(secret: &str, step: u64) -> String {
     lephi::domain::officer::TotpSecret::from_base32(secret)
         .unwrap()
-        .code_at_step(step + ahead)
+        .code_at_step(step)
 }
 
 async fn an_admin_signs_in_with_a_second_factor_and_works_every_new_page_in_a_browser(
@@ -872,7 +876,9 @@ async fn an_admin_signs_in_with_a_second_factor_and_works_every_new_page_in_a_br
     );
     browser.find("svg[role=img]").await;
     let secret = browser.element_text("#secret").await;
-    browser.type_into("#code", &code_of(&secret, 0)).await;
+    let enrolled_at = step_now();
+    let used = code_at(&secret, enrolled_at);
+    browser.type_into("#code", &used).await;
     browser
         .click("form[action*='second-factor'] button[type=submit]")
         .await;
@@ -882,8 +888,12 @@ async fn an_admin_signs_in_with_a_second_factor_and_works_every_new_page_in_a_br
     browser.click("form[action*='sign-out'] button").await;
     browser.wait_for_text("Đăng nhập").await;
 
-    // Again with password and code; a code already used is refused.
-    for (code, signed_in) in [(code_of(&secret, 0), false), (code_of(&secret, 1), true)] {
+    // Again with password and code: the code already used is refused
+    // (whatever the time now), the next step's is taken.
+    for (code, signed_in) in [
+        (used.clone(), false),
+        (code_at(&secret, enrolled_at + 1), true),
+    ] {
         browser.goto(&format!("{base}/console")).await;
         browser.type_into("#email", &email).await;
         browser

@@ -297,7 +297,7 @@ fn filters(
         .t(
             lang,
             &text!(
-                "Hai ô ngày dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi cho hồ sơ, theo ngày thu (giống báo cáo API với basis=recorded): số tiền là số đã thu, tỷ lệ theo số tiền tính trên số tiền giữ lại (đã thu trừ đã hoàn trả); khoản đang giữ (nộp thừa, nộp muộn, sai số tiền) không được tính.",
+                "Hai ô ngày dùng cho kỳ tùy chọn. Tính các khoản thanh toán đã ghi cho hồ sơ, theo ngày thu (như báo cáo tỷ lệ không dùng tiền mặt của hệ thống, tính theo ngày ghi nhận): số tiền là số đã thu, tỷ lệ theo số tiền tính trên số tiền giữ lại (đã thu trừ đã hoàn trả); khoản đang giữ (nộp thừa, nộp muộn, sai số tiền) không được tính.",
                 "The days are for a custom period. Counts payments applied to invoices, by the day collected (as the report API with basis=recorded): amounts are what was collected and the rate by amount is on what was kept (collected less refunded); money held (paid twice, late, of the wrong amount) is not counted."
             ),
         )

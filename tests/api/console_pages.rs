@@ -566,6 +566,8 @@ fn not_vietnamese(html: &str) -> Vec<String> {
         .map(|(_, w)| w)
         .filter(|w| {
             let lower = w.to_lowercase();
+            // A query parameter written out (`basis=recorded`).
+            let parameter = w.contains('=');
             let snake = w.contains('_')
                 && w.chars()
                     .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
@@ -576,6 +578,7 @@ fn not_vietnamese(html: &str) -> Vec<String> {
             codes.contains(&w.as_str())
                 || ENGLISH.contains(&lower.as_str())
                 || snake
+                || parameter
                 || dotted_code
                 || w.starts_with("key:")
                 || w.starts_with("officer:")

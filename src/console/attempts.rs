@@ -58,11 +58,7 @@ async fn page(
             Filter::Choice {
                 name: "channel",
                 label: &CHANNEL,
-                options: Channel::ALL
-                    .into_iter()
-                    .filter(|c| *c != Channel::Cash)
-                    .map(|c| (c.as_str().to_owned(), channel_name(c, lang).to_owned()))
-                    .collect(),
+                options: super::table::cashless_channels(lang),
             },
             agency_filter(state, officer).await?,
             Filter::Days,

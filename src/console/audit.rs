@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::labels::{ACTIONS, action_name, actor_name, object_name};
+use super::labels::{ACTIONS, OBJECTS, action_name, actor_name, object_name};
 use super::table::{Cell, Filter, List, ListQuery, Table};
 use super::{AGENCY, Officer, Section, lang_of};
 use crate::error::{ApiError, ErrorCode};
@@ -16,20 +16,6 @@ pub const AUDIT: Text = text!("Nhật ký thao tác", "Audit log");
 const WHO: Text = text!("Người thực hiện", "Who");
 const ACTION: Text = text!("Thao tác", "Action");
 const OBJECT: Text = text!("Đối tượng", "Object");
-const OBJECT_TYPES: [&str; 12] = [
-    "invoice",
-    "payment",
-    "exception",
-    "refund",
-    "settlement_file",
-    "register_import",
-    "dossier_register",
-    "payment_attempt",
-    "event",
-    "agency",
-    "api_key",
-    "officer",
-];
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     super::table::list_page(req, state, page).await
@@ -71,7 +57,7 @@ async fn page(
     let filter = AuditFilter {
         object_type: query
             .choice("object_type", |t| {
-                OBJECT_TYPES.into_iter().find(|o| *o == t)
+                OBJECTS.iter().find(|(o, _)| *o == t).map(|(o, _)| *o)
             })?
             .map(str::to_owned),
         object_id: query.text("object_id")?,
@@ -124,9 +110,9 @@ async fn page(
             Filter::Choice {
                 name: "object_type",
                 label: &OBJECT,
-                options: OBJECT_TYPES
-                    .into_iter()
-                    .map(|t| (t.to_owned(), object_name(t, lang)))
+                options: OBJECTS
+                    .iter()
+                    .map(|(code, t)| ((*code).to_owned(), lang.pick(t).to_owned()))
                     .collect(),
             },
             Filter::Text {

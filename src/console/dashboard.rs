@@ -117,9 +117,15 @@ struct Reports {
     month: CashlessReport,
     channel: CashlessReport,
     procedure: CashlessReport,
-    previous: Option<(Period, CashlessReport)>,
+    previous: Option<Previous>,
     online: Online,
-    previous_online: Option<Online>,
+}
+
+/// The period of as many days before, as the dashboard compares it.
+struct Previous {
+    period: Period,
+    report: CashlessReport,
+    online: Online,
 }
 
 /// The online payment rate: dossiers with a fee paid in full online, of
@@ -213,14 +219,11 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     }
     let reports = async {
         let previous = match period.previous() {
-            Some(before) => Some((
-                before,
-                report(&state, &officer, before, GroupBy::Level).await?,
-            )),
-            None => None,
-        };
-        let previous_online = match period.previous() {
-            Some(before) => Some(online(&state, &officer, before).await?),
+            Some(before) => Some(Previous {
+                period: before,
+                report: report(&state, &officer, before, GroupBy::Level).await?,
+                online: online(&state, &officer, before).await?,
+            }),
             None => None,
         };
         Ok::<_, ApiError>(Reports {
@@ -231,7 +234,6 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             procedure: report(&state, &officer, period, GroupBy::Procedure).await?,
             previous,
             online: online(&state, &officer, period).await?,
-            previous_online,
         })
     };
     let reports = match reports.await {
@@ -745,12 +747,13 @@ fn change(now: Option<Rate>, before: Option<Rate>, lang: Lang) -> String {
 
 /// This period against the one before it, of as many days.
 fn compared(html: &mut Html, lang: Lang, reports: &Reports) {
-    let Some((before, previous)) = &reports.previous else {
+    let Some(previous) = &reports.previous else {
         return;
     };
+    let before = previous.period;
     let now = &reports.level.total;
-    let then = &previous.total;
-    let previous_online = reports.previous_online.and_then(Online::rate);
+    let then = &previous.report.total;
+    let previous_online = previous.online.rate();
     html.raw("<section class=\"card\"><h2>")
         .t(lang, &text!("So với kỳ trước", "Against the period before"))
         .raw("</h2><table id=\"compared\"><caption>")

@@ -15,9 +15,8 @@ use super::{
     Officer, STATUS, Section, csrf_field, csv_file, lang_field, lang_of, link, query_of, see_other,
     session, value,
 };
+use crate::domain::AgencyCode;
 use crate::domain::payment::{ExceptionKind, ExceptionStatus, PaymentException, Resolution};
-use crate::domain::rates::Period;
-use crate::domain::{AgencyCode, Timestamp};
 use crate::error::{ApiError, ErrorCode};
 use crate::pages::{Html, Lang, Text, channel_name, text, vietnam_minute};
 use crate::startup::AppState;
@@ -34,18 +33,6 @@ fn invalid(message: &str) -> ApiError {
     ApiError::bad_request(ErrorCode::InvalidQuery, message)
 }
 
-/// The start of day `text` (`YYYY-MM-DD`) in Vietnam, plus `days`.
-fn day_start(field: &str, text: Option<&str>, days: i64) -> Result<Option<Timestamp>, ApiError> {
-    text.map(|d| {
-        Period::parse(d, d)
-            .ok()
-            .and_then(|_| Timestamp::parse_rfc3339(&format!("{d}T00:00:00+07:00")))
-            .and_then(|t| t.plus(time::Duration::days(days)))
-            .ok_or_else(|| invalid(&format!("{field} must be a day as YYYY-MM-DD")))
-    })
-    .transpose()
-}
-
 fn filter_of(query: &HashMap<String, String>, limit: i64) -> Result<ExceptionFilter, ApiError> {
     Ok(ExceptionFilter {
         kind: value(query, "kind")
@@ -59,8 +46,8 @@ fn filter_of(query: &HashMap<String, String>, limit: i64) -> Result<ExceptionFil
         agency_code: value(query, "agency")
             .map(|code| AgencyCode::parse("agency", code))
             .transpose()?,
-        opened_from: day_start("from", value(query, "from"), 0)?,
-        opened_to: day_start("to", value(query, "to"), 1)?,
+        opened_from: super::table::day_start(value(query, "from"), "from", 0)?,
+        opened_to: super::table::day_start(value(query, "to"), "to", 1)?,
         after_id: value(query, "cursor")
             .filter(|c| c.len() <= 64)
             .map(str::to_owned),

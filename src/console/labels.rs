@@ -327,23 +327,34 @@ pub fn action_name(code: &str, lang: Lang) -> String {
 
 /// What an object type in the audit is called.
 pub fn object_name(code: &str, lang: Lang) -> String {
-    let name = match code {
-        "agency" => text!("Cơ quan", "Agency"),
-        "api_key" => text!("Khóa API", "API key"),
-        "payment_attempt" => text!("Giao dịch trực tuyến", "Payment attempt"),
-        "register_import" => text!("Lần nhập sổ hồ sơ", "Register import"),
-        "dossier_register" => text!("Sổ hồ sơ", "Dossier register"),
-        "event" => text!("Thông báo", "Event"),
-        "exception" => text!("Ngoại lệ", "Exception"),
-        "invoice" => text!("Yêu cầu thanh toán", "Invoice"),
-        "officer" => text!("Cán bộ", "Officer"),
-        "payment" => text!("Khoản thu", "Payment"),
-        "refund" => text!("Hoàn tiền", "Refund"),
-        "settlement_file" => text!("Sao kê", "Statement"),
-        _ => return code.to_owned(),
-    };
-    lang.pick(&name).to_owned()
+    OBJECTS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or_else(|| code.to_owned(), |(_, t)| lang.pick(t).to_owned())
 }
+
+/// Every type of object the audit records, with its name, in the order
+/// the audit page offers them.
+pub const OBJECTS: &[(&str, Text)] = &[
+    ("invoice", text!("Yêu cầu thanh toán", "Invoice")),
+    ("payment", text!("Khoản thu", "Payment")),
+    ("exception", text!("Ngoại lệ", "Exception")),
+    ("refund", text!("Hoàn tiền", "Refund")),
+    ("settlement_file", text!("Sao kê", "Statement")),
+    (
+        "register_import",
+        text!("Lần nhập sổ hồ sơ", "Register import"),
+    ),
+    ("dossier_register", text!("Sổ hồ sơ", "Dossier register")),
+    (
+        "payment_attempt",
+        text!("Giao dịch trực tuyến", "Payment attempt"),
+    ),
+    ("event", text!("Thông báo", "Event")),
+    ("agency", text!("Cơ quan", "Agency")),
+    ("api_key", text!("Khóa API", "API key")),
+    ("officer", text!("Cán bộ", "Officer")),
+];
 
 /// What an error of the shared use-cases means, said to an officer in
 /// Vietnamese (the English page keeps the API's message, which says more).

@@ -19,14 +19,6 @@ pub const STATEMENTS: Text = text!("Sao kê đã nhập", "Statements");
 const IMPORTED_BY: Text = text!("Người nhập", "Imported by");
 const OUTCOME: Text = text!("Kết quả đối chiếu", "Outcome");
 
-fn channel_choices(lang: crate::pages::Lang) -> Vec<(String, String)> {
-    Channel::ALL
-        .into_iter()
-        .filter(|c| *c != Channel::Cash)
-        .map(|c| (c.as_str().to_owned(), channel_name(c, lang).to_owned()))
-        .collect()
-}
-
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     super::table::list_page(req, state, imports).await
 }
@@ -57,7 +49,7 @@ async fn imports(
         filters: vec![Filter::Choice {
             name: "channel",
             label: &CHANNEL,
-            options: channel_choices(lang),
+            options: super::table::cashless_channels(lang),
         }],
         intro: Html::new(),
         table: Table {

@@ -471,6 +471,20 @@ pub async fn agency_filter<'a>(
     })
 }
 
+/// The cashless channels, as a filter's choices.
+pub fn cashless_channels(lang: Lang) -> Vec<(String, String)> {
+    crate::domain::payment::Channel::ALL
+        .into_iter()
+        .filter(|c| c.is_cashless())
+        .map(|c| {
+            (
+                c.as_str().to_owned(),
+                crate::pages::channel_name(c, lang).to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The choices of a code's values, each by its name.
 pub fn choices<T: super::labels::Label>(
     values: impl IntoIterator<Item = T>,
